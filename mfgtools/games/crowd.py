@@ -1,0 +1,166 @@
+"""Crowd exploration and navigation on grid maps (Off-MMD conventions; spec: crowd.md).
+
+Positions are ``(row, col)`` cells; actions, in this order, move by
+``(0,-1), (0,1), (-1,0), (1,0), (0,0)`` (left, right, up, down, stay). Moves are
+deterministic and a move into a wall (or off the grid) leaves the agent in
+place; ``noise > 0`` replaces the chosen action by a uniformly random one with
+that probability. With ``c = clip(mu_t(s), floor, 1)``:
+
+- exploration: ``r = -log c``
+- navigation: ``r = w_log * (-log c) - w_dist * d(s, target) - w_move * mu_t(s) [a != stay]``
+  with ``d`` the Manhattan distance. Defaults follow the paper: four rooms
+  ``(w_log, w_dist, w_move) = (1, 5, 1)`` with target ``(11, 11)``; labyrinth
+  ``(1/13.8155, 1/38, 1)`` with target ``(20, 20)``; other maps normalise both
+  terms to ``[0, 1]`` (``1/-log(floor)`` and ``1/max d``), target the free cell
+  farthest from the start.
+
+The state space counts every cell, walls included (169 on four rooms), as the
+official code does. Exploitability uses the clean definitions by default
+(``discount = 1``, ``V^pi = sum_a pi Q``); ``discount=0.99`` with
+``exploitability(..., greedy_start=True)`` gives the paper's scoring.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.games import Parameter, register_game
+from mfgtools.games.base import FiniteGame, float_array, incoming_table
+from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, parse_cells
+from mfgtools.graphs.lattice import grid_moves
+
+MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
+ACTION_NAMES = ("left", "right", "up", "down", "stay")
+STAY = 4
+TASKS = ("exploration", "navigation")
+
+
+@struct.dataclass(kw_only=True)
+class CrowdGame(FiniteGame):
+    """Crowd exploration / navigation on a grid map (see the module docstring)."""
+
+    free_mask: jax.Array
+    distance: jax.Array
+    task: str = struct.field(pytree_node=False)
+    floor: float = struct.field(pytree_node=False)
+    entropy_weight: float = struct.field(pytree_node=False)
+    distance_weight: float = struct.field(pytree_node=False)
+    move_weight: float = struct.field(pytree_node=False)
+
+    @property
+    def action_names(self):
+        return ACTION_NAMES
+
+    @property
+    def free_cells(self):
+        return np.asarray(self.free_mask)
+
+    def reward(self, t, mu):
+        surprise = -jnp.log(jnp.clip(mu, self.floor, 1.0))
+        if self.task == "exploration":
+            return jnp.broadcast_to(surprise[:, None], (self.n_states, self.n_actions))
+        moved = (jnp.arange(self.n_actions) != STAY).astype(mu.dtype)
+        per_state = self.entropy_weight * surprise - self.distance_weight * self.distance
+        return per_state[:, None] - self.move_weight * mu[:, None] * moved[None, :]
+
+
+PARAMETERS = {
+    "map": Parameter("four_rooms", "four_rooms, labyrinth, maze, empty:N, empty:HxW, a '#' picture or a file"),
+    "task": Parameter("exploration", "exploration or navigation"),
+    "horizon": Parameter(None, "decision steps T (default 40; 100 on the labyrinth)"),
+    "floor": Parameter(1e-6, "density floor c = clip(mu, floor, 1) inside -log"),
+    "target": Parameter(None, "navigation target (row, col)"),
+    "mu0": Parameter((1, 1), "initial distribution: a cell, cells 'r,c;r,c', 'uniform' or weights"),
+    "noise": Parameter(0.0, "probability that a uniformly random action replaces the chosen one"),
+    "discount": Parameter(1.0, "discount gamma"),
+    "entropy_weight": Parameter(None, "navigation weight of -log c"),
+    "distance_weight": Parameter(None, "navigation weight of the distance to the target"),
+    "move_weight": Parameter(None, "navigation weight of the congestion cost of moving"),
+}
+
+
+@register_game("crowd", "crowd exploration/navigation on grid maps (Off-MMD conventions)", PARAMETERS)
+def make_crowd(
+    map="four_rooms", task="exploration", horizon=None, floor=1e-6, target=None, mu0=(1, 1),
+    noise=0.0, discount=1.0, entropy_weight=None, distance_weight=None, move_weight=None,
+) -> CrowdGame:
+    free, label = load_map(map)
+    height, width = free.shape
+    task = as_choice(task, "task", TASKS)
+    default_horizon = 100 if label == "labyrinth" else 40
+    horizon = as_int(default_horizon if horizon is None else horizon, "horizon", 1)
+    floor = as_float(floor, "floor", 0.0, 1.0, low_open=True, high_open=True)
+    noise = as_float(noise, "noise", 0.0, 1.0)
+    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
+    mu0_vector = initial_distribution_on(free, mu0, "mu0")
+
+    rows, cols = np.divmod(np.arange(height * width), width)
+    if target is None:
+        target = _default_target(label, free, mu0_vector)
+    target_cells = parse_cells(target, "target")
+    if len(target_cells) != 1:
+        raise MFGError("target must be a single (row, col) cell")
+    cell_index(target_cells[0], free, "target")
+    target_row, target_col = target_cells[0]
+    distance = np.abs(rows - target_row) + np.abs(cols - target_col)
+
+    weights = _default_weights(label, free, distance, floor)
+    entropy_weight = weights[0] if entropy_weight is None else as_float(entropy_weight, "entropy_weight")
+    distance_weight = weights[1] if distance_weight is None else as_float(distance_weight, "distance_weight")
+    move_weight = weights[2] if move_weight is None else as_float(move_weight, "move_weight")
+
+    target_cell, _ = grid_moves(free, MOVES)
+    if noise > 0:
+        n_actions = len(MOVES)
+        next_state = np.broadcast_to(target_cell[:, None, :], (height * width, n_actions, n_actions))
+        prob = np.full((height * width, n_actions, n_actions), noise / n_actions)
+        prob[:, np.arange(n_actions), np.arange(n_actions)] += 1.0 - noise
+    else:
+        next_state = target_cell[:, :, None]
+        prob = np.ones(next_state.shape)
+    params = dict(map=label if label != "custom" else _picture(free), task=task, horizon=horizon,
+                  floor=floor, target=(int(target_row), int(target_col)), noise=noise,
+                  discount=discount, entropy_weight=entropy_weight,
+                  distance_weight=distance_weight, move_weight=move_weight)
+    return CrowdGame(
+        initial_distribution=float_array(mu0_vector),
+        next_state=jnp.asarray(next_state, dtype=jnp.int32),
+        transition_prob=float_array(prob),
+        incoming=jnp.asarray(incoming_table(next_state, height * width)),
+        action_mask=jnp.ones((height * width, len(MOVES)), dtype=bool),
+        horizon=horizon, discount=discount, name="crowd",
+        params=tuple(sorted(params.items())), grid_shape=(height, width),
+        free_mask=jnp.asarray(free), distance=float_array(distance),
+        task=task, floor=floor, entropy_weight=float(entropy_weight),
+        distance_weight=float(distance_weight), move_weight=float(move_weight),
+    )
+
+
+def _picture(free: np.ndarray) -> str:
+    return "\n".join("".join(" " if f else "#" for f in row) for row in free)
+
+
+def _default_target(label: str, free: np.ndarray, mu0: np.ndarray):
+    if label == "four_rooms":
+        return (11, 11)
+    if label in ("labyrinth", "maze"):
+        return (20, 20)
+    height, width = free.shape
+    rows, cols = np.divmod(np.arange(height * width), width)
+    start_row, start_col = np.divmod(int(np.argmax(mu0)), width)
+    spread = np.where(free.reshape(-1), np.abs(rows - start_row) + np.abs(cols - start_col), -1)
+    best = int(np.argmax(spread))
+    return (int(rows[best]), int(cols[best]))
+
+
+def _default_weights(label: str, free: np.ndarray, distance: np.ndarray, floor: float):
+    if label == "four_rooms":
+        return 1.0, 5.0, 1.0
+    if label in ("labyrinth", "maze"):
+        return 1.0 / 13.8155, 1.0 / 38.0, 1.0
+    farthest = max(float(distance[free.reshape(-1)].max()), 1.0)
+    return 1.0 / -np.log(floor), 1.0 / farthest, 1.0

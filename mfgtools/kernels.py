@@ -1,0 +1,161 @@
+"""Exact kernels of finite mean-field games (spec: kernels.md).
+
+Pure, jit-able functions of a :class:`~mfgtools.games.base.FiniteGame` and
+explicit arrays; ``lax.scan`` over time, no Python loop over states or time.
+Shapes: ``S`` states, ``A`` actions, ``K`` successors per ``(s, a)``, ``T``
+decision steps.
+
+- policy ``(T, S, A)``, each row on the simplex of legal actions;
+- mean field ``(T+1, S)``;
+- ``Q`` ``(T, S, A)``; ``V`` ``(T+1, S)`` with ``V[T]`` the terminal reward.
+
+``temperature`` ``lam > 0`` selects the entropy-regularised variants: the reward
+becomes ``r - lam * log pi`` and the best response the soft maximum
+``lam * logsumexp(Q / lam)`` with the softmax policy ``softmax(Q / lam)``.
+
+These functions do not validate their inputs; :mod:`mfgtools.evaluation` wraps
+them for users with checks and conversions.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from mfgtools.games.base import FiniteGame
+
+
+# ----- policies -------------------------------------------------------------------
+def uniform_policy(game: FiniteGame) -> jax.Array:
+    """Uniform over legal actions, ``(T, S, A)``."""
+    mask = game.action_mask.astype(game.initial_distribution.dtype)
+    row = mask / mask.sum(axis=-1, keepdims=True)
+    return jnp.broadcast_to(row, (game.horizon,) + row.shape)
+
+
+def masked_softmax(game: FiniteGame, logits: jax.Array, temperature=1.0) -> jax.Array:
+    """``softmax(logits / temperature)`` over the legal actions; ``(..., S, A)``."""
+    z = jnp.where(game.action_mask, logits / temperature, -jnp.inf)
+    return jax.nn.softmax(z, axis=-1)
+
+
+def masked_max(game: FiniteGame, q: jax.Array) -> jax.Array:
+    """Maximum of ``q`` over legal actions, ``(..., S, A) -> (..., S)``."""
+    return jnp.max(jnp.where(game.action_mask, q, -jnp.inf), axis=-1)
+
+
+def greedy_policy(game: FiniteGame, q: jax.Array) -> jax.Array:
+    """One-hot policy on the first maximising legal action (ties as ``argmax``)."""
+    best = jnp.argmax(jnp.where(game.action_mask, q, -jnp.inf), axis=-1)
+    return jax.nn.one_hot(best, game.n_actions, dtype=q.dtype)
+
+
+def soft_value(game: FiniteGame, q: jax.Array, temperature) -> jax.Array:
+    """``lam * logsumexp(Q / lam)`` over legal actions (the soft best-response value)."""
+    z = jnp.where(game.action_mask, q / temperature, -jnp.inf)
+    return temperature * jax.nn.logsumexp(z, axis=-1)
+
+
+def neg_entropy(policy: jax.Array) -> jax.Array:
+    """``sum_a pi log pi`` over the last axis (0 log 0 = 0)."""
+    return jnp.sum(jnp.where(policy > 0, policy * jnp.log(jnp.where(policy > 0, policy, 1)), 0), -1)
+
+
+# ----- forward -----------------------------------------------------------------
+def propagate(game: FiniteGame, t, mu: jax.Array, policy_t: jax.Array) -> jax.Array:
+    """One step of the forward equation, ``mu_t (S,) -> mu_{t+1} (S,)``.
+
+    ``mu_{t+1}(s') = sum_{s,a,k: next_state[s,a,k]=s'} mu(s) pi(a|s) p(s,a,k)``,
+    computed as a gather through the inverse table (no scatter).
+    """
+    prob = game.transition(t, mu)
+    mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
+    mass = jnp.concatenate([mass, jnp.zeros((1,), mass.dtype)])
+    return jnp.sum(mass[game.incoming], axis=1)
+
+
+def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
+    """Mean-field flow of ``policy``: ``(T, S, A) -> (T+1, S)``."""
+
+    def step(mu, xs):
+        t, policy_t = xs
+        return propagate(game, t, mu, policy_t), mu
+
+    times = jnp.arange(game.horizon)
+    last, flow = lax.scan(step, game.initial_distribution, (times, policy))
+    return jnp.concatenate([flow, last[None]], axis=0)
+
+
+# ----- backward ----------------------------------------------------------------
+def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
+    """``E[V_{t+1}(s') | s, a]`` under ``mu_t``, shape ``(S, A)`` (a gather)."""
+    prob = game.transition(t, mu_t)
+    return jnp.sum(prob * v_next[game.next_state], axis=-1)
+
+
+def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
+    """``Q_t(s, a) = r_t(s, a, mu_t) + gamma * E[V_{t+1}(s')]``, shape ``(S, A)``."""
+    return game.reward(t, mu_t) + game.discount * continuation(game, t, mu_t, v_next)
+
+
+def _backward(game: FiniteGame, flow: jax.Array, value_of_q, policy=None):
+    """Backward induction with ``V_t = value_of_q(Q_t, pi_t)``; returns ``(Q, V)``."""
+    times = jnp.arange(game.horizon)
+
+    def step(v_next, xs):
+        t, mu_t, policy_t = xs
+        q = q_values(game, t, mu_t, v_next)
+        return value_of_q(q, policy_t), (q, v_next)
+
+    policies = policy if policy is not None else jnp.zeros((game.horizon, 1), flow.dtype)
+    v_last = game.terminal_reward(flow[-1])
+    v0, (qs, vs) = lax.scan(step, v_last, (times, flow[:-1], policies), reverse=True)
+    return qs, jnp.concatenate([v0[None], vs], axis=0)
+
+
+def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temperature=0.0):
+    """``Q^pi`` ``(T, S, A)`` and ``V^pi`` ``(T+1, S)`` against a fixed flow.
+
+    With ``temperature > 0`` the value is the regularised one,
+    ``V_t = sum_a pi (Q_t - lam log pi)``.
+    """
+
+    def value(q, policy_t):
+        v = jnp.sum(policy_t * q, axis=-1)
+        return v - temperature * neg_entropy(policy_t) if temperature else v
+
+    return _backward(game, flow, value, policy)
+
+
+def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0):
+    """Best response to a flow: ``(Q*, V*, policy)``.
+
+    ``temperature = 0``: hard maximum and the greedy (first-argmax) policy.
+    ``temperature > 0``: soft maximum and the softmax policy ``softmax(Q*/lam)``.
+    """
+    if temperature:
+        qs, vs = _backward(game, flow, lambda q, _: soft_value(game, q, temperature))
+        return qs, vs, masked_softmax(game, qs, temperature)
+    qs, vs = _backward(game, flow, lambda q, _: masked_max(game, q))
+    return qs, vs, greedy_policy(game, qs)
+
+
+def gap_at_start(game: FiniteGame, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
+    """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors."""
+    return jnp.dot(game.initial_distribution, v_best - v_policy)
+
+
+def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_start=False):
+    """Exploitability (NashConv) of ``policy``: ``sum mu0 (V^BR_0 - V^pi_0)``.
+
+    Both values are computed against ``mean_field(policy)``; the result is ``>= 0``
+    and ``0`` exactly at a (regularised, if ``temperature > 0``) equilibrium.
+    ``greedy_start=True`` replaces ``V^pi_0`` by ``max_a Q^pi_0`` (the Off-MMD
+    paper's scoring convention; not a true exploitability).
+    """
+    flow = mean_field(game, policy)
+    q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
+    _, v_br, _ = best_response(game, flow, temperature)
+    start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]
+    return gap_at_start(game, v_br[0], start)

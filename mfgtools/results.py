@@ -1,0 +1,150 @@
+"""Solver results as an object, an xarray Dataset and a netCDF file.
+
+``Result.to_xarray()`` has the variables ``policy`` (t, [row, col | state],
+action), ``mean_field`` (t, [row, col | state]) and one variable per
+per-iteration metric (iteration), plus ``free`` (row, col) on grid games. The
+coordinate ``t`` runs over ``0..T``: the policy is NaN at ``t = T`` (no decision
+is taken at the horizon). Game and solver parameters are attributes (JSON
+strings for nested values). Files are written to a temporary name and renamed,
+so a crash never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from mfgtools.errors import MFGError
+from mfgtools.games.base import params_to_json
+
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class Result:
+    """What a solver returns.
+
+    Attributes:
+      game: the game solved.
+      solver: registry name of the solver.
+      solver_params: the solver's parameters.
+      policy: ``(T, S, A)`` final policy.
+      mean_field: ``(T+1, S)`` its flow.
+      metrics: per-iteration metrics, each ``(iterations + 1,)``; entry 0 is
+        the initial policy, entry ``k`` the policy after ``k`` iterations.
+      iterations, seed, wall_time: the run's budget, seed and seconds.
+    """
+
+    game: Any
+    solver: str
+    solver_params: dict
+    policy: np.ndarray
+    mean_field: np.ndarray
+    metrics: dict
+    iterations: int
+    seed: int
+    wall_time: float
+
+    @property
+    def exploitability(self) -> float:
+        """Exploitability of the final policy."""
+        return float(self.metrics["exploitability"][-1])
+
+    def to_xarray(self) -> xr.Dataset:
+        """The result as an :class:`xarray.Dataset` (see the module docstring)."""
+        game = self.game
+        horizon = game.horizon
+        policy = np.concatenate([self.policy, np.full((1,) + self.policy.shape[1:], np.nan)], axis=0)
+        coords = {
+            "t": np.arange(horizon + 1),
+            "action": list(game.action_names),
+            "iteration": np.arange(len(next(iter(self.metrics.values())))),
+        }
+        if game.grid_shape is not None:
+            height, width = game.grid_shape
+            space = ("row", "col")
+            coords.update(row=np.arange(height), col=np.arange(width))
+            policy = game.to_grid(policy)
+            flow = game.to_grid(self.mean_field)
+        else:
+            space = ("state",)
+            coords.update(state=np.arange(game.n_states))
+            flow = self.mean_field
+        data = {
+            "policy": (("t",) + space + ("action",), policy),
+            "mean_field": (("t",) + space, flow),
+        }
+        for name, values in self.metrics.items():
+            data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
+        free = game.free_cells
+        if free is not None and game.grid_shape is not None:
+            data["free"] = (space, free.astype(np.int8))
+        attrs = {
+            "mfgtools_format": FORMAT_VERSION,
+            "game": game.name,
+            "game_params": params_to_json(game.parameters),
+            "solver": self.solver,
+            "solver_params": params_to_json(self.solver_params),
+            "iterations": int(self.iterations),
+            "seed": int(self.seed),
+            "wall_time_s": float(self.wall_time),
+            "horizon": int(horizon),
+            "n_states": int(game.n_states),
+            "n_actions": int(game.n_actions),
+        }
+        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        dataset["policy"].attrs["description"] = "pi[t](a|s); NaN at t = T"
+        dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
+        return dataset
+
+    def save(self, path: str) -> str:
+        """Write the result as netCDF to ``path`` (atomically); returns the path."""
+        return save_dataset(self.to_xarray(), path)
+
+
+def atomic_write(path: str, write) -> str:
+    """Call ``write(temporary_path)`` then rename onto ``path``; clean up on failure."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    os.close(handle)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+    return path
+
+
+def save_dataset(dataset: xr.Dataset, path: str) -> str:
+    """Write an xarray Dataset to netCDF atomically."""
+    return atomic_write(path, lambda temporary: dataset.to_netcdf(temporary))
+
+
+def load_result(path: str) -> xr.Dataset:
+    """Load a result saved by :meth:`Result.save` (checks that it is one)."""
+    if not os.path.isfile(path):
+        raise MFGError(f"no such file: {path!r}")
+    try:
+        with xr.open_dataset(path) as handle:
+            dataset = handle.load()
+    except Exception as error:  # netCDF4/h5 raise many types
+        raise MFGError(f"{path!r} is not a readable netCDF file ({error.__class__.__name__}: {error})") from None
+    if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
+        raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
+    return dataset
+
+
+def dataset_params(dataset: xr.Dataset, which: str = "game_params") -> dict:
+    """Decode the JSON parameter attribute of a saved result."""
+    return json.loads(dataset.attrs.get(which, "{}"))

@@ -1,0 +1,186 @@
+"""Solver registry and ``solve``: every solver is a module here, registered by name.
+
+A solver is a frozen dataclass (hashable, so it is a static part of the jitted
+program) with
+
+- ``init(game, key) -> state`` (a pytree),
+- ``step(game, state, key) -> (state, metrics)``: one iteration; ``metrics`` are
+  scalars describing the policy *before* the update,
+- ``policy(game, state) -> (T, S, A)`` and
+- ``evaluate(game, policy) -> metrics`` for the final policy.
+
+``solve`` runs the iterations in chunks of one compiled ``lax.scan`` (the same
+program for every chunk, so nothing retraces) and updates a progress bar
+between chunks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from mfgtools import kernels
+from mfgtools.errors import MFGError, as_int
+from mfgtools.games import Parameter
+from mfgtools.games.base import FiniteGame
+from mfgtools.results import Result
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverSpec:
+    name: str
+    factory: Callable
+    description: str
+    parameters: dict
+    requires: str = "finite"
+
+
+_SOLVERS: dict[str, SolverSpec] = {}
+
+# Number of times the chunk program has been traced, per solver class (tests use it
+# to check that iterating never retraces).
+TRACE_COUNT: dict[str, int] = {}
+
+
+def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite"):
+    """Decorator registering ``factory(**params) -> solver`` under ``name``."""
+
+    def decorate(factory):
+        if name in _SOLVERS:
+            raise RuntimeError(f"solver {name!r} registered twice")
+        _SOLVERS[name] = SolverSpec(name, factory, description, dict(parameters), requires)
+        return factory
+
+    return decorate
+
+
+def list_solvers() -> dict[str, SolverSpec]:
+    """All registered solvers by name."""
+    _load_builtin_solvers()
+    return dict(sorted(_SOLVERS.items()))
+
+
+def solver_spec(name: str) -> SolverSpec:
+    _load_builtin_solvers()
+    if name not in _SOLVERS:
+        raise MFGError(f"unknown solver {name!r}: choose one of {', '.join(sorted(_SOLVERS))} (see `mfgtools list`)")
+    return _SOLVERS[name]
+
+
+def make_solver(name: str, **params):
+    """Build the solver ``name`` with validated parameters."""
+    spec = solver_spec(name)
+    unknown = sorted(set(params) - set(spec.parameters))
+    if unknown:
+        raise MFGError(
+            f"solver {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(sorted(spec.parameters)) or 'none'}"
+        )
+    return spec.factory(**params)
+
+
+def check_compatible(game, spec: SolverSpec) -> None:
+    """Clear error when a solver cannot run on a game."""
+    kind = "finite" if isinstance(game, FiniteGame) else getattr(game, "kind", type(game).__name__)
+    if spec.requires != kind:
+        raise MFGError(
+            f"solver {spec.name!r} needs a {spec.requires} game, but {getattr(game, 'name', kind)!r} is {kind}"
+        )
+
+
+def _chunk_size(iterations: int) -> int:
+    return max(1, min(50, iterations // 20))
+
+
+@partial(jax.jit, static_argnames=("solver", "length"))
+def _run_chunk(solver, game, state, key, active, length):
+    """``length`` iterations as one scan; iterations ``>= active`` are skipped."""
+    TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
+    keys = jax.random.split(key, length)
+    metric_shapes = jax.eval_shape(lambda s, k: solver.step(game, s, k)[1], state, keys[0])
+
+    def body(carry, xs):
+        index, step_key = xs
+
+        def run(c):
+            return solver.step(game, c, step_key)
+
+        def skip(c):
+            return c, jax.tree_util.tree_map(lambda m: jnp.full(m.shape, jnp.nan, m.dtype), metric_shapes)
+
+        return lax.cond(index < active, run, skip, carry)
+
+    return lax.scan(body, state, (jnp.arange(length), keys))
+
+
+@partial(jax.jit, static_argnames=("solver",))
+def _final(solver, game, state):
+    policy = solver.policy(game, state)
+    return policy, kernels.mean_field(game, policy), solver.evaluate(game, policy)
+
+
+def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: bool = False, **solver_params) -> Result:
+    """Run ``solver`` on ``game`` for ``iterations`` iterations.
+
+    Returns a :class:`~mfgtools.results.Result` whose ``metrics["exploitability"]``
+    has ``iterations + 1`` entries (entry 0: the initial policy).
+    """
+    spec = solver_spec(solver)
+    check_compatible(game, spec)
+    iterations = as_int(iterations, "iterations", 0)
+    seed = as_int(seed, "seed", 0)
+    algorithm = make_solver(solver, **solver_params)
+    algorithm.check(game)
+    start = time.perf_counter()
+    key = jax.random.PRNGKey(seed)
+    key, init_key = jax.random.split(key)
+    state = jax.jit(algorithm.init)(game, init_key)
+    chunk = _chunk_size(iterations)
+    collected = []
+    bar = _progress_bar(iterations, f"{solver} on {game.name}") if progress else None
+    done = 0
+    while done < iterations:
+        key, chunk_key = jax.random.split(key)
+        active = min(chunk, iterations - done)
+        state, metrics = _run_chunk(algorithm, game, state, chunk_key, active, length=chunk)
+        metrics = jax.device_get(metrics)
+        collected.append({name: np.asarray(values)[:active] for name, values in metrics.items()})
+        done += active
+        if bar is not None:
+            bar.update(active)
+            last = collected[-1].get("exploitability")
+            if last is not None and last.size:
+                bar.set_postfix(exploitability=f"{float(last[-1]):.4g}")
+    policy, flow, final = jax.device_get(_final(algorithm, game, state))
+    if bar is not None:
+        bar.set_postfix(exploitability=f"{float(final['exploitability']):.4g}")
+        bar.close()
+    metrics = {
+        name: np.concatenate([c[name] for c in collected] + [np.atleast_1d(np.asarray(value))])
+        for name, value in final.items()
+    }
+    return Result(
+        game=game, solver=solver, solver_params=dataclasses.asdict(algorithm), policy=np.asarray(policy),
+        mean_field=np.asarray(flow), metrics=metrics, iterations=iterations, seed=seed,
+        wall_time=time.perf_counter() - start,
+    )
+
+
+def _progress_bar(total: int, label: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, unit="it", dynamic_ncols=True)
+
+
+def _load_builtin_solvers() -> None:
+    from mfgtools.solvers import fictitious_play, mirror_descent  # noqa: F401  (registration)
+
+
+__all__ = ["register_solver", "list_solvers", "make_solver", "solve", "solver_spec", "SolverSpec"]

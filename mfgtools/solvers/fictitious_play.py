@@ -1,0 +1,93 @@
+"""Fictitious play and (damped, Boltzmann) fixed-point iteration.
+
+Each iteration best-responds to the flow of the current average policy and
+merges the response in, weighting each policy by its own state distribution so
+that the average's flow is the average of the flows:
+``pibar_{k+1}(a|s) = ((1-w) mubar(s) pibar(a|s) + w mu_br(s) br(a|s)) / ((1-w) mubar(s) + w mu_br(s))``
+(uniform over legal actions where both distributions vanish, as OpenSpiel does).
+
+- ``fp``: ``w = 1/(k+2)`` at iteration ``k`` (OpenSpiel's ``FictitiousPlay``);
+- ``fixed-point``: constant ``w`` (``damping``; 1 is the plain fixed point
+  ``pi <- BR(mu(pi))``);
+- ``boltzmann``: the fixed point with the softmax response ``softmax(Q*/lam)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+
+from mfgtools import kernels
+from mfgtools.errors import as_float
+from mfgtools.games import Parameter
+from mfgtools.solvers import register_solver
+from mfgtools.solvers.base import FiniteSolver
+
+
+@dataclasses.dataclass(frozen=True)
+class FictitiousPlay(FiniteSolver):
+    damping: float | None = None  # None: 1/(k+2)
+    temperature: float = 0.0
+
+    def init(self, game, key):
+        del key
+        return {"policy": kernels.uniform_policy(game), "iteration": jnp.zeros((), jnp.int32)}
+
+    def policy(self, game, state):
+        return state["policy"]
+
+    def step(self, game, state, key):
+        del key
+        policy = state["policy"]
+        flow = kernels.mean_field(game, policy)
+        _, v_pi = kernels.evaluate_policy(game, policy, flow)
+        q_br, v_br, _ = kernels.best_response(game, flow)
+        if self.temperature:
+            response = kernels.masked_softmax(game, q_br, self.temperature)
+        else:
+            response = kernels.greedy_policy(game, q_br)
+        response_flow = kernels.mean_field(game, response)
+        if self.damping is None:
+            weight = 1.0 / (state["iteration"] + 2.0)
+        else:
+            weight = self.damping
+        old = (1.0 - weight) * flow[:-1, :, None]
+        new = weight * response_flow[:-1, :, None]
+        total = old + new
+        merged = jnp.where(
+            total > 0,
+            (old * policy + new * response) / jnp.where(total > 0, total, 1.0),
+            kernels.uniform_policy(game),
+        )
+        metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
+        return {"policy": merged, "iteration": state["iteration"] + 1}, metrics
+
+
+@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay)", {})
+def make_fp():
+    return FictitiousPlay()
+
+
+@register_solver(
+    "fixed-point",
+    "(damped) fixed-point iteration pi <- BR(mu(pi))",
+    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")},
+)
+def make_fixed_point(damping=1.0):
+    return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True))
+
+
+@register_solver(
+    "boltzmann",
+    "Boltzmann iteration: fixed point with the softmax response softmax(Q*/temperature)",
+    {
+        "temperature": Parameter(1.0, "softmax temperature lam"),
+        "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
+    },
+)
+def make_boltzmann(temperature=1.0, damping=1.0):
+    return FictitiousPlay(
+        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
+        temperature=as_float(temperature, "temperature", 0.0, low_open=True),
+    )
