@@ -38,8 +38,10 @@ def check_game(game) -> FiniteGame:
     return game
 
 
-def as_policy(game: FiniteGame, policy, atol: float = 1e-4) -> jax.Array:
+def as_policy(game: FiniteGame, policy, atol: float = 1e-4, batched: bool = False) -> jax.Array:
     """Validate a ``(T, S, A)`` policy for ``game`` and return it as a JAX array.
+
+    ``batched=True`` accepts one leading axis (e.g. per-agent policies ``(N, T, S, A)``).
 
     Rows must be non-negative, sum to 1 (within ``atol``) and put no mass on
     illegal actions. The dtype follows JAX's default float precision.
@@ -47,7 +49,7 @@ def as_policy(game: FiniteGame, policy, atol: float = 1e-4) -> jax.Array:
     check_game(game)
     expected = (game.horizon, game.n_states, game.n_actions)
     array = np.asarray(policy)
-    if array.shape != expected:
+    if array.shape[int(batched):] != expected or array.ndim != 3 + int(batched):
         raise MFGError(
             f"policy has shape {array.shape}, but game {game.name!r} needs (T, S, A) = {expected}; "
             "grid policies of shape (T, H, W, A) can be converted with game.from_grid(policy)"
@@ -62,13 +64,14 @@ def as_policy(game: FiniteGame, policy, atol: float = 1e-4) -> jax.Array:
     sums = array.sum(axis=-1)
     worst = np.abs(sums - 1.0).max()
     if worst > atol:
-        t, s = np.unravel_index(np.abs(sums - 1.0).argmax(), sums.shape)
+        where = np.unravel_index(np.abs(sums - 1.0).argmax(), sums.shape)
         raise MFGError(
-            f"policy rows must sum to 1 over actions; row (t={t}, s={s}) sums to {sums[t, s]:.6g}. "
+            f"policy rows must sum to 1 over actions; row {tuple(int(i) for i in where)} sums to "
+            f"{sums[where]:.6g}. "
             "Normalise with policy / policy.sum(-1, keepdims=True)"
         )
     illegal = ~np.asarray(game.action_mask)
-    if illegal.any() and (array * illegal[None] > atol).any():
+    if illegal.any() and (array * illegal > atol).any():
         raise MFGError(
             "policy puts mass on illegal actions (moves into walls); use game.action_mask to "
             "zero them and renormalise"

@@ -75,7 +75,7 @@ def list_games() -> dict[str, GameSpec]:
 
 
 def _load_builtin_games() -> None:
-    from mfgtools.games import crowd, crowd_modelling  # noqa: F401  (registration)
+    from mfgtools.games import crowd, crowd_modelling, tabular  # noqa: F401  (registration)
 
 
 __all__ = ["Parameter", "GameSpec", "register_game", "make_game", "list_games", "game_spec"]

@@ -63,6 +63,29 @@ def params_to_json(params: dict[str, Any]) -> str:
     return json.dumps({k: plain(v) for k, v in params.items()}, sort_keys=True)
 
 
+class Annotation:
+    """Descriptive metadata carried by a game that never changes a compiled program.
+
+    Game parameters are kept for display and result files; everything a kernel
+    reads is a separate field. Every ``Annotation`` compares equal, so two games
+    that differ only in such values share their compiled programs.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __eq__(self, other):
+        return isinstance(other, Annotation)
+
+    def __hash__(self):
+        return 0
+
+    def __repr__(self):
+        return f"Annotation({self.value!r})"
+
+
 @struct.dataclass(kw_only=True)
 class FiniteGame:
     """A finite-horizon mean-field game on ``S`` states and ``A`` actions.
@@ -78,8 +101,8 @@ class FiniteGame:
       horizon: number of decision steps ``T``.
       discount: ``gamma`` (1 for the finite-horizon games of the papers).
       name: registry name of the game.
-      params: the parameters the game was built with, as sorted ``(key, value)``
-        pairs (hashable, so the game can be a static part of a jitted program).
+      params: the parameters the game was built with (an :class:`Annotation` of a
+        dict: shown and saved, never part of a compiled program's identity).
       grid_shape: ``(H, W)`` for grid games (states are row-major cells, walls
         included), ``None`` otherwise.
     """
@@ -92,7 +115,7 @@ class FiniteGame:
     horizon: int = struct.field(pytree_node=False)
     discount: float = struct.field(pytree_node=False)
     name: str = struct.field(pytree_node=False)
-    params: tuple = struct.field(pytree_node=False)
+    params: Annotation = struct.field(pytree_node=False)
     grid_shape: tuple | None = struct.field(pytree_node=False)
 
     # ----- sizes -------------------------------------------------------------
@@ -120,7 +143,7 @@ class FiniteGame:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        return dict(self.params)
+        return dict(self.params.value)
 
     # ----- model -------------------------------------------------------------
     def reward(self, t: jax.Array, mu: jax.Array) -> jax.Array:

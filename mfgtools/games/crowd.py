@@ -29,8 +29,8 @@ from flax import struct
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
 from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import FiniteGame, float_array, incoming_table
-from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, parse_cells
+from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.graphs.lattice import grid_moves
 
 MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
@@ -122,7 +122,7 @@ def make_crowd(
     else:
         next_state = target_cell[:, :, None]
         prob = np.ones(next_state.shape)
-    params = dict(map=label if label != "custom" else _picture(free), task=task, horizon=horizon,
+    params = dict(map=map_label(label, free), task=task, horizon=horizon,
                   floor=floor, target=(int(target_row), int(target_col)), noise=noise,
                   discount=discount, entropy_weight=entropy_weight,
                   distance_weight=distance_weight, move_weight=move_weight)
@@ -133,15 +133,11 @@ def make_crowd(
         incoming=jnp.asarray(incoming_table(next_state, height * width)),
         action_mask=jnp.ones((height * width, len(MOVES)), dtype=bool),
         horizon=horizon, discount=discount, name="crowd",
-        params=tuple(sorted(params.items())), grid_shape=(height, width),
+        params=Annotation(params), grid_shape=(height, width),
         free_mask=jnp.asarray(free), distance=float_array(distance),
         task=task, floor=floor, entropy_weight=float(entropy_weight),
         distance_weight=float(distance_weight), move_weight=float(move_weight),
     )
-
-
-def _picture(free: np.ndarray) -> str:
-    return "\n".join("".join(" " if f else "#" for f in row) for row in free)
 
 
 def _default_target(label: str, free: np.ndarray, mu0: np.ndarray):

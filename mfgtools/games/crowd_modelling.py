@@ -44,8 +44,8 @@ from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_int
 from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import FiniteGame, float_array, incoming_table
-from mfgtools.games.maps import initial_distribution_on, load_map, parse_cells
+from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.maps import initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.graphs.lattice import grid_moves, ring_moves
 
@@ -117,7 +117,7 @@ def _finish(*, post_move, legal, noise_next, noise_prob, noise_legal, mu0, initi
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, n_states)),
         action_mask=jnp.asarray(legal),
-        horizon=horizon, discount=discount, name=name, params=tuple(sorted(params.items())),
+        horizon=horizon, discount=discount, name=name, params=Annotation(params),
         grid_shape=grid_shape, position_reward=float_array(position),
         action_cost=float_array(action_cost), first_arrival_cost=float_array(cost),
         mirror_descent_stale=jnp.asarray(stale), free_mask=jnp.asarray(free),
@@ -238,7 +238,7 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
     noise_prob[:, STAY_2D] += 1.0 - noise
     post_move = np.where(legal, target, np.arange(height * width)[:, None])
     action_cost = -np.array([abs(dr) + abs(dc) for dr, dc in MOVES_2D], dtype=float) / side
-    params = dict(setting=setting, map=label, horizon=horizon, noise=noise, crowd_aversion=aversion,
+    params = dict(setting=setting, map=map_label(label, free), horizon=horizon, noise=noise, crowd_aversion=aversion,
                   only_distribution_reward=only_distribution, positional_reward=tuple(cells),
                   positional_reward_value=tuple(values), with_congestion=congestion, floor=floor,
                   discount=discount, openspiel_quirks=quirks)

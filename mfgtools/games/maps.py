@@ -120,6 +120,13 @@ def load_map(spec) -> tuple[np.ndarray, str]:
     )
 
 
+def map_label(label: str, free: np.ndarray) -> str:
+    """What to record as a game's ``map`` parameter: the name, or the picture itself."""
+    if label in NAMED_MAPS or _EMPTY.match(label):
+        return label
+    return "\n".join("".join(" " if f else "#" for f in row) for row in free)
+
+
 def cell_index(cell, free: np.ndarray, what: str) -> int:
     """Row-major index of a ``(row, col)`` cell, checked to be a free cell of the map."""
     height, width = free.shape

@@ -1,0 +1,124 @@
+"""Games from arrays, and random (Garnet-style) games.
+
+``tabular_game`` turns user arrays into a game: a fan-out transition table (or a
+dense ``P[S, A, S]``), a base reward ``r0[S, A]`` (optionally time-dependent,
+``[T, S, A]``) and a crowd-aversion term, ``r_t(s, a, mu) = r0 - c log(mu(s) + floor)``.
+``make_game("random", ...)`` draws such a game from a seed: random successors,
+Dirichlet probabilities and initial distribution, uniform base rewards. Random
+games are what the property tests and many benchmarks run on.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.games import Parameter, register_game
+from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+
+
+@struct.dataclass(kw_only=True)
+class TabularGame(FiniteGame):
+    """``r_t(s, a, mu) = base_reward[t, s, a] - crowd_aversion * log(mu(s) + floor)``."""
+
+    base_reward: jax.Array  # (T, S, A)
+    crowd_aversion: float = struct.field(pytree_node=False)
+    floor: float = struct.field(pytree_node=False)
+
+    def reward(self, t, mu):
+        reward = self.base_reward[t]
+        if self.crowd_aversion:
+            reward = reward - self.crowd_aversion * jnp.log(mu + self.floor)[:, None]
+        return reward
+
+
+def tabular_game(next_state=None, transition_prob=None, reward=None, initial_distribution=None, horizon=None,
+                 dense_transition=None, crowd_aversion=0.0, floor=1e-12, discount=1.0, action_mask=None,
+                 name="tabular", params=None) -> TabularGame:
+    """Build a game from arrays (all validated).
+
+    Args:
+      next_state, transition_prob: ``(S, A, K)`` fan-out table, or instead
+      dense_transition: ``(S, A, S)`` probabilities (converted to ``K = S``).
+      reward: ``(S, A)`` or ``(T, S, A)`` base rewards.
+      initial_distribution: ``(S,)`` probability vector.
+      horizon: ``T``.
+      crowd_aversion, floor: the ``-c log(mu + floor)`` term.
+      action_mask: optional ``(S, A)`` bool of legal actions.
+    """
+    if dense_transition is not None:
+        dense = np.asarray(dense_transition, dtype=np.float64)
+        if dense.ndim != 3 or dense.shape[0] != dense.shape[2]:
+            raise MFGError(f"dense_transition must have shape (S, A, S), got {dense.shape}")
+        next_state = np.broadcast_to(np.arange(dense.shape[0]), dense.shape)
+        transition_prob = dense
+    if next_state is None or transition_prob is None:
+        raise MFGError("give next_state and transition_prob, or dense_transition")
+    next_state = np.asarray(next_state)
+    prob = np.asarray(transition_prob, dtype=np.float64)
+    if next_state.ndim != 3 or prob.shape != next_state.shape:
+        raise MFGError(f"next_state and transition_prob must both be (S, A, K); got {next_state.shape} and {prob.shape}")
+    n_states, n_actions, _ = next_state.shape
+    if not np.issubdtype(next_state.dtype, np.integer) or next_state.min() < 0 or next_state.max() >= n_states:
+        raise MFGError(f"next_state must hold integer states in [0, {n_states})")
+    if (prob < 0).any() or not np.allclose(prob.sum(-1), 1.0, atol=1e-6):
+        raise MFGError("transition_prob must be non-negative and sum to 1 over successors")
+    horizon = as_int(horizon, "horizon", 1)
+    reward = np.asarray(reward, dtype=np.float64)
+    if reward.shape == (n_states, n_actions):
+        reward = np.broadcast_to(reward, (horizon, n_states, n_actions))
+    if reward.shape != (horizon, n_states, n_actions) or not np.isfinite(reward).all():
+        raise MFGError(f"reward must be finite with shape (S, A) or (T, S, A) = {(horizon, n_states, n_actions)}")
+    mu0 = np.asarray(initial_distribution, dtype=np.float64)
+    if mu0.shape != (n_states,) or (mu0 < 0).any() or abs(mu0.sum() - 1.0) > 1e-6:
+        raise MFGError(f"initial_distribution must be a probability vector of length {n_states}")
+    mask = np.ones((n_states, n_actions), bool) if action_mask is None else np.asarray(action_mask, bool)
+    if mask.shape != (n_states, n_actions) or not mask.any(axis=1).all():
+        raise MFGError("action_mask must be (S, A) with at least one legal action per state")
+    return TabularGame(
+        initial_distribution=float_array(mu0), next_state=jnp.asarray(next_state, jnp.int32),
+        transition_prob=float_array(prob), incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        action_mask=jnp.asarray(mask), horizon=horizon,
+        discount=as_float(discount, "discount", 0.0, 1.0, low_open=True), name=name,
+        params=Annotation(dict(params or {})), grid_shape=None, base_reward=float_array(reward),
+        crowd_aversion=as_float(crowd_aversion, "crowd_aversion"),
+        floor=as_float(floor, "floor", 0.0, 1.0, high_open=True),
+    )
+
+
+PARAMETERS = {
+    "n_states": Parameter(10, "number of states S"),
+    "n_actions": Parameter(3, "number of actions A"),
+    "fan_out": Parameter(2, "successors per (state, action) K"),
+    "horizon": Parameter(10, "decision steps T"),
+    "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)"),
+    "reward_scale": Parameter(1.0, "base rewards are uniform on [0, reward_scale]"),
+    "seed": Parameter(0, "seed of the random draw"),
+    "discount": Parameter(1.0, "discount gamma"),
+}
+
+
+@register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS)
+def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=1.0, reward_scale=1.0, seed=0,
+                discount=1.0) -> TabularGame:
+    n_states = as_int(n_states, "n_states", 1)
+    n_actions = as_int(n_actions, "n_actions", 1)
+    fan_out = as_int(fan_out, "fan_out", 1, n_states)
+    horizon = as_int(horizon, "horizon", 1)
+    seed = as_int(seed, "seed", 0)
+    reward_scale = as_float(reward_scale, "reward_scale", 0.0)
+    rng = np.random.default_rng(seed)
+    next_state = np.stack(
+        [rng.choice(n_states, size=fan_out, replace=False) for _ in range(n_states * n_actions)]
+    ).reshape(n_states, n_actions, fan_out)
+    prob = rng.dirichlet(np.ones(fan_out), size=(n_states, n_actions))
+    params = dict(n_states=n_states, n_actions=n_actions, fan_out=fan_out, horizon=horizon,
+                  crowd_aversion=float(crowd_aversion), reward_scale=reward_scale, seed=seed, discount=discount)
+    return tabular_game(
+        next_state=next_state, transition_prob=prob, reward=rng.uniform(0, reward_scale, (n_states, n_actions)),
+        initial_distribution=rng.dirichlet(np.ones(n_states)), horizon=horizon, crowd_aversion=crowd_aversion,
+        discount=discount, name="random", params=params,
+    )

@@ -1,0 +1,36 @@
+"""Shared fixtures: float64 on demand, OpenSpiel when installed, the shared data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (games must be built inside it); restores float32 after."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture(scope="session")
+def pyspiel():
+    """OpenSpiel's Python module; tests that need it skip cleanly when it is absent."""
+    return pytest.importorskip("pyspiel", reason="open_spiel not installed (pip install '.[openspiel]')")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = Path(os.environ.get("MFGTOOLS_SHARED", SHARED)) / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared data folder {path} not present")
+    return path
