@@ -1,0 +1,81 @@
+"""Results: xarray layout, netCDF round trip, atomic writes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import mfgtools
+from mfgtools.errors import MFGError
+from mfgtools.results import dataset_params
+
+
+@pytest.fixture(scope="module")
+def grid_result():
+    game = mfgtools.make_game("crowd", map="four_rooms", horizon=5)
+    return mfgtools.solve(game, "omd", iterations=3, seed=7)
+
+
+def test_to_xarray_layout(grid_result):
+    ds = grid_result.to_xarray()
+    assert ds["policy"].dims == ("t", "row", "col", "action")
+    assert ds["mean_field"].dims == ("t", "row", "col")
+    assert ds["exploitability"].dims == ("iteration",)
+    assert ds.sizes == {"t": 6, "row": 13, "col": 13, "action": 5, "iteration": 4}
+    assert list(ds["action"].values) == ["left", "right", "up", "down", "stay"]
+    assert np.isnan(ds["policy"].sel(t=5)).all()
+    np.testing.assert_allclose(ds["mean_field"].sum(("row", "col")), 1.0, atol=1e-5)
+    assert ds["free"].sel(row=0, col=0) == 0 and ds["free"].sel(row=1, col=1) == 1
+    assert ds.attrs["game"] == "crowd" and ds.attrs["solver"] == "omd" and ds.attrs["seed"] == 7
+    assert dataset_params(ds)["map"] == "four_rooms"
+    assert dataset_params(ds, "solver_params")["learning_rate"] == 0.1
+    np.testing.assert_allclose(ds["exploitability"].values, grid_result.metrics["exploitability"])
+
+
+def test_netcdf_round_trip(grid_result, tmp_path):
+    path = grid_result.save(str(tmp_path / "run.nc"))
+    loaded = mfgtools.load_result(path)
+    xr.testing.assert_allclose(loaded, grid_result.to_xarray())
+    assert loaded.attrs == grid_result.to_xarray().attrs
+    assert [p.name for p in tmp_path.iterdir()] == ["run.nc"]
+
+
+def test_failed_write_leaves_nothing_behind(grid_result, tmp_path, monkeypatch):
+    target = tmp_path / "run.nc"
+    target.write_text("previous result")
+
+    def explode(self, path, *args, **kwargs):
+        with open(path, "wb") as handle:
+            handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", explode)
+    with pytest.raises(OSError, match="disk full"):
+        grid_result.save(str(target))
+    assert target.read_text() == "previous result"
+    assert sorted(os.listdir(tmp_path)) == ["run.nc"]
+
+
+def test_non_grid_games_use_a_state_dimension():
+    game = mfgtools.make_game("crowd_modelling", horizon=3)
+    ds = mfgtools.solve(game, "fp", iterations=2).to_xarray()
+    assert ds["mean_field"].dims == ("t", "state") and "free" not in ds
+
+
+def test_loading_checks_the_file(tmp_path):
+    with pytest.raises(MFGError, match="no such file"):
+        mfgtools.load_result(str(tmp_path / "missing.nc"))
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    with pytest.raises(MFGError, match="not a readable netCDF"):
+        mfgtools.load_result(str(junk))
+    other = tmp_path / "other.nc"
+    xr.Dataset({"x": ("a", [1.0])}).to_netcdf(other)
+    with pytest.raises(MFGError, match="not an mfgtools result"):
+        mfgtools.load_result(str(other))
+    with pytest.raises(MFGError, match="does not exist"):
+        mfgtools.solve(mfgtools.make_game("crowd_modelling", horizon=2), "omd", iterations=1).save(
+            str(tmp_path / "no" / "dir" / "run.nc"))

@@ -1,0 +1,94 @@
+"""Solvers: registry, one compiled program per run, convergence, Result contents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mfgtools
+from mfgtools import solvers
+from mfgtools.errors import MFGError
+
+TINY_GAMES = {
+    "crowd": dict(map="empty:4", horizon=4, mu0=(0, 0)),
+    "crowd_modelling": dict(horizon=3),
+    "crowd_modelling_2d": dict(size=4, horizon=3),
+    "random": dict(n_states=5, horizon=3),
+}
+
+
+def test_every_compatible_game_and_solver_pair_runs():
+    games = mfgtools.list_games()
+    assert set(TINY_GAMES) >= {name for name, spec in games.items() if spec.kind == "finite"}
+    for game_name, params in TINY_GAMES.items():
+        game = mfgtools.make_game(game_name, **params)
+        for solver_name, spec in mfgtools.list_solvers().items():
+            if spec.requires != games[game_name].kind:
+                with pytest.raises(MFGError, match="needs"):
+                    mfgtools.solve(game, solver_name, iterations=2)
+                continue
+            result = mfgtools.solve(game, solver_name, iterations=2)
+            assert result.policy.shape == (game.horizon, game.n_states, game.n_actions)
+            np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
+            assert (result.policy >= 0).all()
+            np.testing.assert_allclose(result.mean_field.sum(-1), 1.0, atol=1e-5)
+            assert len(result.metrics["exploitability"]) == 3
+            assert (result.metrics["exploitability"] >= -1e-4).all()
+
+
+def test_iterating_never_retraces():
+    game = mfgtools.make_game("crowd", map="empty:4", horizon=4, mu0=(0, 0))
+    mfgtools.solve(game, "omd", iterations=45, learning_rate=0.3)  # chunks of 2 and a partial one
+    count = solvers.TRACE_COUNT["OnlineMirrorDescent"]
+    result = mfgtools.solve(game, "omd", iterations=45, learning_rate=0.3)
+    assert solvers.TRACE_COUNT["OnlineMirrorDescent"] == count
+    assert len(result.metrics["exploitability"]) == 46
+    assert np.isfinite(result.metrics["exploitability"]).all()
+
+
+def test_chunked_run_equals_one_long_scan():
+    game = mfgtools.make_game("crowd", map="empty:4", horizon=4, mu0=(0, 0))
+    long = mfgtools.solve(game, "omd", iterations=45, learning_rate=0.3)
+    short = mfgtools.solve(game, "omd", iterations=7, learning_rate=0.3)
+    np.testing.assert_allclose(long.metrics["exploitability"][:8], short.metrics["exploitability"], rtol=1e-5)
+
+
+def test_mirror_descent_converges_on_four_rooms_exploration():
+    game = mfgtools.make_game("crowd", map="four_rooms", task="exploration", horizon=20)
+    result = mfgtools.solve(game, "omd", iterations=150, learning_rate=0.1)
+    curve = result.metrics["exploitability"]
+    assert curve[0] > 10.0
+    assert curve[-1] < 0.05 * curve[0]
+    explored = (result.mean_field[-1] > 1e-3).sum()
+    assert explored > 40  # the crowd spreads over the rooms
+
+
+def test_fixed_point_solvers_agree_with_regularised_equilibrium():
+    """Boltzmann iteration's fixed point is the entropy-regularised equilibrium."""
+    game = mfgtools.make_game("crowd_modelling", horizon=4, openspiel_quirks=False)
+    result = mfgtools.solve(game, "boltzmann", iterations=60, temperature=1.0, damping=0.5)
+    regularised = mfgtools.exploitability(game, result.policy, temperature=1.0)
+    assert regularised < 1e-3
+
+
+@pytest.mark.parametrize(
+    "solver, params, message",
+    [
+        ("simplex", {}, "unknown solver"),
+        ("omd", {"learning_rate": -1}, "learning_rate must be >"),
+        ("omd", {"learning_rate": "fast"}, "must be a number"),
+        ("omd", {"momentum": 0.9}, "no parameter 'momentum'"),
+        ("fixed-point", {"damping": 0}, "damping must be >"),
+    ],
+)
+def test_solver_errors(solver, params, message):
+    game = mfgtools.make_game("crowd_modelling", horizon=2)
+    with pytest.raises(MFGError, match=message):
+        mfgtools.solve(game, solver, iterations=1, **params)
+
+
+def test_iterations_are_validated():
+    game = mfgtools.make_game("crowd_modelling", horizon=2)
+    with pytest.raises(MFGError, match="iterations must be at least 0"):
+        mfgtools.solve(game, "omd", iterations=-3)
+    assert len(mfgtools.solve(game, "omd", iterations=0).metrics["exploitability"]) == 1
