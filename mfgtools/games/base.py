@@ -105,6 +105,8 @@ class FiniteGame:
         dict: shown and saved, never part of a compiled program's identity).
       grid_shape: ``(H, W)`` for grid games (states are row-major cells, walls
         included), ``None`` otherwise.
+      free_mask: ``(H, W)`` bool, ``True`` on cells an agent can occupy (grid games).
+      action_labels: human-readable action names, in the game's action order.
     """
 
     initial_distribution: jax.Array
@@ -117,6 +119,8 @@ class FiniteGame:
     name: str = struct.field(pytree_node=False)
     params: Annotation = struct.field(pytree_node=False)
     grid_shape: tuple | None = struct.field(pytree_node=False)
+    free_mask: jax.Array | None = None
+    action_labels: tuple | None = struct.field(pytree_node=False, default=None)
 
     # ----- sizes -------------------------------------------------------------
     @property
@@ -134,12 +138,12 @@ class FiniteGame:
     @property
     def action_names(self) -> tuple[str, ...]:
         """Human-readable action labels, in the game's action order."""
-        return tuple(str(a) for a in range(self.n_actions))
+        return self.action_labels or tuple(str(a) for a in range(self.n_actions))
 
     @property
     def free_cells(self) -> np.ndarray | None:
         """``(H, W)`` bool, ``True`` on cells an agent can occupy (grid games)."""
-        return None
+        return None if self.free_mask is None else np.asarray(self.free_mask)
 
     @property
     def parameters(self) -> dict[str, Any]:

@@ -43,21 +43,12 @@ TASKS = ("exploration", "navigation")
 class CrowdGame(FiniteGame):
     """Crowd exploration / navigation on a grid map (see the module docstring)."""
 
-    free_mask: jax.Array
     distance: jax.Array
     task: str = struct.field(pytree_node=False)
     floor: float = struct.field(pytree_node=False)
     entropy_weight: float = struct.field(pytree_node=False)
     distance_weight: float = struct.field(pytree_node=False)
     move_weight: float = struct.field(pytree_node=False)
-
-    @property
-    def action_names(self):
-        return ACTION_NAMES
-
-    @property
-    def free_cells(self):
-        return np.asarray(self.free_mask)
 
     def reward(self, t, mu):
         surprise = -jnp.log(jnp.clip(mu, self.floor, 1.0))
@@ -134,7 +125,7 @@ def make_crowd(
         action_mask=jnp.ones((height * width, len(MOVES)), dtype=bool),
         horizon=horizon, discount=discount, name="crowd",
         params=Annotation(params), grid_shape=(height, width),
-        free_mask=jnp.asarray(free), distance=float_array(distance),
+        free_mask=jnp.asarray(free), action_labels=ACTION_NAMES, distance=float_array(distance),
         task=task, floor=floor, entropy_weight=float(entropy_weight),
         distance_weight=float(distance_weight), move_weight=float(move_weight),
     )

@@ -65,20 +65,10 @@ class OpenSpielCrowdGame(FiniteGame):
     action_cost: jax.Array  # (A,) cost of each action's move
     first_arrival_cost: jax.Array  # (T, S); zeros without quirks
     mirror_descent_stale: jax.Array  # (T, S, A) bool; all False without quirks
-    free_mask: jax.Array
     aversion: float = struct.field(pytree_node=False)
     floor: float = struct.field(pytree_node=False)
     congestion: bool = struct.field(pytree_node=False)
     openspiel_quirks: bool = struct.field(pytree_node=False)
-    names: tuple = struct.field(pytree_node=False)
-
-    @property
-    def action_names(self):
-        return self.names
-
-    @property
-    def free_cells(self):
-        return np.asarray(self.free_mask) if self.grid_shape is not None else None
 
     def reward(self, t, mu):
         if self.openspiel_quirks:
@@ -120,8 +110,9 @@ def _finish(*, post_move, legal, noise_next, noise_prob, noise_legal, mu0, initi
         horizon=horizon, discount=discount, name=name, params=Annotation(params),
         grid_shape=grid_shape, position_reward=float_array(position),
         action_cost=float_array(action_cost), first_arrival_cost=float_array(cost),
-        mirror_descent_stale=jnp.asarray(stale), free_mask=jnp.asarray(free),
-        aversion=aversion, floor=floor, congestion=congestion, openspiel_quirks=quirks, names=names,
+        mirror_descent_stale=jnp.asarray(stale), action_labels=names,
+        free_mask=None if grid_shape is None else jnp.asarray(free),
+        aversion=aversion, floor=floor, congestion=congestion, openspiel_quirks=quirks,
     )
 
 

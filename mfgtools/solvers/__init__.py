@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import time
 from functools import partial
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -28,70 +27,47 @@ from jax import lax
 
 from mfgtools import kernels
 from mfgtools.errors import MFGError, as_int
-from mfgtools.games import Parameter
+from mfgtools.registry import Entry, Parameter, Registry
 from mfgtools.games.base import FiniteGame
 from mfgtools.results import Result
 
 
-@dataclasses.dataclass(frozen=True)
-class SolverSpec:
-    name: str
-    factory: Callable
-    description: str
-    parameters: dict
-    requires: str = "finite"
+def _load_builtin_solvers() -> None:
+    from mfgtools.solvers import fictitious_play, mirror_descent  # noqa: F401  (registration)
 
 
-_SOLVERS: dict[str, SolverSpec] = {}
-
+SOLVERS = Registry("solver", _load_builtin_solvers)
+SolverSpec = Entry
 # Number of times the chunk program has been traced, per solver class (tests use it
 # to check that iterating never retraces).
 TRACE_COUNT: dict[str, int] = {}
 
 
 def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite"):
-    """Decorator registering ``factory(**params) -> solver`` under ``name``."""
-
-    def decorate(factory):
-        if name in _SOLVERS:
-            raise RuntimeError(f"solver {name!r} registered twice")
-        _SOLVERS[name] = SolverSpec(name, factory, description, dict(parameters), requires)
-        return factory
-
-    return decorate
+    """Decorator registering ``factory(**params) -> solver``; ``requires``: the game family it needs."""
+    return SOLVERS.register(name, description, parameters, kind=requires)
 
 
-def list_solvers() -> dict[str, SolverSpec]:
+def list_solvers() -> dict[str, Entry]:
     """All registered solvers by name."""
-    _load_builtin_solvers()
-    return dict(sorted(_SOLVERS.items()))
+    return SOLVERS.entries()
 
 
-def solver_spec(name: str) -> SolverSpec:
-    _load_builtin_solvers()
-    if name not in _SOLVERS:
-        raise MFGError(f"unknown solver {name!r}: choose one of {', '.join(sorted(_SOLVERS))} (see `mfgtools list`)")
-    return _SOLVERS[name]
+def solver_spec(name: str) -> Entry:
+    return SOLVERS.entry(name)
 
 
 def make_solver(name: str, **params):
     """Build the solver ``name`` with validated parameters."""
-    spec = solver_spec(name)
-    unknown = sorted(set(params) - set(spec.parameters))
-    if unknown:
-        raise MFGError(
-            f"solver {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-            f"its parameters are: {', '.join(sorted(spec.parameters)) or 'none'}"
-        )
-    return spec.factory(**params)
+    return SOLVERS.build(name, **params)
 
 
-def check_compatible(game, spec: SolverSpec) -> None:
+def check_compatible(game, spec: Entry) -> None:
     """Clear error when a solver cannot run on a game."""
     kind = "finite" if isinstance(game, FiniteGame) else getattr(game, "kind", type(game).__name__)
-    if spec.requires != kind:
+    if spec.kind != kind:
         raise MFGError(
-            f"solver {spec.name!r} needs a {spec.requires} game, but {getattr(game, 'name', kind)!r} is {kind}"
+            f"solver {spec.name!r} needs a {spec.kind} game, but {getattr(game, 'name', kind)!r} is {kind}"
         )
 
 
@@ -177,10 +153,6 @@ def _progress_bar(total: int, label: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=label, unit="it", dynamic_ncols=True)
-
-
-def _load_builtin_solvers() -> None:
-    from mfgtools.solvers import fictitious_play, mirror_descent  # noqa: F401  (registration)
 
 
 __all__ = ["register_solver", "list_solvers", "make_solver", "solve", "solver_spec", "SolverSpec"]

@@ -1,0 +1,81 @@
+"""Name -> builder registries (games, solvers), with validated construction.
+
+One mechanism for everything that users pick by name: registration, lookup
+with an error that lists the known names, and construction that rejects
+unknown parameters with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from mfgtools.errors import MFGError
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One game or solver parameter: default value and a line of help."""
+
+    default: Any
+    help: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered builder. ``kind``: for games, the family of game it builds
+    (``"finite"``); for solvers, the family of game it needs."""
+
+    name: str
+    builder: Callable
+    description: str
+    parameters: dict
+    kind: str = "finite"
+
+    @property
+    def requires(self) -> str:
+        """For a solver: the family of game it needs (same as ``kind``)."""
+        return self.kind
+
+
+class Registry:
+    """Builders registered by name; ``what`` names the kind in messages ("game")."""
+
+    def __init__(self, what: str, load: Callable[[], None]):
+        self.what = what
+        self._load = load
+        self._entries: dict[str, Entry] = {}
+
+    def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite"):
+        """Decorator registering ``builder(**params)`` under ``name``."""
+
+        def decorate(builder):
+            if name in self._entries:
+                raise RuntimeError(f"{self.what} {name!r} registered twice")
+            self._entries[name] = Entry(name, builder, description, dict(parameters), kind)
+            return builder
+
+        return decorate
+
+    def entries(self) -> dict[str, Entry]:
+        self._load()
+        return dict(sorted(self._entries.items()))
+
+    def entry(self, name: str) -> Entry:
+        entries = self.entries()
+        if name not in entries:
+            raise MFGError(
+                f"unknown {self.what} {name!r}: choose one of {', '.join(entries)} (see `mfgtools list`)"
+            )
+        return entries[name]
+
+    def build(self, name: str, **params):
+        """Validate the parameter names, then call the builder (which validates values)."""
+        entry = self.entry(name)
+        unknown = sorted(set(params) - set(entry.parameters))
+        if unknown:
+            raise MFGError(
+                f"{self.what} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                f"its parameters are: {', '.join(sorted(entry.parameters)) or 'none'}"
+            )
+        return entry.builder(**params)
