@@ -118,12 +118,24 @@ def atomic_write(path: str, write) -> str:
     os.close(handle)
     try:
         write(temporary)
+        # mkstemp creates the file owner-only (0600); give the result the permissions a
+        # plain open() would have: those of the file it replaces, else 0666 minus umask.
+        os.chmod(temporary, _file_mode(path))
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
     return path
+
+
+def _file_mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def save_dataset(dataset: xr.Dataset, path: str) -> str:

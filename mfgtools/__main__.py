@@ -1,0 +1,7 @@
+"""``python -m mfgtools``: the same command line as the ``mfgtools`` script."""
+
+import sys
+
+from mfgtools.cli import main
+
+sys.exit(main())

@@ -1,0 +1,604 @@
+"""Figures of solver results: densities, exploitability curves and policies.
+
+Every function takes ``data``: a :class:`~mfgtools.results.Result`, an
+:class:`xarray.Dataset` from ``Result.to_xarray()`` / :func:`~mfgtools.results.load_result`,
+or the path of a saved result. The Dataset layout is the one of
+:mod:`mfgtools.results`: ``mean_field`` is ``(t, row, col)`` on grid games
+(with ``free`` ``(row, col)``, 1 on cells an agent can occupy) and ``(t, state)``
+otherwise; ``policy`` adds an ``action`` axis; ``exploitability`` is
+``(iteration,)``.
+
+Nothing here needs JAX, and nothing here needs a display: :func:`plot_result`
+draws on a bare :class:`matplotlib.figure.Figure` (Agg), the other functions use
+``pyplot`` only when they create a new figure, so that it shows in notebooks and
+with ``plt.show()``.
+
+Densities of crowd games span many orders of magnitude (a point mass at
+``t = 0``, ``~1/S`` once spread, ``1e-10`` in far corners), so the default
+colour scale is logarithmic over ``decades`` decades below the largest value
+shown (or from the smallest positive value, when that is higher); lower values,
+cells nobody reaches included, are drawn white. Walls are masked and drawn in
+``wall_color``, a dark grey outside the colour map.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from mfgtools.errors import MFGError
+
+DEFAULT_PANELS = 6
+DENSITY_CMAP = "viridis"
+WALL_COLOR = "#3d3d3d"  # charcoal: a neutral dark grey, outside viridis (purple -> yellow)
+EMPTY_COLOR = "white"  # cells below the colour scale: (almost) nobody there
+# (drow, dcol) of the actions the grid games name (crowd and crowd_modelling_2d)
+ARROWS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "stay": (0, 0)}
+
+__all__ = ["plot_density", "plot_exploitability", "plot_policy", "plot_result", "run_title"]
+
+
+# ----- inputs --------------------------------------------------------------------
+def as_dataset(data):
+    """``data`` (Result, Dataset or path of a saved result) as an xarray Dataset."""
+    import xarray as xr
+
+    if isinstance(data, xr.Dataset):
+        dataset = data
+    elif isinstance(data, (str, os.PathLike)):
+        from mfgtools.results import load_result
+
+        dataset = load_result(os.fspath(data))
+    elif hasattr(data, "to_xarray") and hasattr(data, "mean_field"):
+        dataset = data.to_xarray()
+    else:
+        raise MFGError(
+            f"cannot plot a {type(data).__name__}: pass a Result from mfgtools.solve, "
+            "a Dataset from Result.to_xarray() / mfgtools.load_result, or a result file path"
+        )
+    if "mean_field" not in dataset or "t" not in dataset.dims:
+        raise MFGError("this Dataset is not an mfgtools result: it has no mean_field over t")
+    return dataset
+
+
+def is_grid(dataset) -> bool:
+    """Whether the result is on a grid game (``row``/``col`` dimensions)."""
+    return "row" in dataset.dims and "col" in dataset.dims
+
+
+def free_mask(dataset) -> np.ndarray:
+    """``(H, W)`` bool, ``True`` on free cells (all cells when ``free`` is absent)."""
+    if "free" in dataset:
+        return np.asarray(dataset["free"].transpose("row", "col").values).astype(bool)
+    return np.ones((dataset.sizes["row"], dataset.sizes["col"]), dtype=bool)
+
+
+def default_times(horizon: int, panels: int = DEFAULT_PANELS) -> list[int]:
+    """About ``panels`` evenly spaced time steps of ``0..horizon``, both ends included."""
+    count = max(1, min(panels, horizon + 1))
+    return sorted({int(round(x)) for x in np.linspace(0, horizon, count)})
+
+
+def _time_values(dataset) -> np.ndarray:
+    return np.asarray(dataset["t"].values).astype(int)
+
+
+def _check_times(dataset, times) -> list[int]:
+    available = _time_values(dataset)
+    horizon = int(available.max())
+    if times is None:
+        return default_times(horizon)
+    chosen = [times] if np.isscalar(times) else list(times)
+    if not chosen:
+        raise MFGError("times is empty: give at least one time step")
+    result = []
+    for value in chosen:
+        try:
+            step = int(value)
+        except (TypeError, ValueError):
+            raise MFGError(f"times must be integers in 0..{horizon}, got {value!r}") from None
+        if step != value or step not in available:
+            raise MFGError(f"time step {value!r} is not in 0..{horizon}")
+        result.append(step)
+    return result
+
+
+def _flat_axes(axes) -> list:
+    if axes is None:
+        return []
+    if hasattr(axes, "plot"):  # a single Axes
+        return [axes]
+    return list(np.ravel(np.asarray(axes, dtype=object)))
+
+
+# ----- colour scale --------------------------------------------------------------
+def density_norm(values: np.ndarray, scale: str = "log", decades: float = 4.0):
+    """Colour normalisation shared by all panels.
+
+    ``scale="log"``: ``LogNorm`` from ``max(vmax * 10**-decades, smallest positive)``
+    to ``vmax``; ``"linear"``: ``Normalize(0, vmax)``. ``values`` are the densities
+    shown (walls excluded).
+    """
+    from matplotlib import colors
+
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    vmax = float(finite.max()) if finite.size else 1.0
+    if not vmax > 0:
+        vmax = 1.0
+    if scale == "linear":
+        return colors.Normalize(vmin=0.0, vmax=vmax)
+    if scale != "log":
+        raise MFGError(f"unknown scale {scale!r}: choose log or linear")
+    if not decades > 0:
+        raise MFGError(f"decades must be positive, got {decades!r}")
+    positive = finite[finite > 0]
+    vmin = vmax * 10.0 ** -float(decades)
+    if positive.size and positive.min() > vmin:
+        vmin = float(positive.min())
+    if vmin >= vmax * 0.999:  # a single value (e.g. only t = 0): one decade below
+        vmin = vmax / 10.0
+    return colors.LogNorm(vmin=vmin, vmax=vmax)
+
+
+def _colormap(cmap, wall_color, empty_color=EMPTY_COLOR):
+    import matplotlib
+
+    colormap = matplotlib.colormaps[cmap] if isinstance(cmap, str) else cmap
+    # bad (masked) cells are walls; under the scale are cells (almost) nobody reaches
+    return colormap.with_extremes(bad=wall_color, under=empty_color)
+
+
+def _label_density_bar(bar, scale: str) -> None:
+    """Label a density colour bar; on a log scale shorter than two decades, label
+    intermediate ticks too (the default labels only powers of ten)."""
+    from matplotlib import colors
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    bar.set_label(r"density $\mu_t(s)$" + (" (log)" if scale == "log" else ""))
+    norm = bar.norm
+    if isinstance(norm, colors.LogNorm) and norm.vmin > 0:
+        span = math.log10(norm.vmax / norm.vmin)
+        if span < 2:
+            subs = tuple(range(1, 10)) if span < 1 else (1.0, 2.0, 5.0)
+            bar.ax.yaxis.set_major_locator(LogLocator(subs=subs))
+            bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.2g}"))
+            bar.ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _displayed(values: np.ndarray, norm) -> np.ndarray:
+    """Non-positive densities just under ``vmin`` so that LogNorm shows them as 'under', not 'bad'."""
+    from matplotlib import colors
+
+    values = np.asarray(values, dtype=np.float64)
+    if isinstance(norm, colors.LogNorm):
+        values = np.where(values > 0, values, norm.vmin * 1e-3)
+    return values
+
+
+# ----- densities -----------------------------------------------------------------
+def plot_density(data, times=None, *, fig=None, axes=None, scale: str = "log", decades: float = 4.0,
+                 cmap=DENSITY_CMAP, wall_color=WALL_COLOR, max_cols: int = DEFAULT_PANELS,
+                 colorbar: bool = True):
+    """Population density ``mu_t``: heatmaps on grid games, a (t, state) image otherwise.
+
+    Grid games: one ``(H, W)`` heatmap per time step in ``times`` (default: about
+    6 evenly spaced steps including 0 and T), titled ``t = ...``, on one colour
+    scale shared by all panels, walls masked and drawn in ``wall_color``.
+    Other games (e.g. the ring of ``crowd_modelling``): one image of
+    ``mu[t, state]`` with ``t`` horizontal; ``times`` selects its columns
+    (default: all).
+
+    Args:
+      data: Result, Dataset or path (see the module docstring).
+      times: time steps to show, integers in ``0..T``.
+      fig: Figure or SubFigure to draw into (default: a new pyplot figure).
+      axes: existing axes instead: one per time step on grid games, one Axes otherwise.
+      scale: ``"log"`` (default) or ``"linear"`` colour scale; ``decades``: depth of the log scale.
+      cmap, wall_color: colour map of densities and colour of walls.
+      max_cols: panels per row on grid games.
+      colorbar: draw the shared colour bar.
+
+    Returns:
+      The figure (or subfigure) drawn into.
+    """
+    dataset = as_dataset(data)
+    if is_grid(dataset):
+        return _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color,
+                                  max_cols, colorbar)
+    return _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorbar)
+
+
+def _new_figure(figsize):
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=figsize, layout="constrained")
+
+
+def _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color, max_cols, colorbar):
+    times = _check_times(dataset, times)
+    free = free_mask(dataset)
+    height, width = free.shape
+    flow = np.asarray(dataset["mean_field"].sel(t=times).transpose("t", "row", "col").values, dtype=np.float64)
+    flow = np.where(np.isfinite(flow), flow, 0.0)
+    norm = density_norm(flow[:, free], scale, decades)
+    colormap = _colormap(cmap, wall_color)
+
+    panels = _flat_axes(axes)
+    if axes is not None:
+        if len(panels) != len(times):
+            raise MFGError(f"axes: got {len(panels)} axes for {len(times)} time steps; give one per time step")
+        fig = panels[0].figure
+    else:
+        max_cols = int(max_cols)
+        if max_cols < 1:
+            raise MFGError(f"max_cols must be at least 1, got {max_cols}")
+        ncols = min(len(times), max_cols)
+        nrows = math.ceil(len(times) / ncols)
+        panel = 2.3
+        aspect = width / height
+        if fig is None:
+            fig = _new_figure((ncols * panel * min(max(aspect, 0.5), 2.0) + 1.2, nrows * panel + 0.4))
+        grid = fig.subplots(nrows, ncols, squeeze=False)
+        panels = list(grid.ravel())
+        for extra in panels[len(times):]:
+            extra.remove()
+        panels = panels[: len(times)]
+
+    image = None
+    for ax, step, frame in zip(panels, times, flow):
+        shown = np.ma.masked_array(_displayed(frame, norm), mask=~free)
+        image = ax.imshow(shown, cmap=colormap, norm=norm, interpolation="nearest", origin="upper")
+        ax.set_title(f"t = {step}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if colorbar and image is not None:
+        below = bool(np.any(flow[:, free] < norm.vmin))
+        bar = fig.colorbar(image, ax=panels, extend="min" if below else "neither",
+                           shrink=0.9 if len(panels) > 1 else 1.0, pad=0.02)
+        _label_density_bar(bar, scale)
+    return fig
+
+
+def _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorbar):
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    if times is None:
+        times = [int(t) for t in _time_values(dataset)]
+    else:
+        times = _check_times(dataset, times)
+    space = [d for d in dataset["mean_field"].dims if d != "t"]
+    if len(space) != 1:
+        raise MFGError(f"mean_field has dimensions {dataset['mean_field'].dims}: expected (t, state) or (t, row, col)")
+    flow = np.asarray(dataset["mean_field"].sel(t=times).transpose("t", space[0]).values, dtype=np.float64)
+    flow = np.where(np.isfinite(flow), flow, 0.0)
+    norm = density_norm(flow, scale, decades)
+    colormap = _colormap(cmap, WALL_COLOR)
+
+    panels = _flat_axes(axes)
+    if axes is not None:
+        if len(panels) != 1:
+            raise MFGError(f"axes: a non-grid game is drawn on one Axes, got {len(panels)}")
+        ax = panels[0]
+        fig = ax.figure
+    else:
+        if fig is None:
+            fig = _new_figure((min(max(2.0 + 0.25 * len(times), 5.0), 11.0), 4.0))
+        ax = fig.subplots()
+    image = ax.imshow(_displayed(flow.T, norm), cmap=colormap, norm=norm, origin="lower", aspect="auto",
+                      interpolation="nearest")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: str(times[int(round(x))]) if 0 <= round(x) < len(times) and abs(x - round(x)) < 1e-6 else ""))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax.set_xlabel("time step t")
+    ax.set_ylabel(space[0])
+    ax.set_title(r"density $\mu_t$ over states", fontsize=10)
+    if colorbar:
+        below = bool(np.any(flow < norm.vmin))
+        bar = fig.colorbar(image, ax=ax, extend="min" if below else "neither", pad=0.02)
+        _label_density_bar(bar, scale)
+    return fig
+
+
+# ----- exploitability ------------------------------------------------------------
+def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bool | None = None, **line_kwargs):
+    """Exploitability of the policy after each iteration (entry 0: the initial policy).
+
+    The y axis is logarithmic when every value of every curve on ``ax`` is
+    positive (convergence spans decades), linear otherwise. Call it several times on one ``ax`` with
+    ``label=...`` to compare runs.
+
+    Args:
+      data: Result, Dataset or path; needs the ``exploitability`` ``(iteration,)`` variable.
+      ax: Axes to draw on (default: a new pyplot figure).
+      label: legend entry of this curve (adds a legend).
+      annotate: put the final value in the legend (default: when ``label`` is None).
+      line_kwargs: passed to ``Axes.plot``.
+
+    Returns:
+      The Axes.
+    """
+    dataset = as_dataset(data)
+    if "exploitability" not in dataset:
+        raise MFGError("this result has no exploitability variable to plot")
+    values = np.asarray(dataset["exploitability"].values, dtype=np.float64)
+    iterations = np.asarray(dataset["iteration"].values) if "iteration" in dataset.coords else np.arange(values.size)
+    if ax is None:
+        ax = _new_figure((6.0, 3.5)).subplots()
+    finite = values[np.isfinite(values)]
+    if len(values) <= 60:
+        line_kwargs.setdefault("marker", "o")
+        line_kwargs.setdefault("markersize", 3)
+    line_kwargs.setdefault("linewidth", 1.5)
+    if annotate is None:
+        annotate = label is None
+    if annotate and finite.size:
+        final = f"final {values[-1]:.3g}" if np.isfinite(values[-1]) else "final: not finite"
+        label = final if label is None else f"{label} ({final})"
+    ax.plot(iterations, values, label=label, **line_kwargs)
+    ax.set_yscale("log" if _all_positive(ax) else "linear")  # over every curve on ax
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("exploitability")
+    ax.grid(True, which="major", alpha=0.35)
+    if ax.get_yscale() == "log":
+        ax.grid(True, which="minor", alpha=0.12)
+    if label is not None:
+        ax.legend(loc="best", fontsize=9)
+    return ax
+
+
+def _all_positive(ax) -> bool:
+    """Whether every finite y value of the lines on ``ax`` is positive (and one exists)."""
+    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines()]
+    values = np.concatenate(values) if values else np.zeros(0)
+    values = values[np.isfinite(values)]
+    return bool(values.size) and bool((values > 0).all())
+
+
+# ----- policy --------------------------------------------------------------------
+def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: str = "log",
+                decades: float = 4.0, cmap=DENSITY_CMAP, wall_color=WALL_COLOR, mass_threshold: float = 1e-4):
+    """Most likely action of the policy at time ``t``.
+
+    Grid games: an arrow per free cell pointing along ``argmax_a pi_t(a|s)``
+    (a dot for ``stay``), over the density ``mu_t`` (``background=True``);
+    arrows are black where ``mu_t(s) >= mass_threshold * max mu_t`` and pale
+    grey where almost nobody is (the policy there hardly matters). Other games:
+    a map of the most likely action over ``(t, state)`` (``t`` is then ignored).
+
+    Args:
+      data: Result, Dataset or path; needs ``policy`` ``(t, ..., action)``.
+      t: decision step in ``0..T-1`` (no decision is taken at ``T``).
+      ax: Axes to draw on (default: a new pyplot figure).
+
+    Returns:
+      The Axes.
+    """
+    from matplotlib import colors
+
+    dataset = as_dataset(data)
+    if "policy" not in dataset:
+        raise MFGError("this result has no policy variable to plot")
+    actions = [str(a) for a in np.asarray(dataset["action"].values)] if "action" in dataset.coords else []
+    if not is_grid(dataset):
+        return _plot_state_policy(dataset, actions, ax)
+    horizon = int(_time_values(dataset).max())
+    try:
+        step = int(t)
+    except (TypeError, ValueError):
+        raise MFGError(f"t must be an integer in 0..{horizon - 1}, got {t!r}") from None
+    if step != t or not 0 <= step < horizon:
+        raise MFGError(f"t must be a decision step in 0..{horizon - 1} (no decision at t = T = {horizon}), got {t!r}")
+    unknown = [a for a in actions if a not in ARROWS]
+    if unknown:
+        raise MFGError(f"cannot draw arrows for actions {unknown}; known: {', '.join(ARROWS)}")
+    free = free_mask(dataset)
+    policy = np.asarray(dataset["policy"].sel(t=step).transpose("row", "col", "action").values, dtype=np.float64)
+    mu = np.asarray(dataset["mean_field"].sel(t=step).transpose("row", "col").values, dtype=np.float64)
+    best = np.argmax(np.where(np.isfinite(policy), policy, -np.inf), axis=-1)
+    move = np.array([ARROWS[a] for a in actions], dtype=np.float64)  # (A, 2) as (drow, dcol)
+    drow, dcol = move[best, 0], move[best, 1]
+
+    if ax is None:
+        height, width = free.shape
+        ax = _new_figure((min(max(4.5 * width / height, 3.5), 10.0) + 1.0, 4.5)).subplots()
+    if background:  # faded, so that the arrows stay readable on dark colours
+        norm = density_norm(mu[free], scale, decades)
+        colormap = _colormap(cmap, "none")
+        shown = np.ma.masked_array(_displayed(mu, norm), mask=~free)
+        image = ax.imshow(shown, cmap=colormap, norm=norm, interpolation="nearest", origin="upper", alpha=0.55)
+        bar = ax.figure.colorbar(image, ax=ax, pad=0.02, shrink=0.9)
+        _label_density_bar(bar, scale)
+    walls = np.ma.masked_array(np.zeros(free.shape), mask=free)
+    ax.imshow(walls, cmap=colors.ListedColormap([wall_color]), origin="upper", interpolation="nearest")
+    ax.set_xlim(-0.5, free.shape[1] - 0.5)
+    ax.set_ylim(free.shape[0] - 0.5, -0.5)
+    rows, cols = np.nonzero(free)
+    occupied = mu[rows, cols] >= mass_threshold * max(float(np.nanmax(mu)), 1e-300)
+    moving = (drow[rows, cols] != 0) | (dcol[rows, cols] != 0)
+    for strong, color in ((False, "0.6"), (True, "black")):
+        pick = moving & (occupied == strong)
+        if pick.any():
+            # angles="xy": arrows follow data coordinates, so +drow points down the image
+            ax.quiver(cols[pick], rows[pick], dcol[rows[pick], cols[pick]], drow[rows[pick], cols[pick]],
+                      angles="xy", scale_units="xy", scale=1.0 / 0.7, pivot="middle", color=color,
+                      width=0.006, headwidth=4, headlength=4, headaxislength=3.5)
+        still = ~moving & (occupied == strong)
+        if still.any():
+            ax.scatter(cols[still], rows[still], s=10, color=color, zorder=3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"most likely action at t = {step} (dot: stay)", fontsize=10)
+    return ax
+
+
+def _plot_state_policy(dataset, actions, ax):
+    from matplotlib import colors
+    from matplotlib.ticker import MaxNLocator
+
+    space = [d for d in dataset["policy"].dims if d not in ("t", "action")]
+    policy = np.asarray(dataset["policy"].transpose("t", space[0], "action").values, dtype=np.float64)[:-1]
+    best = np.argmax(np.where(np.isfinite(policy), policy, -np.inf), axis=-1)  # (T, S)
+    if ax is None:
+        ax = _new_figure((min(max(2.0 + 0.25 * best.shape[0], 5.0), 11.0), 4.0)).subplots()
+    count = max(len(actions), int(best.max()) + 1)
+    palette = colors.ListedColormap([f"C{i}" for i in range(count)])
+    image = ax.imshow(best.T, cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto",
+                      interpolation="nearest")
+    bar = ax.figure.colorbar(image, ax=ax, ticks=range(count), pad=0.02)
+    bar.ax.set_yticklabels(actions if len(actions) == count else [str(i) for i in range(count)])
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
+    ax.set_xlabel("time step t")
+    ax.set_ylabel(space[0])
+    ax.set_title("most likely action", fontsize=10)
+    return ax
+
+
+# ----- the run's figure ----------------------------------------------------------
+_KEY_GAME_PARAMS = ("setting", "map", "task", "size", "horizon")
+
+
+def run_title(data) -> str:
+    """Two lines naming the game, its key parameters, the solver and the outcome."""
+    from mfgtools.results import dataset_params
+
+    dataset = as_dataset(data)
+    attrs = dataset.attrs
+    game_params = dataset_params(dataset, "game_params")
+    solver_params = dataset_params(dataset, "solver_params")
+    shown = []
+    for key in _KEY_GAME_PARAMS:
+        if key in game_params and game_params[key] is not None:
+            shown.append(f"{key}={_short(key, game_params[key], dataset)}")
+    for key, quiet in (("noise", 0.0), ("discount", 1.0)):
+        if key in game_params and game_params[key] not in (None, quiet):
+            shown.append(f"{key}={_short(key, game_params[key], dataset)}")
+    game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
+    solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items()) if v is not None]
+    solver_line = f"{attrs.get('solver', '?')}" + (f" ({', '.join(solver_bits)})" if solver_bits else "")
+    parts = [solver_line]
+    if "iterations" in attrs:
+        parts.append(f"{int(attrs['iterations'])} iterations")
+    if "exploitability" in dataset and dataset["exploitability"].size:
+        parts.append(f"final exploitability {float(dataset['exploitability'].values[-1]):.3g}")
+    return game_line + "\n" + "  |  ".join(parts)
+
+
+def _short(key, value, dataset) -> str:
+    if key == "map" and isinstance(value, str) and "\n" in value:
+        if is_grid(dataset):
+            return f"custom {dataset.sizes['row']}x{dataset.sizes['col']}"
+        return "custom"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_short(key, v, dataset) for v in value) + ")"
+    return str(value)
+
+
+def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -> str:
+    """Write one figure of a run to ``path``: densities, exploitability and a title.
+
+    The format follows the extension (``.png``, ``.pdf``, ``.svg``, ...; PNG
+    without one). The file is written to a temporary name and renamed
+    (:func:`~mfgtools.results.atomic_write`), so an interrupted or failed plot
+    never leaves a partial image. Draws on a bare Figure: no display and no
+    pyplot state are needed.
+
+    Returns:
+      ``path``.
+    """
+    from matplotlib.figure import Figure
+
+    from mfgtools.results import atomic_write
+
+    path = os.fspath(path)
+    fmt = check_figure_path(path)
+    dataset = as_dataset(data)
+    if is_grid(dataset):
+        times = _check_times(dataset, times)
+        height, width = dataset.sizes["row"], dataset.sizes["col"]
+        ncols = min(len(times), DEFAULT_PANELS)
+        nrows = math.ceil(len(times) / ncols)
+        panel = 2.2
+        panel_width = panel * min(max(width / height, 0.5), 2.0)
+        fig_width = max(ncols * panel_width + 1.4, 9.0)
+        top = nrows * (panel + 0.35) + 0.3
+        fig = Figure(figsize=(fig_width, top + 3.2 + 0.7), layout="constrained")
+        upper, lower = fig.subfigures(2, 1, height_ratios=[top, 3.2])
+        plot_density(dataset, times, fig=upper, scale=scale)
+        # the curve on the left ~60% of the width: a full-width curve is hard to read
+        curve, info = lower.subplots(1, 2, width_ratios=[3, 2])
+        plot_exploitability(dataset, ax=curve)
+        _describe_run(info, dataset)
+    else:
+        fig = Figure(figsize=(11.0, 4.6), layout="constrained")
+        left, right = fig.subfigures(1, 2, width_ratios=[1.15, 1.0])
+        plot_density(dataset, times, fig=left, scale=scale)
+        plot_exploitability(dataset, ax=right.subplots())
+    fig.suptitle(run_title(dataset), fontsize=11)
+    atomic_write(path, lambda temporary: fig.savefig(temporary, format=fmt, dpi=dpi))
+    return path
+
+
+def _describe_run(ax, dataset) -> None:
+    """Key facts of the run as text on ``ax`` (next to the exploitability curve)."""
+    from mfgtools.results import dataset_params
+
+    attrs = dataset.attrs
+    lines = []
+    free = free_mask(dataset)
+    lines.append(f"grid {free.shape[0]} x {free.shape[1]}, {int(free.sum())} free cells")
+    if "horizon" in attrs:
+        lines.append(f"horizon T = {int(attrs['horizon'])}")
+    if "n_states" in attrs and "n_actions" in attrs:
+        lines.append(f"S = {int(attrs['n_states'])} states, A = {int(attrs['n_actions'])} actions")
+    values = np.asarray(dataset["exploitability"].values, dtype=np.float64) if "exploitability" in dataset else None
+    if values is not None and values.size:
+        lines.append(f"exploitability {values[0]:.3g} -> {values[-1]:.3g}")
+        if np.isfinite(values).any():
+            best = int(np.nanargmin(values))
+            lines.append(f"lowest {values[best]:.3g} at iteration {best}")
+    if "wall_time_s" in attrs:
+        lines.append(f"solve time {float(attrs['wall_time_s']):.1f} s, seed {attrs.get('seed', '?')}")
+    params = dataset_params(dataset, "game_params")
+    hidden = set(_KEY_GAME_PARAMS) | {"positional_reward", "positional_reward_value"}
+    if params.get("task") == "exploration":  # crowd: these only enter the navigation reward
+        hidden |= {"target", "entropy_weight", "distance_weight", "move_weight"}
+    extra = {k: v for k, v in params.items() if k not in hidden and v is not None}
+    if extra:
+        lines.append("")
+        lines.extend(f"{k} = {_short(k, v, dataset)}" for k, v in sorted(extra.items()))
+    ax.axis("off")
+    ax.text(0.02, 0.95, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=9,
+            family="monospace")
+
+
+def check_figure_path(path) -> str:
+    """The image format of ``path`` (from its extension; ``png`` without one), checked.
+
+    Raises :class:`MFGError` for formats matplotlib cannot write and for
+    directories that do not exist, before anything is computed or drawn.
+    """
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise MFGError(f"cannot write the figure to {path!r}: it is a directory")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if not extension:
+        return "png"
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if extension not in supported:
+        raise MFGError(
+            f"cannot write a figure as .{extension}: use one of "
+            f"{', '.join('.' + e for e in sorted(supported))}"
+        )
+    return extension

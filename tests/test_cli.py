@@ -1,0 +1,197 @@
+"""The command line, run as users run it: ``python -m mfgtools ...`` in a subprocess.
+
+Budgets are tiny (a 5x5 grid, horizon 5, 3 iterations): JAX compilation dominates.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import mfgtools
+from mfgtools.results import dataset_params
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--map", "empty:5", "--horizon", "5", "--iterations", "3"]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _env() -> dict:
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def run_cli(*args, cwd, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
+    assert len(data) > 10_000, f"{path} is suspiciously small ({len(data)} bytes)"
+
+
+def assert_one_error_line(process, *fragments) -> str:
+    assert process.returncode == 2, (process.returncode, process.stderr)
+    assert "Traceback" not in process.stderr
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, process.stderr
+    assert lines[0].startswith("mfgtools: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def solved(tmp_path_factory):
+    """One tiny solve with the default --out (GAME-SOLVER.nc in the working directory) and --plot."""
+    folder = tmp_path_factory.mktemp("solve")
+    process = run_cli("solve", "--game", "crowd", "--solver", "omd", *TINY, "--plot", "run.png", cwd=folder)
+    return folder, process
+
+
+def test_help_is_quick_and_imports_no_jax(tmp_path):
+    process = run_cli("--help", cwd=tmp_path)
+    assert process.returncode == 0 and "solve" in process.stdout and "plot" in process.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, mfgtools, mfgtools.cli; print('jax' in sys.modules)"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+    )
+    assert probe.stdout.strip() == "False", probe.stderr
+
+
+def test_solve_writes_result_figure_and_summary(solved):
+    folder, process = solved
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    # progress bar (tqdm, on stderr) and summary (stdout)
+    assert "3/3" in process.stderr
+    out = process.stdout
+    assert "crowd: S=25, A=5" in out and "T=5" in out  # game.describe()
+    assert "exploitability" in out and "wall time" in out
+    assert "wrote           crowd-omd.nc" in out and "wrote           run.png" in out
+
+    dataset = mfgtools.load_result(str(folder / "crowd-omd.nc"))
+    assert set(dataset.dims) == {"t", "row", "col", "action", "iteration"}
+    assert {"policy", "mean_field", "exploitability", "free"} <= set(dataset.data_vars)
+    assert dict(dataset.sizes) == {"t": 6, "row": 5, "col": 5, "action": 5, "iteration": 4}
+    assert dataset.attrs["game"] == "crowd" and dataset.attrs["solver"] == "omd"
+    assert int(dataset.attrs["iterations"]) == 3 and int(dataset.attrs["seed"]) == 0
+    params = dataset_params(dataset)
+    assert params["map"] == "empty:5" and params["horizon"] == 5
+    assert dataset_params(dataset, "solver_params")["learning_rate"] == 0.1
+    assert float(dataset.exploitability[-1]) == pytest.approx(float(out.split("exploitability")[1].split()[0]), rel=1e-4)
+
+    assert_png(folder / "run.png")
+    assert not [name for name in os.listdir(folder) if name.startswith(".tmp")], "temporary files left"
+
+
+def test_plot_command_default_output(solved):
+    folder, _ = solved
+    process = run_cli("plot", "crowd-omd.nc", "--times", "0,5", cwd=folder)
+    assert process.returncode == 0, process.stderr
+    assert "wrote crowd-omd.png" in process.stdout
+    assert_png(folder / "crowd-omd.png")
+
+
+def test_solve_routes_parameters_to_game_and_solver(tmp_path):
+    """-p keys go to the game when it has them, else to the solver; `none` is None; --x64; --quiet."""
+    process = run_cli(
+        "solve", "--game", "crowd_modelling", "--solver", "omd", "--iterations", "2", "--seed", "7",
+        "-p", "size=6", "-p", "horizon=3", "-p", "learning_rate=0.5", "-p", "openspiel_order=none",
+        "--out", "ring.nc", "--x64", "--quiet", cwd=tmp_path,
+    )
+    assert process.returncode == 0, process.stderr
+    assert "it/s" not in process.stderr, "--quiet shows no progress bar"
+    assert "crowd_modelling: S=6" in process.stdout
+    dataset = mfgtools.load_result(str(tmp_path / "ring.nc"))
+    assert set(dataset.dims) == {"t", "state", "action", "iteration"}
+    assert dataset_params(dataset)["size"] == 6 and dataset_params(dataset)["horizon"] == 3
+    assert dataset_params(dataset, "solver_params") == {"learning_rate": 0.5, "openspiel_order": None}
+    assert int(dataset.attrs["seed"]) == 7
+    assert dataset.mean_field.dtype == "float64", "--x64 computes in float64"
+    assert sorted(os.listdir(tmp_path)) == ["ring.nc"]
+
+
+def test_list_shows_games_solvers_and_parameters(tmp_path):
+    process = run_cli("list", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    for name in ("crowd", "crowd_modelling", "crowd_modelling_2d", "omd", "fp", "learning_rate", "four_rooms"):
+        assert name in process.stdout, name
+    solvers = run_cli("list", "solvers", cwd=tmp_path)
+    assert solvers.returncode == 0 and "omd" in solvers.stdout and "crowd_modelling" not in solvers.stdout
+
+
+ERRORS = {
+    "unknown game": (["solve", "--game", "nope"], ["unknown game 'nope'", "crowd"]),
+    "unknown solver": (["solve", "--solver", "nope", *TINY], ["unknown solver 'nope'", "omd"]),
+    "unknown parameter": (["solve", *TINY, "-p", "bogus=1"], ["unknown parameter 'bogus'", "learning_rate", "map"]),
+    "negative iterations": (["solve", "--map", "empty:5", "--horizon", "5", "--iterations", "-1"],
+                            ["--iterations must be at least 0"]),
+    "bad solver value": (["solve", *TINY, "-p", "learning_rate=abc"], ["learning_rate must be a number"]),
+    "bad game value": (["solve", *TINY[2:], "--map", "empty:5", "--task", "swim"], ["unknown task 'swim'"]),
+    "start on a wall": (["solve", "--map", "four_rooms", "--iterations", "3", "-p", "mu0=0,0"], ["mu0 (0, 0) is a wall"]),
+    "shortcut not of the game": (["solve", "--game", "crowd_modelling", "--map", "four_rooms"],
+                                 ["--map does not apply to game 'crowd_modelling'"]),
+    "malformed -p": (["solve", *TINY, "-p", "learning_rate"], ["KEY=VALUE"]),
+    "bad figure format": (["solve", *TINY, "--plot", "out.txt"], ["cannot write a figure as .txt"]),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_solve_errors_are_one_line_and_write_nothing(tmp_path, case):
+    args, fragments = ERRORS[case]
+    outputs = ["--out", "out.nc"] + ([] if "--plot" in args else ["--plot", "out.png"])
+    process = run_cli(*args, *outputs, cwd=tmp_path)
+    assert_one_error_line(process, *fragments)
+    assert os.listdir(tmp_path) == [], "no output (or temporary) file is created"
+
+
+def test_plot_missing_file(tmp_path):
+    process = run_cli("plot", "missing.nc", cwd=tmp_path)
+    assert_one_error_line(process, "no such file", "missing.nc")
+    assert os.listdir(tmp_path) == []
+
+
+def test_usage_errors_exit_2(tmp_path):
+    process = run_cli("solve", "--no-such-flag", cwd=tmp_path)
+    assert process.returncode == 2 and "usage:" in process.stderr and "Traceback" not in process.stderr
+    assert run_cli(cwd=tmp_path).returncode == 2  # no command
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
+def test_ctrl_c_exits_130_without_partial_file(tmp_path):
+    command = [sys.executable, "-m", "mfgtools", "solve", "--map", "empty:5", "--horizon", "5",
+               "--iterations", "1000000", "--out", "big.nc", "--plot", "big.png"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.monotonic() + 120
+    try:
+        while b"exploitability=" not in seen:  # iterations are running (the bar's postfix)
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([process.stderr], [], [], 1.0)
+            if ready:
+                chunk = os.read(process.stderr.fileno(), 65536)
+                assert chunk or process.poll() is None, seen.decode(errors="replace")
+                seen += chunk
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = (seen + stderr).decode(errors="replace")
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
+    assert lines[-1].startswith("mfgtools: interrupted before writing any file"), lines[-3:]
+    assert sum("mfgtools:" in line for line in lines) == 1
+    assert os.listdir(tmp_path) == [], "no partial result, figure or temporary file"
