@@ -15,6 +15,15 @@ becomes ``r - lam * log pi`` and the best response the soft maximum
 
 These functions do not validate their inputs; :mod:`mfgtools.evaluation` wraps
 them for users with checks and conversions.
+
+Performance notes (docs/benchmarks.md). On CPU, XLA handles a reduction over a
+short trailing axis (the ``A`` actions, the ``K`` successors, the ``J``
+predecessors) as a separate, poorly vectorised pass, so those reductions are
+written as unrolled sums/maxima of slices (:func:`_sum_last`, :func:`_max_last`),
+which fuse with their producers into one loop over states. With a fan-out of
+one (deterministic moves) and the game's static table, every successor has
+probability one, so the forward and backward kernels skip the probability
+array (:func:`_deterministic`).
 """
 
 from __future__ import annotations
@@ -24,6 +33,42 @@ import jax.numpy as jnp
 from jax import lax
 
 from mfgtools.games.base import FiniteGame
+
+
+# ----- small helpers -----------------------------------------------------------------
+_UNROLL = 16  # unroll reductions over trailing axes up to this length
+
+
+def _sum_last(x: jax.Array) -> jax.Array:
+    """``x.sum(-1)``, unrolled over a short trailing axis (it then fuses with its producer)."""
+    n = x.shape[-1]
+    if n > _UNROLL:
+        return jnp.sum(x, axis=-1)
+    total = x[..., 0]
+    for i in range(1, n):
+        total = total + x[..., i]
+    return total
+
+
+def _max_last(x: jax.Array) -> jax.Array:
+    """``x.max(-1)``, unrolled over a short trailing axis (NaN propagates as in ``max``)."""
+    n = x.shape[-1]
+    if n > _UNROLL:
+        return jnp.max(x, axis=-1)
+    best = x[..., 0]
+    for i in range(1, n):
+        best = jnp.maximum(best, x[..., i])
+    return best
+
+
+def _take(x: jax.Array, index: jax.Array) -> jax.Array:
+    """``x[index]`` for non-negative indices (as unsigned: no negative-index wrapping pass)."""
+    return x[index.astype(jnp.uint32)]
+
+
+def _deterministic(game: FiniteGame) -> bool:
+    """Fan-out one on the game's own table: each ``(s, a)`` has one successor, with probability 1."""
+    return game.fan_out == 1 and type(game).transition is FiniteGame.transition
 
 
 # ----- policies -------------------------------------------------------------------
@@ -37,12 +82,13 @@ def uniform_policy(game: FiniteGame) -> jax.Array:
 def masked_softmax(game: FiniteGame, logits: jax.Array, temperature=1.0) -> jax.Array:
     """``softmax(logits / temperature)`` over the legal actions; ``(..., S, A)``."""
     z = jnp.where(game.action_mask, logits / temperature, -jnp.inf)
-    return jax.nn.softmax(z, axis=-1)
+    e = jnp.exp(z - lax.stop_gradient(_max_last(z))[..., None])
+    return e * (1.0 / _sum_last(e))[..., None]
 
 
 def masked_max(game: FiniteGame, q: jax.Array) -> jax.Array:
     """Maximum of ``q`` over legal actions, ``(..., S, A) -> (..., S)``."""
-    return jnp.max(jnp.where(game.action_mask, q, -jnp.inf), axis=-1)
+    return _max_last(jnp.where(game.action_mask, q, -jnp.inf))
 
 
 def greedy_policy(game: FiniteGame, q: jax.Array) -> jax.Array:
@@ -69,29 +115,73 @@ def propagate(game: FiniteGame, t, mu: jax.Array, policy_t: jax.Array) -> jax.Ar
     ``mu_{t+1}(s') = sum_{s,a,k: next_state[s,a,k]=s'} mu(s) pi(a|s) p(s,a,k)``,
     computed as a gather through the inverse table (no scatter).
     """
-    prob = game.transition(t, mu)
-    mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
+    return _propagate(game, t, mu, policy_t, game.incoming)
+
+
+def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
+    """:func:`propagate` through the given inverse table ``(S, J)``."""
+    if _deterministic(game):
+        mass = (mu[:, None] * policy_t).reshape(-1)
+    else:
+        prob = game.transition(t, mu)
+        mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
     mass = jnp.concatenate([mass, jnp.zeros((1,), mass.dtype)])
-    return jnp.sum(mass[game.incoming], axis=1)
+    if incoming.shape[1] > _UNROLL:
+        return jnp.sum(_take(mass, incoming), axis=1)
+    # few predecessor slots: one fused loop over states
+    total = _take(mass, incoming[:, 0])
+    for j in range(1, incoming.shape[1]):
+        total = total + _take(mass, incoming[:, j])
+    return total
+
+
+def _flow(game: FiniteGame, policy: jax.Array):
+    """Mean field as ``(mu_0 .. mu_{T-1})`` ``(T, S)`` and ``mu_T`` ``(S,)`` (no concatenation)."""
+    incoming = game.incoming.astype(jnp.uint32)
+
+    def step(mu, xs):
+        t, policy_t = xs
+        return _propagate(game, t, mu, policy_t, incoming), mu
+
+    times = jnp.arange(game.horizon)
+    last, flow = lax.scan(step, game.initial_distribution, (times, policy))
+    return flow, last
+
+
+def _flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
+    """:func:`_flow` writing the rows into ``buffer`` ``(T, S)`` in place."""
+    incoming = game.incoming.astype(jnp.uint32)
+
+    def step(carry, xs):
+        mu, rows = carry
+        t, policy_t = xs
+        rows = lax.dynamic_update_index_in_dim(rows, mu, t, 0)
+        return (_propagate(game, t, mu, policy_t, incoming), rows), None
+
+    times = jnp.arange(game.horizon)
+    (last, flow), _ = lax.scan(step, (game.initial_distribution, buffer), (times, policy))
+    return flow, last
 
 
 def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
     """Mean-field flow of ``policy``: ``(T, S, A) -> (T+1, S)``."""
-
-    def step(mu, xs):
-        t, policy_t = xs
-        return propagate(game, t, mu, policy_t), mu
-
-    times = jnp.arange(game.horizon)
-    last, flow = lax.scan(step, game.initial_distribution, (times, policy))
+    flow, last = _flow(game, policy)
     return jnp.concatenate([flow, last[None]], axis=0)
 
 
 # ----- backward ----------------------------------------------------------------
 def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
     """``E[V_{t+1}(s') | s, a]`` under ``mu_t``, shape ``(S, A)`` (a gather)."""
+    return _continuations(game, t, mu_t, (v_next,))[0]
+
+
+def _continuations(game: FiniteGame, t, mu_t, values):
+    """:func:`continuation` of several value vectors, sharing the table reads."""
+    if _deterministic(game):
+        successor = game.next_state[:, :, 0]
+        return [_take(v, successor) for v in values]
     prob = game.transition(t, mu_t)
-    return jnp.sum(prob * v_next[game.next_state], axis=-1)
+    return [_sum_last(prob * _take(v, game.next_state)) for v in values]
 
 
 def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
@@ -122,7 +212,7 @@ def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temper
     """
 
     def value(q, policy_t):
-        v = jnp.sum(policy_t * q, axis=-1)
+        v = _sum_last(policy_t * q)
         return v - temperature * neg_entropy(policy_t) if temperature else v
 
     return _backward(game, flow, value, policy)

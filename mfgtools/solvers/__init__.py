@@ -75,9 +75,13 @@ def _chunk_size(iterations: int) -> int:
     return max(1, min(50, iterations // 20))
 
 
-@partial(jax.jit, static_argnames=("solver", "length"))
+@partial(jax.jit, static_argnames=("solver", "length"), donate_argnames=("state",))
 def _run_chunk(solver, game, state, key, active, length):
-    """``length`` iterations as one scan; iterations ``>= active`` are skipped."""
+    """``length`` iterations as one scan; iterations ``>= active`` are skipped.
+
+    ``state`` is donated: its buffers are reused for the new state (solvers such as
+    OMD update their ``(T, S, A)`` arrays in place), so do not use it afterwards.
+    """
     TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
     keys = jax.random.split(key, length)
     metric_shapes = jax.eval_shape(lambda s, k: solver.step(game, s, k)[1], state, keys[0])

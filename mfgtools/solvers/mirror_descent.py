@@ -10,6 +10,16 @@ On OpenSpiel's games (``openspiel_quirks``) the update follows OpenSpiel's
 ``MirrorDescent`` iterates exactly, including its in-place reads of the
 cumulative values (see :mod:`mfgtools.games.openspiel_traversal`); the
 exploitability reported is always the true one.
+
+Memory: the backward pass writes ``y_{k+1}[t]`` and ``pi_{k+1}[t]`` in place
+into the arrays of the state, and the forward pass writes the flow into the
+state's ``flow`` buffer, so an iteration allocates no new ``(T, S, A)`` or
+``(T, S)`` arrays when the caller donates the state (as
+:func:`mfgtools.solvers.solve` does). To let XLA update in place without
+copying the whole array at every time step, the rows ``y_k[t-1]`` and
+``pi_k[t-1]`` are read right after row ``t`` has been written and carried to
+the next step: the only reader of the incoming arrays is then the in-place
+update itself (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -38,7 +48,13 @@ class OnlineMirrorDescent(FiniteSolver):
     def init(self, game, key):
         del key
         policy = kernels.uniform_policy(game)
-        return {"cumulative": jnp.zeros_like(policy), "policy": policy, "iteration": jnp.zeros((), jnp.int32)}
+        return {
+            "cumulative": jnp.zeros_like(policy),
+            "policy": policy,
+            # mean field of the policy the last step evaluated (a buffer reused in place)
+            "flow": jnp.zeros((game.horizon, game.n_states), policy.dtype),
+            "iteration": jnp.zeros((), jnp.int32),
+        }
 
     def policy(self, game, state):
         return state["policy"]
@@ -46,37 +62,45 @@ class OnlineMirrorDescent(FiniteSolver):
     def step(self, game, state, key):
         del key
         lr = self.learning_rate
-        flow = kernels.mean_field(game, state["policy"])
         openspiel = self.follows_openspiel(game)
         started = state["iteration"] > 0
+        flow, last = kernels._flow_into(game, state["policy"], state["flow"])
 
         def backward(carry, xs):
-            v_pi, v_br, v_update = carry
-            t, mu_t, y_t, pi_t = xs
-            q_pi = kernels.q_values(game, t, mu_t, v_pi)
-            q_br = kernels.q_values(game, t, mu_t, v_br)
+            v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
+            t, mu_t = xs
+            reward = game.reward(t, mu_t)
+            values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
+            c_pi, c_br, *c_update = kernels._continuations(game, t, mu_t, values)
+            q_pi = reward + game.discount * c_pi
+            q_br = reward + game.discount * c_br
             if openspiel:
                 # OpenSpiel accumulates chance-node values and, within an iteration,
-                # reads children already updated by an earlier-visited parent.
-                later = game.discount * kernels.continuation(game, t, mu_t, v_update)
-                stale = game.mirror_descent_stale[t] & started
-                read = kernels.masked_softmax(game, y_t + jnp.where(stale, lr * later, 0.0))
-                v_update_t = jnp.sum(read * (game.reward(t, mu_t) + later), axis=-1)
+                # reads children already updated by an earlier-visited parent:
+                # softmax(y_t + [stale] lr * later), written with y_new = y_t + lr * later.
+                later = game.discount * c_update[0]
                 y_new = y_t + lr * later
+                stale = game.mirror_descent_stale[t] & started
+                read = kernels.masked_softmax(game, jnp.where(stale, y_new, y_t))
+                v_update = kernels._sum_last(read * (reward + later))
             else:
-                v_update_t = v_update
                 y_new = y_t + lr * q_pi
-            carry = (jnp.sum(pi_t * q_pi, axis=-1), kernels.masked_max(game, q_br), v_update_t)
-            return carry, (y_new, kernels.masked_softmax(game, y_new))
+            # write row t in place, then read row t - 1 from the updated arrays (see above)
+            ys = lax.dynamic_update_index_in_dim(ys, y_new, t, 0)
+            pis = lax.dynamic_update_index_in_dim(pis, kernels.masked_softmax(game, y_new), t, 0)
+            previous = jnp.maximum(t - 1, 0)
+            y_t = lax.dynamic_index_in_dim(ys, previous, keepdims=False)
+            carry = (kernels._sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update, ys, pis, y_t,
+                     lax.dynamic_index_in_dim(pis, previous, keepdims=False))
+            return carry, None
 
-        terminal = game.terminal_reward(flow[-1])
-        times = jnp.arange(game.horizon)
-        (v_pi, v_br, _), (cumulative, policy) = lax.scan(
-            backward, (terminal, terminal, terminal),
-            (times, flow[:-1], state["cumulative"], state["policy"]), reverse=True,
-        )
+        terminal = game.terminal_reward(last)
+        ys, pis = state["cumulative"], state["policy"]
+        top = game.horizon - 1
+        carry = (terminal, terminal, terminal, ys, pis, ys[top], pis[top])
+        (v_pi, v_br, _, ys, pis, _, _), _ = lax.scan(backward, carry, (jnp.arange(game.horizon), flow), reverse=True)
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
-        new_state = {"cumulative": cumulative, "policy": policy, "iteration": state["iteration"] + 1}
+        new_state = {"cumulative": ys, "policy": pis, "flow": flow, "iteration": state["iteration"] + 1}
         return new_state, metrics
 
 

@@ -1,0 +1,124 @@
+"""Helpers shared by the benchmark scripts (timing, memory, machine description).
+
+Not part of the package and not a test helper: the scripts in this folder are
+run by hand (``python benchmarks/bench_*.py``) and print their tables.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# the scripts run from a checkout: make ``import mfgtools`` work without installing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def machine() -> str:
+    """One line: CPU model, cores, RAM, Python, JAX versions."""
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = ""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                ram = f", {int(line.split()[1]) / 2**20:.1f} GiB RAM"
+                break
+    except OSError:
+        pass
+    import jax
+
+    return (f"{model}, {os.cpu_count()} cores{ram}; Python {platform.python_version()}, "
+            f"jax {jax.__version__}, backend {jax.default_backend()}")
+
+
+def load_average() -> str:
+    try:
+        return open("/proc/loadavg").read().split()[0]
+    except OSError:
+        return "?"
+
+
+def peak_rss_gb() -> float:
+    """Peak resident memory of this process so far, in GB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
+
+
+def block(tree):
+    import jax
+
+    return jax.block_until_ready(tree)
+
+
+def median_time(fn, repeats: int) -> tuple[float, list[float]]:
+    """Median wall time of ``fn()`` over ``repeats`` calls (``fn`` must block)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured Markdown table (pasted as is into docs/benchmarks.md)."""
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = lambda cells: "| " + " | ".join(str(c).rjust(w) for c, w in zip(cells, widths)) + " |"
+    rule = "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"
+    return "\n".join([line(headers), rule] + [line(r) for r in rows])
+
+
+def seconds(x: float) -> str:
+    if x >= 1:
+        return f"{x:.2f} s"
+    if x >= 1e-3:
+        return f"{x * 1e3:.2f} ms"
+    return f"{x * 1e6:.0f} us"
+
+
+class OMDRunner:
+    """One OMD iteration exactly as :func:`mfgtools.solve` runs it.
+
+    ``mfgtools.solvers._run_chunk`` (the chunk program ``solve`` compiles) with
+    one iteration per chunk, compiled ahead of time so that compile time and
+    run time are measured separately. Each call returns the new state and the
+    exploitability of the policy it started from (computed in the same pass).
+    """
+
+    def __init__(self, game, **solver_params):
+        import jax
+
+        from mfgtools.solvers import _run_chunk, make_solver
+
+        self.game = game
+        self.solver = make_solver("omd", **solver_params)
+        self.key = jax.random.PRNGKey(0)
+        self.state = block(jax.jit(self.solver.init)(game, self.key))
+        start = time.perf_counter()
+        self.compiled = _run_chunk.lower(self.solver, game, self.state, self.key, 1, length=1).compile()
+        self.compile_time = time.perf_counter() - start
+        self.exploitability = float("nan")
+
+    def whole_array_copies(self) -> int:
+        """Copies of whole ``(T, S, A)`` arrays in the compiled program (0 when updates are in place)."""
+        import re
+
+        g = self.game
+        shape = rf"\[{g.horizon},{g.n_states},{g.n_actions}\]\{{[0-9,]+\}} copy\("
+        return len(re.findall(shape, self.compiled.as_text()))
+
+    def step(self):
+        self.state, metrics = self.compiled(self.game, self.state, self.key, 1)
+        block(self.state)
+        self.exploitability = float(metrics["exploitability"][0])
+        return self.exploitability
