@@ -31,7 +31,7 @@ def test_to_xarray_layout(grid_result):
     assert ds["free"].sel(row=0, col=0) == 0 and ds["free"].sel(row=1, col=1) == 1
     assert ds.attrs["game"] == "crowd" and ds.attrs["solver"] == "omd" and ds.attrs["seed"] == 7
     assert dataset_params(ds)["map"] == "four_rooms"
-    assert dataset_params(ds, "solver_params")["learning_rate"] == 0.1
+    assert dataset_params(ds, "solver_params")["learning_rate"] == 0.03
     np.testing.assert_allclose(ds["exploitability"].values, grid_result.metrics["exploitability"])
 
 

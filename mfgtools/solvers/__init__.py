@@ -125,23 +125,26 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     chunk = _chunk_size(iterations)
     collected = []
     bar = _progress_bar(iterations, f"{solver} on {game.name}") if progress else None
-    done = 0
-    while done < iterations:
-        key, chunk_key = jax.random.split(key)
-        active = min(chunk, iterations - done)
-        state, metrics = _run_chunk(algorithm, game, state, chunk_key, active, length=chunk)
-        metrics = jax.device_get(metrics)
-        collected.append({name: np.asarray(values)[:active] for name, values in metrics.items()})
-        done += active
+    try:
+        done = 0
+        while done < iterations:
+            key, chunk_key = jax.random.split(key)
+            active = min(chunk, iterations - done)
+            state, metrics = _run_chunk(algorithm, game, state, chunk_key, active, length=chunk)
+            metrics = jax.device_get(metrics)
+            collected.append({name: np.asarray(values)[:active] for name, values in metrics.items()})
+            done += active
+            if bar is not None:
+                bar.update(active)
+                last = collected[-1].get("exploitability")
+                if last is not None and last.size:
+                    bar.set_postfix(exploitability=f"{float(last[-1]):.4g}")
+        policy, flow, final = jax.device_get(_final(algorithm, game, state))
         if bar is not None:
-            bar.update(active)
-            last = collected[-1].get("exploitability")
-            if last is not None and last.size:
-                bar.set_postfix(exploitability=f"{float(last[-1]):.4g}")
-    policy, flow, final = jax.device_get(_final(algorithm, game, state))
-    if bar is not None:
-        bar.set_postfix(exploitability=f"{float(final['exploitability']):.4g}")
-        bar.close()
+            bar.set_postfix(exploitability=f"{float(final['exploitability']):.4g}")
+    finally:
+        if bar is not None:
+            bar.close()
     metrics = {
         name: np.concatenate([c[name] for c in collected] + [np.atleast_1d(np.asarray(value))])
         for name, value in final.items()

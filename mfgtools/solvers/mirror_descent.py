@@ -38,7 +38,7 @@ from mfgtools.solvers.base import FiniteSolver
 
 @dataclasses.dataclass(frozen=True)
 class OnlineMirrorDescent(FiniteSolver):
-    learning_rate: float = 0.1
+    learning_rate: float = 0.03
     openspiel_order: bool | None = None
 
     def follows_openspiel(self, game) -> bool:
@@ -86,6 +86,9 @@ class OnlineMirrorDescent(FiniteSolver):
             else:
                 y_new = y_t + lr * q_pi
             # write row t in place, then read row t - 1 from the updated arrays (see above)
+            # Re-centre each row on its best legal action: the softmax is unchanged and the
+            # cumulative values stay small, so long float32 runs do not lose precision.
+            y_new = y_new - kernels.masked_max(game, y_new)[:, None]
             ys = lax.dynamic_update_index_in_dim(ys, y_new, t, 0)
             pis = lax.dynamic_update_index_in_dim(pis, kernels.masked_softmax(game, y_new), t, 0)
             previous = jnp.maximum(t - 1, 0)
@@ -108,10 +111,10 @@ class OnlineMirrorDescent(FiniteSolver):
     "omd",
     "online mirror descent (exact reference; follows OpenSpiel's MirrorDescent on its games)",
     {
-        "learning_rate": Parameter(0.1, "step size eta of y += eta * Q"),
+        "learning_rate": Parameter(0.03, "step size eta of y += eta * Q"),
         "openspiel_order": Parameter(None, "emulate OpenSpiel's in-place updates (default: on its games)"),
     },
 )
-def make_omd(learning_rate=0.1, openspiel_order=None):
+def make_omd(learning_rate=0.03, openspiel_order=None):
     order = None if openspiel_order is None else as_bool(openspiel_order, "openspiel_order")
     return OnlineMirrorDescent(as_float(learning_rate, "learning_rate", 0.0, low_open=True), order)
