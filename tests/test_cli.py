@@ -88,7 +88,7 @@ def test_solve_writes_result_figure_and_summary(solved):
     assert int(dataset.attrs["iterations"]) == 3 and int(dataset.attrs["seed"]) == 0
     params = dataset_params(dataset)
     assert params["map"] == "empty:5" and params["horizon"] == 5
-    assert dataset_params(dataset, "solver_params")["learning_rate"] == 0.1
+    assert dataset_params(dataset, "solver_params")["learning_rate"] == 0.03
     assert float(dataset.exploitability[-1]) == pytest.approx(float(out.split("exploitability")[1].split()[0]), rel=1e-4)
 
     assert_png(folder / "run.png")

@@ -169,7 +169,7 @@ def test_plot_result_rejects_bad_paths_before_drawing(tmp_path, grid_result):
 def test_title_names_game_solver_and_parameters(grid_result):
     title = plotting.run_title(grid_result)
     assert "crowd" in title and "map=four_rooms" in title and "horizon=4" in title
-    assert "omd (learning_rate=0.1)" in title and "2 iterations" in title
+    assert "omd (learning_rate=0.03)" in title and "2 iterations" in title
 
 
 def test_not_a_result_is_a_user_error():
