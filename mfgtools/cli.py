@@ -123,7 +123,6 @@ def main(argv=None) -> int:
     except MFGError as error:
         return _fail(str(error), EXIT_ERROR)
     except KeyboardInterrupt:
-        _close_progress_bars()
         written = getattr(args, "written", [])
         done = f"after writing {', '.join(written)}" if written else "before writing any file"
         print(f"mfgtools: interrupted {done} (no partial file is left)", file=sys.stderr)
@@ -137,30 +136,9 @@ def main(argv=None) -> int:
 
 
 def _fail(message: str, status: int) -> int:
-    _close_progress_bars()
     one_line = " ".join(message.split())
     print(f"mfgtools: error: {one_line}", file=sys.stderr)
     return status
-
-
-def _close_progress_bars() -> None:
-    """End progress bars left open by an exception, so that our message starts a new line.
-
-    A bar interrupted while it was being created cannot close itself (tqdm raises on
-    its missing attributes); the line is then ended by hand.
-    """
-    tqdm_module = sys.modules.get("tqdm")
-    if tqdm_module is None:
-        return
-    for bar in list(getattr(tqdm_module.tqdm, "_instances", ())):
-        try:
-            bar.close()
-        except Exception:  # a half-built bar must not hide the real message
-            try:
-                sys.stderr.write("\n")
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
 
 
 def _silence_stdout() -> None:

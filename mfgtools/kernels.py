@@ -19,7 +19,7 @@ them for users with checks and conversions.
 Performance notes (docs/benchmarks.md). On CPU, XLA handles a reduction over a
 short trailing axis (the ``A`` actions, the ``K`` successors, the ``J``
 predecessors) as a separate, poorly vectorised pass, so those reductions are
-written as unrolled sums/maxima of slices (:func:`_sum_last`, :func:`_max_last`),
+written as unrolled sums/maxima of slices (:func:`sum_last`, :func:`max_last`),
 which fuse with their producers into one loop over states. With a fan-out of
 one (deterministic moves) and the game's static table, every successor has
 probability one, so the forward and backward kernels skip the probability
@@ -39,26 +39,25 @@ from mfgtools.games.base import FiniteGame
 _UNROLL = 16  # unroll reductions over trailing axes up to this length
 
 
-def _sum_last(x: jax.Array) -> jax.Array:
-    """``x.sum(-1)``, unrolled over a short trailing axis (it then fuses with its producer)."""
-    n = x.shape[-1]
-    if n > _UNROLL:
-        return jnp.sum(x, axis=-1)
+def _fold_last(x: jax.Array, combine, reduce) -> jax.Array:
+    """Reduce the last axis, unrolled into ``combine`` of slices when it is short
+    (it then fuses with its producer); ``reduce(x, axis=-1)`` otherwise."""
+    if x.shape[-1] > _UNROLL:
+        return reduce(x, axis=-1)
     total = x[..., 0]
-    for i in range(1, n):
-        total = total + x[..., i]
+    for i in range(1, x.shape[-1]):
+        total = combine(total, x[..., i])
     return total
 
 
-def _max_last(x: jax.Array) -> jax.Array:
-    """``x.max(-1)``, unrolled over a short trailing axis (NaN propagates as in ``max``)."""
-    n = x.shape[-1]
-    if n > _UNROLL:
-        return jnp.max(x, axis=-1)
-    best = x[..., 0]
-    for i in range(1, n):
-        best = jnp.maximum(best, x[..., i])
-    return best
+def sum_last(x: jax.Array) -> jax.Array:
+    """``x.sum(-1)`` for a short trailing axis (actions, successors)."""
+    return _fold_last(x, jnp.add, jnp.sum)
+
+
+def max_last(x: jax.Array) -> jax.Array:
+    """``x.max(-1)`` for a short trailing axis (NaN propagates as in ``max``)."""
+    return _fold_last(x, jnp.maximum, jnp.max)
 
 
 def _take(x: jax.Array, index: jax.Array) -> jax.Array:
@@ -82,13 +81,13 @@ def uniform_policy(game: FiniteGame) -> jax.Array:
 def masked_softmax(game: FiniteGame, logits: jax.Array, temperature=1.0) -> jax.Array:
     """``softmax(logits / temperature)`` over the legal actions; ``(..., S, A)``."""
     z = jnp.where(game.action_mask, logits / temperature, -jnp.inf)
-    e = jnp.exp(z - lax.stop_gradient(_max_last(z))[..., None])
-    return e * (1.0 / _sum_last(e))[..., None]
+    e = jnp.exp(z - lax.stop_gradient(max_last(z))[..., None])
+    return e * (1.0 / sum_last(e))[..., None]
 
 
 def masked_max(game: FiniteGame, q: jax.Array) -> jax.Array:
     """Maximum of ``q`` over legal actions, ``(..., S, A) -> (..., S)``."""
-    return _max_last(jnp.where(game.action_mask, q, -jnp.inf))
+    return max_last(jnp.where(game.action_mask, q, -jnp.inf))
 
 
 def greedy_policy(game: FiniteGame, q: jax.Array) -> jax.Array:
@@ -135,21 +134,9 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
     return total
 
 
-def _flow(game: FiniteGame, policy: jax.Array):
-    """Mean field as ``(mu_0 .. mu_{T-1})`` ``(T, S)`` and ``mu_T`` ``(S,)`` (no concatenation)."""
-    incoming = game.incoming.astype(jnp.uint32)
-
-    def step(mu, xs):
-        t, policy_t = xs
-        return _propagate(game, t, mu, policy_t, incoming), mu
-
-    times = jnp.arange(game.horizon)
-    last, flow = lax.scan(step, game.initial_distribution, (times, policy))
-    return flow, last
-
-
-def _flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
-    """:func:`_flow` writing the rows into ``buffer`` ``(T, S)`` in place."""
+def flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
+    """Mean field of ``policy`` as ``(mu_0 .. mu_{T-1})`` written in place into
+    ``buffer`` ``(T, S)``, and ``mu_T`` ``(S,)`` (solvers reuse one buffer)."""
     incoming = game.incoming.astype(jnp.uint32)
 
     def step(carry, xs):
@@ -165,23 +152,23 @@ def _flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
 
 def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
     """Mean-field flow of ``policy``: ``(T, S, A) -> (T+1, S)``."""
-    flow, last = _flow(game, policy)
+    flow, last = flow_into(game, policy, jnp.zeros(policy.shape[:2], policy.dtype))
     return jnp.concatenate([flow, last[None]], axis=0)
 
 
 # ----- backward ----------------------------------------------------------------
 def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
     """``E[V_{t+1}(s') | s, a]`` under ``mu_t``, shape ``(S, A)`` (a gather)."""
-    return _continuations(game, t, mu_t, (v_next,))[0]
+    return continuations(game, t, mu_t, (v_next,))[0]
 
 
-def _continuations(game: FiniteGame, t, mu_t, values):
+def continuations(game: FiniteGame, t, mu_t, values):
     """:func:`continuation` of several value vectors, sharing the table reads."""
     if _deterministic(game):
         successor = game.next_state[:, :, 0]
         return [_take(v, successor) for v in values]
     prob = game.transition(t, mu_t)
-    return [_sum_last(prob * _take(v, game.next_state)) for v in values]
+    return [sum_last(prob * _take(v, game.next_state)) for v in values]
 
 
 def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
@@ -212,7 +199,7 @@ def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temper
     """
 
     def value(q, policy_t):
-        v = _sum_last(policy_t * q)
+        v = sum_last(policy_t * q)
         return v - temperature * neg_entropy(policy_t) if temperature else v
 
     return _backward(game, flow, value, policy)

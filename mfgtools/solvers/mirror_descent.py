@@ -64,14 +64,14 @@ class OnlineMirrorDescent(FiniteSolver):
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
         started = state["iteration"] > 0
-        flow, last = kernels._flow_into(game, state["policy"], state["flow"])
+        flow, last = kernels.flow_into(game, state["policy"], state["flow"])
 
         def backward(carry, xs):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
             t, mu_t = xs
             reward = game.reward(t, mu_t)
             values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
-            c_pi, c_br, *c_update = kernels._continuations(game, t, mu_t, values)
+            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values)
             q_pi = reward + game.discount * c_pi
             q_br = reward + game.discount * c_br
             if openspiel:
@@ -82,7 +82,7 @@ class OnlineMirrorDescent(FiniteSolver):
                 y_new = y_t + lr * later
                 stale = game.mirror_descent_stale[t] & started
                 read = kernels.masked_softmax(game, jnp.where(stale, y_new, y_t))
-                v_update = kernels._sum_last(read * (reward + later))
+                v_update = kernels.sum_last(read * (reward + later))
             else:
                 y_new = y_t + lr * q_pi
             # write row t in place, then read row t - 1 from the updated arrays (see above)
@@ -93,7 +93,7 @@ class OnlineMirrorDescent(FiniteSolver):
             pis = lax.dynamic_update_index_in_dim(pis, kernels.masked_softmax(game, y_new), t, 0)
             previous = jnp.maximum(t - 1, 0)
             y_t = lax.dynamic_index_in_dim(ys, previous, keepdims=False)
-            carry = (kernels._sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update, ys, pis, y_t,
+            carry = (kernels.sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update, ys, pis, y_t,
                      lax.dynamic_index_in_dim(pis, previous, keepdims=False))
             return carry, None
 
