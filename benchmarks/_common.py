@@ -86,8 +86,8 @@ def seconds(x: float) -> str:
     return f"{x * 1e6:.0f} us"
 
 
-class OMDRunner:
-    """One OMD iteration exactly as :func:`mfgtools.solve` runs it.
+class SolverRunner:
+    """One iteration of a solver exactly as :func:`mfgtools.solve` runs it.
 
     ``mfgtools.solvers._run_chunk`` (the chunk program ``solve`` compiles) with
     one iteration per chunk, compiled ahead of time so that compile time and
@@ -95,13 +95,16 @@ class OMDRunner:
     exploitability of the policy it started from (computed in the same pass).
     """
 
-    def __init__(self, game, **solver_params):
+    solver_name = "omd"
+
+    def __init__(self, game, solver_name: str | None = None, **solver_params):
         import jax
 
         from mfgtools.solvers import _run_chunk, make_solver
 
         self.game = game
-        self.solver = make_solver("omd", **solver_params)
+        name = solver_name or self.solver_name
+        self.solver = make_solver(name, **solver_params).prepare(game)
         self.key = jax.random.PRNGKey(0)
         self.state = block(jax.jit(self.solver.init)(game, self.key))
         start = time.perf_counter()
@@ -118,7 +121,13 @@ class OMDRunner:
         return len(re.findall(shape, self.compiled.as_text()))
 
     def step(self):
-        self.state, metrics = self.compiled(self.game, self.state, self.key, 1)
+        self.state, metrics = self.compiled(self.solver, self.game, self.state, self.key, 1)
         block(self.state)
         self.exploitability = float(metrics["exploitability"][0])
         return self.exploitability
+
+
+class OMDRunner(SolverRunner):
+    """:class:`SolverRunner` of online mirror descent."""
+
+    solver_name = "omd"

@@ -4,6 +4,10 @@
 
     mfgtools solve --game crowd --solver omd --map four_rooms --iterations 200 --out run.nc --plot run.png
     mfgtools solve --game crowd_modelling_2d --setting maze -p noise=0.5 -p learning_rate=0.05
+    mfgtools solve --game crowd --solver off-mmd --task navigation --dataset my-data.nc --resume
+    mfgtools dataset collect --game crowd --policy omd:50 --epsilon 0.2 --episodes 2000 --out data.nc
+    mfgtools dataset mix a.nc b.nc --counts 500,1500 --out mix.nc
+    mfgtools dataset info data.nc --quality
     mfgtools list [games | solvers]
     mfgtools plot run.nc [--out run.png]
 
@@ -35,6 +39,8 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
 NONE_WORDS = ("none", "null")
 # shortcut flags of `solve` that set a game parameter of the same name
 GAME_SHORTCUTS = ("map", "task", "setting", "horizon")
+# ... and a solver parameter of the same name
+SOLVER_SHORTCUTS = ("dataset",)
 
 
 # ----- parser ---------------------------------------------------------------------
@@ -58,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  mfgtools solve --game crowd --solver omd --iterations 200 --out run.nc --plot run.png\n"
                "  mfgtools solve --game crowd --map labyrinth --task navigation --solver fp\n"
                "  mfgtools solve --game crowd_modelling_2d --setting maze -p noise=0.5 -p learning_rate=0.05\n"
-               "  mfgtools solve --game crowd -p mu0='1,1;11,11' -p floor=1e-4\n\n"
+               "  mfgtools solve --game crowd -p mu0='1,1;11,11' -p floor=1e-4\n"
+               "  mfgtools solve --game crowd --solver off-mmd --task navigation --dataset intermediate\n\n"
                "Values are validated by the game or solver; `none` (or `null`) gives None, "
                "the default of parameters listed as none.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -69,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--task", help="game parameter task (crowd: exploration or navigation)")
     solve.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
     solve.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
+    solve.add_argument("--dataset", metavar="PATH",
+                       help="solver parameter dataset (off-mmd: random, intermediate, expert or a dataset file)")
     solve.add_argument("--iterations", default="100", metavar="N", help="solver iterations (default: 100)")
     solve.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
     solve.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
@@ -78,9 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="netCDF file of the result (default: GAME-SOLVER.nc in the current "
                             "directory; overwritten if it exists)")
     solve.add_argument("--plot", metavar="PATH", help="also write a figure of the result (.png, .pdf, .svg, ...)")
+    solve.add_argument("--checkpoint", metavar="PATH",
+                       help="checkpoint file of the run (default: OUT.ckpt; deleted when the run completes)")
+    solve.add_argument("--checkpoint-every", default="10", metavar="N",
+                       help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
+    solve.add_argument("--resume", action="store_true",
+                       help="continue from the checkpoint of an interrupted run with the same arguments")
     solve.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     solve.set_defaults(handler=run_solve)
+
+    _add_dataset_parser(commands)
 
     listing = commands.add_parser(
         "list", help="list games and solvers with their parameters",
@@ -125,7 +142,10 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         written = getattr(args, "written", [])
         done = f"after writing {', '.join(written)}" if written else "before writing any file"
-        print(f"mfgtools: interrupted {done} (no partial file is left)", file=sys.stderr)
+        kept = getattr(args, "checkpoint_path", None)
+        resume = (f"; checkpoint {kept!r} kept: rerun with --resume to continue"
+                  if kept and os.path.isfile(kept) else "")
+        print(f"mfgtools: interrupted {done} (no partial file is left){resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `mfgtools list | head`: the reader left
         _silence_stdout()
@@ -162,10 +182,12 @@ def parse_assignments(items) -> list[tuple[str, object]]:
     return pairs
 
 
-def route_parameters(game: str, solver: str, shortcuts: dict, assignments) -> tuple[dict, dict]:
+def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solver_shortcuts=None
+                     ) -> tuple[dict, dict]:
     """Split parameters between the game and the solver.
 
-    ``shortcuts`` (``--map`` etc.) must be game parameters. Each ``-p`` key goes
+    ``shortcuts`` (``--map`` etc.) must be game parameters, ``solver_shortcuts``
+    (``--dataset``) solver parameters. Each ``-p`` key goes
     to the game when its registry entry has that parameter, else to the solver
     when it has it; anything else is an error that lists both sets.
     """
@@ -177,14 +199,17 @@ def route_parameters(game: str, solver: str, shortcuts: dict, assignments) -> tu
     game_params: dict = {}
     solver_params: dict = {}
     origin: dict = {}
-    for name, value in shortcuts.items():
-        if name not in game_parameters:
-            raise MFGError(
-                f"--{name} does not apply to game {game!r}; its parameters are: "
-                f"{', '.join(sorted(game_parameters)) or 'none'}"
-            )
-        game_params[name] = value
-        origin[name] = f"--{name}"
+    for values, known, target, kind, name_of in ((shortcuts, game_parameters, game_params, "game", game),
+                                                 (solver_shortcuts or {}, solver_parameters, solver_params,
+                                                  "solver", solver)):
+        for name, value in values.items():
+            if name not in known:
+                raise MFGError(
+                    f"--{name} does not apply to {kind} {name_of!r}; its parameters are: "
+                    f"{', '.join(sorted(known)) or 'none'}"
+                )
+            target[name] = value
+            origin[name] = f"--{name}"
     for key, value in assignments:
         if key in game_parameters:
             target = game_params
@@ -223,12 +248,20 @@ def run_solve(args) -> int:
     started = time.perf_counter()
     iterations = as_int(args.iterations, "--iterations", 0)
     seed = as_int(args.seed, "--seed", 0)
+    every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
+    solver_shortcuts = {name: getattr(args, name) for name in SOLVER_SHORTCUTS if getattr(args, name) is not None}
     assignments = parse_assignments(args.param)
-    game_params, solver_params = route_parameters(args.game, args.solver, shortcuts, assignments)
+    game_params, solver_params = route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
     _check_output(out, "--out")
+    checkpoint = args.checkpoint if args.checkpoint is not None else out + ".ckpt"
+    if every or args.resume:
+        _check_output(checkpoint, "--checkpoint")
+        args.checkpoint_path = checkpoint
+    if args.resume and not os.path.isfile(checkpoint):
+        print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
     if args.plot is not None:
         from mfgtools.plotting import check_figure_path
 
@@ -247,7 +280,9 @@ def run_solve(args) -> int:
 
     make_solver(args.solver, **solver_params)  # bad solver values fail before the game is built
     game = make_game(args.game, **game_params)
-    result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet, **solver_params)
+    result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet,
+                   checkpoint=checkpoint if (every or args.resume) else None, checkpoint_every=every,
+                   resume=args.resume, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     written.append(save_dataset(dataset, out))
@@ -255,6 +290,8 @@ def run_solve(args) -> int:
         from mfgtools.plotting import plot_result
 
         written.append(plot_result(dataset, args.plot))
+    if os.path.isfile(checkpoint) and (every or args.resume):
+        os.unlink(checkpoint)  # the run is complete and saved
 
     history = result.metrics["exploitability"]
     settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
@@ -269,6 +306,161 @@ def run_solve(args) -> int:
     for label, text in lines:
         print(f"{label:<15} {text}")
     return 0
+
+
+# ----- dataset ----------------------------------------------------------------------
+def _add_dataset_parser(commands) -> None:
+    dataset = commands.add_parser(
+        "dataset", help="offline datasets: collect, mix, info",
+        description="Collect offline datasets by simulating a population that follows a policy, mix "
+                    "datasets, and print a dataset's schema summary and quality metrics.",
+    )
+    actions = dataset.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    collect = actions.add_parser(
+        "collect", help="simulate a population following a policy and save its episodes",
+        description="Simulate EPISODES agents following a behaviour policy (one population unless "
+                    "--population is smaller) and save their episodes as a dataset file.",
+        epilog="policies: uniform; omd:K (online mirror descent after K iterations); equilibrium "
+               "(omd:1000); or a result file of `mfgtools solve` (its final policy).",
+    )
+    collect.add_argument("--game", default="crowd", help="game name (default: crowd)")
+    collect.add_argument("--map", help="game parameter map")
+    collect.add_argument("--task", help="game parameter task")
+    collect.add_argument("--setting", help="game parameter setting")
+    collect.add_argument("--horizon", metavar="T", help="game parameter horizon")
+    collect.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                         help="set a game parameter (repeatable)")
+    collect.add_argument("--policy", default="uniform", help="behaviour policy (default: uniform; see below)")
+    collect.add_argument("--epsilon", default="0", help="mix the policy with uniform: (1-e) pi + e uniform")
+    collect.add_argument("--episodes", default="1000", metavar="E", help="episodes to record (default: 1000)")
+    collect.add_argument("--population", metavar="N", help="agents per simulated population (default: E)")
+    collect.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
+    collect.add_argument("--out", required=True, metavar="PATH", help="dataset file to write (netCDF)")
+    collect.set_defaults(handler=run_dataset_collect)
+
+    mix = actions.add_parser("mix", help="concatenate episodes of datasets of the same game",
+                             description="Mix datasets of the same game and map into one file.")
+    mix.add_argument("paths", nargs="+", metavar="PATH", help="dataset files")
+    mix.add_argument("--counts", metavar="N,N,...", help="episodes to draw from each (default: all)")
+    mix.add_argument("--seed", default="0", metavar="S", help="random seed of the draws (default: 0)")
+    mix.add_argument("--out", required=True, metavar="PATH", help="dataset file to write")
+    mix.set_defaults(handler=run_dataset_mix)
+
+    info = actions.add_parser("info", help="summary and quality metrics of a dataset",
+                              description="Print a dataset's game, size, coverage and returns; with "
+                                          "--quality also its trajectory quality and the behaviour's "
+                                          "exploitability (these need the game's dynamics).")
+    info.add_argument("path", help="dataset file")
+    info.add_argument("--quality", action="store_true",
+                      help="also compute the trajectory quality (runs OMD for the expert reference)")
+    info.set_defaults(handler=run_dataset_info)
+
+
+def _behaviour(game, spec: str):
+    from mfgtools.evaluation import uniform_policy
+    from mfgtools.solvers import solve
+
+    text = spec.strip()
+    if text == "uniform":
+        return uniform_policy(game)
+    if text == "equilibrium":
+        text = "omd:1000"
+    if text.startswith("omd"):
+        _, _, count = text.partition(":")
+        iterations = as_int(count or "1000", "--policy omd:K", 0)
+        return solve(game, "omd", iterations=iterations).policy
+    if not os.path.isfile(text):
+        raise MFGError(f"--policy {spec!r} is not uniform, omd:K, equilibrium or an existing result file")
+    from mfgtools.results import load_result
+
+    result = load_result(text)
+    if "policy" not in result or result.attrs.get("game") != game.name:
+        raise MFGError(f"{text!r} holds no policy of game {game.name!r}")
+    policy = result["policy"].values[:-1]
+    if game.grid_shape is not None and policy.ndim == 4:
+        policy = game.from_grid(policy)
+    return policy
+
+
+def run_dataset_collect(args) -> int:
+    from mfgtools.games import make_game
+    from mfgtools.offline import collect_dataset, dataset_metrics
+
+    shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
+    game_params = dict(shortcuts)
+    for key, value in parse_assignments(args.param):
+        if key in game_params:
+            raise MFGError(f"game parameter {key!r} is given twice; keep one")
+        game_params[key] = value
+    episodes = as_int(args.episodes, "--episodes", 1)
+    population = None if args.population is None else as_int(args.population, "--population", 1)
+    seed = as_int(args.seed, "--seed", 0)
+    _check_output(args.out, "--out")
+    game = make_game(args.game, **game_params)
+    policy = _behaviour(game, args.policy)
+    description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")
+    dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
+                              description=f"{description}, {episodes} episodes")
+    args.written.append(dataset.save(args.out))
+    _print_metrics(dataset_metrics(dataset))
+    print(f"{'wrote':<22} {args.out}")
+    return 0
+
+
+def run_dataset_mix(args) -> int:
+    from mfgtools.offline import dataset_metrics, load_dataset, mix_datasets
+
+    _check_output(args.out, "--out")
+    datasets = [load_dataset(path) for path in args.paths]
+    counts = None
+    if args.counts is not None:
+        counts = [part for part in args.counts.split(",") if part.strip()]
+    mixed = mix_datasets(datasets, counts, seed=args.seed)
+    args.written.append(mixed.save(args.out))
+    _print_metrics(dataset_metrics(mixed))
+    print(f"{'wrote':<22} {args.out}")
+    return 0
+
+
+def run_dataset_info(args) -> int:
+    from mfgtools.offline import dataset_metrics, load_dataset
+
+    dataset = load_dataset(args.path)
+    print(f"{'game':<22} {dataset.game} {json_params(dataset.game_params)}")
+    print(f"{'description':<22} {dataset.description}")
+    print(f"{'shape':<22} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
+          f"{dataset.n_states} states, {dataset.n_actions} actions")
+    game = None
+    references = None
+    if args.quality:
+        from mfgtools.games import make_game
+        from mfgtools.offline import check_matches, reference_values
+
+        game = make_game(dataset.game, **_rebuildable(dataset.game_params))
+        check_matches(dataset, game)
+        references = reference_values(game)
+    metrics = dataset_metrics(dataset, references=references)
+    if game is not None and dataset.behaviour_policy is not None:
+        from mfgtools.evaluation import exploitability
+
+        metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)
+    _print_metrics(metrics)
+    return 0
+
+
+def _rebuildable(params: dict) -> dict:
+    return {key: (tuple(value) if isinstance(value, list) else value) for key, value in params.items()}
+
+
+def json_params(params: dict) -> str:
+    return ", ".join(f"{key}={_show(value)}" for key, value in sorted(params.items()))
+
+
+def _print_metrics(metrics: dict) -> None:
+    for name, value in metrics.items():
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        print(f"{name:<22} {shown}")
 
 
 # ----- list -------------------------------------------------------------------------

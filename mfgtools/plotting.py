@@ -478,7 +478,12 @@ def run_title(data) -> str:
         if key in game_params and game_params[key] not in (None, quiet):
             shown.append(f"{key}={_short(key, game_params[key], dataset)}")
     game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
-    solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items()) if v is not None]
+    solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
+                   if v is not None and k not in _QUIET_SOLVER_PARAMS]
+    if len(", ".join(solver_bits)) > 80:  # many settings: show those that differ from the defaults
+        solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
+                       if v is not None and k not in _QUIET_SOLVER_PARAMS
+                       and (k in _KEY_SOLVER_PARAMS or not _is_default(attrs.get("solver"), k, v))]
     solver_line = f"{attrs.get('solver', '?')}" + (f" ({', '.join(solver_bits)})" if solver_bits else "")
     parts = [solver_line]
     if "iterations" in attrs:
@@ -486,6 +491,31 @@ def run_title(data) -> str:
     if "exploitability" in dataset and dataset["exploitability"].size:
         parts.append(f"final exploitability {float(dataset['exploitability'].values[-1]):.3g}")
     return game_line + "\n" + "  |  ".join(parts)
+
+
+_QUIET_SOLVER_PARAMS = ("dataset_digest",)
+_KEY_SOLVER_PARAMS = ("dataset",)
+
+
+def _is_default(solver, key, value) -> bool:
+    """Whether ``value`` is the registry default of the solver's parameter ``key``."""
+    from mfgtools.solvers import list_solvers
+
+    spec = list_solvers().get(solver)
+    if spec is None or key not in spec.parameters:
+        return False
+
+    def plain(v):
+        if isinstance(v, (list, tuple)):
+            return ",".join(plain(x) for x in v)
+        if isinstance(v, str) and "," in v:
+            return ",".join(plain(x) for x in v.split(","))
+        try:
+            return repr(float(v))
+        except (TypeError, ValueError):
+            return str(v)
+
+    return plain(spec.parameters[key].default) == plain(value)
 
 
 def _short(key, value, dataset) -> str:

@@ -143,15 +143,21 @@ def save_dataset(dataset: xr.Dataset, path: str) -> str:
     return atomic_write(path, lambda temporary: dataset.to_netcdf(temporary))
 
 
-def load_result(path: str) -> xr.Dataset:
-    """Load a result saved by :meth:`Result.save` (checks that it is one)."""
+def read_netcdf(path, what: str = "file") -> xr.Dataset:
+    """Read a whole netCDF file into memory; one clear error when it is missing or unreadable."""
+    path = os.fspath(path)
     if not os.path.isfile(path):
-        raise MFGError(f"no such file: {path!r}")
+        raise MFGError(f"no such {what}: {path!r}")
     try:
         with xr.open_dataset(path) as handle:
-            dataset = handle.load()
+            return handle.load()
     except Exception as error:  # netCDF4/h5 raise many types
         raise MFGError(f"{path!r} is not a readable netCDF file ({error.__class__.__name__}: {error})") from None
+
+
+def load_result(path: str) -> xr.Dataset:
+    """Load a result saved by :meth:`Result.save` (checks that it is one)."""
+    dataset = read_netcdf(path)
     if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
         raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
     return dataset

@@ -55,8 +55,14 @@ def empirical_distribution(states: jax.Array, n_states: int) -> jax.Array:
     return counts / states.shape[0]
 
 
-def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int) -> Trajectories:
-    """Pure, jit-able N-agent rollout of ``policy`` (``(T,S,A)`` or ``(N,T,S,A)``)."""
+def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int, flow: jax.Array | None = None
+                    ) -> Trajectories:
+    """Pure, jit-able N-agent rollout of ``policy`` (``(T,S,A)`` or ``(N,T,S,A)``).
+
+    With ``flow`` (``(T+1, S)``), rewards and transitions see ``flow[t]`` instead of
+    the agents' empirical distribution (independent agents in a given mean field,
+    as online learners sample them); ``empirical`` still records ``mu_N``.
+    """
     n_states = game.n_states
     per_agent = policy.ndim == 4
     agents = jnp.arange(n_agents)
@@ -71,8 +77,9 @@ def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int) -> T
         probs = policy[agents, t, states] if per_agent else policy[t][states]  # (N, A)
         log_probs = jnp.log(probs)
         actions = jax.random.categorical(action_key, log_probs).astype(jnp.int32)
-        rewards = game.reward(t, mu_n)[states, actions]
-        successor_prob = game.transition(t, mu_n)[states, actions]  # (N, K)
+        mu_t = mu_n if flow is None else flow[t]
+        rewards = game.reward(t, mu_t)[states, actions]
+        successor_prob = game.transition(t, mu_t)[states, actions]  # (N, K)
         branch = jax.random.categorical(move_key, jnp.log(successor_prob))
         next_states = game.next_state[states, actions, branch]
         chosen = jnp.take_along_axis(log_probs, actions[:, None], axis=1)[:, 0]

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mfgtools
@@ -194,4 +195,82 @@ def test_ctrl_c_exits_130_without_partial_file(tmp_path):
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[-1].startswith("mfgtools: interrupted before writing any file"), lines[-3:]
     assert sum("mfgtools:" in line for line in lines) == 1
-    assert os.listdir(tmp_path) == [], "no partial result, figure or temporary file"
+    # only a complete checkpoint may remain (written between chunks, atomically)
+    left = os.listdir(tmp_path)
+    assert left in ([], ["big.nc.ckpt"]), "no partial result, figure or temporary file"
+    if left:
+        assert "--resume" in lines[-1]
+        with np.load(tmp_path / "big.nc.ckpt") as archive:
+            assert int(archive["done"]) > 0
+
+
+# ----- offline datasets and Off-MMD ---------------------------------------------------
+TINY_LEARNER = ["-p", "steps=3", "-p", "batch_size=16", "-p", "hidden=8"]
+
+
+def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
+    collect = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
+                      "--policy", "omd:5", "--epsilon", "0.3", "--episodes", "40", "--seed", "2",
+                      "--out", "data.nc", cwd=tmp_path)
+    assert collect.returncode == 0, collect.stderr
+    assert "state_coverage" in collect.stdout and (tmp_path / "data.nc").is_file()
+    other = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
+                    "--episodes", "20", "--out", "uniform.nc", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    mixed = run_cli("dataset", "mix", "data.nc", "uniform.nc", "--counts", "10,20", "--out", "mix.nc", cwd=tmp_path)
+    assert mixed.returncode == 0, mixed.stderr
+    info = run_cli("dataset", "info", "mix.nc", "--quality", cwd=tmp_path)
+    assert info.returncode == 0, info.stderr
+    values = dict(line.split(None, 1) for line in info.stdout.splitlines() if line.strip())
+    assert values["episodes"] == "30" and 0 <= float(values["trajectory_quality"]) <= 1
+    solve = run_cli("solve", "--solver", "off-mmd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
+                    "--task", "navigation", "--dataset", "mix.nc", "--iterations", "2", *TINY_LEARNER,
+                    "--out", "off.nc", "--plot", "off.png", cwd=tmp_path)
+    assert solve.returncode == 0, solve.stderr
+    assert_png(tmp_path / "off.png")
+    result = mfgtools.load_result(str(tmp_path / "off.nc"))
+    assert dataset_params(result, "solver_params")["dataset"] == "mix.nc"
+    assert result["exploitability"].shape == (3,) and "mis_error" in result
+    assert not (tmp_path / "off.nc.ckpt").exists()  # removed once the result is saved
+
+
+def test_dataset_and_off_mmd_errors_are_one_line(tmp_path):
+    assert_one_error_line(run_cli("dataset", "info", "missing.nc", cwd=tmp_path), "no such dataset file")
+    assert_one_error_line(run_cli("dataset", "collect", "--policy", "best", "--out", "d.nc", cwd=tmp_path),
+                          "--policy 'best'")
+    assert_one_error_line(run_cli("solve", "--solver", "off-mmd", "--map", "labyrinth", "--iterations", "1",
+                                  cwd=tmp_path), "no shipped expert dataset")
+    assert_one_error_line(run_cli("solve", "--solver", "omd", "--dataset", "x.nc", cwd=tmp_path),
+                          "--dataset does not apply to solver 'omd'")
+    assert os.listdir(tmp_path) == []
+
+
+def test_killed_cli_run_resumes_to_the_same_result(tmp_path):
+    # Off-MMD on the shipped data with a tiny network: long enough iterations (3000 small Adam
+    # steps) to kill the run between two checkpoints
+    common = ["solve", "--solver", "off-mmd", "--iterations", "6", "-p", "steps=3000", "-p", "batch_size=8",
+              "-p", "hidden=4", "--checkpoint-every", "1", "--quiet"]
+    whole = run_cli(*common, "--out", "whole.nc", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    process = subprocess.Popen([sys.executable, "-m", "mfgtools", *common, "--out", "run.nc"], cwd=tmp_path,
+                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoint = tmp_path / "run.nc.ckpt"
+    deadline = time.monotonic() + 120
+    try:
+        while not checkpoint.exists() and process.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.kill()  # SIGKILL: no chance to clean up
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    if not checkpoint.exists():
+        pytest.skip("the run finished before it could be killed")
+    assert not (tmp_path / "run.nc").exists()
+    resumed = run_cli(*common, "--out", "run.nc", "--resume", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    one, two = mfgtools.load_result(str(tmp_path / "whole.nc")), mfgtools.load_result(str(tmp_path / "run.nc"))
+    np.testing.assert_array_equal(one["exploitability"].values, two["exploitability"].values)
+    np.testing.assert_array_equal(one["policy"].values, two["policy"].values)
+    assert not checkpoint.exists()

@@ -13,6 +13,7 @@ nbclient = pytest.importorskip("nbclient", reason="nbclient not installed (pip i
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 CROWD = NOTEBOOKS / "crowd_equilibria.ipynb"
+OFFLINE = NOTEBOOKS / "offline_learning.ipynb"
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -24,20 +25,35 @@ def test_notebooks_are_stored_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, f"{path.name} has outputs"
 
 
-def test_crowd_equilibria_notebook_runs(tmp_path, monkeypatch):
-    # Tiny budget; files the notebook writes land in tmp_path, whatever the working directory.
-    monkeypatch.setenv("MFGTOOLS_NB_ITERATIONS", "2")
-    monkeypatch.setenv("MFGTOOLS_NB_HORIZON", "4")
+def execute(path, tmp_path, monkeypatch, **budget) -> nbformat.NotebookNode:
+    """Run a notebook at a tiny budget (environment variables); files land in tmp_path/output."""
+    for name, value in budget.items():
+        monkeypatch.setenv(f"MFGTOOLS_NB_{name.upper()}", str(value))
     monkeypatch.setenv("MFGTOOLS_NB_OUTPUT", str(tmp_path / "output"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
-    notebook = nbformat.read(CROWD, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, with the failing cell, on any error
-
     errors = [output for cell in notebook.cells if cell.cell_type == "code"
               for output in cell.outputs if output.output_type == "error"]
     assert not errors
+    return notebook
+
+
+def test_crowd_equilibria_notebook_runs(tmp_path, monkeypatch):
+    execute(CROWD, tmp_path, monkeypatch, iterations=2, horizon=4)
     assert (tmp_path / "output" / "four_rooms_exploration.nc").is_file()
     assert (tmp_path / "output" / "four_rooms_exploration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_offline_learning_notebook_runs(tmp_path, monkeypatch):
+    # one iteration of a tiny network, few episodes, a short OMD reference
+    execute(OFFLINE, tmp_path, monkeypatch, iterations=1, steps=10, batch_size=32, hidden=16, episodes=50,
+            omd_iterations=5)
+    saved = tmp_path / "output" / "omd20_epsilon0.2.nc"
+    assert saved.is_file()
+    from mfgtools.offline import load_dataset
+
+    assert load_dataset(saved).n_episodes == 50

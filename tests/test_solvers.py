@@ -15,6 +15,18 @@ TINY_GAMES = {
     "crowd_modelling_2d": dict(size=4, horizon=3),
     "random": dict(n_states=5, horizon=3),
 }
+# learning solvers at a tiny budget (their defaults are the papers' settings)
+TINY_LEARNER = dict(steps=3, batch_size=8, hidden="8")
+
+
+def tiny_solver_params(solver_name: str, game) -> dict:
+    if solver_name == "off-mmd":
+        from mfgtools.offline import collect_dataset
+
+        return dict(TINY_LEARNER, dataset=collect_dataset(game, mfgtools.uniform_policy(game), 16))
+    if solver_name == "d-momd":
+        return dict(TINY_LEARNER, episodes=16)
+    return {}
 
 
 def test_every_compatible_game_and_solver_pair_runs():
@@ -27,7 +39,7 @@ def test_every_compatible_game_and_solver_pair_runs():
                 with pytest.raises(MFGError, match="needs"):
                     mfgtools.solve(game, solver_name, iterations=2)
                 continue
-            result = mfgtools.solve(game, solver_name, iterations=2)
+            result = mfgtools.solve(game, solver_name, iterations=2, **tiny_solver_params(solver_name, game))
             assert result.policy.shape == (game.horizon, game.n_states, game.n_actions)
             np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
             assert (result.policy >= 0).all()

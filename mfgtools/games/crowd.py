@@ -114,7 +114,7 @@ def make_crowd(
         next_state = target_cell[:, :, None]
         prob = np.ones(next_state.shape)
     params = dict(map=map_label(label, free), task=task, horizon=horizon,
-                  floor=floor, target=(int(target_row), int(target_col)), noise=noise,
+                  floor=floor, target=(int(target_row), int(target_col)), mu0=_mu0_label(mu0), noise=noise,
                   discount=discount, entropy_weight=entropy_weight,
                   distance_weight=distance_weight, move_weight=move_weight)
     return CrowdGame(
@@ -129,6 +129,15 @@ def make_crowd(
         task=task, floor=floor, entropy_weight=float(entropy_weight),
         distance_weight=float(distance_weight), move_weight=float(move_weight),
     )
+
+
+def _mu0_label(spec) -> str:
+    """``mu0`` as a string that rebuilds the game (``"uniform"``, ``"r,c;r,c"``), or ``"custom weights"``."""
+    if isinstance(spec, str) and spec == "uniform":
+        return "uniform"
+    if isinstance(spec, np.ndarray) and spec.dtype.kind == "f":
+        return "custom weights"
+    return ";".join(f"{row},{col}" for row, col in parse_cells(spec, "mu0"))
 
 
 def _default_target(label: str, free: np.ndarray, mu0: np.ndarray):

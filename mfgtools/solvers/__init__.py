@@ -1,7 +1,7 @@
 """Solver registry and ``solve``: every solver is a module here, registered by name.
 
-A solver is a frozen dataclass (hashable, so it is a static part of the jitted
-program) with
+A solver is a ``flax.struct`` dataclass (a pytree: hyperparameters static,
+data such as an offline dataset as leaves; see :mod:`mfgtools.solvers.base`) with
 
 - ``init(game, key) -> state`` (a pytree),
 - ``step(game, state, key) -> (state, metrics)``: one iteration; ``metrics`` are
@@ -16,7 +16,7 @@ between chunks.
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import time
 from functools import partial
 
@@ -33,7 +33,7 @@ from mfgtools.results import Result
 
 
 def _load_builtin_solvers() -> None:
-    from mfgtools.solvers import fictitious_play, mirror_descent  # noqa: F401  (registration)
+    from mfgtools.solvers import d_momd, fictitious_play, mirror_descent, off_mmd  # noqa: F401  (registration)
 
 
 SOLVERS = Registry("solver", _load_builtin_solvers)
@@ -75,12 +75,14 @@ def _chunk_size(iterations: int) -> int:
     return max(1, min(50, iterations // 20))
 
 
-@partial(jax.jit, static_argnames=("solver", "length"), donate_argnames=("state",))
+@partial(jax.jit, static_argnames=("length",), donate_argnames=("state",))
 def _run_chunk(solver, game, state, key, active, length):
     """``length`` iterations as one scan; iterations ``>= active`` are skipped.
 
-    ``state`` is donated: its buffers are reused for the new state (solvers such as
-    OMD update their ``(T, S, A)`` arrays in place), so do not use it afterwards.
+    ``solver`` is a pytree: its hyperparameters are static (part of the program's
+    identity), its data (if any) are arguments. ``state`` is donated: its buffers
+    are reused for the new state (solvers such as OMD update their ``(T, S, A)``
+    arrays in place), so do not use it afterwards.
     """
     TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
     keys = jax.random.split(key, length)
@@ -100,33 +102,53 @@ def _run_chunk(solver, game, state, key, active, length):
     return lax.scan(body, state, (jnp.arange(length), keys))
 
 
-@partial(jax.jit, static_argnames=("solver",))
+@jax.jit
 def _final(solver, game, state):
     policy = solver.policy(game, state)
     return policy, kernels.mean_field(game, policy), solver.evaluate(game, policy)
 
 
-def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: bool = False, **solver_params) -> Result:
+def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: bool = False,
+          checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, callback=None,
+          **solver_params) -> Result:
     """Run ``solver`` on ``game`` for ``iterations`` iterations.
 
     Returns a :class:`~mfgtools.results.Result` whose ``metrics["exploitability"]``
     has ``iterations + 1`` entries (entry 0: the initial policy).
+
+    Long runs: with ``checkpoint`` (a file path) the solver state, the random
+    key and the metrics so far are saved atomically between chunks, at least
+    ``checkpoint_every`` iterations apart (default: after every chunk; 0: never);
+    ``resume=True`` continues from that file (starting afresh when there is none)
+    and ends with the same result as an uninterrupted run with the same seed.
+    The file is left in place; delete it once the result is saved.
+    ``callback(done, metrics)`` is called after every chunk.
     """
+    from mfgtools import checkpoints
+
     spec = solver_spec(solver)
     check_compatible(game, spec)
     iterations = as_int(iterations, "iterations", 0)
     seed = as_int(seed, "seed", 0)
+    every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     algorithm = make_solver(solver, **solver_params)
     algorithm.check(game)
+    algorithm = algorithm.prepare(game)
     start = time.perf_counter()
     key = jax.random.PRNGKey(seed)
     key, init_key = jax.random.split(key)
     state = jax.jit(algorithm.init)(game, init_key)
-    chunk = _chunk_size(iterations)
+    chunk = algorithm.iterations_per_chunk or _chunk_size(iterations)
+    identity = checkpoints.run_identity(game, solver, algorithm.settings(), seed, iterations, chunk)
     collected = []
+    done = last_saved = 0
+    if checkpoint is not None and resume and os.path.exists(checkpoint):
+        state, key, done, collected = checkpoints.load(checkpoint, identity, state)
+        last_saved = done
     bar = _progress_bar(iterations, f"{solver} on {game.name}") if progress else None
     try:
-        done = 0
+        if bar is not None and done:
+            bar.update(done)
         while done < iterations:
             key, chunk_key = jax.random.split(key)
             active = min(chunk, iterations - done)
@@ -134,26 +156,41 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
             metrics = jax.device_get(metrics)
             collected.append({name: np.asarray(values)[:active] for name, values in metrics.items()})
             done += active
+            if checkpoint is not None and every and done < iterations and done - last_saved >= every:
+                checkpoints.save(checkpoint, identity, state, key, done, collected)
+                last_saved = done
             if bar is not None:
                 bar.update(active)
                 last = collected[-1].get("exploitability")
                 if last is not None and last.size:
                     bar.set_postfix(exploitability=f"{float(last[-1]):.4g}")
+            if callback is not None:
+                callback(done, collected)
         policy, flow, final = jax.device_get(_final(algorithm, game, state))
         if bar is not None:
             bar.set_postfix(exploitability=f"{float(final['exploitability']):.4g}")
     finally:
         if bar is not None:
             bar.close()
-    metrics = {
-        name: np.concatenate([c[name] for c in collected] + [np.atleast_1d(np.asarray(value))])
-        for name, value in final.items()
-    }
+    metrics = _merge_metrics(collected, final, iterations)
     return Result(
-        game=game, solver=solver, solver_params=dataclasses.asdict(algorithm), policy=np.asarray(policy),
+        game=game, solver=solver, solver_params=algorithm.settings(), policy=np.asarray(policy),
         mean_field=np.asarray(flow), metrics=metrics, iterations=iterations, seed=seed,
         wall_time=time.perf_counter() - start,
     )
+
+
+def _merge_metrics(collected: list[dict], final: dict, iterations: int) -> dict:
+    """Per-iteration metrics plus the final entry; NaN where a metric is missing."""
+    names = list(final) + [name for chunk in collected for name in chunk if name not in final]
+    names = list(dict.fromkeys(names))
+    merged = {}
+    for name in names:
+        parts = [np.asarray(c[name], dtype=np.float64) if name in c
+                 else np.full(len(next(iter(c.values()))), np.nan) for c in collected]
+        last = np.atleast_1d(np.asarray(final.get(name, np.nan), dtype=np.float64))
+        merged[name] = np.concatenate(parts + [last])
+    return merged
 
 
 def _progress_bar(total: int, label: str):

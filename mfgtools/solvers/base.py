@@ -1,18 +1,50 @@
-"""What every exact finite-game solver shares: compatibility check and final metrics."""
+"""What every finite-game solver shares: the pytree protocol, settings, final metrics.
+
+A solver is a ``flax.struct`` dataclass: its hyperparameters are static fields
+(``struct.field(pytree_node=False)``: part of the compiled program's identity),
+its data (an offline dataset, for instance) are array leaves that the jitted
+iteration receives as arguments, never as baked-in constants.
+"""
 
 from __future__ import annotations
+
+import dataclasses
 
 from mfgtools import kernels
 from mfgtools.errors import MFGError
 from mfgtools.games.base import FiniteGame
 
 
+def setting(default=dataclasses.MISSING):
+    """A static solver hyperparameter (a ``flax.struct`` field that is not a leaf)."""
+    from flax import struct
+
+    return struct.field(pytree_node=False, default=default)
+
+
 class FiniteSolver:
-    """Mixin for solvers of finite games; subclasses are frozen dataclasses."""
+    """Mixin for solvers of finite games; subclasses are ``flax.struct`` dataclasses.
+
+    ``iterations_per_chunk``: how many iterations :func:`mfgtools.solvers.solve`
+    compiles into one program (None: its default rule). Solvers whose single
+    iteration is long (thousands of gradient steps) use 1, so that progress and
+    checkpoints come after every iteration.
+    """
+
+    iterations_per_chunk: int | None = None
 
     def check(self, game) -> None:
         if not isinstance(game, FiniteGame):
             raise MFGError(f"solver {type(self).__name__} needs a finite game, got {type(game).__name__}")
+
+    def prepare(self, game):
+        """The solver ready for ``game`` (loads and checks data); default: itself."""
+        return self
+
+    def settings(self) -> dict:
+        """The static hyperparameters, by name (what results and checkpoints record)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if not f.metadata.get("pytree_node", True)}
 
     def evaluate(self, game, policy):
         """Metrics of the final policy (same names as those of :meth:`step`)."""

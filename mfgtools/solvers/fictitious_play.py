@@ -14,21 +14,20 @@ that the average's flow is the average of the flows:
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
+from flax import struct
 
 from mfgtools import kernels
 from mfgtools.errors import as_float
 from mfgtools.games import Parameter
 from mfgtools.solvers import register_solver
-from mfgtools.solvers.base import FiniteSolver
+from mfgtools.solvers.base import FiniteSolver, setting
 
 
-@dataclasses.dataclass(frozen=True)
+@struct.dataclass
 class FictitiousPlay(FiniteSolver):
-    damping: float | None = None  # None: 1/(k+2)
-    temperature: float = 0.0
+    damping: float | None = setting(None)  # None: 1/(k+2)
+    temperature: float = setting(0.0)
 
     def init(self, game, key):
         del key

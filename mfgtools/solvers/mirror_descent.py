@@ -24,22 +24,21 @@ update itself (docs/benchmarks.md).
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
+from flax import struct
 from jax import lax
 
 from mfgtools import kernels
 from mfgtools.errors import as_bool, as_float
 from mfgtools.games import Parameter
 from mfgtools.solvers import register_solver
-from mfgtools.solvers.base import FiniteSolver
+from mfgtools.solvers.base import FiniteSolver, setting
 
 
-@dataclasses.dataclass(frozen=True)
+@struct.dataclass
 class OnlineMirrorDescent(FiniteSolver):
-    learning_rate: float = 0.03
-    openspiel_order: bool | None = None
+    learning_rate: float = setting(0.03)
+    openspiel_order: bool | None = setting(None)
 
     def follows_openspiel(self, game) -> bool:
         quirks = getattr(game, "openspiel_quirks", False)

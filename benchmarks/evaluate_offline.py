@@ -1,0 +1,205 @@
+#!/usr/bin/env python
+"""Evaluate Off-MMD across dataset quality and size; write a table, curves and a plot.
+
+Two studies (both on four-rooms crowd games, Off-MMD conventions):
+
+``--shipped`` (default)
+    Off-MMD on each dataset shipped in data/ (exploration and navigation x
+    random, intermediate, expert), with the exploitability of every iteration,
+    and as reference lines the online OMD solution (the expert behaviour,
+    1000 OMD iterations) and each behaviour policy's own exploitability.
+``--sweep``
+    Datasets collected with the recipe of data/make_datasets.py at every
+    quality and at several sizes (``--sizes``), Off-MMD on each.
+
+For every run the table gives the dataset's state and state-action coverage,
+trajectory quality, the behaviour's exploitability, Off-MMD's final and best
+exploitability and the wall time. Results go to ``--out`` (default
+``benchmarks/results/``): a markdown table, a CSV, the curves as netCDF and a
+PNG figure.
+
+    python benchmarks/evaluate_offline.py --shipped --iterations 100
+    python benchmarks/evaluate_offline.py --sweep --sizes 200,1000,5000 --iterations 30 -p model=tabular
+    python benchmarks/evaluate_offline.py --quick      # 2 iterations, tiny network: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the checkout on sys.path)
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = dict(steps=20, batch_size=64, hidden="32,32")
+
+
+def recipe():
+    """data/make_datasets.py as a module (the shipped datasets' recipe)."""
+    spec = importlib.util.spec_from_file_location("make_datasets", ROOT / "data" / "make_datasets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_one(game, dataset, behaviour, references, iterations, seed, params):
+    import mfgtools
+    from mfgtools.offline import dataset_metrics
+
+    metrics = dataset_metrics(dataset, references=references)
+    started = time.perf_counter()
+    result = mfgtools.solve(game, "off-mmd", iterations=iterations, seed=seed, dataset=dataset, **params)
+    seconds = time.perf_counter() - started
+    curve = result.metrics["exploitability"]
+    row = {
+        "task": game.parameters["task"],
+        "episodes": dataset.n_episodes,
+        "state_coverage": metrics["state_coverage"],
+        "state_action_coverage": metrics["state_action_coverage"],
+        "trajectory_quality": metrics["trajectory_quality"],
+        "behaviour_exploitability": mfgtools.exploitability(game, behaviour),
+        "final_exploitability": float(curve[-1]),
+        "best_exploitability": float(np.nanmin(curve)),
+        "best_iteration": int(np.nanargmin(curve)),
+        "seconds": seconds,
+        "seconds_per_iteration": seconds / max(iterations, 1),
+    }
+    return row, curve, result.metrics.get("mis_error")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--shipped", action="store_true", help="the shipped datasets (default)")
+    mode.add_argument("--sweep", action="store_true", help="collected datasets of several sizes")
+    parser.add_argument("--sizes", default="200,1000,5000", help="sweep: episodes per dataset")
+    parser.add_argument("--tasks", default="exploration,navigation")
+    parser.add_argument("--qualities", default="random,intermediate,expert")
+    parser.add_argument("--iterations", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                        help="Off-MMD parameter (default: the paper's settings)")
+    parser.add_argument("--quick", action="store_true", help="tiny network, 2 iterations (smoke run)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output folder")
+    args = parser.parse_args(argv)
+
+    import mfgtools
+    from mfgtools.offline import reference_values, shipped_dataset
+
+    params = dict(QUICK) if args.quick else {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        params[key.strip()] = value
+    iterations = 2 if args.quick else args.iterations
+    tasks = [t for t in args.tasks.split(",") if t]
+    qualities = [q for q in args.qualities.split(",") if q]
+    study = "sweep" if args.sweep else "shipped"
+    make = recipe()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"# Off-MMD {study} study: {iterations} iterations, params {params or 'paper defaults'}")
+    print(f"# machine: {_common.machine()}")
+
+    rows, curves, errors = [], {}, {}
+    online = {}
+    for task in tasks:
+        game = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        expert = make.behaviour_policy(game, "expert")
+        online[task] = mfgtools.exploitability(game, expert)
+        references = reference_values(game, expert_policy=expert)
+        sizes = [int(s) for s in args.sizes.split(",")] if args.sweep else [None]
+        for quality in qualities:
+            for size in sizes:
+                if size is None:
+                    dataset = shipped_dataset(game, quality)
+                else:
+                    _, dataset = make.build(task, quality, seed=args.seed + 100, episodes=size, expert=expert)
+                behaviour = np.asarray(dataset.behaviour_policy)
+                row, curve, error = run_one(game, dataset, behaviour, references, iterations, args.seed, params)
+                row["quality"] = quality
+                rows.append(row)
+                label = f"{task}/{quality}" + (f"/{size}" if size else "")
+                curves[label], errors[label] = curve, error
+                print(f"{label:<28} coverage {row['state_coverage']:.3f}/{row['state_action_coverage']:.3f} "
+                      f"quality {row['trajectory_quality']:.2f} behaviour {row['behaviour_exploitability']:.4g} "
+                      f"final {row['final_exploitability']:.4g} best {row['best_exploitability']:.4g} "
+                      f"({row['seconds_per_iteration']:.2f} s/it)", flush=True)
+
+    write_outputs(out, study, rows, curves, errors, online, iterations, params)
+    return 0
+
+
+COLUMNS = ("task", "quality", "episodes", "state_coverage", "state_action_coverage", "trajectory_quality",
+           "behaviour_exploitability", "final_exploitability", "best_exploitability", "best_iteration",
+           "seconds_per_iteration")
+
+
+def write_outputs(out, study, rows, curves, errors, online, iterations, params):
+    import xarray as xr
+
+    from mfgtools.results import atomic_write, save_dataset
+
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    table += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
+    table += ["", "online OMD solution (1000 iterations): "
+              + ", ".join(f"{task} {value:.3g}" for task, value in online.items())]
+    text = "\n".join(table) + "\n"
+    print(text)
+    atomic_write(out / f"offline_{study}.md", lambda p: Path(p).write_text(text))
+    csv = ",".join(COLUMNS) + "\n" + "".join(",".join(cell(r[c]) for c in COLUMNS) + "\n" for r in rows)
+    atomic_write(out / f"offline_{study}.csv", lambda p: Path(p).write_text(csv))
+    labels = list(curves)
+    data = xr.Dataset(
+        {"exploitability": (("run", "iteration"), np.stack([curves[k] for k in labels]))},
+        coords={"run": labels, "iteration": np.arange(iterations + 1)},
+        attrs={"study": study, "params": repr(params)},
+    )
+    if all(errors[k] is not None for k in labels):
+        data["mis_error"] = (("run", "iteration"), np.stack([errors[k] for k in labels]))
+    save_dataset(data, str(out / f"offline_{study}.nc"))
+    plot(out / f"offline_{study}.png", rows, curves, online, study)
+    print(f"wrote {out}/offline_{study}.{{md,csv,nc,png}}")
+
+
+def plot(path, rows, curves, online, study):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mfgtools.results import atomic_write
+
+    tasks = list(dict.fromkeys(row["task"] for row in rows))
+    figure, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    colours = {"random": "tab:red", "intermediate": "tab:orange", "expert": "tab:green"}
+    for axis, task in zip(axes[0], tasks):
+        for (label, curve), row in zip(curves.items(), rows):
+            if row["task"] != task:
+                continue
+            colour = colours.get(row["quality"], None)
+            style = "-" if study == "shipped" else ["-", "--", ":", "-."][
+                sorted({r["episodes"] for r in rows}).index(row["episodes"]) % 4]
+            axis.plot(curve, style, color=colour, label=label.split("/", 1)[1])
+            if study == "shipped":
+                axis.axhline(row["behaviour_exploitability"], color=colour, lw=0.8, ls=":")
+        axis.axhline(online[task], color="black", lw=1.0, ls="--", label="online OMD solution")
+        axis.set_yscale("log")
+        axis.set_title(f"four rooms {task}" + (" (dotted: behaviour policies)" if study == "shipped" else ""))
+        axis.set_xlabel("Off-MMD iteration")
+        axis.set_ylabel("exploitability")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    atomic_write(str(path), lambda p: figure.savefig(p, dpi=110, format="png"))
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

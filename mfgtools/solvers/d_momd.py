@@ -1,0 +1,63 @@
+"""Online D-MOMD: the Munchausen learner of Off-MMD fed by simulation (the paper's baseline).
+
+Each iteration computes the true mean field of ``pi_k``, samples ``episodes``
+independent agents following ``pi_k`` in it (:func:`mfgtools.simulate.simulate_agents`
+with that flow) and fits the next Q-function to the Munchausen targets of these
+fresh transitions, with rewards under the true mean field and no CQL penalty by
+default (:mod:`mfgtools.solvers.munchausen`; the same code as Off-MMD).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from mfgtools import kernels
+from mfgtools.errors import as_int
+from mfgtools.games import Parameter
+from mfgtools.simulate import simulate_agents
+from mfgtools.solvers import register_solver
+from mfgtools.solvers.base import FiniteSolver, setting
+from mfgtools.solvers.munchausen import MunchausenLearner, Transitions, learner_parameters, make_learner
+
+
+@struct.dataclass
+class OnlineMunchausenMirrorDescent(FiniteSolver):
+    learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0))
+    episodes: int = setting(1000)
+
+    iterations_per_chunk = 1
+
+    def settings(self) -> dict:
+        learner = {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
+        return {"episodes": self.episodes, **learner}
+
+    def init(self, game, key):
+        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
+
+    def policy(self, game, state):
+        return self.learner.policy(game, self.learner.q_table(game, state))
+
+    def step(self, game, state, key):
+        sample_key, fit_key = jax.random.split(key)
+        q = self.learner.q_table(game, state)
+        policy = self.learner.policy(game, q)
+        flow = kernels.mean_field(game, policy)
+        play = simulate_agents(game, policy, sample_key, self.episodes, flow=flow)
+        done = jnp.zeros((self.episodes, game.horizon)).at[:, -1].set(1.0)
+        data = Transitions.from_episodes(play.states[:-1].T, play.actions.T, play.states[1:].T, done)
+        targets = self.learner.targets(game, q, flow, data)
+        fitted, losses = self.learner.fit(game, state, data, targets, fit_key)
+        metrics = {"exploitability": kernels.exploitability(game, policy), **losses}
+        return {**fitted, "iteration": state["iteration"] + 1}, metrics
+
+
+@register_solver(
+    "d-momd",
+    "online deep Munchausen OMD: the Off-MMD learner trained on simulated play in the true mean field",
+    {"episodes": Parameter(1000, "simulated episodes per iteration"), **learner_parameters(0.0)},
+)
+def make_d_momd(episodes=1000, **learner):
+    learner.setdefault("cql", 0.0)
+    return OnlineMunchausenMirrorDescent(learner=make_learner(**learner), episodes=as_int(episodes, "episodes", 1))

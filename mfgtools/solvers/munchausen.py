@@ -1,0 +1,291 @@
+"""The Munchausen mirror-descent learner shared by Off-MMD and online D-MOMD.
+
+One iteration ``k`` (spec: off_mmd.md) fits ``Q_{k+1}`` to the targets
+
+``y = r(s, a, muhat_t) + alpha * tau * log pi_k(a|s)
+      + gamma * (1 - done) * sum_a' pi_k(a'|s') [Q_k(s', a') - tau log pi_k(a'|s')]``
+
+with ``pi_k = softmax(Q_k / tau)`` and ``Q_k`` frozen for the whole iteration
+(``theta_prev = theta_target = theta_k``), minimising the squared TD error plus
+the CQL(H) penalty ``cql * mean(logsumexp_a Q(s, a) - Q(s, a_t))``. The sum in
+the target is the soft value ``tau * logsumexp(Q_k(s') / tau)``.
+
+Because the frozen network is a function of ``(t, s)`` on a finite state space,
+it is evaluated once per iteration on every ``(t, s)``, and every target of the
+data is computed once from that table: the gradient steps then only run the
+trained network (forward and backward) on their batch. The result is the same
+as evaluating the frozen network on each batch.
+
+Two models:
+
+- ``mlp``: the paper's Q-network, ReLU MLP (default 3 x 128) on the observation
+  ``[onehot(row), onehot(col), t/T]`` (``[onehot(state), t/T]`` off grids),
+  trained by Adam on mini-batches; its first layer is written as a sum of
+  embedding rows, the same function as a dense layer on the one-hot vector.
+- ``tabular``: a ``(T, S, A)`` table set to the exact minimiser of the same
+  loss over the data: per ``(t, s)`` a strictly convex problem in the actions
+  the data shows there, solved by Newton steps with a line search. Without CQL
+  the minimiser is the mean target of each ``(t, s, a)``; with CQL > 0 an
+  action the data never shows at ``(t, s)`` gets ``Q = -inf`` (probability 0),
+  as the penalty's gradient on it never vanishes. Entries without data keep
+  their previous values.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from jax import lax
+
+from mfgtools import kernels
+from mfgtools.errors import MFGError, as_choice, as_float, as_int
+
+MODELS = ("mlp", "tabular")
+NEWTON_STEPS = 30
+LINE_SEARCH = 2.0 ** -np.arange(11)
+
+
+@struct.dataclass
+class Transitions:
+    """Flat transitions ``(n,)``: time, state, action, successor, done (0/1)."""
+
+    time: jax.Array
+    state: jax.Array
+    action: jax.Array
+    next_state: jax.Array
+    done: jax.Array
+
+    @classmethod
+    def from_episodes(cls, state, action, next_state, done) -> "Transitions":
+        """From ``(E, T)`` episode arrays (row-major flattening)."""
+        episodes, horizon = state.shape
+        time = jnp.broadcast_to(jnp.arange(horizon, dtype=jnp.int32), (episodes, horizon))
+        flat = lambda x: jnp.reshape(x, (-1,))  # noqa: E731
+        return cls(flat(time), flat(state).astype(jnp.int32), flat(action).astype(jnp.int32),
+                   flat(next_state).astype(jnp.int32), flat(done).astype(jnp.result_type(float)))
+
+
+class QNetwork(nn.Module):
+    """``Q(t, s, .)``: an MLP on ``[onehot(row), onehot(col), t/T]`` (or ``[onehot(s), t/T]``)."""
+
+    n_actions: int
+    hidden: Sequence[int]
+    horizon: int
+    n_states: int
+    grid_shape: tuple | None = None
+
+    @nn.compact
+    def __call__(self, t, s):
+        width = self.hidden[0]
+        if self.grid_shape is not None:
+            height, grid_width = self.grid_shape
+            fan_in = height + grid_width + 1
+            init = nn.initializers.normal(stddev=fan_in ** -0.5)
+            row, col = jnp.divmod(s, grid_width)
+            x = nn.Embed(height, width, embedding_init=init, name="row")(row)
+            x = x + nn.Embed(grid_width, width, embedding_init=init, name="col")(col)
+        else:
+            fan_in = self.n_states + 1
+            init = nn.initializers.normal(stddev=fan_in ** -0.5)
+            x = nn.Embed(self.n_states, width, embedding_init=init, name="state")(s)
+        time = (t / self.horizon).astype(x.dtype)[..., None]
+        x = nn.relu(x + nn.Dense(width, kernel_init=init, name="time")(time))
+        for size in self.hidden[1:]:
+            x = nn.relu(nn.Dense(size)(x))
+        return nn.Dense(self.n_actions)(x)
+
+
+@struct.dataclass
+class MunchausenLearner:
+    """Hyperparameters of the learner (all static)."""
+
+    model: str = struct.field(pytree_node=False, default="mlp")
+    hidden: tuple = struct.field(pytree_node=False, default=(128, 128, 128))
+    tau: float = struct.field(pytree_node=False, default=20.0)
+    alpha: float = struct.field(pytree_node=False, default=0.99)
+    gamma: float = struct.field(pytree_node=False, default=0.99)
+    learning_rate: float = struct.field(pytree_node=False, default=1e-3)
+    steps: int = struct.field(pytree_node=False, default=2000)
+    batch_size: int = struct.field(pytree_node=False, default=512)
+    cql: float = struct.field(pytree_node=False, default=3.0)
+
+    # ----- models -----------------------------------------------------------------
+    def network(self, game) -> QNetwork:
+        return QNetwork(game.n_actions, tuple(self.hidden), game.horizon, game.n_states, game.grid_shape)
+
+    def optimizer(self):
+        return optax.adam(self.learning_rate)
+
+    def init(self, game, key) -> dict:
+        """Initial learner state: network parameters and Adam state, or a zero table."""
+        if self.model == "tabular":
+            return {"q": jnp.zeros((game.horizon, game.n_states, game.n_actions), game.initial_distribution.dtype)}
+        params = self.network(game).init(key, jnp.zeros((1,), jnp.int32), jnp.zeros((1,), jnp.int32))
+        return {"params": params, "opt_state": self.optimizer().init(params)}
+
+    def q_table(self, game, state) -> jax.Array:
+        """``Q(t, s, a)`` on every ``(t, s)``: ``(T, S, A)``."""
+        if self.model == "tabular":
+            return state["q"]
+        times = jnp.repeat(jnp.arange(game.horizon, dtype=jnp.int32), game.n_states)
+        states = jnp.tile(jnp.arange(game.n_states, dtype=jnp.int32), game.horizon)
+        q = self.network(game).apply(state["params"], times, states)
+        return q.reshape(game.horizon, game.n_states, game.n_actions).astype(game.initial_distribution.dtype)
+
+    def policy(self, game, q) -> jax.Array:
+        """``softmax(Q / tau)`` over legal actions, ``(T, S, A)``."""
+        return kernels.masked_softmax(game, q, self.tau)
+
+    # ----- one iteration ----------------------------------------------------------
+    def targets(self, game, q, flow, data: Transitions) -> jax.Array:
+        """Munchausen targets ``y`` of every transition, ``(n,)``, from the frozen table ``q``.
+
+        ``flow``: the ``(T+1, S)`` mean field the rewards are computed with.
+        """
+        rewards = jax.vmap(game.reward)(jnp.arange(game.horizon), flow[:-1])  # (T, S, A)
+        log_pi = jax.nn.log_softmax(jnp.where(game.action_mask, q / self.tau, -jnp.inf), axis=-1)
+        soft = kernels.soft_value(game, q, self.tau)  # (T, S): sum_a pi (Q - tau log pi)
+        terminal = game.terminal_reward(flow[-1])  # (S,)
+        later = jnp.concatenate([soft[1:], terminal[None]], axis=0)  # value of s' at t + 1
+        t, s, a, s_next = data.time, data.state, data.action, data.next_state
+        continuation = jnp.where(data.done > 0, terminal[s_next], later[t, s_next])
+        return rewards[t, s, a] + self.alpha * self.tau * log_pi[t, s, a] + self.gamma * continuation
+
+    def fit(self, game, state, data: Transitions, y, key):
+        """Fit the model to the targets; returns ``(state, {"td_loss", "cql_loss"})``."""
+        if self.model == "tabular":
+            return self._fit_table(game, state, data, y)
+        return self._fit_network(game, state, data, y, key)
+
+    def _fit_network(self, game, state, data, y, key):
+        network, optimizer = self.network(game), self.optimizer()
+        n = data.time.shape[0]
+        y = y.astype(jnp.float32)
+
+        def loss(params, index):
+            q_all = network.apply(params, data.time[index], data.state[index])
+            mask = game.action_mask[data.state[index]]
+            q_all = jnp.where(mask, q_all, -jnp.inf)
+            q_taken = jnp.take_along_axis(q_all, data.action[index][:, None], axis=1)[:, 0]
+            td = jnp.mean((q_taken - y[index]) ** 2)
+            penalty = jnp.mean(jax.nn.logsumexp(q_all, axis=1) - q_taken)
+            return td + self.cql * penalty, (td, penalty)
+
+        def step(carry, step_key):
+            params, opt_state = carry
+            index = jax.random.randint(step_key, (self.batch_size,), 0, n)
+            (_, (td, penalty)), grads = jax.value_and_grad(loss, has_aux=True)(params, index)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), (td, penalty)
+
+        (params, opt_state), (td, penalty) = lax.scan(
+            step, (state["params"], state["opt_state"]), jax.random.split(key, self.steps))
+        return {"params": params, "opt_state": opt_state}, {"td_loss": jnp.mean(td), "cql_loss": jnp.mean(penalty)}
+
+    def _fit_table(self, game, state, data, y):
+        shape = state["q"].shape
+        dtype = state["q"].dtype
+        flat = (data.time * shape[1] + data.state) * shape[2] + data.action
+        size = shape[0] * shape[1] * shape[2]
+        counts = jax.ops.segment_sum(jnp.ones_like(y, dtype), flat, size).reshape(shape)
+        sums = jax.ops.segment_sum(y.astype(dtype), flat, size).reshape(shape)
+        seen = counts > 0
+        means = jnp.where(seen, sums / jnp.where(seen, counts, 1.0), 0.0)
+        visited = jnp.any(seen, axis=-1, keepdims=True)
+        if self.cql > 0:
+            q = _cql_minimiser(counts, means, seen, self.cql)
+            q = jnp.where(visited, q, state["q"])
+        else:
+            q = jnp.where(seen, means, state["q"])
+        q_taken = q[data.time, data.state, data.action]
+        td = jnp.mean((q_taken - y) ** 2)
+        legal_q = jnp.where(game.action_mask[data.state], q[data.time, data.state], -jnp.inf)
+        penalty = jnp.mean(jax.nn.logsumexp(legal_q, axis=1) - q_taken)
+        return {"q": q}, {"td_loss": td, "cql_loss": penalty}
+
+
+def _cql_minimiser(counts, means, seen, cql):
+    """Per ``(t, s)``: argmin over ``Q`` (seen actions) of
+    ``sum_a n_a (Q_a - ybar_a)^2 + cql * (N logsumexp(Q) - sum_a n_a Q_a)``, unseen actions ``-inf``.
+
+    Newton's method (the Hessian ``diag(2n + cN p) - cN p p^T`` is inverted by
+    Sherman-Morrison) with a line search over ``LINE_SEARCH`` step sizes,
+    vectorised over all ``(t, s)``: the largest step that does not increase the
+    objective (beyond float rounding) is taken.
+    """
+    total = counts.sum(-1, keepdims=True)
+    steps = jnp.asarray(LINE_SEARCH, means.dtype)
+
+    def objective(q):
+        square = jnp.where(seen, counts * (q - means) ** 2, 0.0).sum(-1)
+        linear = jnp.where(seen, counts * q, 0.0).sum(-1)
+        lse = jax.nn.logsumexp(jnp.where(seen, q, -jnp.inf), axis=-1)
+        return square + cql * (total[..., 0] * jnp.where(total[..., 0] > 0, lse, 0.0) - linear)
+
+    def newton(q, _):
+        p = jnp.where(seen, jax.nn.softmax(jnp.where(seen, q, -jnp.inf), axis=-1), 0.0)
+        p = jnp.nan_to_num(p)
+        gradient = jnp.where(seen, 2.0 * counts * (q - means) + cql * (total * p - counts), 0.0)
+        diagonal = jnp.where(seen, 2.0 * counts + cql * total * p, 1.0)
+        scaled_g, scaled_p = gradient / diagonal, p / diagonal
+        denominator = 1.0 - cql * total[..., 0] * (p * scaled_p).sum(-1)
+        correction = cql * total[..., 0] * (p * scaled_g).sum(-1) / jnp.where(denominator > 0, denominator, 1.0)
+        direction = jnp.where(seen, scaled_g + correction[..., None] * scaled_p, 0.0)
+        candidates = q[None] - steps[:, None, None, None] * direction[None]
+        values = jax.vmap(objective)(candidates)  # (L, T, S)
+        current = objective(q)
+        # the largest step that does not increase the objective beyond rounding (near the
+        # optimum float32 cannot see the decrease: Newton's full step is then right)
+        slack = 1e-5 * jnp.abs(current) + 1e-6
+        acceptable = values <= current + slack
+        first = jnp.argmax(acceptable, axis=0)
+        chosen = jnp.take_along_axis(candidates, first[None, ..., None], axis=0)[0]
+        chosen = jnp.where(acceptable.any(axis=0)[..., None], chosen, q)
+        return jnp.where(seen, chosen, q), None
+
+    start = jnp.where(seen, means, 0.0)
+    q, _ = lax.scan(newton, start, None, length=NEWTON_STEPS)
+    return jnp.where(seen, q, -jnp.inf)
+
+
+# ----- parameters shared by the registered solvers ------------------------------------
+def learner_parameters(cql_default: float):
+    from mfgtools.registry import Parameter
+
+    return {
+        "model": Parameter("mlp", "mlp (the paper's Q-network) or tabular (exact minimiser of the same loss)"),
+        "hidden": Parameter("128,128,128", "hidden layer widths of the MLP"),
+        "tau": Parameter(20.0, "temperature tau of pi = softmax(Q / tau)"),
+        "alpha": Parameter(0.99, "Munchausen weight alpha of tau * log pi_prev"),
+        "gamma": Parameter(0.99, "discount of the learner's targets"),
+        "learning_rate": Parameter(1e-3, "Adam step size"),
+        "steps": Parameter(2000, "Adam steps per iteration"),
+        "batch_size": Parameter(512, "transitions per Adam step"),
+        "cql": Parameter(cql_default, "weight of the CQL(H) penalty (0: none)"),
+    }
+
+
+def make_learner(model="mlp", hidden="128,128,128", tau=20.0, alpha=0.99, gamma=0.99, learning_rate=1e-3,
+                 steps=2000, batch_size=512, cql=3.0) -> MunchausenLearner:
+    """Validated :class:`MunchausenLearner`."""
+    model = as_choice(model, "model", MODELS)
+    if isinstance(hidden, str):
+        parts = [part for part in hidden.replace(" ", "").split(",") if part]
+    else:
+        parts = list(np.atleast_1d(hidden))
+    if not parts:
+        raise MFGError("hidden needs at least one layer width, e.g. 128,128,128")
+    widths = tuple(as_int(part, "hidden layer width", 1) for part in parts)
+    return MunchausenLearner(
+        model=model, hidden=widths, tau=as_float(tau, "tau", 0.0, low_open=True),
+        alpha=as_float(alpha, "alpha", 0.0, 1.0), gamma=as_float(gamma, "gamma", 0.0, 1.0),
+        learning_rate=as_float(learning_rate, "learning_rate", 0.0, low_open=True),
+        steps=as_int(steps, "steps", 1), batch_size=as_int(batch_size, "batch_size", 1),
+        cql=as_float(cql, "cql", 0.0),
+    )
