@@ -10,7 +10,7 @@ marginalised importance sampling, with the official code's convention (each
 time (0 is perfect, 2 is the largest possible), and its worst time step,
 averaged over ``--seeds`` datasets.
 
-    python benchmarks/bench_mis.py [--sizes 200,1000,5000,20000] [--seeds 3]
+    python benchmarks/bench_mis.py [--sizes 200,1000,5000,20000] [--seeds 3] [--behaviour uniform]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="200,1000,5000,20000")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--clips", default="2,10")
+    parser.add_argument("--behaviour", choices=("intermediate", "uniform"), default="intermediate",
+                        help="behaviour of the data: 0.5 * equilibrium + 0.5 * uniform, or uniform")
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -35,7 +37,7 @@ def main(argv=None) -> int:
 
     game = mfgtools.make_game("crowd", map="four_rooms", task="exploration")
     equilibrium = mfgtools.solve(game, "omd", iterations=1000).policy
-    behaviour = mixed_policy(game, equilibrium, 0.5)
+    behaviour = mixed_policy(game, equilibrium, 0.5 if args.behaviour == "intermediate" else 1.0)
     targets = {
         "behaviour": behaviour,
         "OMD iterate 5": mfgtools.solve(game, "omd", iterations=5).policy,
@@ -44,25 +46,28 @@ def main(argv=None) -> int:
     }
     variants = [("normalised", True, np.inf), ("raw", False, np.inf)]
     variants += [(f"normalised, clip {c}", True, float(c)) for c in args.clips.split(",") if c]
-    print(f"# MIS L1 error to the exact flow, mean over t (worst t); behaviour 0.5 * equilibrium + 0.5 * uniform")
+    print(f"# MIS L1 error to the exact flow, mean over t (worst t); behaviour {args.behaviour}")
     print(f"# machine: {_common.machine()}")
-    header = "| target | episodes | " + " | ".join(name for name, _, _ in variants) + " |"
-    print(header)
-    print("|" + "---|" * (2 + len(variants)))
-    for label, target in targets.items():
-        exact = mfgtools.mean_field(game, target)
-        for size in [int(s) for s in args.sizes.split(",")]:
-            cells = []
-            for _, normalise, clip in variants:
-                means, worsts = [], []
-                for seed in range(args.seeds):
-                    data = collect_dataset(game, behaviour, size, seed=seed)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    exact = {label: mfgtools.mean_field(game, target) for label, target in targets.items()}
+    errors = {}  # (label, size, variant) -> [(mean, worst) per seed]
+    for size in sizes:
+        for seed in range(args.seeds):
+            data = collect_dataset(game, behaviour, size, seed=seed)
+            for label, target in targets.items():
+                for name, normalise, clip in variants:
                     estimate = np.asarray(mis_mean_field(data.state, data.action, data.next_state, data.log_prob,
                                                          jnp.asarray(target), game.n_states, normalise, clip))
-                    error = np.abs(estimate - exact).sum(-1)
-                    means.append(error.mean())
-                    worsts.append(error.max())
-                cells.append(f"{np.mean(means):.3f} ({np.mean(worsts):.3f})")
+                    error = np.abs(estimate - exact[label]).sum(-1)
+                    errors.setdefault((label, size, name), []).append((error.mean(), error.max()))
+    print("| target | episodes | " + " | ".join(name for name, _, _ in variants) + " |")
+    print("|" + "---|" * (2 + len(variants)))
+    for label in targets:
+        for size in sizes:
+            cells = []
+            for name, _, _ in variants:
+                values = np.asarray(errors[(label, size, name)])
+                cells.append(f"{values[:, 0].mean():.3f} ({values[:, 1].mean():.3f})")
             print(f"| {label} | {size} | " + " | ".join(cells) + " |", flush=True)
     return 0
 

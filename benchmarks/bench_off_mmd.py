@@ -54,9 +54,10 @@ def main(argv=None) -> int:
 
     # the parts alone, each compiled on its own
     learner = solver.learner
-    q = block(jax.jit(learner.q_table, static_argnums=0)(game, runner.state))
+    q = block(jax.jit(lambda g, state: learner.q_table(g, state))(game, runner.state))
     policy = block(learner.policy(game, q))
-    estimate = jax.jit(solver.mean_field_estimate, static_argnums=())
+    mis = jax.jit(lambda solver, g, policy: solver.mean_field_estimate(g, policy))
+    estimate = lambda g, policy: mis(solver, g, policy)  # noqa: E731
     block(estimate(game, policy))
     mis_time, _ = median_time(lambda: block(estimate(game, policy)), 5)
     targets = jax.jit(lambda g, q, mu, data: learner.targets(g, q, mu, data))
