@@ -173,7 +173,10 @@ def test_usage_errors_exit_2(tmp_path):
 def test_ctrl_c_exits_130_without_partial_file(tmp_path):
     command = [sys.executable, "-m", "mfgtools", "solve", "--map", "empty:5", "--horizon", "5",
                "--iterations", "1000000", "--out", "big.nc", "--plot", "big.png"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # restore the default SIGINT disposition in the child: a test run started as a background
+    # job of a non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it
+    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = b""
     deadline = time.monotonic() + 120
     try:
