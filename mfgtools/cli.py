@@ -293,13 +293,17 @@ def run_solve(args) -> int:
     if os.path.isfile(checkpoint) and (every or args.resume):
         os.unlink(checkpoint)  # the run is complete and saved
 
-    history = result.metrics["exploitability"]
+    import numpy as np
+
+    history = np.asarray(result.metrics["exploitability"], dtype=float)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
     lines = [
         ("game", game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
          + f", {iterations} iteration{'s' if iterations != 1 else ''}, seed {seed}"),
-        ("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g})"),
+        ("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
+         + (f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
+            if np.nanmin(history) < history[-1] else ")")),
         ("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, compilation included)"),
     ]
     lines += [("wrote", path) for path in written]
