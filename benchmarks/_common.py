@@ -95,16 +95,13 @@ class SolverRunner:
     exploitability of the policy it started from (computed in the same pass).
     """
 
-    solver_name = "omd"
-
-    def __init__(self, game, solver_name: str | None = None, **solver_params):
+    def __init__(self, game, solver_name: str = "omd", **solver_params):
         import jax
 
         from mfgtools.solvers import _run_chunk, make_solver
 
         self.game = game
-        name = solver_name or self.solver_name
-        self.solver = make_solver(name, **solver_params).prepare(game)
+        self.solver = make_solver(solver_name, **solver_params).prepare(game)
         self.key = jax.random.PRNGKey(0)
         self.state = block(jax.jit(self.solver.init)(game, self.key))
         start = time.perf_counter()
@@ -125,9 +122,3 @@ class SolverRunner:
         block(self.state)
         self.exploitability = float(metrics["exploitability"][0])
         return self.exploitability
-
-
-class OMDRunner(SolverRunner):
-    """:class:`SolverRunner` of online mirror descent."""
-
-    solver_name = "omd"

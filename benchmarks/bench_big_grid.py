@@ -31,7 +31,7 @@ import statistics
 import time
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
-from _common import OMDRunner, load_average, machine, peak_rss_gb, seconds, table
+from _common import SolverRunner, load_average, machine, peak_rss_gb, seconds, table
 
 
 def cpu_times():
@@ -58,7 +58,7 @@ def main() -> None:
     array_gb = game.horizon * game.n_states * game.n_actions * game.initial_distribution.dtype.itemsize / 1e9
     print(f"game: {game.describe()} (built in {seconds(build)}); each (T, S, A) array {array_gb:.2f} GB")
 
-    runner = OMDRunner(game, learning_rate=args.learning_rate)
+    runner = SolverRunner(game, learning_rate=args.learning_rate)
     print(f"compile: {seconds(runner.compile_time)}; copies of whole (T, S, A) arrays in the compiled "
           f"program: {runner.whole_array_copies()} (0: the state is updated in place)", flush=True)
     rows, times = [], []

@@ -50,7 +50,7 @@ from functools import partial
 from pathlib import Path
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
-from _common import OMDRunner, block, load_average, machine, median_time, seconds, table
+from _common import SolverRunner, block, load_average, machine, median_time, seconds, table
 
 LEARNING_RATE = 0.1
 
@@ -209,7 +209,7 @@ def main() -> None:
         dense_bytes = S * A * S * itemsize
         print(f"N={size}: S={S} ...", flush=True)
 
-        runner = OMDRunner(game, learning_rate=LEARNING_RATE)
+        runner = SolverRunner(game, learning_rate=LEARNING_RATE)
         sparse_curve = [runner.step() for _ in range(args.check_iterations)]
         sparse_policy = np.asarray(runner.state["policy"])
         sparse_time, _ = median_time(runner.step, args.repeats)

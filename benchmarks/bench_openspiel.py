@@ -34,7 +34,7 @@ import argparse
 import time
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
-from _common import OMDRunner, load_average, machine, median_time, seconds, table
+from _common import SolverRunner, load_average, machine, median_time, seconds, table
 
 SETTINGS = {"four_rooms": "FOUR_ROOMS", "maze": "MAZE"}
 LEARNING_RATE = 0.01
@@ -84,7 +84,7 @@ def ours_run(setting: str, repeats: int) -> dict:
     import mfgtools
 
     game = mfgtools.make_game("crowd_modelling_2d", setting=setting)
-    runner = OMDRunner(game, learning_rate=LEARNING_RATE)
+    runner = SolverRunner(game, learning_rate=LEARNING_RATE)
     runner.step()  # iteration 0: reports the exploitability of the uniform policy
     runner.step()  # iteration 1: reports the exploitability of pi_1
     after_one = runner.exploitability

@@ -72,10 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("--game", default="crowd", help="game name (default: crowd; see `mfgtools list games`)")
     solve.add_argument("--solver", default="omd", help="solver name (default: omd; see `mfgtools list solvers`)")
-    solve.add_argument("--map", help="game parameter map (crowd: four_rooms, labyrinth, maze, empty:N, ...)")
-    solve.add_argument("--task", help="game parameter task (crowd: exploration or navigation)")
-    solve.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
-    solve.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
+    _add_game_flags(solve)
     solve.add_argument("--dataset", metavar="PATH",
                        help="solver parameter dataset (off-mmd: random, intermediate, expert or a dataset file)")
     solve.add_argument("--iterations", default="100", metavar="N", help="solver iterations (default: 100)")
@@ -118,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--scale", choices=("log", "linear"), default="log", help="density colour scale (default: log)")
     plot.set_defaults(handler=run_plot)
     return parser
+
+
+def _add_game_flags(parser) -> None:
+    """The shortcut flags (GAME_SHORTCUTS) that set a game parameter of the same name."""
+    parser.add_argument("--map", help="game parameter map (crowd: four_rooms, labyrinth, maze, empty:N, ...)")
+    parser.add_argument("--task", help="game parameter task (crowd: exploration or navigation)")
+    parser.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
+    parser.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
 
 
 def _version() -> str:
@@ -329,10 +334,7 @@ def _add_dataset_parser(commands) -> None:
                "(omd:1000); or a result file of `mfgtools solve` (its final policy).",
     )
     collect.add_argument("--game", default="crowd", help="game name (default: crowd)")
-    collect.add_argument("--map", help="game parameter map")
-    collect.add_argument("--task", help="game parameter task")
-    collect.add_argument("--setting", help="game parameter setting")
-    collect.add_argument("--horizon", metavar="T", help="game parameter horizon")
+    _add_game_flags(collect)
     collect.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                          help="set a game parameter (repeatable)")
     collect.add_argument("--policy", default="uniform", help="behaviour policy (default: uniform; see below)")
@@ -431,7 +433,7 @@ def run_dataset_info(args) -> int:
     from mfgtools.offline import dataset_metrics, load_dataset
 
     dataset = load_dataset(args.path)
-    print(f"{'game':<22} {dataset.game} {json_params(dataset.game_params)}")
+    print(f"{'game':<22} {dataset.game} {_format_params(dataset.game_params)}")
     print(f"{'description':<22} {dataset.description}")
     print(f"{'shape':<22} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
           f"{dataset.n_states} states, {dataset.n_actions} actions")
@@ -457,7 +459,7 @@ def _rebuildable(params: dict) -> dict:
     return {key: (tuple(value) if isinstance(value, list) else value) for key, value in params.items()}
 
 
-def json_params(params: dict) -> str:
+def _format_params(params: dict) -> str:
     return ", ".join(f"{key}={_show(value)}" for key, value in sorted(params.items()))
 
 

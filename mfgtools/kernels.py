@@ -223,15 +223,16 @@ def gap_at_start(game: FiniteGame, v_best: jax.Array, v_policy: jax.Array) -> ja
     return jnp.dot(game.initial_distribution, v_best - v_policy)
 
 
-def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_start=False):
+def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_start=False, flow=None):
     """Exploitability (NashConv) of ``policy``: ``sum mu0 (V^BR_0 - V^pi_0)``.
 
     Both values are computed against ``mean_field(policy)``; the result is ``>= 0``
     and ``0`` exactly at a (regularised, if ``temperature > 0``) equilibrium.
     ``greedy_start=True`` replaces ``V^pi_0`` by ``max_a Q^pi_0`` (the Off-MMD
-    paper's scoring convention; not a true exploitability).
+    paper's scoring convention; not a true exploitability). ``flow``: the policy's
+    mean field when the caller has already computed it.
     """
-    flow = mean_field(game, policy)
+    flow = mean_field(game, policy) if flow is None else flow
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
     _, v_br, _ = best_response(game, flow, temperature)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]

@@ -200,10 +200,10 @@ def _plain(value):
 # ----- collection -------------------------------------------------------------------
 def state_frequency(state: jax.Array, next_state: jax.Array, n_states: int) -> jax.Array:
     """``d_t(s)``: fraction of episodes in ``s`` at ``t``, ``(T+1, S)`` from ``(E, T)`` arrays."""
+    from mfgtools.simulate import empirical_distribution
+
     states = jnp.concatenate([state, next_state[:, -1:]], axis=1).T  # (T+1, E)
-    ones = jnp.ones(states.shape[1], jnp.result_type(float))
-    counts = jax.vmap(lambda row: jax.ops.segment_sum(ones, row, n_states))(states)
-    return counts / states.shape[1]
+    return jax.vmap(lambda row: empirical_distribution(row, n_states))(states)
 
 
 def mixed_policy(game, policy, epsilon: float) -> np.ndarray:

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from mfgtools import kernels
+from mfgtools import checkpoints, kernels
 from mfgtools.errors import MFGError, as_int
 from mfgtools.registry import Entry, Parameter, Registry
 from mfgtools.games.base import FiniteGame
@@ -124,8 +124,6 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     The file is left in place; delete it once the result is saved.
     ``callback(done, metrics)`` is called after every chunk.
     """
-    from mfgtools import checkpoints
-
     spec = solver_spec(solver)
     check_compatible(game, spec)
     iterations = as_int(iterations, "iterations", 0)

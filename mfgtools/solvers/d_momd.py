@@ -18,26 +18,19 @@ from mfgtools.errors import as_int
 from mfgtools.games import Parameter
 from mfgtools.simulate import simulate_agents
 from mfgtools.solvers import register_solver
-from mfgtools.solvers.base import FiniteSolver, setting
-from mfgtools.solvers.munchausen import MunchausenLearner, Transitions, learner_parameters, make_learner
+from mfgtools.solvers.base import setting
+from mfgtools.solvers.munchausen import (
+    MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
+)
 
 
 @struct.dataclass
-class OnlineMunchausenMirrorDescent(FiniteSolver):
+class OnlineMunchausenMirrorDescent(MunchausenSolver):
     learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0))
     episodes: int = setting(1000)
 
-    iterations_per_chunk = 1
-
     def settings(self) -> dict:
-        learner = {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
-        return {"episodes": self.episodes, **learner}
-
-    def init(self, game, key):
-        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
-
-    def policy(self, game, state):
-        return self.learner.policy(game, self.learner.q_table(game, state))
+        return {"episodes": self.episodes, **self.learner_settings()}
 
     def step(self, game, state, key):
         sample_key, fit_key = jax.random.split(key)
@@ -49,7 +42,7 @@ class OnlineMunchausenMirrorDescent(FiniteSolver):
         data = Transitions.from_episodes(play.states[:-1].T, play.actions.T, play.states[1:].T, done)
         targets = self.learner.targets(game, q, flow, data)
         fitted, losses = self.learner.fit(game, state, data, targets, fit_key)
-        metrics = {"exploitability": kernels.exploitability(game, policy), **losses}
+        metrics = {"exploitability": kernels.exploitability(game, policy, flow=flow), **losses}
         return {**fitted, "iteration": state["iteration"] + 1}, metrics
 
 

@@ -45,6 +45,7 @@ from jax import lax
 
 from mfgtools import kernels
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.solvers.base import FiniteSolver
 
 MODELS = ("mlp", "tabular")
 NEWTON_STEPS = 30
@@ -252,6 +253,25 @@ def _cql_minimiser(counts, means, seen, cql):
     start = jnp.where(seen, means, 0.0)
     q, _ = lax.scan(newton, start, None, length=NEWTON_STEPS)
     return jnp.where(seen, q, -jnp.inf)
+
+
+class MunchausenSolver(FiniteSolver):
+    """What Off-MMD and D-MOMD share: a ``learner`` field, its state, its policy.
+
+    One iteration is thousands of gradient steps: ``solve`` compiles one
+    iteration per program, with progress and checkpoints after each.
+    """
+
+    iterations_per_chunk = 1
+
+    def learner_settings(self) -> dict:
+        return {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
+
+    def init(self, game, key):
+        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
+
+    def policy(self, game, state):
+        return self.learner.policy(game, self.learner.q_table(game, state))
 
 
 # ----- parameters shared by the registered solvers ------------------------------------

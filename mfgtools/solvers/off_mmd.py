@@ -29,12 +29,14 @@ from mfgtools.games import Parameter
 from mfgtools.games.base import Annotation
 from mfgtools.offline import OfflineDataset, mis_mean_field, resolve_dataset
 from mfgtools.solvers import register_solver
-from mfgtools.solvers.base import FiniteSolver, setting
-from mfgtools.solvers.munchausen import MunchausenLearner, Transitions, learner_parameters, make_learner
+from mfgtools.solvers.base import setting
+from mfgtools.solvers.munchausen import (
+    MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
+)
 
 
 @struct.dataclass
-class OfflineMunchausenMirrorDescent(FiniteSolver):
+class OfflineMunchausenMirrorDescent(MunchausenSolver):
     learner: MunchausenLearner = setting(MunchausenLearner())
     # where the data came from (a shipped quality, a path or a label) and a hash of its
     # arrays: recorded with results, never part of the compiled program's identity
@@ -46,8 +48,6 @@ class OfflineMunchausenMirrorDescent(FiniteSolver):
     data: OfflineDataset | None = None  # bound by prepare
     transitions: Transitions | None = None
 
-    iterations_per_chunk = 1
-
     def prepare(self, game):
         dataset = resolve_dataset(game, self.source if self.source is not None else self.dataset.value)
         dataset = dataset.replace(behaviour_policy=None)  # the learner never sees the behaviour table
@@ -56,15 +56,8 @@ class OfflineMunchausenMirrorDescent(FiniteSolver):
                             dataset_digest=Annotation(_digest(dataset)))
 
     def settings(self) -> dict:
-        learner = {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
-        return {"dataset": self.dataset.value, "dataset_digest": self.dataset_digest.value, **learner,
-                "normalise": self.normalise, "clip": self.clip}
-
-    def init(self, game, key):
-        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
-
-    def policy(self, game, state):
-        return self.learner.policy(game, self.learner.q_table(game, state))
+        return {"dataset": self.dataset.value, "dataset_digest": self.dataset_digest.value,
+                **self.learner_settings(), "normalise": self.normalise, "clip": self.clip}
 
     def mean_field_estimate(self, game, policy):
         """MIS estimate ``(T+1, S)`` of the flow of ``policy`` from the data."""
@@ -83,7 +76,7 @@ class OfflineMunchausenMirrorDescent(FiniteSolver):
         fitted, losses = self.learner.fit(game, state, self.transitions, targets, key)
         flow = kernels.mean_field(game, policy)  # evaluation only: the learner never sees it
         metrics = {
-            "exploitability": kernels.exploitability(game, policy),
+            "exploitability": kernels.exploitability(game, policy, flow=flow),
             "mis_error": jnp.mean(jnp.sum(jnp.abs(estimate - flow), axis=-1)),
             **losses,
         }
