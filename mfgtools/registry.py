@@ -12,6 +12,11 @@ from typing import Any, Callable
 
 from mfgtools.errors import MFGError
 
+# How a finite game is played: over a finite horizon (policies (T, S, A), flows
+# (T+1, S)) or stationary (discounted, infinite horizon; policies (S, A), the
+# stationary population (S,)).
+MODES = ("finite-horizon", "stationary")
+
 
 @dataclasses.dataclass(frozen=True)
 class Parameter:
@@ -24,13 +29,17 @@ class Parameter:
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """A registered builder. ``kind``: for games, the family of game it builds
-    (``"finite"``); for solvers, the family of game it needs."""
+    (``"finite"``); for solvers, the family of game it needs. ``modes``: for
+    games, the modes they can be played in (``"finite-horizon"``,
+    ``"stationary"``; a game with both has a ``mode`` parameter); for solvers,
+    the modes they can solve."""
 
     name: str
     builder: Callable
     description: str
     parameters: dict
     kind: str = "finite"
+    modes: tuple = ("finite-horizon",)
 
     @property
     def requires(self) -> str:
@@ -46,13 +55,17 @@ class Registry:
         self._load = load
         self._entries: dict[str, Entry] = {}
 
-    def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite"):
+    def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite",
+                 modes: tuple = ("finite-horizon",)):
         """Decorator registering ``builder(**params)`` under ``name``."""
+        unknown = set(modes) - set(MODES)
+        if unknown or not modes:
+            raise RuntimeError(f"{self.what} {name!r}: modes must be among {MODES}, got {modes}")
 
         def decorate(builder):
             if name in self._entries:
                 raise RuntimeError(f"{self.what} {name!r} registered twice")
-            self._entries[name] = Entry(name, builder, description, dict(parameters), kind)
+            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes))
             return builder
 
         return decorate

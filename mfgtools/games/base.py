@@ -98,8 +98,10 @@ class FiniteGame:
       incoming: ``(S, J)`` int32 inverse of ``next_state`` (:func:`incoming_table`).
       action_mask: ``(S, A)`` bool, ``True`` where the action is legal. Policies
         put no mass on illegal actions; best responses never pick them.
-      horizon: number of decision steps ``T``.
-      discount: ``gamma`` (1 for the finite-horizon games of the papers).
+      horizon: number of decision steps ``T`` (stationary games: only the default
+        length of simulated sample paths).
+      discount: ``gamma`` (1 for the finite-horizon games of the papers; ``< 1``
+        in stationary mode).
       name: registry name of the game.
       params: the parameters the game was built with (an :class:`Annotation` of a
         dict: shown and saved, never part of a compiled program's identity).
@@ -107,6 +109,11 @@ class FiniteGame:
         included), ``None`` otherwise.
       free_mask: ``(H, W)`` bool, ``True`` on cells an agent can occupy (grid games).
       action_labels: human-readable action names, in the game's action order.
+      stationary: the mode this game is played in. ``False``: finite horizon,
+        policies ``(T, S, A)``, flows ``(T+1, S)``. ``True``: discounted infinite
+        horizon with time-homogeneous rewards and transitions (``t`` is always
+        0), stationary policies ``(S, A)`` and populations ``(S,)`` (the kernels
+        dispatch on it; see :mod:`mfgtools.kernels`).
     """
 
     initial_distribution: jax.Array
@@ -121,6 +128,14 @@ class FiniteGame:
     grid_shape: tuple | None = struct.field(pytree_node=False)
     free_mask: jax.Array | None = None
     action_labels: tuple | None = struct.field(pytree_node=False, default=None)
+    stationary: bool = struct.field(pytree_node=False, default=False)
+
+    def __post_init__(self):
+        if self.stationary and not 0.0 < self.discount < 1.0:
+            raise MFGError(
+                f"game {self.name!r} in stationary mode needs a discount in (0, 1), got {self.discount}; "
+                "pass e.g. discount=0.9"
+            )
 
     # ----- sizes -------------------------------------------------------------
     @property
@@ -134,6 +149,17 @@ class FiniteGame:
     @property
     def fan_out(self) -> int:
         return int(self.next_state.shape[2])
+
+    @property
+    def mode(self) -> str:
+        """``"stationary"`` or ``"finite-horizon"`` (see :data:`mfgtools.registry.MODES`)."""
+        return "stationary" if self.stationary else "finite-horizon"
+
+    @property
+    def policy_shape(self) -> tuple:
+        """``(T, S, A)``, or ``(S, A)`` in stationary mode."""
+        table = (self.n_states, self.n_actions)
+        return table if self.stationary else (self.horizon,) + table
 
     @property
     def action_names(self) -> tuple[str, ...]:
@@ -190,9 +216,10 @@ class FiniteGame:
     def describe(self) -> str:
         """One line: name, sizes and parameters."""
         shape = f", grid {self.grid_shape[0]}x{self.grid_shape[1]}" if self.grid_shape else ""
+        length = "stationary" if self.stationary else f"T={self.horizon}"
         return (
             f"{self.name}: S={self.n_states}, A={self.n_actions}, K={self.fan_out}, "
-            f"T={self.horizon}{shape}, discount={self.discount}"
+            f"{length}{shape}, discount={self.discount}"
         )
 
 
