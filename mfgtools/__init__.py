@@ -26,6 +26,7 @@ _EXPORTS = {
     "make_game": "mfgtools.games",
     "list_games": "mfgtools.games",
     "solve": "mfgtools.solvers",
+    "solve_seeds": "mfgtools.solvers",
     "list_solvers": "mfgtools.solvers",
     "mean_field": "mfgtools.evaluation",
     "exploitability": "mfgtools.evaluation",
@@ -42,7 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from mfgtools.evaluation import best_response, exploitability, mean_field, uniform_policy
     from mfgtools.games import list_games, make_game
     from mfgtools.results import Result, load_result
-    from mfgtools.solvers import list_solvers, solve
+    from mfgtools.solvers import list_solvers, solve, solve_seeds
 
 
 def __getattr__(name: str):

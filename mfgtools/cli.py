@@ -38,7 +38,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
 
 NONE_WORDS = ("none", "null")
 # shortcut flags of `solve` that set a game parameter of the same name
-GAME_SHORTCUTS = ("map", "task", "setting", "horizon")
+GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode")
 # ... and a solver parameter of the same name
 SOLVER_SHORTCUTS = ("dataset",)
 
@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("path", help="netCDF result file")
     plot.add_argument("--out", metavar="PATH", help="figure file (default: PATH with the extension .png)")
     plot.add_argument("--times", metavar="T,T,...",
-                      help="time steps of the density panels (default: about 6 from 0 to T)")
+                      help="time steps of the density panels (default: about 6 from 0 to T; "
+                           "finite-horizon results only)")
     plot.add_argument("--scale", choices=("log", "linear"), default="log", help="density colour scale (default: log)")
     plot.set_defaults(handler=run_plot)
     return parser
@@ -123,6 +124,7 @@ def _add_game_flags(parser) -> None:
     parser.add_argument("--task", help="game parameter task (crowd: exploration or navigation)")
     parser.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
     parser.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
+    parser.add_argument("--mode", help="game parameter mode: finite-horizon or stationary, for games that have both")
 
 
 def _version() -> str:
@@ -303,7 +305,7 @@ def run_solve(args) -> int:
     history = np.asarray(result.metrics["exploitability"], dtype=float)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
     lines = [
-        ("game", game.describe()),
+        ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
          + f", {iterations} iteration{'s' if iterations != 1 else ''}, seed {seed}"),
         ("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
@@ -383,6 +385,9 @@ def _behaviour(game, spec: str):
     result = load_result(text)
     if "policy" not in result or result.attrs.get("game") != game.name:
         raise MFGError(f"{text!r} holds no policy of game {game.name!r}")
+    if result.attrs["mode"] != "finite-horizon":
+        raise MFGError(f"{text!r} holds a {result.attrs['mode']} policy; datasets are collected with a "
+                       "finite-horizon policy: solve the game with --mode finite-horizon")
     policy = result["policy"].values[:-1]
     if game.grid_shape is not None and policy.ndim == 4:
         policy = game.from_grid(policy)
@@ -391,7 +396,7 @@ def _behaviour(game, spec: str):
 
 def run_dataset_collect(args) -> int:
     from mfgtools.games import make_game
-    from mfgtools.offline import collect_dataset, dataset_metrics
+    from mfgtools.offline import collect_dataset, dataset_metrics, require_finite_horizon
 
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
     game_params = dict(shortcuts)
@@ -404,6 +409,7 @@ def run_dataset_collect(args) -> int:
     seed = as_int(args.seed, "--seed", 0)
     _check_output(args.out, "--out")
     game = make_game(args.game, **game_params)
+    require_finite_horizon(game)  # before a behaviour policy is computed
     policy = _behaviour(game, args.policy)
     description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")
     dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
@@ -490,6 +496,7 @@ def _print_entries(title: str, entries: dict) -> None:
     default_width = min(max([len(r[1]) for r in rows] + [7]), 14)
     for name, spec in entries.items():
         print(f"\n  {name}: {spec.description}")
+        print(f"      modes: {', '.join(spec.modes)}")
         if not spec.parameters:
             print("      (no parameters)")
         for key, parameter in spec.parameters.items():
@@ -510,6 +517,8 @@ def run_list(args) -> int:
                        list_solvers())
     if args.what is None:
         print("\n`none`: the game or solver picks the value (see the help); type -p KEY=none to ask for it.")
+        print("modes: finite-horizon (policies over t = 0..T-1) or stationary (discounted, one policy for all t);\n"
+              "a game with both has a parameter mode (--mode); a solver solves the modes it lists.")
     return 0
 
 
@@ -527,6 +536,9 @@ def run_plot(args) -> int:
     _check_output(out, "--out")
     check_figure_path(out)
     dataset = load_result(args.path)
+    if times is not None and dataset.attrs["mode"] == "stationary":
+        raise MFGError(f"--times does not apply to {args.path!r}: it is a stationary result (one stationary "
+                       "population, no time steps); leave --times out")
     plot_result(dataset, out, times=times, scale=args.scale)
     print(f"wrote {out}")
     return 0

@@ -9,6 +9,14 @@ decision steps.
 - mean field ``(T+1, S)``;
 - ``Q`` ``(T, S, A)``; ``V`` ``(T+1, S)`` with ``V[T]`` the terminal reward.
 
+Stationary mode (``game.stationary``; spec: pma.md): discounted infinite
+horizon, stationary policies ``(S, A)``, the stationary population ``(S,)`` (the
+fixed point of the population operator), ``Q`` ``(S, A)`` and ``V`` ``(S,)``.
+:func:`uniform_policy`, :func:`mean_field`, :func:`evaluate_policy`,
+:func:`best_response` and :func:`exploitability` dispatch on the mode, so a
+solver written with them runs in both; the ``stationary_*`` functions below
+also report how well their fixed-point loops converged.
+
 ``temperature`` ``lam > 0`` selects the entropy-regularised variants: the reward
 becomes ``r - lam * log pi`` and the best response the soft maximum
 ``lam * logsumexp(Q / lam)`` with the softmax policy ``softmax(Q / lam)``.
@@ -72,10 +80,10 @@ def _deterministic(game: FiniteGame) -> bool:
 
 # ----- policies -------------------------------------------------------------------
 def uniform_policy(game: FiniteGame) -> jax.Array:
-    """Uniform over legal actions, ``(T, S, A)``."""
+    """Uniform over legal actions, ``(T, S, A)`` (stationary games: ``(S, A)``)."""
     mask = game.action_mask.astype(game.initial_distribution.dtype)
     row = mask / mask.sum(axis=-1, keepdims=True)
-    return jnp.broadcast_to(row, (game.horizon,) + row.shape)
+    return jnp.broadcast_to(row, game.policy_shape)
 
 
 def masked_softmax(game: FiniteGame, logits: jax.Array, temperature=1.0) -> jax.Array:
@@ -151,7 +159,13 @@ def flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
 
 
 def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
-    """Mean-field flow of ``policy``: ``(T, S, A) -> (T+1, S)``."""
+    """Mean-field flow of ``policy``: ``(T, S, A) -> (T+1, S)``.
+
+    Stationary games: the stationary population ``(S, A) -> (S,)``
+    (:func:`stationary_population`; its convergence is not checked here).
+    """
+    if game.stationary:
+        return stationary_population(game, policy)[0]
     flow, last = flow_into(game, policy, jnp.zeros(policy.shape[:2], policy.dtype))
     return jnp.concatenate([flow, last[None]], axis=0)
 
@@ -195,8 +209,11 @@ def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temper
     """``Q^pi`` ``(T, S, A)`` and ``V^pi`` ``(T+1, S)`` against a fixed flow.
 
     With ``temperature > 0`` the value is the regularised one,
-    ``V_t = sum_a pi (Q_t - lam log pi)``.
+    ``V_t = sum_a pi (Q_t - lam log pi)``. Stationary games: ``Q`` ``(S, A)`` and
+    ``V`` ``(S,)`` of the discounted problem, ``flow`` the population ``(S,)``.
     """
+    if game.stationary:
+        return stationary_evaluate(game, policy, flow, temperature)[:2]
 
     def value(q, policy_t):
         v = sum_last(policy_t * q)
@@ -210,7 +227,10 @@ def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0):
 
     ``temperature = 0``: hard maximum and the greedy (first-argmax) policy.
     ``temperature > 0``: soft maximum and the softmax policy ``softmax(Q*/lam)``.
+    Stationary games: the discounted problem against the population ``flow`` ``(S,)``.
     """
+    if game.stationary:
+        return stationary_best_response(game, flow, temperature)[:3]
     if temperature:
         qs, vs = _backward(game, flow, lambda q, _: soft_value(game, q, temperature))
         return qs, vs, masked_softmax(game, qs, temperature)
@@ -231,9 +251,142 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
     ``greedy_start=True`` replaces ``V^pi_0`` by ``max_a Q^pi_0`` (the Off-MMD
     paper's scoring convention; not a true exploitability). ``flow``: the policy's
     mean field when the caller has already computed it.
+
+    Stationary games: ``sum_s mu_pi(s) (V*(s) - V^pi(s))`` weighted by the policy's
+    stationary population (pma.md), the discounted values against ``mu_pi``.
     """
     flow = mean_field(game, policy) if flow is None else flow
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
     _, v_br, _ = best_response(game, flow, temperature)
+    if game.stationary:
+        values = masked_max(game, q_pi) if greedy_start else v_pi
+        return jnp.dot(flow, v_br - values)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]
     return gap_at_start(game, v_br[0], start)
+
+
+# ----- stationary mode -----------------------------------------------------------------
+# Discounted, infinite-horizon games (game.stationary): rewards and transitions are
+# read at t = 0. Each fixed point is one ``lax.while_loop`` with a tolerance and a
+# step cap; the functions return how far they got so that callers can check.
+POPULATION_DAMPING = 0.5
+MAX_POPULATION_STEPS = 100_000
+
+
+def default_tolerance(dtype) -> float:
+    """Tolerance of the stationary fixed points: 1e-12 in float64, 1e-6 in float32."""
+    return 1e-12 if jnp.dtype(dtype) == jnp.float64 else 1e-6
+
+
+def _population_operator(game: FiniteGame, policy: jax.Array, incoming: jax.Array):
+    return lambda mu: _propagate(game, 0, mu, policy, incoming)
+
+
+def stationary_population(game: FiniteGame, policy: jax.Array, start=None, tol=None,
+                          max_steps: int = MAX_POPULATION_STEPS, damping: float = POPULATION_DAMPING):
+    """Stationary population of ``policy`` ``(S, A)``: the fixed point of
+    ``Gamma_pop(mu)(s') = sum_{s,a} mu(s) pi(a|s) P(s'|s, a, mu)``.
+
+    Damped iteration ``mu <- (1 - d) mu + d Gamma_pop(mu)`` from ``start`` (default
+    ``mu0``): the lazy chain has the same fixed points and also converges on
+    periodic chains. It stops when the residual ``|Gamma_pop(mu) - mu|_1 <= tol``
+    (default :func:`default_tolerance`) or after ``max_steps``.
+
+    Returns ``(mu (S,), residual, steps)``; converged iff ``residual <= tol``.
+    With population-dependent transitions the operator may have no attracting
+    fixed point; the residual then stays large.
+    """
+    dtype = game.initial_distribution.dtype
+    tol = default_tolerance(dtype) if tol is None else tol
+    operator = _population_operator(game, policy, game.incoming.astype(jnp.uint32))
+    mu = game.initial_distribution if start is None else start
+
+    def body(carry):
+        mu, _, steps = carry
+        moved = operator(mu)
+        residual = jnp.sum(jnp.abs(moved - mu))
+        return (1.0 - damping) * mu + damping * moved, residual, steps + 1
+
+    def cond(carry):
+        _, residual, steps = carry
+        return (residual > tol) & (steps < max_steps)
+
+    return lax.while_loop(cond, body, (mu, jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32)))
+
+
+def _value_steps(discount: float, tol: float) -> int:
+    """Bellman steps that shrink any initial error by ``tol`` (rate ``discount``)."""
+    import math
+
+    return int(math.ceil(math.log(tol) / math.log(discount))) + 10
+
+
+def _stationary_values(game: FiniteGame, mu: jax.Array, value_of_q, start=None, tol=None):
+    """Iterate ``V <- value_of_q(r(mu) + gamma P(mu) V)`` to tolerance.
+
+    Stops when the error bound ``gamma / (1 - gamma) |V' - V|_inf`` falls below
+    ``tol * max(1, |V|_inf)`` or after enough steps to shrink any starting error
+    by ``tol``. Returns ``(Q (S, A), V (S,), bound)``.
+    """
+    dtype = game.initial_distribution.dtype
+    tol = default_tolerance(dtype) if tol is None else tol
+    gamma = game.discount
+    reward = game.reward(0, mu)
+    if _deterministic(game):
+        successor = game.next_state[:, :, 0]
+
+        def q_of(v):
+            return reward + gamma * _take(v, successor)
+    else:
+        prob = game.transition(0, mu)
+
+        def q_of(v):
+            return reward + gamma * sum_last(prob * _take(v, game.next_state))
+
+    factor = gamma / (1.0 - gamma)
+    max_steps = _value_steps(gamma, tol)
+
+    def body(carry):
+        v, _, steps = carry
+        new = value_of_q(q_of(v))
+        bound = factor * jnp.max(jnp.abs(new - v)) / jnp.maximum(1.0, jnp.max(jnp.abs(new)))
+        return new, bound, steps + 1
+
+    def cond(carry):
+        _, bound, steps = carry
+        return (bound > tol) & (steps < max_steps)
+
+    v0 = jnp.zeros(game.n_states, dtype) if start is None else start
+    v, bound, _ = lax.while_loop(cond, body, (v0, jnp.asarray(jnp.inf, dtype), jnp.zeros((), jnp.int32)))
+    return q_of(v), v, bound
+
+
+def stationary_evaluate(game: FiniteGame, policy: jax.Array, mu: jax.Array, temperature=0.0, start=None,
+                        tol=None):
+    """Discounted (regularised) values of ``policy`` ``(S, A)`` with the population
+    frozen at ``mu`` ``(S,)``: ``Q_h = r(mu) + gamma P(mu) V_h`` and
+    ``V_h = sum_a pi (Q_h - lam log pi)``.
+
+    Returns ``(Q (S, A), V (S,), bound)``: ``bound`` is the relative error bound
+    reached (see :func:`_stationary_values`). ``start``: a guess of ``V`` (warm start).
+    """
+
+    def value(q):
+        v = sum_last(policy * q)
+        return v - temperature * neg_entropy(policy) if temperature else v
+
+    return _stationary_values(game, mu, value, start, tol)
+
+
+def stationary_best_response(game: FiniteGame, mu: jax.Array, temperature=0.0, start=None, tol=None):
+    """Optimal (soft-optimal if ``temperature > 0``) discounted values against
+    the frozen population ``mu`` ``(S,)``, by value iteration.
+
+    Returns ``(Q* (S, A), V* (S,), policy (S, A), bound)``: the greedy policy, or
+    ``softmax(Q*/lam)`` when regularised.
+    """
+    if temperature:
+        q, v, bound = _stationary_values(game, mu, lambda q: soft_value(game, q, temperature), start, tol)
+        return q, v, masked_softmax(game, q, temperature), bound
+    q, v, bound = _stationary_values(game, mu, lambda q: masked_max(game, q), start, tol)
+    return q, v, greedy_policy(game, q), bound

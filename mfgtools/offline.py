@@ -176,6 +176,23 @@ def dynamics_fingerprint(game) -> str:
     return digest.hexdigest()[:16]
 
 
+def require_finite_horizon(game) -> None:
+    """Clear error for a game in stationary mode: offline datasets are finite-horizon episodes."""
+    if not getattr(game, "stationary", False):
+        return
+    from mfgtools.games import game_spec
+
+    try:
+        modes = game_spec(game.name).modes
+    except MFGError:  # a game that is not in the registry
+        modes = ()
+    problem = f"offline datasets are finite-horizon episodes, but game {game.name!r} is in stationary mode"
+    if set(modes) == {"stationary"}:
+        raise MFGError(f"{problem}, its only mode; collect datasets on a game that has a finite-horizon mode")
+    raise MFGError(f"{problem}; pass mode=finite-horizon (`--mode finite-horizon` on the command line) "
+                   "for games that have both modes")
+
+
 def check_matches(dataset: OfflineDataset, game) -> None:
     """Clear error when ``dataset`` was not collected in ``game``'s dynamics."""
     if dataset.game != game.name:
@@ -229,6 +246,7 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     from mfgtools.simulate import simulate_seeds
 
     check_game(game)
+    require_finite_horizon(game)
     n_episodes = as_int(n_episodes, "episodes", 1)
     seed = as_int(seed, "seed", 0)
     population = n_episodes if population is None else as_int(population, "population", 1)
@@ -402,6 +420,8 @@ def load_dataset(path, game=None) -> OfflineDataset:
     from mfgtools.results import read_netcdf
 
     path = os.fspath(path)
+    if game is not None:
+        require_finite_horizon(game)
     dataset = from_xarray(read_netcdf(path, "dataset file"), where=path)
     if game is not None:
         check_matches(dataset, game)

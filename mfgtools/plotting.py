@@ -6,7 +6,10 @@ or the path of a saved result. The Dataset layout is the one of
 :mod:`mfgtools.results`: ``mean_field`` is ``(t, row, col)`` on grid games
 (with ``free`` ``(row, col)``, 1 on cells an agent can occupy) and ``(t, state)``
 otherwise; ``policy`` adds an ``action`` axis; ``exploitability`` is
-``(iteration,)``.
+``(iteration,)``. Results of games in stationary mode (attribute ``mode``) have
+no ``t``: one stationary population ``mu(s)`` and one stationary policy
+``pi(a|s)``; the functions then draw one density panel (a heat map on grid
+games, a bar per state otherwise) and one policy map, and reject time steps.
 
 Nothing here needs JAX, and nothing here needs a display: :func:`plot_result`
 draws on a bare :class:`matplotlib.figure.Figure` (Agg), the other functions use
@@ -58,9 +61,48 @@ def as_dataset(data):
             f"cannot plot a {type(data).__name__}: pass a Result from mfgtools.solve, "
             "a Dataset from Result.to_xarray() / mfgtools.load_result, or a result file path"
         )
-    if "mean_field" not in dataset or "t" not in dataset.dims:
-        raise MFGError("this Dataset is not an mfgtools result: it has no mean_field over t")
+    if "mean_field" not in dataset:
+        raise MFGError("this Dataset is not an mfgtools result: it has no mean_field")
+    if "t" not in dataset["mean_field"].dims and "mode" not in dataset.attrs:
+        raise MFGError("this Dataset is not an mfgtools result: its mean_field has no t dimension and "
+                       "no mode attribute says that it is stationary")
+    from mfgtools.results import result_mode
+
+    result_mode(dataset)  # a known mode that matches the layout
     return dataset
+
+
+def is_stationary(dataset) -> bool:
+    """Whether the result is of a game in stationary mode (no ``t`` dimension)."""
+    return "t" not in dataset["mean_field"].dims
+
+
+def _discount(dataset):
+    """The discount of a result (attribute, else game parameter), or None."""
+    from mfgtools.results import dataset_params
+
+    if "discount" in dataset.attrs:
+        return float(dataset.attrs["discount"])
+    value = dataset_params(dataset, "game_params").get("discount")
+    return None if value is None else float(value)
+
+
+def _discount_text(dataset, template: str) -> str:
+    """``template.format(discount)``, or ``""`` when the discount is unknown."""
+    discount = _discount(dataset)
+    return "" if discount is None else template.format(discount)
+
+
+def _stationary_label(dataset) -> str:
+    """``"stationary population (discount 0.9)"`` (the discount when known)."""
+    return "stationary population" + _discount_text(dataset, " (discount {:g})")
+
+
+def _no_times(times, what: str = "times") -> None:
+    """A stationary result has no time steps: ``times`` must be None."""
+    if times is not None:
+        raise MFGError(f"{what} does not apply to a stationary result: it has one stationary population "
+                       f"and no time steps; leave {what} out")
 
 
 def is_grid(dataset) -> bool:
@@ -151,13 +193,14 @@ def _colormap(cmap, wall_color, empty_color=EMPTY_COLOR):
     return colormap.with_extremes(bad=wall_color, under=empty_color)
 
 
-def _label_density_bar(bar, scale: str) -> None:
+def _label_density_bar(bar, scale: str, stationary: bool = False) -> None:
     """Label a density colour bar; on a log scale shorter than two decades, label
     intermediate ticks too (the default labels only powers of ten)."""
     from matplotlib import colors
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    bar.set_label(r"density $\mu_t(s)$" + (" (log)" if scale == "log" else ""))
+    symbol = r"$\mu(s)$" if stationary else r"$\mu_t(s)$"
+    bar.set_label(f"density {symbol}" + (" (log)" if scale == "log" else ""))
     norm = bar.norm
     if isinstance(norm, colors.LogNorm) and norm.vmin > 0:
         span = math.log10(norm.vmax / norm.vmin)
@@ -191,11 +234,16 @@ def plot_density(data, times=None, *, fig=None, axes=None, scale: str = "log", d
     ``mu[t, state]`` with ``t`` horizontal; ``times`` selects its columns
     (default: all).
 
+    Stationary results (no ``t``): the stationary population ``mu(s)``, one
+    heatmap on grid games, one bar per state (coloured on the same scale)
+    otherwise; ``times`` must be left out.
+
     Args:
       data: Result, Dataset or path (see the module docstring).
-      times: time steps to show, integers in ``0..T``.
+      times: time steps to show, integers in ``0..T`` (None for stationary results).
       fig: Figure or SubFigure to draw into (default: a new pyplot figure).
-      axes: existing axes instead: one per time step on grid games, one Axes otherwise.
+      axes: existing axes instead: one per time step on grid games (one for a
+        stationary result), one Axes otherwise.
       scale: ``"log"`` (default) or ``"linear"`` colour scale; ``decades``: depth of the log scale.
       cmap, wall_color: colour map of densities and colour of walls.
       max_cols: panels per row on grid games.
@@ -205,6 +253,12 @@ def plot_density(data, times=None, *, fig=None, axes=None, scale: str = "log", d
       The figure (or subfigure) drawn into.
     """
     dataset = as_dataset(data)
+    if is_stationary(dataset):
+        _no_times(times)
+        if is_grid(dataset):
+            return _plot_grid_density(dataset, None, fig, axes, scale, decades, cmap, wall_color,
+                                      max_cols, colorbar)
+        return _plot_stationary_state_density(dataset, fig, axes, scale, decades, cmap)
     if is_grid(dataset):
         return _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color,
                                   max_cols, colorbar)
@@ -217,48 +271,59 @@ def _new_figure(figsize):
     return plt.figure(figsize=figsize, layout="constrained")
 
 
-def _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color, max_cols, colorbar):
+def _grid_frames(dataset, times):
+    """``(labels, (P, H, W) densities)``: the panels of a grid density figure."""
+    if is_stationary(dataset):
+        frame = np.asarray(dataset["mean_field"].transpose("row", "col").values, dtype=np.float64)
+        return [_stationary_label(dataset)], frame[None]
     times = _check_times(dataset, times)
+    flow = np.asarray(dataset["mean_field"].sel(t=times).transpose("t", "row", "col").values, dtype=np.float64)
+    return [f"t = {step}" for step in times], flow
+
+
+def _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color, max_cols, colorbar):
+    titles, flow = _grid_frames(dataset, times)
     free = free_mask(dataset)
     height, width = free.shape
-    flow = np.asarray(dataset["mean_field"].sel(t=times).transpose("t", "row", "col").values, dtype=np.float64)
     flow = np.where(np.isfinite(flow), flow, 0.0)
     norm = density_norm(flow[:, free], scale, decades)
     colormap = _colormap(cmap, wall_color)
 
     panels = _flat_axes(axes)
     if axes is not None:
-        if len(panels) != len(times):
-            raise MFGError(f"axes: got {len(panels)} axes for {len(times)} time steps; give one per time step")
+        if len(panels) != len(titles):
+            if is_stationary(dataset):
+                raise MFGError(f"axes: a stationary result is drawn on one Axes, got {len(panels)}")
+            raise MFGError(f"axes: got {len(panels)} axes for {len(titles)} time steps; give one per time step")
         fig = panels[0].figure
     else:
         max_cols = int(max_cols)
         if max_cols < 1:
             raise MFGError(f"max_cols must be at least 1, got {max_cols}")
-        ncols = min(len(times), max_cols)
-        nrows = math.ceil(len(times) / ncols)
+        ncols = min(len(titles), max_cols)
+        nrows = math.ceil(len(titles) / ncols)
         panel = 2.3
         aspect = width / height
         if fig is None:
             fig = _new_figure((ncols * panel * min(max(aspect, 0.5), 2.0) + 1.2, nrows * panel + 0.4))
         grid = fig.subplots(nrows, ncols, squeeze=False)
         panels = list(grid.ravel())
-        for extra in panels[len(times):]:
+        for extra in panels[len(titles):]:
             extra.remove()
-        panels = panels[: len(times)]
+        panels = panels[: len(titles)]
 
     image = None
-    for ax, step, frame in zip(panels, times, flow):
+    for ax, title, frame in zip(panels, titles, flow):
         shown = np.ma.masked_array(_displayed(frame, norm), mask=~free)
         image = ax.imshow(shown, cmap=colormap, norm=norm, interpolation="nearest", origin="upper")
-        ax.set_title(f"t = {step}", fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
     if colorbar and image is not None:
         below = bool(np.any(flow[:, free] < norm.vmin))
         bar = fig.colorbar(image, ax=panels, extend="min" if below else "neither",
                            shrink=0.9 if len(panels) > 1 else 1.0, pad=0.02)
-        _label_density_bar(bar, scale)
+        _label_density_bar(bar, scale, is_stationary(dataset))
     return fig
 
 
@@ -277,16 +342,7 @@ def _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorba
     norm = density_norm(flow, scale, decades)
     colormap = _colormap(cmap, WALL_COLOR)
 
-    panels = _flat_axes(axes)
-    if axes is not None:
-        if len(panels) != 1:
-            raise MFGError(f"axes: a non-grid game is drawn on one Axes, got {len(panels)}")
-        ax = panels[0]
-        fig = ax.figure
-    else:
-        if fig is None:
-            fig = _new_figure((min(max(2.0 + 0.25 * len(times), 5.0), 11.0), 4.0))
-        ax = fig.subplots()
+    fig, ax = _single_axes(fig, axes, 0.25 * len(times))
     image = ax.imshow(_displayed(flow.T, norm), cmap=colormap, norm=norm, origin="lower", aspect="auto",
                       interpolation="nearest")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
@@ -300,6 +356,53 @@ def _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorba
         below = bool(np.any(flow < norm.vmin))
         bar = fig.colorbar(image, ax=ax, extend="min" if below else "neither", pad=0.02)
         _label_density_bar(bar, scale)
+    return fig
+
+
+def _single_axes(fig, axes, extra_width: float):
+    """The one Axes a non-grid panel is drawn on: the given one, or a new one
+    ``extra_width`` inches wider than the minimum."""
+    panels = _flat_axes(axes)
+    if axes is not None:
+        if len(panels) != 1:
+            raise MFGError(f"axes: a non-grid game is drawn on one Axes, got {len(panels)}")
+        return panels[0].figure, panels[0]
+    if fig is None:
+        fig = _new_figure((min(max(2.0 + extra_width, 5.0), 11.0), 4.0))
+    return fig, fig.subplots()
+
+
+def _state_dimension(dataset, variable: str = "mean_field") -> str:
+    space = [d for d in dataset[variable].dims if d not in ("t", "action")]
+    if len(space) != 1:
+        raise MFGError(f"{variable} has dimensions {dataset[variable].dims}: expected one state dimension")
+    return space[0]
+
+
+def _plot_stationary_state_density(dataset, fig, axes, scale, decades, cmap):
+    """The stationary population of a non-grid game: one bar per state, coloured on the density scale."""
+    from matplotlib.ticker import MaxNLocator
+
+    space = _state_dimension(dataset)
+    mu = np.asarray(dataset["mean_field"].values, dtype=np.float64)
+    mu = np.where(np.isfinite(mu), mu, 0.0)
+    states = np.asarray(dataset[space].values) if space in dataset.coords else np.arange(mu.size)
+    norm = density_norm(mu, scale, decades)
+    colormap = _colormap(cmap, WALL_COLOR)
+
+    fig, ax = _single_axes(fig, axes, 0.3 * mu.size)
+    ax.bar(states, mu, width=0.8, color=colormap(norm(_displayed(mu, norm))), edgecolor="0.3", linewidth=0.5)
+    if scale == "log":
+        ax.set_yscale("log")
+        # the smallest value on the scale still shows a bar; values under the scale hardly any
+        ax.set_ylim(norm.vmin / 2.0, norm.vmax * 1.5)
+    else:
+        ax.set_ylim(0.0, norm.vmax * 1.05)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
+    ax.set_xlabel(space)
+    ax.set_ylabel(r"density $\mu(s)$" + (" (log)" if scale == "log" else ""))
+    ax.set_title(_stationary_label(dataset), fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
     return fig
 
 
@@ -359,7 +462,7 @@ def _all_positive(ax) -> bool:
 
 
 # ----- policy --------------------------------------------------------------------
-def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: str = "log",
+def plot_policy(data, t: int | None = None, *, ax=None, background: bool = True, scale: str = "log",
                 decades: float = 4.0, cmap=DENSITY_CMAP, wall_color=WALL_COLOR, mass_threshold: float = 1e-4):
     """Most likely action of the policy at time ``t``.
 
@@ -369,9 +472,14 @@ def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: st
     grey where almost nobody is (the policy there hardly matters). Other games:
     a map of the most likely action over ``(t, state)`` (``t`` is then ignored).
 
+    Stationary results: the stationary policy ``argmax_a pi(a|s)``, as arrows
+    over the stationary population on grid games, as one column of states
+    coloured by action otherwise; ``t`` must be None (or 0).
+
     Args:
-      data: Result, Dataset or path; needs ``policy`` ``(t, ..., action)``.
-      t: decision step in ``0..T-1`` (no decision is taken at ``T``).
+      data: Result, Dataset or path; needs ``policy`` ``(t, ..., action)``
+        (``(..., action)`` for stationary results).
+      t: decision step in ``0..T-1`` (no decision is taken at ``T``; default 0).
       ax: Axes to draw on (default: a new pyplot figure).
 
     Returns:
@@ -383,21 +491,33 @@ def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: st
     if "policy" not in dataset:
         raise MFGError("this result has no policy variable to plot")
     actions = [str(a) for a in np.asarray(dataset["action"].values)] if "action" in dataset.coords else []
+    stationary = is_stationary(dataset)
+    if stationary and t is not None and not (_is_integer(t) and int(t) == 0):
+        raise MFGError(f"t = {t!r} does not apply to a stationary result: its policy pi(a|s) does not "
+                       "depend on time; leave t out")
     if not is_grid(dataset):
+        if stationary:
+            return _plot_stationary_state_policy(dataset, actions, ax)
         return _plot_state_policy(dataset, actions, ax)
-    horizon = int(_time_values(dataset).max())
-    try:
-        step = int(t)
-    except (TypeError, ValueError):
-        raise MFGError(f"t must be an integer in 0..{horizon - 1}, got {t!r}") from None
-    if step != t or not 0 <= step < horizon:
-        raise MFGError(f"t must be a decision step in 0..{horizon - 1} (no decision at t = T = {horizon}), got {t!r}")
+    if stationary:
+        step = None
+        now = {}
+    else:
+        horizon = int(_time_values(dataset).max())
+        step = 0 if t is None else t
+        if not _is_integer(step):
+            raise MFGError(f"t must be an integer in 0..{horizon - 1}, got {t!r}")
+        if not 0 <= int(step) < horizon:
+            raise MFGError(f"t must be a decision step in 0..{horizon - 1} (no decision at t = T = {horizon}), "
+                           f"got {t!r}")
+        step = int(step)
+        now = {"t": step}
     unknown = [a for a in actions if a not in ARROWS]
     if unknown:
         raise MFGError(f"cannot draw arrows for actions {unknown}; known: {', '.join(ARROWS)}")
     free = free_mask(dataset)
-    policy = np.asarray(dataset["policy"].sel(t=step).transpose("row", "col", "action").values, dtype=np.float64)
-    mu = np.asarray(dataset["mean_field"].sel(t=step).transpose("row", "col").values, dtype=np.float64)
+    policy = np.asarray(dataset["policy"].sel(now).transpose("row", "col", "action").values, dtype=np.float64)
+    mu = np.asarray(dataset["mean_field"].sel(now).transpose("row", "col").values, dtype=np.float64)
     best = np.argmax(np.where(np.isfinite(policy), policy, -np.inf), axis=-1)
     move = np.array([ARROWS[a] for a in actions], dtype=np.float64)  # (A, 2) as (drow, dcol)
     drow, dcol = move[best, 0], move[best, 1]
@@ -411,7 +531,7 @@ def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: st
         shown = np.ma.masked_array(_displayed(mu, norm), mask=~free)
         image = ax.imshow(shown, cmap=colormap, norm=norm, interpolation="nearest", origin="upper", alpha=0.55)
         bar = ax.figure.colorbar(image, ax=ax, pad=0.02, shrink=0.9)
-        _label_density_bar(bar, scale)
+        _label_density_bar(bar, scale, stationary)
     walls = np.ma.masked_array(np.zeros(free.shape), mask=free)
     ax.imshow(walls, cmap=colors.ListedColormap([wall_color]), origin="upper", interpolation="nearest")
     ax.set_xlim(-0.5, free.shape[1] - 0.5)
@@ -431,8 +551,21 @@ def plot_policy(data, t: int = 0, *, ax=None, background: bool = True, scale: st
             ax.scatter(cols[still], rows[still], s=10, color=color, zorder=3)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"most likely action at t = {step} (dot: stay)", fontsize=10)
+    if stationary:
+        ax.set_title("most likely action of the stationary policy (dot: stay)", fontsize=10)
+    else:
+        ax.set_title(f"most likely action at t = {step} (dot: stay)", fontsize=10)
     return ax
+
+
+def _is_integer(value) -> bool:
+    """Whether ``value`` is an integer (an int, an integral numpy scalar or float; not a bool)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return int(value) == value
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _plot_state_policy(dataset, actions, ax):
@@ -448,12 +581,43 @@ def _plot_state_policy(dataset, actions, ax):
     palette = colors.ListedColormap([f"C{i}" for i in range(count)])
     image = ax.imshow(best.T, cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto",
                       interpolation="nearest")
-    bar = ax.figure.colorbar(image, ax=ax, ticks=range(count), pad=0.02)
-    bar.ax.set_yticklabels(actions if len(actions) == count else [str(i) for i in range(count)])
+    _action_colorbar(ax, image, actions, count)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.set_xlabel("time step t")
     ax.set_ylabel(space[0])
+    ax.set_title("most likely action", fontsize=10)
+    return ax
+
+
+def _action_colorbar(ax, image, actions, count):
+    bar = ax.figure.colorbar(image, ax=ax, ticks=range(count), pad=0.02)
+    bar.ax.set_yticklabels(actions if len(actions) == count else [str(i) for i in range(count)])
+    return bar
+
+
+def _plot_stationary_state_policy(dataset, actions, ax):
+    """Most likely action of a stationary policy on a non-grid game: one column of states."""
+    from matplotlib import colors
+    from matplotlib.ticker import MaxNLocator
+
+    space = _state_dimension(dataset, "policy")
+    policy = np.asarray(dataset["policy"].transpose(space, "action").values, dtype=np.float64)
+    best = np.argmax(np.where(np.isfinite(policy), policy, -np.inf), axis=-1)  # (S,)
+    if ax is None:
+        ax = _new_figure((4.5, min(max(1.5 + 0.3 * best.size, 3.0), 8.0))).subplots()
+    count = max(len(actions), int(best.max()) + 1)
+    palette = colors.ListedColormap([f"C{i}" for i in range(count)])
+    image = ax.imshow(best[:, None], cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto",
+                      interpolation="nearest")
+    _action_colorbar(ax, image, actions, count)
+    if best.size <= 16 and len(actions) == count:  # few states: name the action in each cell
+        for state, action in enumerate(best):
+            ax.text(0, state, actions[action], ha="center", va="center", fontsize=9, color="white")
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=12, integer=True))
+    ax.set_xticks([])
+    ax.set_xlabel("stationary policy" + _discount_text(dataset, " (discount {:g})"))
+    ax.set_ylabel(space)
     ax.set_title("most likely action", fontsize=10)
     return ax
 
@@ -463,18 +627,29 @@ _KEY_GAME_PARAMS = ("setting", "map", "task", "size", "horizon")
 
 
 def run_title(data) -> str:
-    """Two lines naming the game, its key parameters, the solver and the outcome."""
+    """Two lines naming the game, its key parameters, the solver and the outcome.
+
+    Stationary results say ``stationary`` and their discount instead of a horizon.
+    """
     from mfgtools.results import dataset_params
 
     dataset = as_dataset(data)
     attrs = dataset.attrs
+    stationary = is_stationary(dataset)
     game_params = dataset_params(dataset, "game_params")
     solver_params = dataset_params(dataset, "solver_params")
     shown = []
-    for key in _KEY_GAME_PARAMS:
+    # a stationary game's horizon is only the length of simulated sample paths
+    keys = [key for key in _KEY_GAME_PARAMS if not (stationary and key == "horizon")]
+    for key in keys:
         if key in game_params and game_params[key] is not None:
             shown.append(f"{key}={_short(key, game_params[key], dataset)}")
-    for key, quiet in (("noise", 0.0), ("discount", 1.0)):
+    if stationary:
+        shown.append("stationary" + _discount_text(dataset, ", discount={:g}"))
+        quiet_params = (("noise", 0.0),)
+    else:
+        quiet_params = (("noise", 0.0), ("discount", 1.0))
+    for key, quiet in quiet_params:
         if key in game_params and game_params[key] not in (None, quiet):
             shown.append(f"{key}={_short(key, game_params[key], dataset)}")
     game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
@@ -533,6 +708,10 @@ def _short(key, value, dataset) -> str:
 def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -> str:
     """Write one figure of a run to ``path``: densities, exploitability and a title.
 
+    ``times``: the time steps of the density panels (see :func:`plot_density`).
+    Stationary results have no ``times``: the figure shows the stationary
+    population, the stationary policy's most likely action (arrows on grid games
+    whose actions are moves) and the exploitability curve.
     The format follows the extension (``.png``, ``.pdf``, ``.svg``, ...; PNG
     without one). The file is written to a temporary name and renamed
     (:func:`~mfgtools.results.atomic_write`), so an interrupted or failed plot
@@ -549,7 +728,11 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
     path = os.fspath(path)
     fmt = check_figure_path(path)
     dataset = as_dataset(data)
-    if is_grid(dataset):
+    if is_stationary(dataset):
+        _no_times(times)  # before anything is drawn
+    if is_grid(dataset) and is_stationary(dataset):
+        fig = _stationary_grid_figure(dataset, scale)
+    elif is_grid(dataset):
         times = _check_times(dataset, times)
         height, width = dataset.sizes["row"], dataset.sizes["col"]
         ncols = min(len(times), DEFAULT_PANELS)
@@ -565,6 +748,12 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
         curve, info = lower.subplots(1, 2, width_ratios=[3, 2])
         plot_exploitability(dataset, ax=curve)
         _describe_run(info, dataset)
+    elif is_stationary(dataset) and "policy" in dataset:  # population, policy, exploitability
+        fig = Figure(figsize=(13.0, 4.6), layout="constrained")
+        left, middle, right = fig.subfigures(1, 3, width_ratios=[1.0, 0.6, 1.0])
+        plot_density(dataset, fig=left, scale=scale)
+        plot_policy(dataset, ax=middle.subplots())
+        plot_exploitability(dataset, ax=right.subplots())
     else:
         fig = Figure(figsize=(11.0, 4.6), layout="constrained")
         left, right = fig.subfigures(1, 2, width_ratios=[1.15, 1.0])
@@ -575,6 +764,31 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
     return path
 
 
+def _stationary_grid_figure(dataset, scale):
+    """A stationary result on a grid: the population and the policy's arrows side by side,
+    the exploitability curve and the run's facts below."""
+    from matplotlib.figure import Figure
+
+    height, width = dataset.sizes["row"], dataset.sizes["col"]
+    aspect = min(max(width / height, 0.5), 2.0)
+    top = 3.6
+    actions = [str(a) for a in np.asarray(dataset["action"].values)] if "action" in dataset.coords else []
+    arrows = "policy" in dataset and bool(actions) and all(a in ARROWS for a in actions)
+    fig_width = max((2 if arrows else 1) * (top - 0.6) * aspect + 2.5, 9.0)
+    fig = Figure(figsize=(fig_width, top + 3.2 + 0.7), layout="constrained")
+    upper, lower = fig.subfigures(2, 1, height_ratios=[top, 3.2])
+    if arrows:
+        left, right = upper.subfigures(1, 2)
+        plot_density(dataset, fig=left, scale=scale)
+        plot_policy(dataset, ax=right.subplots(), background=False, scale=scale)
+    else:  # actions that are not moves (no arrows to draw): the population alone
+        plot_density(dataset, fig=upper, scale=scale)
+    curve, info = lower.subplots(1, 2, width_ratios=[3, 2])
+    plot_exploitability(dataset, ax=curve)
+    _describe_run(info, dataset)
+    return fig
+
+
 def _describe_run(ax, dataset) -> None:
     """Key facts of the run as text on ``ax`` (next to the exploitability curve)."""
     from mfgtools.results import dataset_params
@@ -583,7 +797,10 @@ def _describe_run(ax, dataset) -> None:
     lines = []
     free = free_mask(dataset)
     lines.append(f"grid {free.shape[0]} x {free.shape[1]}, {int(free.sum())} free cells")
-    if "horizon" in attrs:
+    stationary = is_stationary(dataset)
+    if stationary:
+        lines.append("stationary" + _discount_text(dataset, ", discount gamma = {:g}"))
+    elif "horizon" in attrs:
         lines.append(f"horizon T = {int(attrs['horizon'])}")
     if "n_states" in attrs and "n_actions" in attrs:
         lines.append(f"S = {int(attrs['n_states'])} states, A = {int(attrs['n_actions'])} actions")
@@ -597,6 +814,8 @@ def _describe_run(ax, dataset) -> None:
         lines.append(f"solve time {float(attrs['wall_time_s']):.1f} s, seed {attrs.get('seed', '?')}")
     params = dataset_params(dataset, "game_params")
     hidden = set(_KEY_GAME_PARAMS) | {"positional_reward", "positional_reward_value"}
+    if stationary:  # said above; the horizon is only the length of sample paths
+        hidden |= {"mode", "discount"}
     if params.get("task") == "exploration":  # crowd: these only enter the navigation reward
         hidden |= {"target", "entropy_weight", "distance_weight", "move_weight"}
     extra = {k: v for k, v in params.items() if k not in hidden and v is not None}

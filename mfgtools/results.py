@@ -1,12 +1,22 @@
 """Solver results as an object, an xarray Dataset and a netCDF file.
 
-``Result.to_xarray()`` has the variables ``policy`` (t, [row, col | state],
-action), ``mean_field`` (t, [row, col | state]) and one variable per
-per-iteration metric (iteration), plus ``free`` (row, col) on grid games. The
-coordinate ``t`` runs over ``0..T``: the policy is NaN at ``t = T`` (no decision
-is taken at the horizon). Game and solver parameters are attributes (JSON
-strings for nested values). Files are written to a temporary name and renamed,
-so a crash never leaves a partial file.
+``Result.to_xarray()`` has the variables ``policy`` and ``mean_field`` over the
+game's space (``row, col`` on grid games, ``state`` otherwise), one variable per
+per-iteration metric (``iteration``), plus ``free`` (row, col) on grid games.
+Their time axis depends on the game's mode (attribute ``mode``):
+
+- ``"finite-horizon"``: ``policy`` (t, space..., action) and ``mean_field``
+  (t, space...); the coordinate ``t`` runs over ``0..T`` and the policy is NaN
+  at ``t = T`` (no decision is taken at the horizon). Attribute ``horizon``: T.
+- ``"stationary"`` (discounted, infinite horizon): ``policy`` (space...,
+  action), the stationary policy ``pi(a|s)``, and ``mean_field`` (space...),
+  the stationary population ``mu(s)``; there is no ``t``.
+
+Attributes: ``mode`` and ``discount`` (both modes), the game and solver and
+their parameters (JSON strings for nested values), sizes, seed and timing.
+Files saved before modes existed have no ``mode`` attribute: they are
+finite-horizon, and :func:`load_result` says so. Files are written to a
+temporary name and renamed, so a crash never leaves a partial file.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from mfgtools.errors import MFGError
 from mfgtools.games.base import params_to_json
 
 FORMAT_VERSION = 1
+FINITE_HORIZON, STATIONARY = "finite-horizon", "stationary"  # see mfgtools.registry.MODES
 
 
 @dataclasses.dataclass
@@ -34,8 +45,10 @@ class Result:
       game: the game solved.
       solver: registry name of the solver.
       solver_params: the solver's parameters.
-      policy: ``(T, S, A)`` final policy.
-      mean_field: ``(T+1, S)`` its flow.
+      policy: the final policy: ``(T, S, A)`` on a finite-horizon game,
+        ``(S, A)`` (stationary ``pi(a|s)``) on a game in stationary mode.
+      mean_field: what it induces: the flow ``(T+1, S)``, or the stationary
+        population ``(S,)``.
       metrics: per-iteration metrics, each ``(iterations + 1,)``; entry 0 is
         the initial policy, entry ``k`` the policy after ``k`` iterations.
       iterations, seed, wall_time: the run's budget, seed and seconds.
@@ -59,26 +72,30 @@ class Result:
     def to_xarray(self) -> xr.Dataset:
         """The result as an :class:`xarray.Dataset` (see the module docstring)."""
         game = self.game
-        horizon = game.horizon
-        policy = np.concatenate([self.policy, np.full((1,) + self.policy.shape[1:], np.nan)], axis=0)
+        stationary = bool(getattr(game, "stationary", False))
+        policy = np.asarray(self.policy)
+        flow = np.asarray(self.mean_field)
+        _check_shapes(game, policy, flow, stationary)
         coords = {
-            "t": np.arange(horizon + 1),
             "action": list(game.action_names),
             "iteration": np.arange(len(next(iter(self.metrics.values())))),
         }
+        if not stationary:
+            policy = np.concatenate([policy, np.full((1,) + policy.shape[1:], np.nan)], axis=0)
+            coords["t"] = np.arange(game.horizon + 1)
+        time = () if stationary else ("t",)
         if game.grid_shape is not None:
             height, width = game.grid_shape
             space = ("row", "col")
             coords.update(row=np.arange(height), col=np.arange(width))
             policy = game.to_grid(policy)
-            flow = game.to_grid(self.mean_field)
+            flow = game.to_grid(flow)
         else:
             space = ("state",)
             coords.update(state=np.arange(game.n_states))
-            flow = self.mean_field
         data = {
-            "policy": (("t",) + space + ("action",), policy),
-            "mean_field": (("t",) + space, flow),
+            "policy": (time + space + ("action",), policy),
+            "mean_field": (time + space, flow),
         }
         for name, values in self.metrics.items():
             data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
@@ -89,23 +106,45 @@ class Result:
             "mfgtools_format": FORMAT_VERSION,
             "game": game.name,
             "game_params": params_to_json(game.parameters),
+            "mode": STATIONARY if stationary else FINITE_HORIZON,
             "solver": self.solver,
             "solver_params": params_to_json(self.solver_params),
             "iterations": int(self.iterations),
             "seed": int(self.seed),
             "wall_time_s": float(self.wall_time),
-            "horizon": int(horizon),
-            "n_states": int(game.n_states),
-            "n_actions": int(game.n_actions),
         }
+        if not stationary:
+            attrs["horizon"] = int(game.horizon)
+        attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
-        dataset["policy"].attrs["description"] = "pi[t](a|s); NaN at t = T"
-        dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
+        if stationary:
+            dataset["policy"].attrs["description"] = "stationary policy pi(a|s)"
+            dataset["mean_field"].attrs["description"] = "stationary population mu(s)"
+        else:
+            dataset["policy"].attrs["description"] = "pi[t](a|s); NaN at t = T"
+            dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
         return dataset
 
     def save(self, path: str) -> str:
         """Write the result as netCDF to ``path`` (atomically); returns the path."""
         return save_dataset(self.to_xarray(), path)
+
+
+def _check_shapes(game, policy: np.ndarray, flow: np.ndarray, stationary: bool) -> None:
+    """Clear error when the policy or mean field does not match the game's mode."""
+    n_states, n_actions = game.n_states, game.n_actions
+    if stationary:
+        expected = {"policy": (n_states, n_actions), "mean_field": (n_states,)}
+        layout = "stationary mode: (S, A) and (S,)"
+    else:
+        expected = {"policy": (game.horizon, n_states, n_actions), "mean_field": (game.horizon + 1, n_states)}
+        layout = "finite-horizon mode: (T, S, A) and (T+1, S)"
+    for name, array in (("policy", policy), ("mean_field", flow)):
+        if array.shape != expected[name]:
+            raise MFGError(
+                f"result {name} has shape {array.shape}, but game {game.name!r} in {layout} "
+                f"needs {expected[name]}"
+            )
 
 
 def atomic_write(path: str, write) -> str:
@@ -156,11 +195,34 @@ def read_netcdf(path, what: str = "file") -> xr.Dataset:
 
 
 def load_result(path: str) -> xr.Dataset:
-    """Load a result saved by :meth:`Result.save` (checks that it is one)."""
+    """Load a result saved by :meth:`Result.save` (checks that it is one).
+
+    Files written before games had modes have no ``mode`` attribute: they are
+    finite-horizon results, and the loaded Dataset gets ``mode = "finite-horizon"``.
+    """
     dataset = read_netcdf(path)
     if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
         raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
+    dataset.attrs["mode"] = result_mode(dataset, where=repr(path))
     return dataset
+
+
+def result_mode(dataset: xr.Dataset, where: str = "this result") -> str:
+    """``"finite-horizon"`` or ``"stationary"``: the mode of a result Dataset.
+
+    From its ``mode`` attribute (absent in files saved before modes existed:
+    finite-horizon), checked against the layout (``t`` dimension or not).
+    """
+    mode = str(dataset.attrs.get("mode", FINITE_HORIZON))
+    if mode not in (FINITE_HORIZON, STATIONARY):
+        raise MFGError(f"{where} has mode {mode!r}: expected {FINITE_HORIZON!r} or {STATIONARY!r}")
+    timed = "mean_field" in dataset and "t" in dataset["mean_field"].dims
+    if timed == (mode == STATIONARY):
+        raise MFGError(
+            f"{where} says mode {mode!r} but its mean_field has dimensions {dataset['mean_field'].dims}: "
+            "a finite-horizon result has a t dimension, a stationary one has none"
+        )
+    return mode
 
 
 def dataset_params(dataset: xr.Dataset, which: str = "game_params") -> dict:

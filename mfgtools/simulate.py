@@ -55,6 +55,24 @@ def empirical_distribution(states: jax.Array, n_states: int) -> jax.Array:
     return counts / states.shape[0]
 
 
+def agents_step(game, t, states: jax.Array, probs: jax.Array, mu_t: jax.Array, key: jax.Array):
+    """One step of ``N`` agents: each samples an action from its row ``probs``
+    ``(N, A)``, receives ``r_t(s, a, mu_t)`` and samples a successor from
+    ``p_t(. | s, a, mu_t)``.
+
+    Returns ``(actions, rewards, successors, log_prob)``, each ``(N,)``.
+    """
+    action_key, move_key = jax.random.split(key)
+    log_probs = jnp.log(probs)
+    actions = jax.random.categorical(action_key, log_probs).astype(jnp.int32)
+    rewards = game.reward(t, mu_t)[states, actions]
+    successor_prob = game.transition(t, mu_t)[states, actions]  # (N, K)
+    branch = jax.random.categorical(move_key, jnp.log(successor_prob))
+    successors = game.next_state[states, actions, branch]
+    chosen = jnp.take_along_axis(log_probs, actions[:, None], axis=1)[:, 0]
+    return actions, rewards, successors, chosen
+
+
 def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int, flow: jax.Array | None = None
                     ) -> Trajectories:
     """Pure, jit-able N-agent rollout of ``policy`` (``(T,S,A)`` or ``(N,T,S,A)``).
@@ -62,27 +80,30 @@ def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int, flow
     With ``flow`` (``(T+1, S)``), rewards and transitions see ``flow[t]`` instead of
     the agents' empirical distribution (independent agents in a given mean field,
     as online learners sample them); ``empirical`` still records ``mu_N``.
+    Stationary games: policies ``(S, A)`` or ``(N, S, A)``, ``game.horizon`` steps
+    of the sample path from ``mu0``; ``flow``, if given, is the population ``(S,)``.
     """
     n_states = game.n_states
-    per_agent = policy.ndim == 4
+    per_agent = policy.ndim == len(game.policy_shape) + 1
     agents = jnp.arange(n_agents)
     start_key, key = jax.random.split(key)
     log_mu0 = jnp.log(game.initial_distribution)
     states0 = jax.random.categorical(start_key, log_mu0, shape=(n_agents,)).astype(jnp.int32)
 
+    def rows(t, states):
+        if game.stationary:
+            return policy[agents, states] if per_agent else policy[states]
+        return policy[agents, t, states] if per_agent else policy[t][states]
+
     def step(states, xs):
         t, step_key = xs
-        action_key, move_key = jax.random.split(step_key)
         mu_n = empirical_distribution(states, n_states)
-        probs = policy[agents, t, states] if per_agent else policy[t][states]  # (N, A)
-        log_probs = jnp.log(probs)
-        actions = jax.random.categorical(action_key, log_probs).astype(jnp.int32)
-        mu_t = mu_n if flow is None else flow[t]
-        rewards = game.reward(t, mu_t)[states, actions]
-        successor_prob = game.transition(t, mu_t)[states, actions]  # (N, K)
-        branch = jax.random.categorical(move_key, jnp.log(successor_prob))
-        next_states = game.next_state[states, actions, branch]
-        chosen = jnp.take_along_axis(log_probs, actions[:, None], axis=1)[:, 0]
+        if flow is None:
+            mu_t = mu_n
+        else:
+            mu_t = flow if game.stationary else flow[t]
+        model_t = 0 if game.stationary else t
+        actions, rewards, next_states, chosen = agents_step(game, model_t, states, rows(t, states), mu_t, step_key)
         return next_states, (states, actions, rewards, mu_n, chosen)
 
     keys = jax.random.split(key, game.horizon)
@@ -110,7 +131,7 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     n_agents = as_int(n_agents, "n_agents", 1)
     seed = as_int(seed, "seed", 0)
     policy = np.asarray(policy)
-    if policy.ndim == 4:
+    if policy.ndim == len(game.policy_shape) + 1:
         if policy.shape[0] != n_agents:
             raise MFGError(f"per-agent policy has {policy.shape[0]} agents, expected n_agents = {n_agents}")
         checked = as_policy(game, policy, batched=True)

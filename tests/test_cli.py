@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 import mfgtools
-from mfgtools.results import dataset_params
+from mfgtools.cli import main
+from mfgtools.errors import MFGError
+from mfgtools.results import Result, dataset_params
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--map", "empty:5", "--horizon", "5", "--iterations", "3"]
@@ -130,6 +132,19 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
         assert name in process.stdout, name
     solvers = run_cli("list", "solvers", cwd=tmp_path)
     assert solvers.returncode == 0 and "omd" in solvers.stdout and "crowd_modelling" not in solvers.stdout
+    # every game and every solver lists its modes, right under its name
+    # every game and every solver lists its modes, right under its name
+    from mfgtools.solvers import list_solvers
+
+    games_part, solvers_part = process.stdout.split("\nSolvers (")
+    for part, entries in ((games_part, mfgtools.list_games()), (solvers_part, list_solvers())):
+        lines = part.splitlines()
+        named = {line[2:].split(":")[0]: lines[index + 1] for index, line in enumerate(lines)
+                 if line.startswith("  ") and not line.startswith("   ")}
+        assert set(named) == set(entries)
+        for name, spec in entries.items():
+            assert named[name] == "      modes: " + ", ".join(spec.modes), (name, named[name])
+    assert "modes: finite-horizon" in solvers.stdout
 
 
 ERRORS = {
@@ -277,3 +292,84 @@ def test_killed_cli_run_resumes_to_the_same_result(tmp_path):
     np.testing.assert_array_equal(one["exploitability"].values, two["exploitability"].values)
     np.testing.assert_array_equal(one["policy"].values, two["policy"].values)
     assert not checkpoint.exists()
+
+
+# ----- stationary mode ------------------------------------------------------------------
+def stationary_result(game) -> Result:
+    """A hand-built result of ``game`` in stationary mode: (S, A) policy, (S,) population."""
+    game = game.replace(stationary=True, discount=0.9)
+    policy = np.asarray(game.action_mask, dtype=float)
+    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
+                  policy=policy / policy.sum(-1, keepdims=True), mean_field=np.full(game.n_states, 1 / game.n_states),
+                  metrics={"exploitability": np.array([0.8, 0.3, 0.2])}, iterations=2, seed=0, wall_time=0.1)
+
+
+def test_mode_flag_is_a_game_shortcut():
+    from mfgtools.cli import GAME_SHORTCUTS, build_parser, route_parameters
+
+    assert "mode" in GAME_SHORTCUTS
+    args = build_parser().parse_args(["solve", "--mode", "stationary"])
+    assert args.mode == "stationary"
+    with pytest.raises(MFGError, match="--mode does not apply to game 'crowd_modelling'"):
+        route_parameters("crowd_modelling", "omd", {"mode": "stationary"}, [])
+    both = [name for name, spec in mfgtools.list_games().items() if "mode" in spec.parameters]
+    if both:  # games with both modes take it as a game parameter
+        game_params, _ = route_parameters(both[0], "omd", {"mode": "stationary"}, [])
+        assert game_params == {"mode": "stationary"}
+
+
+def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, monkeypatch, capsys):
+    from mfgtools import solvers as solver_module
+
+    def fake_solve(game, solver, **kwargs):  # stationary solvers come separately: fake one
+        return stationary_result(game)
+
+    monkeypatch.setattr(solver_module, "solve", fake_solve)
+    status = main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "3", "-p", "mu0=0,0",
+                   "--iterations", "2", "--out", str(tmp_path / "s.nc"), "--plot", str(tmp_path / "s.png"), "-q"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    summary = dict(line.split(None, 1) for line in out.splitlines() if line.strip() and not line.startswith("wall"))
+    assert "stationary" in summary["game"] and "discount=0.9" in summary["game"] and "T=" not in summary["game"]
+    assert summary["exploitability"].startswith("0.2 (initial policy: 0.8)")
+    assert mfgtools.load_result(str(tmp_path / "s.nc")).attrs["mode"] == "stationary"
+    assert_png(tmp_path / "s.png")
+
+    plotted = run_cli("plot", "s.nc", "--out", "again.png", cwd=tmp_path)
+    assert plotted.returncode == 0, plotted.stderr
+    assert_png(tmp_path / "again.png")
+    assert_one_error_line(run_cli("plot", "s.nc", "--times", "0,1", "--out", "t.png", cwd=tmp_path),
+                          "--times does not apply", "stationary result")
+    assert sorted(os.listdir(tmp_path)) == ["again.png", "s.nc", "s.png"]
+
+
+def test_datasets_refuse_stationary_games(tmp_path, monkeypatch, capsys):
+    from mfgtools.offline import collect_dataset, load_dataset
+
+    game = mfgtools.make_game("crowd", map="empty:4", horizon=4, mu0=(0, 0)).replace(stationary=True, discount=0.9)
+    message = "offline datasets are finite-horizon episodes, but game 'crowd' is in stationary mode"
+    with pytest.raises(MFGError, match=message) as error:
+        collect_dataset(game, np.full(game.policy_shape, 0.2), 10)
+    assert "--mode finite-horizon" in str(error.value)
+    with pytest.raises(MFGError, match=message):
+        load_dataset(tmp_path / "any.nc", game)
+
+    from mfgtools import games as game_module
+
+    monkeypatch.setattr(game_module, "make_game", lambda name, **params: game)
+    status = main(["dataset", "collect", "--episodes", "10", "--out", str(tmp_path / "d.nc")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("mfgtools: error: offline datasets are finite-horizon") and len(
+        err.strip().splitlines()) == 1
+    assert "--mode finite-horizon" in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
+    """A stationary result file is no behaviour policy for a finite-horizon game."""
+    saved = stationary_result(mfgtools.make_game("random", n_states=5, horizon=3)).save(str(tmp_path / "s.nc"))
+    status = main(["dataset", "collect", "--game", "random", "-p", "n_states=5", "--horizon", "3",
+                   "--policy", saved, "--episodes", "10", "--out", str(tmp_path / "d.nc")])
+    err = capsys.readouterr().err
+    assert status == 2 and "holds a stationary policy" in err and "--mode finite-horizon" in err, err
+    assert os.listdir(tmp_path) == ["s.nc"]

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 import mfgtools  # noqa: E402
 from mfgtools import plotting  # noqa: E402
 from mfgtools.errors import MFGError  # noqa: E402
+from mfgtools.results import Result  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -30,6 +31,27 @@ def grid_result():
 def ring_result():
     """OpenSpiel's 1D crowd modelling (no grid) at horizon 3."""
     return mfgtools.solve(mfgtools.make_game("crowd_modelling", horizon=3), "fp", iterations=2)
+
+
+def _stationary(game) -> Result:
+    """A hand-built result of ``game`` in stationary mode (discount 0.9): (S, A) policy, (S,) population."""
+    game = game.replace(stationary=True, discount=0.9)
+    rng = np.random.default_rng(1)
+    policy = rng.random(game.policy_shape) * np.asarray(game.action_mask)
+    mu = rng.random(game.n_states) ** 4  # spread over a few decades
+    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
+                  policy=policy / policy.sum(-1, keepdims=True), mean_field=mu / mu.sum(),
+                  metrics={"exploitability": np.array([1.0, 0.4, 0.1])}, iterations=2, seed=0, wall_time=0.1)
+
+
+@pytest.fixture(scope="module")
+def stationary_grid():
+    return _stationary(mfgtools.make_game("crowd", map="four_rooms", horizon=4))
+
+
+@pytest.fixture(scope="module")
+def stationary_states():
+    return _stationary(mfgtools.make_game("random", n_states=6, horizon=3))
 
 
 @pytest.fixture(autouse=True)
@@ -120,6 +142,7 @@ def test_exploitability_axis_is_linear_with_nonpositive_values(grid_result):
 def test_policy_arrows_and_action_map(grid_result, ring_result):
     ax = plotting.plot_policy(grid_result, t=1)
     assert ax.collections, "arrows (quiver) or dots are drawn"
+    assert "t = 0" in plotting.plot_policy(grid_result).get_title()  # default: the first decision
     with pytest.raises(MFGError, match="decision step"):
         plotting.plot_policy(grid_result, t=4)  # t = T: no decision
     ax = plotting.plot_policy(ring_result)
@@ -175,3 +198,61 @@ def test_title_names_game_solver_and_parameters(grid_result):
 def test_not_a_result_is_a_user_error():
     with pytest.raises(MFGError, match="cannot plot"):
         plotting.plot_density(np.zeros((3, 3)))
+
+
+# ----- stationary results ---------------------------------------------------------------
+def test_stationary_grid_density_is_one_heatmap(stationary_grid):
+    free = np.asarray(stationary_grid.game.free_cells)
+    fig = plotting.plot_density(stationary_grid)
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 2 and len(panels) == 1  # one heatmap and its colour bar
+    shown = panels[0].images[0].get_array()
+    assert shown.shape == free.shape and np.ma.getmaskarray(shown)[~free].all(), "walls are masked"
+    assert panels[0].get_title() == "stationary population (discount 0.9)"
+    assert "mu(s)" in fig.axes[1].get_ylabel()
+
+
+def test_stationary_state_density_is_one_bar_per_state(stationary_states):
+    fig = plotting.plot_density(stationary_states)
+    (ax,) = fig.axes
+    assert len(ax.patches) == 6 and ax.get_yscale() == "log"
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_allclose(heights, stationary_states.mean_field)
+    assert "stationary" in ax.get_title() and "0.9" in ax.get_title()
+    assert plotting.plot_density(stationary_states, scale="linear").axes[0].get_yscale() == "linear"
+
+
+def test_stationary_policy_maps(stationary_grid, stationary_states):
+    ax = plotting.plot_policy(stationary_grid)
+    assert ax.collections and "stationary" in ax.get_title()
+    assert plotting.plot_policy(stationary_grid, t=0).collections  # t = 0 is accepted
+    ax = plotting.plot_policy(stationary_states)
+    assert ax.images[0].get_array().shape == (6, 1)  # one column of states
+    best = np.argmax(stationary_states.policy, axis=-1)
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array())[:, 0], best)
+
+
+def test_time_steps_of_stationary_results_are_user_errors(stationary_grid, stationary_states, tmp_path):
+    for result in (stationary_grid, stationary_states):
+        with pytest.raises(MFGError, match="t = 2 does not apply to a stationary result"):
+            plotting.plot_policy(result, t=2)
+        with pytest.raises(MFGError, match="times does not apply to a stationary result"):
+            plotting.plot_density(result, times=[0])
+        with pytest.raises(MFGError, match="times does not apply to a stationary result"):
+            plotting.plot_result(result, tmp_path / "run.png", times=[0, 1])
+    assert os.listdir(tmp_path) == []
+
+
+def test_plot_stationary_results(stationary_grid, stationary_states, tmp_path):
+    plotting.plot_result(stationary_grid, tmp_path / "grid.png")
+    _assert_png(tmp_path / "grid.png")
+    saved = stationary_states.save(str(tmp_path / "states.nc"))
+    plotting.plot_result(saved, tmp_path / "states.png")  # from a saved file
+    _assert_png(tmp_path / "states.png")
+    assert sorted(os.listdir(tmp_path)) == ["grid.png", "states.nc", "states.png"]
+
+
+def test_stationary_title_says_stationary_and_discount(stationary_grid, stationary_states):
+    title = plotting.run_title(stationary_grid)
+    assert "map=four_rooms" in title and "stationary, discount=0.9" in title and "horizon" not in title
+    assert plotting.run_title(stationary_states).startswith("random (stationary, discount=0.9)")

@@ -10,7 +10,7 @@ import xarray as xr
 
 import mfgtools
 from mfgtools.errors import MFGError
-from mfgtools.results import dataset_params
+from mfgtools.results import Result, dataset_params
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,7 @@ def test_to_xarray_layout(grid_result):
     np.testing.assert_allclose(ds["mean_field"].sum(("row", "col")), 1.0, atol=1e-5)
     assert ds["free"].sel(row=0, col=0) == 0 and ds["free"].sel(row=1, col=1) == 1
     assert ds.attrs["game"] == "crowd" and ds.attrs["solver"] == "omd" and ds.attrs["seed"] == 7
+    assert ds.attrs["mode"] == "finite-horizon" and ds.attrs["horizon"] == 5 and ds.attrs["discount"] == 1.0
     assert dataset_params(ds)["map"] == "four_rooms"
     assert dataset_params(ds, "solver_params")["learning_rate"] == 0.03
     np.testing.assert_allclose(ds["exploitability"].values, grid_result.metrics["exploitability"])
@@ -79,3 +80,64 @@ def test_loading_checks_the_file(tmp_path):
     with pytest.raises(MFGError, match="does not exist"):
         mfgtools.solve(mfgtools.make_game("crowd_modelling", horizon=2), "omd", iterations=1).save(
             str(tmp_path / "no" / "dir" / "run.nc"))
+
+
+# ----- stationary results ---------------------------------------------------------------
+def stationary_result(kind: str) -> Result:
+    """A hand-built result of a game in stationary mode: a (S, A) policy, a (S,) population."""
+    if kind == "grid":
+        game = mfgtools.make_game("crowd", map="empty:4", horizon=4, mu0=(0, 0))
+    else:
+        game = mfgtools.make_game("random", n_states=5, horizon=3)
+    game = game.replace(stationary=True, discount=0.9)
+    rng = np.random.default_rng(0)
+    policy = rng.random(game.policy_shape) * np.asarray(game.action_mask)
+    mu = rng.random(game.n_states)
+    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
+                  policy=policy / policy.sum(-1, keepdims=True), mean_field=mu / mu.sum(),
+                  metrics={"exploitability": np.array([1.0, 0.5, 0.25])}, iterations=2, seed=3, wall_time=0.5)
+
+
+@pytest.mark.parametrize("kind", ["grid", "state"])
+def test_stationary_result_layout_and_round_trip(kind, tmp_path):
+    result = stationary_result(kind)
+    ds = result.to_xarray()
+    space = ("row", "col") if kind == "grid" else ("state",)
+    assert ds["policy"].dims == space + ("action",) and ds["mean_field"].dims == space
+    assert "t" not in ds.dims and "t" not in ds.coords
+    assert ds["exploitability"].dims == ("iteration",)
+    assert ds.attrs["mode"] == "stationary" and ds.attrs["discount"] == 0.9 and "horizon" not in ds.attrs
+    assert ds["policy"].attrs["description"] == "stationary policy pi(a|s)"
+    assert ds["mean_field"].attrs["description"] == "stationary population mu(s)"
+    flat = result.game.from_grid(ds["policy"].values) if kind == "grid" else ds["policy"].values
+    np.testing.assert_allclose(flat, result.policy)
+    np.testing.assert_allclose(ds["mean_field"].sum(), 1.0)
+    assert ("free" in ds) == (kind == "grid")
+
+    loaded = mfgtools.load_result(result.save(str(tmp_path / "stationary.nc")))
+    xr.testing.assert_allclose(loaded, ds)
+    assert loaded.attrs == ds.attrs
+    assert loaded["mean_field"].attrs["description"] == "stationary population mu(s)"
+
+
+def test_result_shapes_must_match_the_mode():
+    result = stationary_result("state")
+    finite = result.game.replace(stationary=False)
+    with pytest.raises(MFGError, match=r"finite-horizon mode: \(T, S, A\)"):
+        Result(**{**vars(result), "game": finite}).to_xarray()
+    flow = np.full((4, 5), 0.2)  # a (T+1, S) flow for a stationary game
+    with pytest.raises(MFGError, match="stationary mode"):
+        Result(**{**vars(result), "mean_field": flow}).to_xarray()
+
+
+def test_files_without_a_mode_are_finite_horizon(grid_result, tmp_path):
+    old = grid_result.to_xarray()
+    del old.attrs["mode"], old.attrs["discount"]  # as written before games had modes
+    old.to_netcdf(tmp_path / "old.nc")
+    loaded = mfgtools.load_result(str(tmp_path / "old.nc"))
+    assert loaded.attrs["mode"] == "finite-horizon" and loaded["mean_field"].dims[0] == "t"
+    wrong = stationary_result("state").to_xarray()
+    wrong.attrs["mode"] = "finite-horizon"
+    wrong.to_netcdf(tmp_path / "wrong.nc")
+    with pytest.raises(MFGError, match="says mode 'finite-horizon'"):
+        mfgtools.load_result(str(tmp_path / "wrong.nc"))

@@ -14,9 +14,24 @@ TINY_GAMES = {
     "crowd_modelling": dict(horizon=3),
     "crowd_modelling_2d": dict(size=4, horizon=3),
     "random": dict(n_states=5, horizon=3),
+    "sis": dict(horizon=3),
+    "torus-crowd": dict(size="3x3", horizon=3),
 }
 # learning solvers at a tiny budget (their defaults are the papers' settings)
 TINY_LEARNER = dict(steps=3, batch_size=8, hidden="8")
+
+
+TINY_SAMPLED = dict(n_agents=8, mixing_steps=2, td_steps=4)
+
+
+def tiny_instances():
+    """Every registered finite game in every mode it declares, at a tiny size."""
+    for name, spec in mfgtools.list_games().items():
+        for mode in spec.modes:
+            params = dict(TINY_GAMES[name])
+            if len(spec.modes) > 1:
+                params["mode"] = mode
+            yield name, mode, mfgtools.make_game(name, **params)
 
 
 def tiny_solver_params(solver_name: str, game) -> dict:
@@ -26,26 +41,32 @@ def tiny_solver_params(solver_name: str, game) -> dict:
         return dict(TINY_LEARNER, dataset=collect_dataset(game, mfgtools.uniform_policy(game), 16))
     if solver_name == "d-momd":
         return dict(TINY_LEARNER, episodes=16)
+    if solver_name in ("pma-sampled", "pma-independent"):
+        return dict(TINY_SAMPLED)
     return {}
 
 
 def test_every_compatible_game_and_solver_pair_runs():
     games = mfgtools.list_games()
     assert set(TINY_GAMES) >= {name for name, spec in games.items() if spec.kind == "finite"}
-    for game_name, params in TINY_GAMES.items():
-        game = mfgtools.make_game(game_name, **params)
+    pairs = set()
+    for game_name, mode, game in tiny_instances():
+        assert game.mode == mode
         for solver_name, spec in mfgtools.list_solvers().items():
-            if spec.requires != games[game_name].kind:
-                with pytest.raises(MFGError, match="needs"):
+            if spec.requires != games[game_name].kind or mode not in spec.modes:
+                with pytest.raises(MFGError, match=f"needs a .*{spec.modes[0]}"):
                     mfgtools.solve(game, solver_name, iterations=2)
                 continue
+            pairs.add((solver_name, mode))
             result = mfgtools.solve(game, solver_name, iterations=2, **tiny_solver_params(solver_name, game))
-            assert result.policy.shape == (game.horizon, game.n_states, game.n_actions)
+            assert result.policy.shape == game.policy_shape
             np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
             assert (result.policy >= 0).all()
             np.testing.assert_allclose(result.mean_field.sum(-1), 1.0, atol=1e-5)
             assert len(result.metrics["exploitability"]) == 3
             assert (result.metrics["exploitability"] >= -1e-4).all()
+    # every solver ran in every mode it declares
+    assert pairs == {(name, mode) for name, spec in mfgtools.list_solvers().items() for mode in spec.modes}
 
 
 def test_iterating_never_retraces():

@@ -31,7 +31,7 @@ from mfgtools.errors import MFGError, as_choice, as_float, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
-from mfgtools.graphs.lattice import grid_moves
+from mfgtools.graphs.lattice import grid_moves, noisy_moves
 
 MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
 ACTION_NAMES = ("left", "right", "up", "down", "stay")
@@ -104,15 +104,7 @@ def make_crowd(
     distance_weight = weights[1] if distance_weight is None else as_float(distance_weight, "distance_weight")
     move_weight = weights[2] if move_weight is None else as_float(move_weight, "move_weight")
 
-    target_cell, _ = grid_moves(free, MOVES)
-    if noise > 0:
-        n_actions = len(MOVES)
-        next_state = np.broadcast_to(target_cell[:, None, :], (height * width, n_actions, n_actions))
-        prob = np.full((height * width, n_actions, n_actions), noise / n_actions)
-        prob[:, np.arange(n_actions), np.arange(n_actions)] += 1.0 - noise
-    else:
-        next_state = target_cell[:, :, None]
-        prob = np.ones(next_state.shape)
+    next_state, prob = noisy_moves(grid_moves(free, MOVES)[0], noise)
     params = dict(map=map_label(label, free), task=task, horizon=horizon,
                   floor=floor, target=(int(target_row), int(target_col)), mu0=_mu0_label(mu0), noise=noise,
                   discount=discount, entropy_weight=entropy_weight,

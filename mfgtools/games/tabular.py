@@ -6,6 +6,12 @@ dense ``P[S, A, S]``), a base reward ``r0[S, A]`` (optionally time-dependent,
 ``make_game("random", ...)`` draws such a game from a seed: random successors,
 Dirichlet probabilities and initial distribution, uniform base rewards. Random
 games are what the property tests and many benchmarks run on.
+
+Both can be played in either mode (:data:`mfgtools.registry.MODES`): finite
+horizon (the default) or stationary (``stationary=True`` / ``mode="stationary"``:
+discounted infinite horizon, which needs ``discount < 1`` and a time-homogeneous
+reward; ``horizon`` is then only the default length of simulated sample paths).
+:func:`resolve_mode` is the mode/discount validation the games share.
 """
 
 from __future__ import annotations
@@ -15,9 +21,32 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.registry import MODES
+
+STATIONARY_DISCOUNT = 0.9  # default discount of games played in stationary mode
+
+
+def resolve_mode(mode, discount, finite_discount: float = 1.0,
+                 stationary_discount: float = STATIONARY_DISCOUNT) -> tuple[str, float]:
+    """Validate a game's ``mode`` and ``discount``; ``discount=None`` takes the mode's default.
+
+    Returns ``(mode, discount)`` with ``mode`` one of :data:`~mfgtools.registry.MODES`
+    and ``discount`` in ``(0, 1]``, below 1 in stationary mode (the discounted
+    values of an infinite horizon are finite only then).
+    """
+    mode = as_choice(mode, "mode", MODES)
+    if discount is None:
+        discount = stationary_discount if mode == "stationary" else finite_discount
+    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
+    if mode == "stationary" and discount >= 1.0:
+        raise MFGError(
+            f"discount must be below 1 in stationary mode (infinite-horizon values diverge at 1), got {discount}; "
+            f"pass e.g. discount={STATIONARY_DISCOUNT}, or mode='finite-horizon'"
+        )
+    return mode, discount
 
 
 @struct.dataclass(kw_only=True)
@@ -29,15 +58,16 @@ class TabularGame(FiniteGame):
     floor: float = struct.field(pytree_node=False)
 
     def reward(self, t, mu):
-        reward = self.base_reward[t]
+        # stationary games have time-homogeneous rewards (checked at construction)
+        reward = self.base_reward[0] if self.stationary else self.base_reward[t]
         if self.crowd_aversion:
             reward = reward - self.crowd_aversion * jnp.log(mu + self.floor)[:, None]
         return reward
 
 
 def tabular_game(next_state=None, transition_prob=None, reward=None, initial_distribution=None, horizon=None,
-                 dense_transition=None, crowd_aversion=0.0, floor=1e-12, discount=1.0, action_mask=None,
-                 name="tabular", params=None) -> TabularGame:
+                 dense_transition=None, crowd_aversion=0.0, floor=1e-12, discount=None, action_mask=None,
+                 name="tabular", params=None, stationary=False) -> TabularGame:
     """Build a game from arrays (all validated).
 
     Args:
@@ -47,8 +77,16 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
       initial_distribution: ``(S,)`` probability vector.
       horizon: ``T``.
       crowd_aversion, floor: the ``-c log(mu + floor)`` term.
+      discount: ``gamma``; ``None`` (default) means 1 in finite-horizon mode and
+        0.9 in stationary mode, where it must be below 1.
       action_mask: optional ``(S, A)`` bool of legal actions.
+      stationary: play the game in stationary (discounted, infinite-horizon)
+        mode; the reward must then be time-homogeneous (``(S, A)``, or
+        ``(T, S, A)`` with equal slices) and ``horizon`` is only the default
+        length of simulated sample paths.
     """
+    stationary = as_bool(stationary, "stationary")
+    _, discount = resolve_mode("stationary" if stationary else "finite-horizon", discount)
     if dense_transition is not None:
         dense = np.asarray(dense_transition, dtype=np.float64)
         if dense.ndim != 3 or dense.shape[0] != dense.shape[2]:
@@ -72,6 +110,12 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
         reward = np.broadcast_to(reward, (horizon, n_states, n_actions))
     if reward.shape != (horizon, n_states, n_actions) or not np.isfinite(reward).all():
         raise MFGError(f"reward must be finite with shape (S, A) or (T, S, A) = {(horizon, n_states, n_actions)}")
+    if stationary and not (reward == reward[:1]).all():
+        first = int(np.argmax(~(reward == reward[:1]).reshape(horizon, -1).all(axis=1)))
+        raise MFGError(
+            f"stationary games need time-homogeneous rewards, but reward[{first}] differs from reward[0]; "
+            "give an (S, A) reward, or build the game with stationary=False (finite-horizon mode)"
+        )
     mu0 = np.asarray(initial_distribution, dtype=np.float64)
     if mu0.shape != (n_states,) or (mu0 < 0).any() or abs(mu0.sum() - 1.0) > 1e-6:
         raise MFGError(f"initial_distribution must be a probability vector of length {n_states}")
@@ -81,8 +125,7 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
     return TabularGame(
         initial_distribution=float_array(mu0), next_state=jnp.asarray(next_state, jnp.int32),
         transition_prob=float_array(prob), incoming=jnp.asarray(incoming_table(next_state, n_states)),
-        action_mask=jnp.asarray(mask), horizon=horizon,
-        discount=as_float(discount, "discount", 0.0, 1.0, low_open=True), name=name,
+        action_mask=jnp.asarray(mask), horizon=horizon, discount=discount, name=name, stationary=stationary,
         params=Annotation(dict(params or {})), grid_shape=None, base_reward=float_array(reward),
         crowd_aversion=as_float(crowd_aversion, "crowd_aversion"),
         floor=as_float(floor, "floor", 0.0, 1.0, high_open=True),
@@ -93,17 +136,20 @@ PARAMETERS = {
     "n_states": Parameter(10, "number of states S"),
     "n_actions": Parameter(3, "number of actions A"),
     "fan_out": Parameter(2, "successors per (state, action) K"),
-    "horizon": Parameter(10, "decision steps T"),
+    "horizon": Parameter(10, "decision steps T (stationary mode: default sample-path length)"),
     "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)"),
     "reward_scale": Parameter(1.0, "base rewards are uniform on [0, reward_scale]"),
     "seed": Parameter(0, "seed of the random draw"),
-    "discount": Parameter(1.0, "discount gamma"),
+    "discount": Parameter(None, "discount gamma (default 1 in finite-horizon mode, 0.9 in stationary mode)"),
+    "mode": Parameter("finite-horizon", "finite-horizon or stationary (discounted, infinite horizon)"),
 }
 
 
-@register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS)
+@register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS,
+               modes=MODES)
 def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=1.0, reward_scale=1.0, seed=0,
-                discount=1.0) -> TabularGame:
+                discount=None, mode="finite-horizon") -> TabularGame:
+    mode, discount = resolve_mode(mode, discount)
     n_states = as_int(n_states, "n_states", 1)
     n_actions = as_int(n_actions, "n_actions", 1)
     fan_out = as_int(fan_out, "fan_out", 1, n_states)
@@ -116,9 +162,10 @@ def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=
     ).reshape(n_states, n_actions, fan_out)
     prob = rng.dirichlet(np.ones(fan_out), size=(n_states, n_actions))
     params = dict(n_states=n_states, n_actions=n_actions, fan_out=fan_out, horizon=horizon,
-                  crowd_aversion=float(crowd_aversion), reward_scale=reward_scale, seed=seed, discount=discount)
+                  crowd_aversion=float(crowd_aversion), reward_scale=reward_scale, seed=seed, discount=discount,
+                  mode=mode)
     return tabular_game(
         next_state=next_state, transition_prob=prob, reward=rng.uniform(0, reward_scale, (n_states, n_actions)),
         initial_distribution=rng.dirichlet(np.ones(n_states)), horizon=horizon, crowd_aversion=crowd_aversion,
-        discount=discount, name="random", params=params,
+        discount=discount, name="random", params=params, stationary=mode == "stationary",
     )

@@ -45,3 +45,30 @@ def ring_moves(size: int, steps) -> np.ndarray:
     """Successors ``(s + step) mod size`` on a ring, ``(size, len(steps))`` int32."""
     cells = np.arange(size)[:, None]
     return ((cells + np.asarray(steps)[None, :]) % size).astype(np.int32)
+
+
+def noisy_moves(target: np.ndarray, noise: float):
+    """Fan-out table of moves where a uniformly random action replaces the chosen one with probability ``noise``.
+
+    Args:
+      target: ``(S, A)`` int successor of every cell under every action (as from
+        :func:`grid_moves` or :func:`ring_moves`).
+      noise: probability in ``[0, 1]`` that the executed action is drawn
+        uniformly among the ``A`` actions instead of the chosen one.
+
+    Returns:
+      ``(next_state, prob)``, both ``(S, A, K)``: with ``noise > 0``, ``K = A``
+      and entry ``k`` is the cell reached by action ``k``, with probability
+      ``noise / A``, plus ``1 - noise`` for ``k = a``; with ``noise = 0``,
+      ``K = 1`` and the chosen move happens for sure.
+    """
+    target = np.asarray(target)
+    n_states, n_actions = target.shape
+    if noise > 0:
+        next_state = np.array(np.broadcast_to(target[:, None, :], (n_states, n_actions, n_actions)))
+        prob = np.full((n_states, n_actions, n_actions), noise / n_actions)
+        prob[:, np.arange(n_actions), np.arange(n_actions)] += 1.0 - noise
+    else:
+        next_state = np.array(target[:, :, None])
+        prob = np.ones(next_state.shape)
+    return next_state, prob

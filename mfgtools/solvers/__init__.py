@@ -33,7 +33,7 @@ from mfgtools.results import Result
 
 
 def _load_builtin_solvers() -> None:
-    from mfgtools.solvers import d_momd, fictitious_play, mirror_descent, off_mmd  # noqa: F401  (registration)
+    from mfgtools.solvers import d_momd, fictitious_play, mirror_descent, off_mmd, pma  # noqa: F401  (registration)
 
 
 SOLVERS = Registry("solver", _load_builtin_solvers)
@@ -43,9 +43,11 @@ SolverSpec = Entry
 TRACE_COUNT: dict[str, int] = {}
 
 
-def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite"):
-    """Decorator registering ``factory(**params) -> solver``; ``requires``: the game family it needs."""
-    return SOLVERS.register(name, description, parameters, kind=requires)
+def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite",
+                    modes: tuple = ("finite-horizon",)):
+    """Decorator registering ``factory(**params) -> solver``; ``requires``: the game
+    family it needs; ``modes``: the game modes it solves (finite-horizon, stationary)."""
+    return SOLVERS.register(name, description, parameters, kind=requires, modes=modes)
 
 
 def list_solvers() -> dict[str, Entry]:
@@ -65,9 +67,21 @@ def make_solver(name: str, **params):
 def check_compatible(game, spec: Entry) -> None:
     """Clear error when a solver cannot run on a game."""
     kind = "finite" if isinstance(game, FiniteGame) else getattr(game, "kind", type(game).__name__)
+    name = getattr(game, "name", kind)
     if spec.kind != kind:
+        raise MFGError(f"solver {spec.name!r} needs a {spec.kind} game, but {name!r} is {kind}")
+    mode = getattr(game, "mode", None)
+    if mode is not None and mode not in spec.modes:
+        from mfgtools.games import GAMES
+
+        needs = " or ".join(spec.modes)
+        others = ", ".join(n for n, s in list_solvers().items() if mode in s.modes and s.kind == kind)
+        game_modes = GAMES.entry(name).modes if name in GAMES.entries() else (mode,)
+        switch = (f"play it in {needs} mode (--mode {spec.modes[0]}, or mode={spec.modes[0]!r}), or "
+                  if any(m in spec.modes for m in game_modes) else "")
         raise MFGError(
-            f"solver {spec.name!r} needs a {spec.kind} game, but {getattr(game, 'name', kind)!r} is {kind}"
+            f"solver {spec.name!r} needs a {needs} game, but {name!r} is played in {mode} mode; "
+            f"{switch}use a solver for {mode} games: {others or 'none yet'}"
         )
 
 
@@ -75,15 +89,8 @@ def _chunk_size(iterations: int) -> int:
     return max(1, min(50, iterations // 20))
 
 
-@partial(jax.jit, static_argnames=("length",), donate_argnames=("state",))
-def _run_chunk(solver, game, state, key, active, length):
-    """``length`` iterations as one scan; iterations ``>= active`` are skipped.
-
-    ``solver`` is a pytree: its hyperparameters are static (part of the program's
-    identity), its data (if any) are arguments. ``state`` is donated: its buffers
-    are reused for the new state (solvers such as OMD update their ``(T, S, A)``
-    arrays in place), so do not use it afterwards.
-    """
+def _chunk(solver, game, state, key, active, length):
+    """``length`` iterations as one scan; iterations ``>= active`` are skipped."""
     TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
     keys = jax.random.split(key, length)
     metric_shapes = jax.eval_shape(lambda s, k: solver.step(game, s, k)[1], state, keys[0])
@@ -102,10 +109,88 @@ def _run_chunk(solver, game, state, key, active, length):
     return lax.scan(body, state, (jnp.arange(length), keys))
 
 
-@jax.jit
-def _final(solver, game, state):
+_run_chunk = jax.jit(_chunk, static_argnames=("length",), donate_argnames=("state",))
+_run_chunk.__doc__ = """:func:`_chunk` compiled. ``solver`` is a pytree: its hyperparameters are
+static (part of the program's identity), its data (if any) are arguments.
+``state`` is donated: its buffers are reused for the new state (solvers such as
+OMD update their ``(T, S, A)`` arrays in place), so do not use it afterwards."""
+# the same, vmapped over a leading seed axis of ``state`` and ``key``
+@partial(jax.jit, static_argnames=("length",), donate_argnames=("state",))
+def _run_chunk_seeds(solver, game, state, key, active, length):
+    return jax.vmap(lambda s, k: _chunk(solver, game, s, k, active, length))(state, key)
+
+
+def _final_values(solver, game, state):
     policy = solver.policy(game, state)
     return policy, kernels.mean_field(game, policy), solver.evaluate(game, policy)
+
+
+_final = jax.jit(_final_values)
+_final_seeds = jax.jit(jax.vmap(_final_values, in_axes=(None, None, 0)))
+
+
+def _prepared(game, solver: str, solver_params: dict):
+    spec = solver_spec(solver)
+    check_compatible(game, spec)
+    algorithm = make_solver(solver, **solver_params)
+    algorithm.check(game)
+    return algorithm.prepare(game)
+
+
+def _seed_keys(seed: int):
+    """The run key and the init key of ``seed`` (as :func:`solve` draws them)."""
+    key = jax.random.PRNGKey(seed)
+    return jax.random.split(key)
+
+
+def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), progress: bool = False,
+                **solver_params) -> list[Result]:
+    """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
+
+    Seed ``s`` gives the same iterates as ``solve(..., seed=s)`` (same keys, same
+    chunks); the seeds run side by side as one batch, which is what makes many
+    small stochastic runs (N-agent learners, say) cheap. Returns one
+    :class:`~mfgtools.results.Result` per seed; ``wall_time`` is the whole batch's.
+    """
+    iterations = as_int(iterations, "iterations", 0)
+    seeds = [as_int(seed, "seed", 0) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
+    if not seeds:
+        raise MFGError("seeds must name at least one seed")
+    algorithm = _prepared(game, solver, solver_params)
+    start = time.perf_counter()
+    pairs = jnp.stack([jnp.stack(_seed_keys(seed)) for seed in seeds])  # (n, 2, key)
+    keys, init_keys = pairs[:, 0], pairs[:, 1]
+    state = jax.jit(jax.vmap(algorithm.init, in_axes=(None, 0)))(game, init_keys)
+    chunk = algorithm.iterations_per_chunk or _chunk_size(iterations)
+    collected = []
+    done = 0
+    bar = _progress_bar(iterations, f"{solver} on {game.name}, {len(seeds)} seeds") if progress else None
+    try:
+        while done < iterations:
+            split = jax.vmap(jax.random.split)(keys)
+            keys, chunk_keys = split[:, 0], split[:, 1]
+            active = min(chunk, iterations - done)
+            state, metrics = _run_chunk_seeds(algorithm, game, state, chunk_keys, active, length=chunk)
+            metrics = jax.device_get(metrics)
+            collected.append({name: np.asarray(values)[:, :active] for name, values in metrics.items()})
+            done += active
+            if bar is not None:
+                bar.update(active)
+        policies, flows, final = jax.device_get(_final_seeds(algorithm, game, state))
+    finally:
+        if bar is not None:
+            bar.close()
+    wall_time = time.perf_counter() - start
+    results = []
+    for index, seed in enumerate(seeds):
+        mine = [{name: values[index] for name, values in chunk.items()} for chunk in collected]
+        last = {name: values[index] for name, values in final.items()}
+        results.append(Result(
+            game=game, solver=solver, solver_params=algorithm.settings(), policy=np.asarray(policies[index]),
+            mean_field=np.asarray(flows[index]), metrics=_merge_metrics(mine, last, iterations),
+            iterations=iterations, seed=seed, wall_time=wall_time,
+        ))
+    return results
 
 
 def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: bool = False,
@@ -124,17 +209,12 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     The file is left in place; delete it once the result is saved.
     ``callback(done, metrics)`` is called after every chunk.
     """
-    spec = solver_spec(solver)
-    check_compatible(game, spec)
     iterations = as_int(iterations, "iterations", 0)
     seed = as_int(seed, "seed", 0)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
-    algorithm = make_solver(solver, **solver_params)
-    algorithm.check(game)
-    algorithm = algorithm.prepare(game)
+    algorithm = _prepared(game, solver, solver_params)
     start = time.perf_counter()
-    key = jax.random.PRNGKey(seed)
-    key, init_key = jax.random.split(key)
+    key, init_key = _seed_keys(seed)
     state = jax.jit(algorithm.init)(game, init_key)
     chunk = algorithm.iterations_per_chunk or _chunk_size(iterations)
     identity = checkpoints.run_identity(game, solver, algorithm.settings(), seed, iterations, chunk)
@@ -197,4 +277,4 @@ def _progress_bar(total: int, label: str):
     return tqdm(total=total, desc=label, unit="it", dynamic_ncols=True)
 
 
-__all__ = ["register_solver", "list_solvers", "make_solver", "solve", "solver_spec", "SolverSpec"]
+__all__ = ["register_solver", "list_solvers", "make_solver", "solve", "solve_seeds", "solver_spec", "SolverSpec"]

@@ -9,7 +9,14 @@ that the average's flow is the average of the flows:
 - ``fp``: ``w = 1/(k+2)`` at iteration ``k`` (OpenSpiel's ``FictitiousPlay``);
 - ``fixed-point``: constant ``w`` (``damping``; 1 is the plain fixed point
   ``pi <- BR(mu(pi))``);
-- ``boltzmann``: the fixed point with the softmax response ``softmax(Q*/lam)``.
+- ``boltzmann``: the fixed point with the softmax response ``softmax(Q*/lam)``;
+  with ``soft=True`` the response ``softmax(Q*_h/lam)`` of the entropy-regularised
+  game (``Q*_h`` soft-optimal), whose fixed point is the regularised equilibrium.
+
+``fixed-point`` and ``boltzmann`` also solve stationary games, where they damp
+the policy itself, ``pi_{k+1} = (1-w) pi_k + w BR(mu_{pi_k})`` (the stationary
+population of a mixture is not the mixture of populations, so there is no flow
+weighting); their fixed points are the (regularised) equilibria.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mfgtools import kernels
-from mfgtools.errors import as_float
+from mfgtools.errors import as_bool, as_float
 from mfgtools.games import Parameter
 from mfgtools.solvers import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
@@ -28,6 +35,7 @@ from mfgtools.solvers.base import FiniteSolver, setting
 class FictitiousPlay(FiniteSolver):
     damping: float | None = setting(None)  # None: 1/(k+2)
     temperature: float = setting(0.0)
+    soft: bool = setting(False)
 
     def init(self, game, key):
         del key
@@ -38,14 +46,13 @@ class FictitiousPlay(FiniteSolver):
 
     def step(self, game, state, key):
         del key
+        if game.stationary:
+            return self._stationary_step(game, state)
         policy = state["policy"]
         flow = kernels.mean_field(game, policy)
         _, v_pi = kernels.evaluate_policy(game, policy, flow)
         q_br, v_br, _ = kernels.best_response(game, flow)
-        if self.temperature:
-            response = kernels.masked_softmax(game, q_br, self.temperature)
-        else:
-            response = kernels.greedy_policy(game, q_br)
+        response = self._response(game, flow, q_br)
         response_flow = kernels.mean_field(game, response)
         if self.damping is None:
             weight = 1.0 / (state["iteration"] + 2.0)
@@ -62,6 +69,25 @@ class FictitiousPlay(FiniteSolver):
         metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
         return {"policy": merged, "iteration": state["iteration"] + 1}, metrics
 
+    def _response(self, game, flow, q_best):
+        """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
+        regularised game's best response ``softmax(Q*_h/lam)`` (``Q*_h`` soft-optimal)."""
+        if not self.temperature:
+            return kernels.greedy_policy(game, q_best)
+        if self.soft:
+            return kernels.best_response(game, flow, self.temperature)[2]
+        return kernels.masked_softmax(game, q_best, self.temperature)
+
+    def _stationary_step(self, game, state):
+        policy = state["policy"]
+        mu, residual, _ = kernels.stationary_population(game, policy)
+        q_br, v_br, _, _ = kernels.stationary_best_response(game, mu)
+        _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu)
+        response = self._response(game, mu, q_br)
+        weight = 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
+        metrics = {"exploitability": jnp.dot(mu, v_br - v_pi), "population_residual": residual}
+        return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
+
 
 @register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay)", {})
 def make_fp():
@@ -70,7 +96,7 @@ def make_fp():
 
 @register_solver(
     "fixed-point",
-    "(damped) fixed-point iteration pi <- BR(mu(pi))",
+    "(damped) fixed-point iteration pi <- BR(mu(pi))", modes=("finite-horizon", "stationary"), parameters=
     {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")},
 )
 def make_fixed_point(damping=1.0):
@@ -83,10 +109,14 @@ def make_fixed_point(damping=1.0):
     {
         "temperature": Parameter(1.0, "softmax temperature lam"),
         "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
+        "soft": Parameter(False, "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
+                                 "the lam-regularised equilibrium (that of pma)"),
     },
+    modes=("finite-horizon", "stationary"),
 )
-def make_boltzmann(temperature=1.0, damping=1.0):
+def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
     return FictitiousPlay(
         damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
         temperature=as_float(temperature, "temperature", 0.0, low_open=True),
+        soft=as_bool(soft, "soft"),
     )
