@@ -6,6 +6,7 @@ Budgets are tiny (a 5x5 grid, horizon 5, 3 iterations): JAX compilation dominate
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -133,7 +134,6 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
     solvers = run_cli("list", "solvers", cwd=tmp_path)
     assert solvers.returncode == 0 and "omd" in solvers.stdout and "crowd_modelling" not in solvers.stdout
     # every game and every solver lists its modes, right under its name
-    # every game and every solver lists its modes, right under its name
     from mfgtools.solvers import list_solvers
 
     games_part, solvers_part = process.stdout.split("\nSolvers (")
@@ -159,6 +159,10 @@ ERRORS = {
     "shortcut not of the game": (["solve", "--game", "crowd_modelling", "--map", "four_rooms"],
                                  ["--map does not apply to game 'crowd_modelling'"]),
     "malformed -p": (["solve", *TINY, "-p", "learning_rate"], ["KEY=VALUE"]),
+    "solver of the other mode": (["solve", "--game", "sis", "--solver", "omd"],
+                                 ["solver 'omd' needs a finite-horizon game", "--mode finite-horizon", "pma"]),
+    "stationary-only solver": (["solve", "--game", "sis", "--mode", "finite-horizon", "--solver", "pma-independent"],
+                               ["needs a stationary game", "--mode stationary"]),
     "bad figure format": (["solve", *TINY, "--plot", "out.txt"], ["cannot write a figure as .txt"]),
 }
 
@@ -318,21 +322,18 @@ def test_mode_flag_is_a_game_shortcut():
         assert game_params == {"mode": "stationary"}
 
 
-def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, monkeypatch, capsys):
-    from mfgtools import solvers as solver_module
-
-    def fake_solve(game, solver, **kwargs):  # stationary solvers come separately: fake one
-        return stationary_result(game)
-
-    monkeypatch.setattr(solver_module, "solve", fake_solve)
-    status = main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "3", "-p", "mu0=0,0",
-                   "--iterations", "2", "--out", str(tmp_path / "s.nc"), "--plot", str(tmp_path / "s.png"), "-q"])
+def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, capsys):
+    status = main(["solve", "--game", "sis", "--solver", "pma", "-p", "learning_rate=1", "--iterations", "40",
+                   "--out", str(tmp_path / "s.nc"), "--plot", str(tmp_path / "s.png"), "-q"])
     out = capsys.readouterr().out
     assert status == 0, out
     summary = dict(line.split(None, 1) for line in out.splitlines() if line.strip() and not line.startswith("wall"))
     assert "stationary" in summary["game"] and "discount=0.9" in summary["game"] and "T=" not in summary["game"]
-    assert summary["exploitability"].startswith("0.2 (initial policy: 0.8)")
-    assert mfgtools.load_result(str(tmp_path / "s.nc")).attrs["mode"] == "stationary"
+    final, initial = (float(x) for x in re.findall(r"[0-9.]+(?:e-?[0-9]+)?", summary["exploitability"])[:2])
+    assert final < initial
+    saved = mfgtools.load_result(str(tmp_path / "s.nc"))
+    assert saved.attrs["mode"] == "stationary" and saved["policy"].dims == ("state", "action")
+    assert saved["regularised_exploitability"].values[-1] < 1e-3
     assert_png(tmp_path / "s.png")
 
     plotted = run_cli("plot", "s.nc", "--out", "again.png", cwd=tmp_path)
