@@ -311,8 +311,14 @@ def run_solve(args) -> int:
         ("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
          + (f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
             if np.nanmin(history) < history[-1] else ")")),
-        ("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, compilation included)"),
     ]
+    if "regularised_exploitability" in result.metrics:  # what entropy-regularised solvers drive to 0
+        regularised = np.asarray(result.metrics["regularised_exploitability"], dtype=float)
+        temperature = result.solver_params.get("temperature")
+        lines.append(("regularised", f"{float(regularised[-1]):.6g} (initial policy: {float(regularised[0]):.6g}; "
+                                     f"exploitability of the temperature={temperature} game)"))
+    lines.append(("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, "
+                               "compilation included)"))
     lines += [("wrote", path) for path in written]
     for label, text in lines:
         print(f"{label:<15} {text}")

@@ -331,6 +331,7 @@ def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, capsys):
     assert "stationary" in summary["game"] and "discount=0.9" in summary["game"] and "T=" not in summary["game"]
     final, initial = (float(x) for x in re.findall(r"[0-9.]+(?:e-?[0-9]+)?", summary["exploitability"])[:2])
     assert final < initial
+    assert float(summary["regularised"].split()[0]) < 1e-3 and "temperature=0.1" in summary["regularised"]
     saved = mfgtools.load_result(str(tmp_path / "s.nc"))
     assert saved.attrs["mode"] == "stationary" and saved["policy"].dims == ("state", "action")
     assert saved["regularised_exploitability"].values[-1] < 1e-3
