@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 CROWD = NOTEBOOKS / "crowd_equilibria.ipynb"
 OFFLINE = NOTEBOOKS / "offline_learning.ipynb"
+PMA = NOTEBOOKS / "stationary_pma.ipynb"
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -57,3 +58,15 @@ def test_offline_learning_notebook_runs(tmp_path, monkeypatch):
     from mfgtools.offline import load_dataset
 
     assert load_dataset(saved).n_episodes == 50
+
+
+def test_stationary_pma_notebook_runs(tmp_path, monkeypatch):
+    # three PMA iterations, two small populations, two seeds
+    execute(PMA, tmp_path, monkeypatch, iterations=3, agents="10,20", seeds=2)
+    output = tmp_path / "output"
+    from mfgtools import load_result
+
+    saved = load_result(output / "torus_pma.nc")  # the 10 x 10 torus equilibrium, stationary policy
+    assert saved.attrs["mode"] == "stationary" and saved["policy"].shape == (10, 10, 5)
+    assert (output / "sis_finite_n.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (output / "sis_floors.csv").is_file()
