@@ -36,6 +36,8 @@ array (:func:`_deterministic`).
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -316,8 +318,6 @@ def stationary_population(game: FiniteGame, policy: jax.Array, start=None, tol=N
 
 def _value_steps(discount: float, tol: float) -> int:
     """Bellman steps that shrink any initial error by ``tol`` (rate ``discount``)."""
-    import math
-
     return int(math.ceil(math.log(tol) / math.log(discount))) + 10
 
 

@@ -32,9 +32,10 @@ import xarray as xr
 
 from mfgtools.errors import MFGError
 from mfgtools.games.base import params_to_json
+from mfgtools.registry import MODES
 
 FORMAT_VERSION = 1
-FINITE_HORIZON, STATIONARY = "finite-horizon", "stationary"  # see mfgtools.registry.MODES
+FINITE_HORIZON, STATIONARY = MODES
 
 
 @dataclasses.dataclass
@@ -72,10 +73,10 @@ class Result:
     def to_xarray(self) -> xr.Dataset:
         """The result as an :class:`xarray.Dataset` (see the module docstring)."""
         game = self.game
-        stationary = bool(getattr(game, "stationary", False))
+        stationary = game.stationary
         policy = np.asarray(self.policy)
         flow = np.asarray(self.mean_field)
-        _check_shapes(game, policy, flow, stationary)
+        _check_shapes(game, policy, flow)
         coords = {
             "action": list(game.action_names),
             "iteration": np.arange(len(next(iter(self.metrics.values())))),
@@ -106,7 +107,7 @@ class Result:
             "mfgtools_format": FORMAT_VERSION,
             "game": game.name,
             "game_params": params_to_json(game.parameters),
-            "mode": STATIONARY if stationary else FINITE_HORIZON,
+            "mode": game.mode,
             "solver": self.solver,
             "solver_params": params_to_json(self.solver_params),
             "iterations": int(self.iterations),
@@ -130,14 +131,13 @@ class Result:
         return save_dataset(self.to_xarray(), path)
 
 
-def _check_shapes(game, policy: np.ndarray, flow: np.ndarray, stationary: bool) -> None:
+def _check_shapes(game, policy: np.ndarray, flow: np.ndarray) -> None:
     """Clear error when the policy or mean field does not match the game's mode."""
-    n_states, n_actions = game.n_states, game.n_actions
-    if stationary:
-        expected = {"policy": (n_states, n_actions), "mean_field": (n_states,)}
+    if game.stationary:
+        expected = {"policy": game.policy_shape, "mean_field": (game.n_states,)}
         layout = "stationary mode: (S, A) and (S,)"
     else:
-        expected = {"policy": (game.horizon, n_states, n_actions), "mean_field": (game.horizon + 1, n_states)}
+        expected = {"policy": game.policy_shape, "mean_field": (game.horizon + 1, game.n_states)}
         layout = "finite-horizon mode: (T, S, A) and (T+1, S)"
     for name, array in (("policy", policy), ("mean_field", flow)):
         if array.shape != expected[name]:

@@ -22,7 +22,31 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError
+from mfgtools.errors import MFGError, as_choice, as_float
+from mfgtools.registry import MODES
+
+
+STATIONARY_DISCOUNT = 0.9  # default discount of games played in stationary mode
+
+
+def resolve_mode(mode, discount, finite_discount: float = 1.0,
+                 stationary_discount: float = STATIONARY_DISCOUNT) -> tuple[str, float]:
+    """Validate a game's ``mode`` and ``discount``; ``discount=None`` takes the mode's default.
+
+    Returns ``(mode, discount)`` with ``mode`` one of :data:`~mfgtools.registry.MODES`
+    and ``discount`` in ``(0, 1]``, below 1 in stationary mode (the discounted
+    values of an infinite horizon are finite only then).
+    """
+    mode = as_choice(mode, "mode", MODES)
+    if discount is None:
+        discount = stationary_discount if mode == "stationary" else finite_discount
+    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
+    if mode == "stationary" and discount >= 1.0:
+        raise MFGError(
+            f"discount must be below 1 in stationary mode (infinite-horizon values diverge at 1), got {discount}; "
+            f"pass e.g. discount={STATIONARY_DISCOUNT}, or mode='finite-horizon'"
+        )
+    return mode, discount
 
 
 def incoming_table(next_state: np.ndarray, n_states: int) -> np.ndarray:

@@ -39,8 +39,7 @@ from flax import struct
 
 from mfgtools.errors import as_float, as_int
 from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
-from mfgtools.games.tabular import resolve_mode
+from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
 
 STATE_NAMES = ("susceptible", "infected")

@@ -11,7 +11,7 @@ Both can be played in either mode (:data:`mfgtools.registry.MODES`): finite
 horizon (the default) or stationary (``stationary=True`` / ``mode="stationary"``:
 discounted infinite horizon, which needs ``discount < 1`` and a time-homogeneous
 reward; ``horizon`` is then only the default length of simulated sample paths).
-:func:`resolve_mode` is the mode/discount validation the games share.
+:func:`~mfgtools.games.base.resolve_mode` validates the mode and discount.
 """
 
 from __future__ import annotations
@@ -21,33 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_int
+from mfgtools.errors import MFGError, as_bool, as_float, as_int
 from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
-
-STATIONARY_DISCOUNT = 0.9  # default discount of games played in stationary mode
-
-
-def resolve_mode(mode, discount, finite_discount: float = 1.0,
-                 stationary_discount: float = STATIONARY_DISCOUNT) -> tuple[str, float]:
-    """Validate a game's ``mode`` and ``discount``; ``discount=None`` takes the mode's default.
-
-    Returns ``(mode, discount)`` with ``mode`` one of :data:`~mfgtools.registry.MODES`
-    and ``discount`` in ``(0, 1]``, below 1 in stationary mode (the discounted
-    values of an infinite horizon are finite only then).
-    """
-    mode = as_choice(mode, "mode", MODES)
-    if discount is None:
-        discount = stationary_discount if mode == "stationary" else finite_discount
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    if mode == "stationary" and discount >= 1.0:
-        raise MFGError(
-            f"discount must be below 1 in stationary mode (infinite-horizon values diverge at 1), got {discount}; "
-            f"pass e.g. discount={STATIONARY_DISCOUNT}, or mode='finite-horizon'"
-        )
-    return mode, discount
-
 
 @struct.dataclass(kw_only=True)
 class TabularGame(FiniteGame):

@@ -90,7 +90,14 @@ def _chunk_size(iterations: int) -> int:
 
 
 def _chunk(solver, game, state, key, active, length):
-    """``length`` iterations as one scan; iterations ``>= active`` are skipped."""
+    """``length`` iterations as one scan; iterations ``>= active`` are skipped.
+
+    Compiled as :func:`_run_chunk` (and, vmapped over seeds, :func:`_run_chunk_seeds`).
+    ``solver`` is a pytree: its hyperparameters are static (part of the program's
+    identity), its data (if any) are arguments. ``state`` is donated: its buffers
+    are reused for the new state (solvers such as OMD update their ``(T, S, A)``
+    arrays in place), so do not use it afterwards.
+    """
     TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
     keys = jax.random.split(key, length)
     metric_shapes = jax.eval_shape(lambda s, k: solver.step(game, s, k)[1], state, keys[0])
@@ -110,10 +117,8 @@ def _chunk(solver, game, state, key, active, length):
 
 
 _run_chunk = jax.jit(_chunk, static_argnames=("length",), donate_argnames=("state",))
-_run_chunk.__doc__ = """:func:`_chunk` compiled. ``solver`` is a pytree: its hyperparameters are
-static (part of the program's identity), its data (if any) are arguments.
-``state`` is donated: its buffers are reused for the new state (solvers such as
-OMD update their ``(T, S, A)`` arrays in place), so do not use it afterwards."""
+
+
 # the same, vmapped over a leading seed axis of ``state`` and ``key``
 @partial(jax.jit, static_argnames=("length",), donate_argnames=("state",))
 def _run_chunk_seeds(solver, game, state, key, active, length):

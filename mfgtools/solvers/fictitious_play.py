@@ -54,10 +54,7 @@ class FictitiousPlay(FiniteSolver):
         q_br, v_br, _ = kernels.best_response(game, flow)
         response = self._response(game, flow, q_br)
         response_flow = kernels.mean_field(game, response)
-        if self.damping is None:
-            weight = 1.0 / (state["iteration"] + 2.0)
-        else:
-            weight = self.damping
+        weight = self._weight(state)
         old = (1.0 - weight) * flow[:-1, :, None]
         new = weight * response_flow[:-1, :, None]
         total = old + new
@@ -68,6 +65,10 @@ class FictitiousPlay(FiniteSolver):
         )
         metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
         return {"policy": merged, "iteration": state["iteration"] + 1}, metrics
+
+    def _weight(self, state):
+        """Weight of the new response: ``damping``, or ``1/(k+2)`` (fictitious play)."""
+        return 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
 
     def _response(self, game, flow, q_best):
         """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
@@ -84,7 +85,7 @@ class FictitiousPlay(FiniteSolver):
         q_br, v_br, _, _ = kernels.stationary_best_response(game, mu)
         _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu)
         response = self._response(game, mu, q_br)
-        weight = 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
+        weight = self._weight(state)
         metrics = {"exploitability": jnp.dot(mu, v_br - v_pi), "population_residual": residual}
         return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
 

@@ -41,7 +41,7 @@ from flax import struct
 from jax import lax
 
 from mfgtools import kernels
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import as_float, as_int
 from mfgtools.games import Parameter
 from mfgtools.simulate import agents_step, empirical_distribution
 from mfgtools.solvers import register_solver
@@ -138,11 +138,6 @@ class SampledPolicyMirrorAscent(_PMABase):
     td_steps: int = setting(200)
     td_learning_rate: float = setting(0.05)
 
-    def check(self, game) -> None:
-        super().check(game)
-        if not game.stationary:
-            raise MFGError(f"sample-based PMA needs a stationary game; {game.name!r} is finite-horizon")
-
     def init(self, game, key):
         dtype = game.initial_distribution.dtype
         table = (game.n_states, game.n_actions)
@@ -172,7 +167,7 @@ class SampledPolicyMirrorAscent(_PMABase):
         mean_policy = policy.mean(axis=0) if self.independent else policy
         q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state["warm"])
         if self.independent:
-            _, v_star_h, _, _ = kernels.stationary_best_response(game, mu, self.temperature, start=warm["best_value"])
+            v_star_h = warm["best_value"]  # the soft best response to mu, just computed
             evaluate = jax.vmap(lambda p, v: kernels.stationary_evaluate(game, p, mu, self.temperature, start=v))
             agent_q, agent_values, _ = evaluate(policy, state["warm"]["agent_values"])
             metrics["agent_exploitability"] = jnp.mean((v_star_h[None] - agent_values) @ mu)
