@@ -38,7 +38,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
 
 NONE_WORDS = ("none", "null")
 # shortcut flags of `solve` that set a game parameter of the same name
-GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode")
+GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode", "graph")
 # ... and a solver parameter of the same name
 SOLVER_SHORTCUTS = ("dataset",)
 
@@ -125,6 +125,8 @@ def _add_game_flags(parser) -> None:
     parser.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
     parser.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
     parser.add_argument("--mode", help="game parameter mode: finite-horizon or stationary, for games that have both")
+    parser.add_argument("--graph", metavar="PATH",
+                        help="game parameter graph: edge-list file of a real network (graphex games; plain or .gz)")
 
 
 def _version() -> str:

@@ -17,6 +17,16 @@ from mfgtools.errors import MFGError
 # stationary population (S,)).
 MODES = ("finite-horizon", "stationary")
 
+# Game families and the solver requirements each satisfies: a graphex game is a
+# finite game too, so every finite-game solver runs on it; solvers that need its
+# core/periphery structure require "graphex".
+KINDS = {"finite": ("finite",), "graphex": ("graphex", "finite")}
+
+
+def satisfies(game_kind: str, required: str) -> bool:
+    """Whether a game of family ``game_kind`` can be given to a solver that requires ``required``."""
+    return required in KINDS.get(game_kind, (game_kind,))
+
 
 @dataclasses.dataclass(frozen=True)
 class Parameter:
@@ -29,7 +39,7 @@ class Parameter:
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """A registered builder. ``kind``: for games, the family of game it builds
-    (``"finite"``); for solvers, the family of game it needs. ``modes``: for
+    (``"finite"``, ``"graphex"``: see :data:`KINDS`); for solvers, the family of game it needs. ``modes``: for
     games, the modes they can be played in (``"finite-horizon"``,
     ``"stationary"``; a game with both has a ``mode`` parameter); for solvers,
     the modes they can solve."""

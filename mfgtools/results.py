@@ -100,6 +100,9 @@ class Result:
         }
         for name, values in self.metrics.items():
             data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
+        if hasattr(game, "aggregate"):  # contagion games: the share of each epidemic state, all classes together
+            coords["epidemic_state"] = list(game.state_names)
+            data["state_share"] = (time + ("epidemic_state",), np.asarray(game.aggregate(flow)))
         free = game.free_cells
         if free is not None and game.grid_shape is not None:
             data["free"] = (space, free.astype(np.int8))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 nbformat = pytest.importorskip("nbformat", reason="nbformat not installed (pip install '.[test]')")
@@ -15,6 +16,7 @@ NOTEBOOKS = REPO / "notebooks"
 CROWD = NOTEBOOKS / "crowd_equilibria.ipynb"
 OFFLINE = NOTEBOOKS / "offline_learning.ipynb"
 PMA = NOTEBOOKS / "stationary_pma.ipynb"
+GRAPHEX = NOTEBOOKS / "graphex_games.ipynb"
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -70,3 +72,13 @@ def test_stationary_pma_notebook_runs(tmp_path, monkeypatch):
     assert saved.attrs["mode"] == "stationary" and saved["policy"].shape == (10, 10, 5)
     assert (output / "sis_finite_n.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (output / "sis_floors.csv").is_file()
+
+
+def test_graphex_games_notebook_runs(tmp_path, monkeypatch):
+    # tiny graphexes, two iterations, a short horizon, one real network (skipped there when absent)
+    execute(GRAPHEX, tmp_path, monkeypatch, iterations=2, seeds=2, nu=20, big_nu=60, horizon=4, networks="ca-grqc")
+    from mfgtools import load_result
+
+    saved = load_result(tmp_path / "output" / "sis_graphex_hybrid.nc")
+    assert "state_share" in saved and saved.sizes["t"] == 5
+    np.testing.assert_allclose(saved["state_share"].values.sum(-1), 1.0, atol=1e-5)

@@ -13,7 +13,7 @@ GameSpec = Entry
 
 
 def _load_builtin_games() -> None:
-    from mfgtools.games import crowd, crowd_modelling, sis, tabular, torus_crowd  # noqa: F401  (registration)
+    from mfgtools.games import contagion, crowd, crowd_modelling, sis, tabular, torus_crowd  # noqa: F401  (registration)
 
 
 GAMES = Registry("game", _load_builtin_games)

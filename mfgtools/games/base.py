@@ -154,6 +154,8 @@ class FiniteGame:
     action_labels: tuple | None = struct.field(pytree_node=False, default=None)
     stationary: bool = struct.field(pytree_node=False, default=False)
 
+    kind = "finite"  # the game family solvers are matched on (:data:`mfgtools.registry.KINDS`)
+
     def __post_init__(self):
         if self.stationary and not 0.0 < self.discount < 1.0:
             raise MFGError(

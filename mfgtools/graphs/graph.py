@@ -18,6 +18,21 @@ import numpy as np
 from mfgtools.errors import MFGError
 
 
+def sorted_unique(values: np.ndarray, return_counts: bool = False):
+    """Sorted distinct values of a 1-D int array (and their counts), by sort and compare.
+
+    Faster than ``np.unique`` on numpy 2.x, whose hash-based path takes about
+    0.1 s per call on a few hundred thousand int64 keys.
+    """
+    values = np.sort(values)
+    first = np.ones(values.size, dtype=bool)
+    np.not_equal(values[1:], values[:-1], out=first[1:])
+    distinct = values[first]
+    if not return_counts:
+        return distinct
+    return distinct, np.diff(np.append(np.flatnonzero(first), values.size))
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Graph:
     """An undirected simple graph on vertices ``0..N-1``.
@@ -62,12 +77,12 @@ class Graph:
         low = np.minimum(edges[:, 0], edges[:, 1])
         high = np.maximum(edges[:, 0], edges[:, 1])
         keep = low != high
-        key = np.unique(low[keep] * np.int64(n_vertices) + high[keep])
+        key = sorted_unique(low[keep] * np.int64(n_vertices) + high[keep])
         low, high = key // n_vertices, key % n_vertices
         unique = np.stack([low, high], axis=1)
-        source = np.concatenate([low, high])
-        target = np.concatenate([high, low])
-        order = np.lexsort((target, source))
+        # both orientations, sorted by (source, target) through one int64 key (faster than lexsort)
+        directed = np.sort(np.concatenate([key, high * np.int64(n_vertices) + low]))
+        source, target = directed // n_vertices, directed % n_vertices
         degree = np.bincount(source, minlength=n_vertices).astype(np.int64)
         indptr = np.concatenate([[0], np.cumsum(degree)]).astype(np.int64)
         if node_ids is None:
@@ -79,7 +94,7 @@ class Graph:
             labels = np.asarray(labels, dtype=np.float64)
             if labels.shape != (n_vertices,):
                 raise MFGError(f"labels must have one value per vertex ({n_vertices}), got shape {labels.shape}")
-        return cls(n_vertices=int(n_vertices), edges=unique, indptr=indptr, indices=target[order],
+        return cls(n_vertices=int(n_vertices), edges=unique, indptr=indptr, indices=target,
                    degree=degree, node_ids=node_ids, labels=labels, name=name)
 
     @property

@@ -27,13 +27,14 @@ from jax import lax
 
 from mfgtools import checkpoints, kernels
 from mfgtools.errors import MFGError, as_int
-from mfgtools.registry import Entry, Parameter, Registry
-from mfgtools.games.base import FiniteGame
+from mfgtools.registry import Entry, Parameter, Registry, satisfies
 from mfgtools.results import Result
 
 
 def _load_builtin_solvers() -> None:
-    from mfgtools.solvers import d_momd, fictitious_play, mirror_descent, off_mmd, pma  # noqa: F401  (registration)
+    from mfgtools.solvers import (  # noqa: F401  (registration)
+        d_momd, fictitious_play, hybrid_omd, mirror_descent, off_mmd, pma,
+    )
 
 
 SOLVERS = Registry("solver", _load_builtin_solvers)
@@ -66,10 +67,14 @@ def make_solver(name: str, **params):
 
 def check_compatible(game, spec: Entry) -> None:
     """Clear error when a solver cannot run on a game."""
-    kind = "finite" if isinstance(game, FiniteGame) else getattr(game, "kind", type(game).__name__)
+    kind = getattr(game, "kind", type(game).__name__)
     name = getattr(game, "name", kind)
-    if spec.kind != kind:
-        raise MFGError(f"solver {spec.name!r} needs a {spec.kind} game, but {name!r} is {kind}")
+    if not satisfies(kind, spec.kind):
+        from mfgtools.games import GAMES
+
+        fitting = ", ".join(n for n, entry in GAMES.entries().items() if satisfies(entry.kind, spec.kind))
+        raise MFGError(f"solver {spec.name!r} needs a {spec.kind} game, but {name!r} is {kind}"
+                       + (f"; {spec.kind} games: {fitting}" if fitting else ""))
     mode = getattr(game, "mode", None)
     if mode is not None and mode not in spec.modes:
         from mfgtools.games import GAMES
