@@ -39,7 +39,7 @@ def scipy_rollout(game, policy, graph, vertex_class, n_seeds, rng):
     adjacency = sp.csr_matrix((np.ones(source.size, np.float32), (source, target)), shape=(n, n))
     n_epidemic = game.n_epidemic_states
     policy = np.asarray(policy)
-    within = np.asarray(game.by_class(game.initial_distribution)) / np.asarray(game.class_mass)[:, None]
+    within = np.asarray(game.class_shares(game.initial_distribution))
     infected = rng.random((n, n_seeds)) < within[vertex_class, 1][:, None]
     beta = np.asarray(game.contact_rate)[0]  # susceptible row: per-contact infection by action
     recovery = float(np.asarray(game.spontaneous)[1, 0])
@@ -60,7 +60,7 @@ def networkx_rollout(game, policy, nx_graph, vertex_class, rng):
     """One run, vertex by vertex (``nx_graph`` on vertices 0..N-1); returns the infected share (T+1,)."""
     n_epidemic = game.n_epidemic_states
     policy = np.asarray(policy)
-    within = np.asarray(game.by_class(game.initial_distribution)) / np.asarray(game.class_mass)[:, None]
+    within = np.asarray(game.class_shares(game.initial_distribution))
     beta = np.asarray(game.contact_rate)[0]
     recovery = float(np.asarray(game.spontaneous)[1, 0])
     infected = {v: rng.random() < within[vertex_class[v], 1] for v in nx_graph}

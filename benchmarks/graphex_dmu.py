@@ -93,11 +93,9 @@ def main(argv=None) -> int:
                       f"bias {bias:.4f}  exploitability {result.metrics['exploitability'][-1]:.3g}  "
                       f"solve {solved - start:.1f} s, simulate {simulated_at - solved:.1f} s", flush=True)
                 ax = share_axes[row, column]
-                plot_state_shares(predicted, ax=ax, simulated=simulated, label=model)
+                plot_state_shares(predicted, ax=ax, simulated=simulated, label="predicted",
+                                  names=game.state_names)
                 ax.set_title(f"{game_name}, {model}: dmu {gaps.mean():.3f}", fontsize=9)
-                for line, name in zip(ax.get_lines(), list(game.state_names) * 2):
-                    line.set_label(f"{name} ({'predicted' if line.get_linestyle() == '-' else 'simulated'})")
-                ax.legend(fontsize=7)
             if column == 0:
                 theory = None
                 if source == "sampled":

@@ -769,17 +769,18 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
     return path
 
 
-def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field", linestyle: str = "-"):
+def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field", linestyle: str = "-",
+                      names=None):
     """Share of the population in each epidemic state over time (contagion games).
 
     ``data``: a result (or its dataset) with ``state_share`` ``(T+1, X)``, or that
-    array itself. ``simulated``: optional ``(seeds, T+1, X)`` shares of an N-agent
+    array itself (``names``: its states' names, e.g. ``game.state_names``). ``simulated``: optional ``(seeds, T+1, X)`` shares of an N-agent
     run on the graph, drawn as the mean over seeds (dotted) with a 5-95% band.
     Returns the axes.
     """
     if hasattr(data, "shape") and not hasattr(data, "data_vars"):  # an array (NumPy or JAX)
         shares = np.asarray(data)
-        names = [f"state {x}" for x in range(shares.shape[-1])]
+        names = list(names) if names is not None else [f"state {x}" for x in range(shares.shape[-1])]
     else:
         dataset = as_dataset(data)
         if "state_share" not in dataset:

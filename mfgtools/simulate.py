@@ -164,7 +164,7 @@ def _graph_rollout(game, policy, vertex_class, source, target, key, n_seeds: int
     n_vertices = vertex_class.shape[0]
     n_epidemic = game.n_epidemic_states
     dtype = jnp.result_type(float)
-    within = game.by_class(game.initial_distribution) / game.class_mass[:, None]  # (C, X)
+    within = game.class_shares(game.initial_distribution)  # (C, X)
     start_key, key = jax.random.split(key)
     log_start = jnp.log(within[vertex_class])[:, None, :]  # (N, 1, X)
     states0 = jax.random.categorical(start_key, log_start, shape=(n_vertices, n_seeds)).astype(jnp.int32)

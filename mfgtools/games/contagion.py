@@ -103,21 +103,26 @@ class ContagionGame(FiniteGame):
         """``(S,)`` bool: the extended states of periphery (per-degree) classes."""
         return jnp.repeat(self.multinomial, self.n_epidemic_states)
 
-    def by_class(self, x):
-        """Split the state axis: ``(..., S) -> (..., C, X)`` (or ``(..., S, A) -> (..., C, X, A)``)."""
+    def by_class(self, x, actions: bool = False):
+        """Split the state axis: ``(..., S) -> (..., C, X)``, or with ``actions=True`` (policies,
+        Q-values) ``(..., S, A) -> (..., C, X, A)``."""
         x = jnp.asarray(x)
-        if x.shape[-1] == self.n_states:
-            return x.reshape(x.shape[:-1] + (self.n_classes, self.n_epidemic_states))
-        return x.reshape(x.shape[:-2] + (self.n_classes, self.n_epidemic_states, x.shape[-1]))
+        split = (self.n_classes, self.n_epidemic_states)
+        if actions:
+            return x.reshape(x.shape[:-2] + split + x.shape[-1:])
+        return x.reshape(x.shape[:-1] + split)
 
     def aggregate(self, mu):
         """Population share of each epidemic state: ``(..., S) -> (..., X)``."""
         return self.by_class(mu).sum(-2)
 
+    def class_shares(self, mu):
+        """Distribution of the epidemic state within each class: ``(..., S) -> (..., C, X)``."""
+        return self.by_class(mu) / jnp.maximum(self.class_mass, 1e-30)[:, None]
+
     def contact_counts(self, mu):
         """``(C, X)``: expected neighbours in the contact states of ``x`` for a member of class ``c``."""
-        within = self.by_class(mu) / jnp.maximum(self.class_mass, 1e-30)[:, None]  # (C, X) per-class shares
-        neighbours = self.rates.astype(mu.dtype) @ within  # (C, X) expected neighbours per state
+        neighbours = self.rates.astype(mu.dtype) @ self.class_shares(mu)  # (C, X) expected neighbours per state
         return neighbours @ self.contact.astype(mu.dtype).T
 
     def reward(self, t, mu):

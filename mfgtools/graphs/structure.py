@@ -32,6 +32,7 @@ import numpy as np
 
 from mfgtools.errors import MFGError, as_choice, as_int
 from mfgtools.graphs.graph import Graph
+from mfgtools.graphs.networks import split_by_degree, split_by_label
 
 SPLITS = ("degree", "label")
 
@@ -119,14 +120,13 @@ def _bin_names(values: np.ndarray, bins: np.ndarray, n_bins: int, what: str, pre
     return names
 
 
-def _split_key(graph: Graph, split: str) -> np.ndarray:
-    """What orders vertices from core to periphery: ``-degree`` or the label (low first)."""
-    if split == "label":
-        if graph.labels is None:
-            raise MFGError(f"split='label' needs a sampled graphex graph with labels; {graph.name!r} has none "
-                           "(use split='degree' for a real network)")
-        return graph.labels
-    return -graph.degree.astype(np.float64)
+def _resolve_split(graph: Graph, split: str | None) -> str:
+    """``"degree"`` or ``"label"`` (the default when the graph has labels), validated."""
+    split = as_choice(split or ("label" if graph.labels is not None else "degree"), "split", SPLITS)
+    if split == "label" and graph.labels is None:
+        raise MFGError(f"split='label' needs a sampled graphex graph with labels; {graph.name!r} has none "
+                       "(use split='degree' for a real network)")
+    return split
 
 
 def hybrid_classes(graph: Graph, k_max: int = 8, core_bins: int = 8, split: str | None = None) -> PopulationClasses:
@@ -144,15 +144,14 @@ def hybrid_classes(graph: Graph, k_max: int = 8, core_bins: int = 8, split: str 
     """
     k_max = as_int(k_max, "k_max", 0)
     core_bins = as_int(core_bins, "core_bins", 1)
-    split = as_choice(split or ("label" if graph.labels is not None else "degree"), "split", SPLITS)
-    key = _split_key(graph, split)
-    n_core = int((graph.degree > k_max).sum())
+    split = _resolve_split(graph, split)
+    core = split_by_degree(graph, k_max)
+    n_core = int(core.sum())
     if n_core == 0:
         raise MFGError(f"no vertex of {graph.name!r} has degree above k_max={k_max} (max degree "
                        f"{int(graph.degree.max(initial=0))}): lower k_max so that the graph has a core")
-    order = np.argsort(key, kind="stable")
-    core = np.zeros(graph.n_vertices, dtype=bool)
-    core[order[:n_core]] = True
+    if split == "label":  # the same number of vertices, the lowest labels
+        core = split_by_label(graph, np.partition(graph.labels, n_core - 1)[n_core - 1])
     binned = graph.degree[core] if split == "degree" else graph.labels[core]
     bins = np.zeros(graph.n_vertices, dtype=np.int64)
     bins[core] = _log_bins(binned.astype(np.float64), core_bins)
@@ -175,7 +174,7 @@ def graphon_classes(graph: Graph, bins: int = 16, split: str | None = None) -> P
     (``split="label"``, the default for sampled graphs), over all vertices.
     """
     bins = as_int(bins, "bins", 1)
-    split = as_choice(split or ("label" if graph.labels is not None else "degree"), "split", SPLITS)
+    split = _resolve_split(graph, split)
     values = graph.degree.astype(np.float64) if split == "degree" else graph.labels
     vertex_bin = _log_bins(values, bins)
     if split == "degree":
