@@ -20,7 +20,7 @@ MODES = ("finite-horizon", "stationary")
 # Game families and the solver requirements each satisfies: a graphex game is a
 # finite game too, so every finite-game solver runs on it; solvers that need its
 # core/periphery structure require "graphex".
-KINDS = {"finite": ("finite",), "graphex": ("graphex", "finite")}
+KINDS = {"finite": ("finite",), "graphex": ("graphex", "finite"), "swarm": ("swarm",)}
 
 
 def satisfies(game_kind: str, required: str) -> bool:

@@ -13,7 +13,9 @@ GameSpec = Entry
 
 
 def _load_builtin_games() -> None:
-    from mfgtools.games import contagion, crowd, crowd_modelling, sis, tabular, torus_crowd  # noqa: F401  (registration)
+    from mfgtools.games import (  # noqa: F401  (registration)
+        aggregation, contagion, crowd, crowd_modelling, kuramoto, sis, tabular, torus_crowd, vicsek,
+    )
 
 
 GAMES = Registry("game", _load_builtin_games)
