@@ -41,6 +41,8 @@ NONE_WORDS = ("none", "null")
 GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode", "graph")
 # ... and a solver parameter of the same name
 SOLVER_SHORTCUTS = ("dataset",)
+# the solver of `solve` without --solver, by game family (others: omd)
+DEFAULT_SOLVERS = {"swarm": "dec-pomfc"}
 
 
 # ----- parser ---------------------------------------------------------------------
@@ -48,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mfgtools`` (its subcommands set ``args.command``)."""
     parser = argparse.ArgumentParser(
         prog="mfgtools",
-        description="Exact equilibria of finite mean-field games in JAX: solve a game, "
+        description="Equilibria of mean-field games and mean-field control of swarms in JAX: solve a game, "
                     "list what is available, plot a saved result.",
         epilog="Run `mfgtools COMMAND --help` for the options of a command, "
                "`mfgtools list` for the games, solvers and their parameters.",
@@ -65,13 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
                "  mfgtools solve --game crowd --map labyrinth --task navigation --solver fp\n"
                "  mfgtools solve --game crowd_modelling_2d --setting maze -p noise=0.5 -p learning_rate=0.05\n"
                "  mfgtools solve --game crowd -p mu0='1,1;11,11' -p floor=1e-4\n"
-               "  mfgtools solve --game crowd --solver off-mmd --task navigation --dataset intermediate\n\n"
+               "  mfgtools solve --game crowd --solver off-mmd --task navigation --dataset intermediate\n"
+               "  mfgtools solve --game vicsek --solver dec-pomfc -p n_agents=200 --plot vicsek.png\n\n"
                "Values are validated by the game or solver; `none` (or `null`) gives None, "
                "the default of parameters listed as none.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     solve.add_argument("--game", default="crowd", help="game name (default: crowd; see `mfgtools list games`)")
-    solve.add_argument("--solver", default="omd", help="solver name (default: omd; see `mfgtools list solvers`)")
+    solve.add_argument("--solver", help="solver name (default: omd, or dec-pomfc on swarm games; "
+                                        "see `mfgtools list solvers`)")
     _add_game_flags(solve)
     solve.add_argument("--dataset", metavar="PATH",
                        help="solver parameter dataset (off-mmd: random, intermediate, expert or a dataset file)")
@@ -261,6 +265,10 @@ def run_solve(args) -> int:
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
     solver_shortcuts = {name: getattr(args, name) for name in SOLVER_SHORTCUTS if getattr(args, name) is not None}
     assignments = parse_assignments(args.param)
+    if args.solver is None:
+        from mfgtools.games import game_spec
+
+        args.solver = DEFAULT_SOLVERS.get(game_spec(args.game).kind, "omd")
     game_params, solver_params = route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
@@ -304,16 +312,26 @@ def run_solve(args) -> int:
 
     import numpy as np
 
-    history = np.asarray(result.metrics["exploitability"], dtype=float)
     settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
     lines = [
         ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
          + f", {iterations} iteration{'s' if iterations != 1 else ''}, seed {seed}"),
-        ("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
-         + (f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
-            if np.nanmin(history) < history[-1] else ")")),
     ]
+    if "exploitability" in result.metrics:
+        history = np.asarray(result.metrics["exploitability"], dtype=float)
+        lines.append(("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
+                      + (f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
+                         if np.nanmin(history) < history[-1] else ")")))
+    else:  # mean-field control of a swarm: the shared return of the decentralised policy
+        returns = np.asarray(result.metrics["return"], dtype=float)
+        order = np.asarray(result.metrics["order_parameter"], dtype=float)
+        agents = result.game.n_agents
+        lines += [
+            ("return", f"{returns[-1]:.6g} (decentralised, {agents} agents; first training episodes: "
+                       f"{returns[0]:.6g})"),
+            (result.game.order_label, f"{order[-1]:.4g} at the horizon (first training episodes: {order[0]:.4g})"),
+        ]
     if "regularised_exploitability" in result.metrics:  # what entropy-regularised solvers drive to 0
         regularised = np.asarray(result.metrics["regularised_exploitability"], dtype=float)
         temperature = result.solver_params.get("temperature")

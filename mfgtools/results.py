@@ -53,6 +53,13 @@ class Result:
       metrics: per-iteration metrics, each ``(iterations + 1,)``; entry 0 is
         the initial policy, entry ``k`` the policy after ``k`` iterations.
       iterations, seed, wall_time: the run's budget, seed and seconds.
+      extras: further arrays of the final policy (swarm games: ``order``, the
+        mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``).
+      swarm_policy: on swarm games, the decentralised policy itself (a pytree
+        with ``probabilities(t, observations)``, for
+        :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
+        ``game.observation_grid()``, ``(T, G, A)``, and ``mean_field`` the
+        histogram flow ``(T+1, *game.histogram_shape)``. Not saved in files.
     """
 
     game: Any
@@ -64,15 +71,22 @@ class Result:
     iterations: int
     seed: int
     wall_time: float
+    extras: dict = dataclasses.field(default_factory=dict)
+    swarm_policy: Any = None
 
     @property
     def exploitability(self) -> float:
         """Exploitability of the final policy."""
+        if "exploitability" not in self.metrics:
+            raise MFGError(f"a {self.game.name!r} result has no exploitability (mean-field control of a swarm): "
+                           "read result.metrics['return'] and ['order_parameter']")
         return float(self.metrics["exploitability"][-1])
 
     def to_xarray(self) -> xr.Dataset:
         """The result as an :class:`xarray.Dataset` (see the module docstring)."""
         game = self.game
+        if getattr(game, "kind", None) == "swarm":
+            return self._swarm_dataset()
         stationary = game.stationary
         policy = np.asarray(self.policy)
         flow = np.asarray(self.mean_field)
@@ -129,9 +143,50 @@ class Result:
             dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
         return dataset
 
+    def _swarm_dataset(self) -> xr.Dataset:
+        game = self.game
+        observation = [_dimension(label) for label in game.observation_labels]
+        features = [_dimension(label) for label in game.feature_labels]
+        axes = game.observation_axes()
+        edges = game.histogram_edges()
+        table = np.asarray(self.policy).reshape((game.horizon,) + tuple(len(a) for a in axes) + (game.n_actions,))
+        table = np.concatenate([table, np.full((1,) + table.shape[1:], np.nan)], axis=0)
+        coords = {"t": np.arange(game.horizon + 1), "action": list(game.action_names),
+                  "iteration": np.arange(len(next(iter(self.metrics.values()))))}
+        coords.update({name: axis for name, axis in zip(observation, axes)})
+        coords.update({name: 0.5 * (edge[1:] + edge[:-1]) for name, edge in zip(features, edges)})
+        data = {
+            "policy": (("t", *observation, "action"), table),
+            "mean_field": (("t", *features), np.asarray(self.mean_field)),
+        }
+        if "order" in self.extras:
+            data["order"] = (("t",), np.asarray(self.extras["order"], dtype=np.float64))
+        for name, values in self.metrics.items():
+            data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
+        attrs = {
+            "mfgtools_format": FORMAT_VERSION, "kind": "swarm", "game": game.name,
+            "game_params": params_to_json(game.parameters), "mode": FINITE_HORIZON, "solver": self.solver,
+            "solver_params": params_to_json(self.solver_params), "iterations": int(self.iterations),
+            "seed": int(self.seed), "wall_time_s": float(self.wall_time), "horizon": int(game.horizon),
+            "discount": float(game.discount), "n_agents": int(game.n_agents), "n_actions": int(game.n_actions),
+            "order_label": game.order_label,
+        }
+        dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        dataset["policy"].attrs["description"] = "pi[t](u|y) of every agent at observation y; NaN at t = T"
+        dataset["mean_field"].attrs["description"] = (f"share of agents per bin of ({', '.join(features)}), "
+                                                      "mean over episodes of game.n_agents agents")
+        if "order" in dataset:
+            dataset["order"].attrs["description"] = f"{game.order_label} over time (mean over episodes)"
+        return dataset
+
     def save(self, path: str) -> str:
         """Write the result as netCDF to ``path`` (atomically); returns the path."""
         return save_dataset(self.to_xarray(), path)
+
+
+def _dimension(label: str) -> str:
+    """A coordinate name from a label: ``"relative phase" -> "relative_phase"``."""
+    return label.replace(" ", "_")
 
 
 def _check_shapes(game, policy: np.ndarray, flow: np.ndarray) -> None:

@@ -319,3 +319,15 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     seed = as_int(seed, "seed", 0)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_seeds)
     return _swarm_seeds(game, policy, keys, n_agents, bool(record_states))
+
+
+def swarm_flow(game, policy, keys: jax.Array, n_agents: int):
+    """The mean field a swarm policy induces, estimated from episodes: pure, jit-able.
+
+    Returns ``(histogram (T+1, *game.histogram_shape), order (T+1,))``: the
+    share of agents in every bin of the mean-field coordinates and the order
+    parameter at every step, averaged over the episodes of ``keys`` ``(seeds, 2)``.
+    """
+    play = jax.vmap(lambda k: swarm_rollout(game, policy, k, n_agents, record_states=True))(keys)
+    histograms = jax.vmap(jax.vmap(game.histogram))(play.states)
+    return histograms.mean(0), play.order.mean(0)

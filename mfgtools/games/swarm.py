@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_float, as_int
@@ -146,6 +147,42 @@ class SwarmGame:
     def mean_field_coordinates(self, states: jax.Array) -> jax.Array:
         """``(N, F)`` coordinates of the states for mean-field representations."""
         raise NotImplementedError
+
+    # ----- what results show -------------------------------------------------------
+    @property
+    def histogram_shape(self) -> tuple:
+        """Bins of the mean-field histogram of results: 32 on a circle, 16 x 16 on the torus."""
+        return (32,) if len(self.feature_periods) == 1 else (16,) * len(self.feature_periods)
+
+    def histogram_edges(self) -> list:
+        """Per mean-field coordinate, the ``bins + 1`` bin edges over ``[0, period]``."""
+        return [np.linspace(0.0, period, bins + 1) for bins, period in zip(self.histogram_shape,
+                                                                             self.feature_periods)]
+
+    def histogram(self, states: jax.Array) -> jax.Array:
+        """Share of the agents in every bin of the mean-field coordinates, ``histogram_shape``."""
+        coords = self.mean_field_coordinates(states)
+        shape = self.histogram_shape
+        index = jnp.zeros(coords.shape[0], jnp.int32)
+        for d, (bins, period) in enumerate(zip(shape, self.feature_periods)):
+            cell = jnp.clip(jnp.floor(coords[:, d] / period * bins).astype(jnp.int32), 0, bins - 1)
+            index = index * bins + cell
+        counts = jax.ops.segment_sum(jnp.ones(coords.shape[0], coords.dtype), index, math.prod(shape))
+        return (counts / coords.shape[0]).reshape(shape)
+
+    def observation_axes(self) -> list:
+        """Per observation coordinate, the points at which results tabulate the policy:
+        32 over a period, 11 over a bounded interval."""
+        axes = []
+        for period, (low, high) in zip(self.observation_periods, self.observation_bounds):
+            axes.append(np.linspace(low, high, 32, endpoint=False) if period is not None
+                        else np.linspace(low, high, 11))
+        return axes
+
+    def observation_grid(self) -> np.ndarray:
+        """``(G, O)``: every combination of :meth:`observation_axes` (row-major)."""
+        mesh = np.meshgrid(*self.observation_axes(), indexing="ij")
+        return np.stack([m.reshape(-1) for m in mesh], axis=-1)
 
     # ----- helpers shared by the tasks -------------------------------------------
     def neighbourhood(self, states: jax.Array, values: jax.Array):

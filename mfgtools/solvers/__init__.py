@@ -130,9 +130,28 @@ def _run_chunk_seeds(solver, game, state, key, active, length):
     return jax.vmap(lambda s, k: _chunk(solver, game, s, k, active, length))(state, key)
 
 
+SWARM_FLOW_EPISODES = 4  # episodes whose mean field a swarm result shows
+
+
 def _final_values(solver, game, state):
+    """``(policy, table, mean_field, metrics, extras)`` of the final solver state.
+
+    Finite games: ``table`` is the policy ``(T, S, A)`` itself, ``mean_field``
+    its exact flow. Swarm games: ``policy`` is the decentralised swarm policy,
+    ``table`` its action distributions at ``game.observation_grid()`` ``(T, G, A)``,
+    ``mean_field`` the histogram flow of a few episodes of ``game.n_agents``
+    agents and ``extras["order"]`` their mean order parameter ``(T+1,)``.
+    """
     policy = solver.policy(game, state)
-    return policy, kernels.mean_field(game, policy), solver.evaluate(game, policy)
+    if getattr(game, "kind", None) != "swarm":
+        return None, policy, kernels.mean_field(game, policy), solver.evaluate(game, policy), {}
+    from mfgtools.simulate import swarm_flow
+
+    grid = jnp.asarray(game.observation_grid(), jnp.result_type(float))
+    table = jax.vmap(lambda t: policy.probabilities(t, grid))(jnp.arange(game.horizon))
+    keys = jax.random.split(jax.random.PRNGKey(1), SWARM_FLOW_EPISODES)
+    histogram, order = swarm_flow(game, policy, keys, game.n_agents)
+    return policy, table, histogram, solver.evaluate(game, policy), {"order": order}
 
 
 _final = jax.jit(_final_values)
@@ -186,7 +205,7 @@ def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), pr
             done += active
             if bar is not None:
                 bar.update(active)
-        policies, flows, final = jax.device_get(_final_seeds(algorithm, game, state))
+        executables, policies, flows, final, extras = jax.device_get(_final_seeds(algorithm, game, state))
     finally:
         if bar is not None:
             bar.close()
@@ -199,6 +218,8 @@ def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), pr
             game=game, solver=solver, solver_params=algorithm.settings(), policy=np.asarray(policies[index]),
             mean_field=np.asarray(flows[index]), metrics=_merge_metrics(mine, last, iterations),
             iterations=iterations, seed=seed, wall_time=wall_time,
+            extras={name: np.asarray(values[index]) for name, values in extras.items()},
+            swarm_policy=None if executables is None else jax.tree_util.tree_map(lambda x: x[index], executables),
         ))
     return results
 
@@ -209,7 +230,9 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     """Run ``solver`` on ``game`` for ``iterations`` iterations.
 
     Returns a :class:`~mfgtools.results.Result` whose ``metrics["exploitability"]``
-    has ``iterations + 1`` entries (entry 0: the initial policy).
+    has ``iterations + 1`` entries (entry 0: the initial policy). On a swarm game
+    (mean-field control) the metrics are ``return`` and ``order_parameter``
+    instead, and ``result.swarm_policy`` is the decentralised policy to execute.
 
     Long runs: with ``checkpoint`` (a file path) the solver state, the random
     key and the metrics so far are saved atomically between chunks, at least
@@ -249,14 +272,15 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
                 last_saved = done
             if bar is not None:
                 bar.update(active)
-                last = collected[-1].get("exploitability")
-                if last is not None and last.size:
-                    bar.set_postfix(exploitability=f"{float(last[-1]):.4g}")
+                headline = _headline(collected[-1])
+                if headline is not None:
+                    bar.set_postfix({headline: f"{float(collected[-1][headline][-1]):.4g}"})
             if callback is not None:
                 callback(done, collected)
-        policy, flow, final = jax.device_get(_final(algorithm, game, state))
-        if bar is not None:
-            bar.set_postfix(exploitability=f"{float(final['exploitability']):.4g}")
+        executable, policy, flow, final, extras = _final(algorithm, game, state)
+        policy, flow, final, extras = jax.device_get((policy, flow, final, extras))
+        if bar is not None and _headline(final) is not None:
+            bar.set_postfix({_headline(final): f"{float(final[_headline(final)]):.4g}"})
     finally:
         if bar is not None:
             bar.close()
@@ -264,8 +288,18 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     return Result(
         game=game, solver=solver, solver_params=algorithm.settings(), policy=np.asarray(policy),
         mean_field=np.asarray(flow), metrics=metrics, iterations=iterations, seed=seed,
-        wall_time=time.perf_counter() - start,
+        wall_time=time.perf_counter() - start, extras={name: np.asarray(v) for name, v in extras.items()},
+        swarm_policy=executable,
     )
+
+
+def _headline(metrics: dict):
+    """The metric a progress bar shows: exploitability (games), else return (swarm control)."""
+    for name in ("exploitability", "return"):
+        values = metrics.get(name)
+        if values is not None and np.size(values):
+            return name
+    return None
 
 
 def _merge_metrics(collected: list[dict], final: dict, iterations: int) -> dict:

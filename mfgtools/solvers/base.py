@@ -49,3 +49,32 @@ class FiniteSolver:
     def evaluate(self, game, policy):
         """Metrics of the final policy (same names as those of :meth:`step`)."""
         return {"exploitability": kernels.exploitability(game, policy)}
+
+
+class SwarmSolver(FiniteSolver):
+    """Mixin for solvers of swarm games (kind ``"swarm"``: mean-field control with particles).
+
+    Same protocol as finite-game solvers (``init``, ``step``, ``policy``,
+    ``evaluate``), except that ``policy(game, state)`` returns a decentralised
+    swarm policy (:mod:`mfgtools.swarm_policies`: ``probabilities(t, observations)``)
+    and the metrics describe returns, not exploitability: ``step`` reports
+    ``return`` (the mean discounted shared return of its training episodes) and
+    ``order_parameter`` (mean over their last step), and :meth:`evaluate` the same
+    two for the final policy, executed decentralised by ``game.n_agents`` agents
+    over ``evaluation_episodes`` fixed seeds.
+    """
+
+    evaluation_episodes: int = 16
+
+    def check(self, game) -> None:
+        if getattr(game, "kind", None) != "swarm":
+            raise MFGError(f"solver {type(self).__name__} needs a swarm game, got "
+                           f"{getattr(game, 'name', type(game).__name__)!r}")
+
+    def evaluate(self, game, policy):
+        from mfgtools.simulate import swarm_rollout
+        import jax
+
+        keys = jax.random.split(jax.random.PRNGKey(0), self.evaluation_episodes)
+        play = jax.vmap(lambda k: swarm_rollout(game, policy, k, game.n_agents))(keys)
+        return {"return": play.returns(game.discount).mean(), "order_parameter": play.order[:, -1].mean()}
