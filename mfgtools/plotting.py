@@ -1114,8 +1114,8 @@ def _order(game, states) -> float:
 def animate_swarm(game, states, path=None, *, fps: int = 12, dpi: int = 100):
     """An animation of one episode, ``states`` ``(T+1, N, D)``.
 
-    Returns the :class:`matplotlib.animation.FuncAnimation` (in a notebook:
-    ``IPython.display.HTML(animation.to_jshtml())``). With ``path`` it is also
+    Returns the :class:`matplotlib.animation.FuncAnimation` on a figure of its
+    own (in a notebook: ``IPython.display.HTML(animation.to_jshtml())``). With ``path`` it is also
     saved, atomically: ``.gif`` with Pillow (always available with matplotlib),
     ``.mp4`` where ffmpeg is installed.
     """
@@ -1130,7 +1130,9 @@ def animate_swarm(game, states, path=None, *, fps: int = 12, dpi: int = 100):
         fmt = os.path.splitext(path)[1].lower()
         if fmt not in (".gif", ".mp4"):
             raise MFGError(f"animation file {path!r}: use a .gif (or .mp4 with ffmpeg installed) name")
-    fig = _new_figure((4.5, 4.8))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 4.8), layout="constrained")  # not a pyplot figure: nothing shows it twice
     ax = fig.subplots()
     plot_swarm(game, states[0], ax=ax)
 
