@@ -5,26 +5,33 @@ agent observes is a sum over its neighbours, the agents within ``radius``
 (periodic distance), of some per-agent values (headings as unit vectors,
 displacements, ...). :func:`neighbour_sums` computes these sums exactly for
 every agent, with fixed shapes so that it jits, vmaps over seeds and runs on
-CPU and GPU alike. Two exact methods compute the same sums:
+CPU and GPU alike. Two exact methods decide neighbours by the very same float
+test (:func:`_close_pairs`) and differ only in the order of the sums:
 
-- ``"dense"``: every pair of agents, in blocks of rows (``lax.map``): ``N^2``
-  work but only ``O(N * block)`` memory. Fastest for small swarms, where its
-  few large array operations beat any bookkeeping.
-- ``"cells"``: a cell list. The torus is cut into ``n x n`` cells of side at
-  least ``radius / s``, so that the neighbours of an agent lie in the
-  ``(2s+1) x (2s+1)`` cells around its own. Agents are sorted by cell; the
-  agents of one row of ``2s+1`` neighbouring cells are then one contiguous
-  (circular) range of the sorted order. Work is cut into fixed-size tiles
-  (``bt`` targets of one cell against ``bs`` candidates of one such range),
-  and a ``lax.while_loop`` processes the tiles ``w`` at a time; the number of
-  tiles is computed from the actual cell occupancies, so there is no static
-  capacity to overflow, the work is proportional to the number of candidate
-  pairs (about ``(2s+1)^2 / s^2 * radius^2 * N^2`` for a uniform swarm, plus
-  padding), even for a swarm that crowds into one cell, and memory is
-  ``O(N + n^2 + w * bt * bs)``.
+- ``"dense"``: every pair of agents, a block of target rows at a time
+  (``lax.map``): ``N^2`` work but only ``O(N * block)`` memory. Fastest for
+  small swarms, where a few large array operations beat any bookkeeping.
+- ``"cells"``: a cell list, for large swarms. The torus is cut into ``n x n``
+  cells (side ``h = period / n``, chosen by a cost model, usually well below
+  the radius). For a cell offset ``(dx, dy)`` the geometry alone says whether
+  *every* agent of the offset cell is a neighbour of *every* agent of the
+  centre cell (interior offsets), none can be (outside), or it depends
+  (boundary offsets, a ring about ``2h`` wide around the circle). Interior
+  cells are summed per cell, at once for all cells, by a convolution of the
+  per-cell totals with the interior stencil. Boundary cells are tested pair by
+  pair: agents are sorted by cell, so that the agents of a run of consecutive
+  boundary cells of one row are one contiguous (circular) range of the sorted
+  order; the work is cut into fixed-size tiles (``bt`` agents of one cell
+  against ``bs`` candidates of one range, one small matrix product each) and a
+  ``lax.while_loop`` processes them ``w`` tiles at a time. The number of tiles
+  is computed from the actual cell occupancies at run time, so there is no
+  static capacity that could overflow, the work follows the number of
+  candidate pairs (about ``2 pi radius * 2h * N^2`` for a uniform swarm, plus
+  padding, instead of ``pi radius^2 N^2``) even for a swarm that crowds into
+  one cell, and memory is ``O(N + n^2 + N / bt * runs + w * bt * bs)``.
 
-``"auto"`` picks dense for small swarms and cells otherwise (see
-:data:`AUTO_DENSE_MAX`).
+``"auto"`` (:func:`choose_method`) picks dense for small swarms and whichever
+the cost model predicts faster above.
 """
 
 from __future__ import annotations
@@ -65,17 +72,23 @@ class Neighbourhood:
 
 METHODS = ("auto", "dense", "cells")
 
-#: ``"auto"`` uses the dense method up to this many agents and the cell list above.
-#: Measured on a 2-core AMD EPYC (jax 0.10, CPU, float32, one seed, V = 2): at
-#: radius 0.2-0.3 (the games' defaults) the two methods break even around
-#: N = 1,500-2,000 (cells are 1.3x faster at N = 4,000 and 2.5x at N = 16,000);
-#: at radius 0.05 the cell list already wins from N = 500 but both take well
-#: under a millisecond there. Dense is also what the games' default N = 100 want.
-AUTO_DENSE_MAX = 2048
+#: ``"auto"`` always uses the dense method up to this many agents; above, it
+#: compares the two methods' predicted costs (:func:`choose_method`). Measured
+#: on a 2-core AMD EPYC (jax 0.10, CPU, float32, one seed): called alone (all
+#: outputs used), the cell list overtakes dense at about N = 1,000 for radius
+#: 0.05, 1,500 for radius 0.2 and 3,000-4,000 for radius 0.25-0.3; inside the
+#: games' rollouts, where XLA drops the dense outputs a game does not use (and
+#: merges Kuramoto's two identical dense calls a step), at about N = 10,000 for
+#: Vicsek (radius 0.2) and Kuramoto (0.25) and 4,000 for aggregation (0.3)
+#: (``benchmarks/bench_swarm.py``). The cost model below is set between the two
+#: (dense up to about 4,000 agents at radius 0.2, 10,000 at 0.25-0.3). Below
+#: 1,024 agents both take about a millisecond or less and dense compiles several
+#: times faster (0.3 s against 1.5 s); it is what the games' default N = 100 runs.
+AUTO_DENSE_MAX = 1024
 
-#: Pairs per block of the dense method (rows per block = this / N): 2^20 pairs,
-#: a few MiB per temporary, the size at which blocking stopped costing time.
-DENSE_BLOCK_PAIRS = 1 << 20
+#: Pairs per block of the dense method (rows per block = this / N): 2^19 pairs,
+#: 2 MiB per float32 temporary; blocks of 100-250 rows were fastest at N = 1,000-4,000.
+DENSE_BLOCK_PAIRS = 1 << 19
 
 #: Pair evaluations per iteration of the cell list's loop (``w * bt * bs``).
 CELL_BATCH_PAIRS = 1 << 18
@@ -83,15 +96,25 @@ CELL_BATCH_PAIRS = 1 << 18
 #: At most this many cells per side (``n^2`` cells are bookkept every call).
 MAX_CELLS_PER_SIDE = 512
 
-# Distances within this fraction of the period of the radius are never decided
-# per cell (only pair by pair, with the same float test as the dense method):
-# float rounding in a distance or a cell index is far below it.
+# Cell pairs whose distances come within this fraction of the period of the
+# radius are never decided per cell, only pair by pair (with the same float test
+# as the dense method): float rounding in a distance or a cell index is far below.
 _MARGIN = 1e-5
-# Cost model of the cell plan, in pair tests: per tile (gathers, scatter,
-# bookkeeping) and per cell (``n_runs`` ranges and the stencil sum).
-_TILE_COST = 64.0
-_RUN_COST = 2.0
-_STENCIL_COST = 0.5
+# Cost model of the methods, in units of one pair test of the cell list (about
+# 0.6 ns on one core of the CPU below): fitted by least squares (within about
+# 30 %) to 64 timings of random plans, N = 2,000-30,000, radius 0.05-0.3, on a
+# 2-core AMD EPYC (jax 0.10): per agent gathered or scattered in a tile, per
+# tile (binary search, bookkeeping), per range of candidates of a cell, per
+# stencil entry of a cell, per agent and per call; and one pair of the dense
+# method: 0.75 ns with all its outputs, 0.3-0.5 ns in the games' steps, where XLA
+# drops the outputs a game does not use.
+_ROW_COST = 10.0
+_TILE_COST = 190.0
+_RUN_COST = 85.0
+_STENCIL_COST = 12.0
+_AGENT_COST = 20.0
+_CALL_COST = 3e5
+_DENSE_PAIR_COST = 0.6
 # Full float32 precision in dot products (on GPUs the default may round to TF32).
 _EXACT = lax.Precision.HIGHEST
 
@@ -242,7 +265,6 @@ def _padded(expected: float, size: int) -> float:
     return size * math.ceil((expected + 0.5 * math.sqrt(expected)) / size)
 
 
-@lru_cache(maxsize=256)
 def cell_plan(n_agents: int, radius: float, period: float = 1.0, cells_per_side: int | None = None):
     """The :class:`CellPlan` for ``n_agents`` agents, or None where no cell list fits.
 
@@ -252,7 +274,12 @@ def cell_plan(n_agents: int, radius: float, period: float = 1.0, cells_per_side:
     chosen by a cost model (pair tests, padded to tiles, plus a fixed cost per
     tile), calibrated on CPU. ``cells_per_side`` forces the cell side (tests).
     """
-    n_agents = max(int(n_agents), 1)
+    return _best_plan(max(int(n_agents), 1), float(radius), float(period), cells_per_side)[1]
+
+
+@lru_cache(maxsize=256)
+def _best_plan(n_agents: int, radius: float, period: float, cells_per_side: int | None):
+    """``(cost, plan)``: the cheapest plan by the cost model, its cost per agent (pair units); ``(inf, None)``."""
     if cells_per_side is not None:
         sides = [int(cells_per_side)]
     else:
@@ -266,16 +293,18 @@ def cell_plan(n_agents: int, radius: float, period: float = 1.0, cells_per_side:
             continue
         reach, runs, interior = stencil
         per_cell = n_agents / (n * n)
+        stencil_work = _STENCIL_COST * (2 * reach + 1) ** 2 if interior else 0.0
         for bt in (8, 16, 32, 64):
             targets = _padded(per_cell, bt) / per_cell  # target slots per agent
             for bs in (8, 16, 32, 64, 128):
-                candidates = sum(_padded(length * per_cell, bs) for _, _, length in runs)
-                tiles = candidates / bs
-                per_cell_work = _RUN_COST * len(runs) + _STENCIL_COST * (2 * reach + 1) ** 2 * (len(interior) > 0)
-                cost = targets * (candidates + _TILE_COST * tiles) + per_cell_work / per_cell
+                candidates = sum(_padded(length * per_cell, bs) for _, _, length in runs)  # per target slot
+                per_pair = 1.0 + _ROW_COST * (1.0 / bt + 1.0 / bs) + _TILE_COST / (bt * bs)
+                cost = targets * candidates * per_pair + (_RUN_COST * len(runs) + stencil_work) / per_cell
                 if best is None or cost < best[0]:
-                    best = (cost, CellPlan(n, bt, bs, max(1, CELL_BATCH_PAIRS // (bt * bs)), reach, runs, interior))
-    return None if best is None else best[1]
+                    tiles = n * n * _padded(per_cell, bt) / bt * candidates / bs  # expected work items
+                    w = max(1, min(CELL_BATCH_PAIRS // (bt * bs), 1 << math.ceil(math.log2(max(tiles, 1)))))
+                    best = (cost, CellPlan(n, bt, bs, w, reach, runs, interior))
+    return (math.inf, None) if best is None else best
 
 
 @partial(jax.jit, static_argnames=("radius", "period", "include_self", "plan"))
@@ -326,70 +355,76 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
 
     if runs:  # boundary cells: pair tests, in tiles of bt targets x bs candidates
         order = jnp.argsort(cell)
-        sorted_positions = positions[order]
-        sorted_features = features[order]
-        sorted_column = coords[order, 0]
+        # one row per sorted agent: position, features, cell column (small ints, exact as floats)
+        data = jnp.concatenate([positions.astype(dtype), features, coords[:, :1].astype(dtype)], axis=1)[order]
         occupancy = jnp.zeros(n_cells, index).at[cell].add(1)
-        cell_start = jnp.cumsum(occupancy) - occupancy
-        row_prefix = jnp.concatenate([jnp.zeros((n, 1), index), jnp.cumsum(occupancy.reshape(n, n), axis=1)],
-                                     axis=1)
+        cell_start = jnp.cumsum(occupancy, dtype=index) - occupancy
+        # per row, agents before each column, continued once around (columns 0..2n): a range of
+        # cells first..past-1 (past <= 2n) of one row has prefix[past] - prefix[first] agents
+        row_count = jnp.cumsum(occupancy.reshape(n, n), axis=1, dtype=index)
+        row_length = row_count[:, -1:]
+        prefix = jnp.concatenate([jnp.zeros((n, 1), index), row_count, row_length + row_count], axis=1).reshape(-1)
         row_start = cell_start.reshape(n, n)[:, 0]
-        row_length = row_prefix[:, n]
 
         # target tiles: the agents of one cell, bt at a time (at most n_tiles of them)
         n_tiles = (n_agents + n_cells * (bt - 1)) // bt
         tiles_of_cell = (occupancy + bt - 1) // bt
-        tile_end = jnp.cumsum(tiles_of_cell)
+        tile_end = jnp.cumsum(tiles_of_cell, dtype=index)
         tile = jnp.arange(n_tiles, dtype=index)
-        tile_valid = tile < tile_end[-1]
         tile_cell = jnp.minimum(jnp.searchsorted(tile_end, tile, side="right").astype(index), n_cells - 1)
-        tile_first = (tile - (tile_end[tile_cell] - tiles_of_cell[tile_cell])) * bt  # slot of its first agent
+        tile_slot = (tile - tile_end[tile_cell] + tiles_of_cell[tile_cell]) * bt  # slot of its first agent
+        tile_size = jnp.clip(occupancy[tile_cell] - tile_slot, 0, bt)
         tile_x, tile_y = tile_cell % n, tile_cell // n
 
         # candidates: for every tile and run, the agents of the run's cells, a
         # circular range of the sorted agents of their row (cells 0..n-1)
-        run_dy, run_dx, run_length = (jnp.asarray(np.array(runs, dtype=np.int32)[:, k]) for k in range(3))
-        n_runs = len(runs)
+        run_dy, run_dx, run_length = (np.array(runs, dtype=np.int32)[:, k] for k in range(3))
         rows = (tile_y[:, None] + run_dy) % n  # (tiles, runs)
-        first_cell = (tile_x[:, None] + run_dx) % n
-        past_cell = first_cell + run_length  # may pass n: then the range wraps to the row's start
-        range_offset = row_prefix[rows, first_cell]
-        range_length = jnp.where(past_cell <= n, row_prefix[rows, jnp.minimum(past_cell, n)] - range_offset,
-                                 row_length[rows] - range_offset + row_prefix[rows, jnp.maximum(past_cell - n, 0)])
-        chunks = jnp.where(tile_valid[:, None], (range_length + bs - 1) // bs, 0).reshape(-1)
-        chunk_end = jnp.cumsum(chunks)
+        first_cell = rows * (2 * n + 1) + (tile_x[:, None] + run_dx) % n
+        range_offset = prefix[first_cell]
+        range_length = prefix[first_cell + run_length] - range_offset
+        chunks = jnp.where(tile_size[:, None] > 0, (range_length + bs - 1) // bs, 0)
+        chunk_end = jnp.cumsum(chunks.reshape(-1), dtype=index)
         total = chunk_end[-1]  # work items: (tile, run, chunk of bs candidates)
-        rows, range_offset, range_length = rows.reshape(-1), range_offset.reshape(-1), range_length.reshape(-1)
+        # everything an item needs about its (tile, run), in one gather
+        shape = rows.shape
+        info = jnp.stack([
+            (chunk_end.reshape(shape) - chunks),  # its first item
+            jnp.broadcast_to((cell_start[tile_cell] + tile_slot)[:, None], shape),  # its first target
+            jnp.broadcast_to(tile_size[:, None], shape), jnp.broadcast_to(tile_x[:, None], shape),
+            row_start[rows], jnp.maximum(row_length[rows, 0], 1),
+            range_offset, range_length, jnp.broadcast_to(run_dx, shape), jnp.broadcast_to(run_dy, shape),
+        ], axis=-1).reshape(-1, 10).astype(index)
+        get = partial(jnp.take, axis=0, mode="clip")
+        slots, lanes = jnp.arange(bt, dtype=index), jnp.arange(bs, dtype=index)
 
         def body(carry):
             step, acc = carry
             item = step * w + jnp.arange(w, dtype=index)
-            live = item < total
-            pair = jnp.minimum(jnp.searchsorted(chunk_end, item, side="right").astype(index), chunks.shape[0] - 1)
-            chunk = item - (chunk_end[pair] - chunks[pair])
-            t, run = pair // n_runs, pair % n_runs
-            # targets: (w, bt) slots of the tile's cell
-            slot = tile_first[t][:, None] + jnp.arange(bt, dtype=index)
-            target_ok = live[:, None] & (slot < occupancy[tile_cell[t]][:, None])
-            target = jnp.minimum(cell_start[tile_cell[t]][:, None] + slot, n_agents - 1)
-            # candidates: (w, bs) entries of the circular range
-            k = chunk[:, None] * bs + jnp.arange(bs, dtype=index)
-            source_ok = k < range_length[pair][:, None]
-            row = rows[pair]
-            source = row_start[row][:, None] + (range_offset[pair][:, None] + k) % jnp.maximum(row_length[row], 1)[:, None]
-            source = jnp.minimum(source, n_agents - 1)
+            pair = jnp.searchsorted(chunk_end, item, side="right").astype(index)
+            (first_item, first, size, tile_col, start, length, offset, extent, dx0, dy) = get(info, pair).T
+            # targets: (w, bt) agents of the tile's cell; candidates: (w, bs) of the circular range
+            target_ok = (item < total)[:, None] & (slots < size[:, None])
+            target = first[:, None] + slots
+            k = (item - first_item)[:, None] * bs + lanes
+            source_ok = k < extent[:, None]
+            source = start[:, None] + lax.rem(offset[:, None] + k, length[:, None])
+            targets, sources = get(data, target), get(data, source)
 
-            close, _, _ = _close_pairs(sorted_positions[target], sorted_positions[source], radius, period)
+            # the test of the dense method, in the positions' own dtype
+            own = positions.dtype
+            close, _, _ = _close_pairs(targets[..., :2].astype(own), sources[..., :2].astype(own), radius, period)
             close = close & target_ok[:, :, None] & source_ok[:, None, :]  # (w, bt, bs)
             if not include_self:
                 close = close & (target[:, :, None] != source[:, None, :])
-            # candidate features, positions relative to the target's cell centre
-            cell_dx = run_dx[run][:, None] + (sorted_column[source] - tile_x[t][:, None] - run_dx[run][:, None]) % n
-            shift = jnp.stack([cell_dx * h, jnp.broadcast_to(run_dy[run][:, None] * h, cell_dx.shape)], -1)
-            candidates = sorted_features[source].at[:, :, n_values + 1:].add(shift.astype(dtype))  # (w, bs, width)
+            # the candidates' positions relative to the target's cell centre: + the cells' offset
+            column = sources[..., -1].astype(index)
+            cell_dx = dx0[:, None] + lax.rem(column - tile_col[:, None] - dx0[:, None] + n, index(n))
+            candidates = sources[..., 2:-1].at[..., n_values + 1:].add(
+                jnp.stack([cell_dx * h, jnp.broadcast_to(dy[:, None] * h, cell_dx.shape)], -1).astype(dtype))
             part = lax.dot_general(close.astype(dtype), candidates, (((2,), (1,)), ((0,), (0,))), precision=_EXACT)
             into = jnp.where(target_ok, target, n_agents).reshape(-1)  # padding goes to a spare row
-            return step + 1, acc.at[into].add(part.reshape(-1, width))
+            return step + 1, acc.at[into].add(part.reshape(-1, width), mode="promise_in_bounds")
 
         acc = jnp.zeros((n_agents + 1, width), dtype)
         _, acc = lax.while_loop(lambda carry: carry[0] * w < total, body, (jnp.zeros((), index), acc))
@@ -402,11 +437,20 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
 
 # ----- public entry point ----------------------------------------------------------------
 def choose_method(n_agents: int, radius: float, period: float = 1.0) -> str:
-    """What ``method="auto"`` runs: ``"dense"`` up to :data:`AUTO_DENSE_MAX` agents or when
-    cells cannot help (radius above about ``period / 3``), ``"cells"`` otherwise."""
-    if n_agents <= AUTO_DENSE_MAX or cell_plan(n_agents, radius, period) is None:
+    """What ``method="auto"`` runs for ``n_agents`` agents: ``"dense"`` or ``"cells"``.
+
+    Dense up to :data:`AUTO_DENSE_MAX` agents (where both take well under a
+    millisecond and dense compiles several times faster); above, whichever the
+    cost model (fitted on CPU) predicts faster: the cell list's best plan
+    against ``N^2`` dense pair tests. Dense also where no cell list fits.
+    """
+    if n_agents <= AUTO_DENSE_MAX:
         return "dense"
-    return "cells"
+    cost, plan = _best_plan(int(n_agents), float(radius), float(period), None)
+    if plan is None:
+        return "dense"
+    cells = (cost + _AGENT_COST) * n_agents + _CALL_COST
+    return "cells" if cells < _DENSE_PAIR_COST * n_agents ** 2 else "dense"
 
 
 def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, period: float = 1.0,
@@ -426,9 +470,10 @@ def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, perio
         (a Python float, ``0 < radius < period / 2``).
       period: side of the torus (a Python float).
       include_self: whether an agent is its own neighbour.
-      method: ``"dense"`` (all pairs in blocks of rows: small swarms),
-        ``"cells"`` (cell list: large swarms; falls back to dense when the
-        radius exceeds about ``period / 3``), or ``"auto"`` (:func:`choose_method`).
+      method: ``"dense"`` (all pairs, a block of rows at a time: small swarms),
+        ``"cells"`` (cell list: large swarms; dense where no cell list fits,
+        for a radius close to ``period / 2`` and few agents), or ``"auto"``
+        (:func:`choose_method`: dense up to :data:`AUTO_DENSE_MAX` agents).
 
     Returns:
       a :class:`Neighbourhood`: the sums ``(N, V)``, the neighbour counts
@@ -440,6 +485,7 @@ def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, perio
       mismatched shapes.
     """
     radius, period = check_radius(radius, period)
+    positions, values = jnp.asarray(positions), jnp.asarray(values)
     if method not in METHODS:
         raise MFGError(f"unknown neighbour search method {method!r}: choose one of {', '.join(METHODS)}")
     if positions.ndim != 2 or positions.shape[1] != 2:
