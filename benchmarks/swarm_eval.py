@@ -14,7 +14,7 @@ Figures: training curves, the order parameter over time, snapshots of a
 trained swarm and an animation (``docs/swarm``).
 
     python benchmarks/swarm_eval.py [--games kuramoto,vicsek,aggregation] [--agents 10,100,1000]
-        [--seeds 16] [--train-seeds 1] [--iterations 100] [--out docs/swarm]
+        [--seeds 16] [--train-seeds 1] [--iterations N] [--out docs/swarm]
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--agents", default="10,100,1000", help="swarm sizes of the evaluation")
     parser.add_argument("--seeds", type=int, default=16, help="evaluation episodes per policy and swarm size")
     parser.add_argument("--train-seeds", type=int, default=1, help="training runs per method")
-    parser.add_argument("--iterations", type=int, default=100, help="training iterations (default: 100, as the CLI)")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="training iterations (default: each solver's default, as the CLI)")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
     parser.add_argument("--out", default="docs/swarm", help="folder of the figures ('' for none)")
     args = parser.parse_args(argv)
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
         curves = {}
         for label in methods:
             solver, params = METHODS[label]
-            iterations = args.iterations
+            iterations = args.iterations if args.iterations is not None else mfgtools.default_iterations(solver)
             trained, times = [], []
             for seed in range(args.train_seeds):
                 start = time.perf_counter()

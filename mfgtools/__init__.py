@@ -28,6 +28,7 @@ _EXPORTS = {
     "solve": "mfgtools.solvers",
     "solve_seeds": "mfgtools.solvers",
     "list_solvers": "mfgtools.solvers",
+    "default_iterations": "mfgtools.solvers",
     "mean_field": "mfgtools.evaluation",
     "exploitability": "mfgtools.evaluation",
     "best_response": "mfgtools.evaluation",

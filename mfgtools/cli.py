@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_game_flags(solve)
     solve.add_argument("--dataset", metavar="PATH",
                        help="solver parameter dataset (off-mmd: random, intermediate, expert or a dataset file)")
-    solve.add_argument("--iterations", default="100", metavar="N", help="solver iterations (default: 100)")
+    solve.add_argument("--iterations", metavar="N",
+                       help="solver iterations (default: the solver's, 100 for most, 2000 for dec-pomfc and ippo; "
+                            "see `mfgtools list solvers`)")
     solve.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
     solve.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                        help="set a game or solver parameter (repeatable); the key goes to the game if "
@@ -259,7 +261,7 @@ def _check_output(path: str, what: str) -> None:
 
 def run_solve(args) -> int:
     started = time.perf_counter()
-    iterations = as_int(args.iterations, "--iterations", 0)
+    iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     seed = as_int(args.seed, "--seed", 0)
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
@@ -316,7 +318,7 @@ def run_solve(args) -> int:
     lines = [
         ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
-         + f", {iterations} iteration{'s' if iterations != 1 else ''}, seed {seed}"),
+         + f", {result.iterations} iteration{'s' if result.iterations != 1 else ''}, seed {seed}"),
     ]
     if "exploitability" in result.metrics:
         history = np.asarray(result.metrics["exploitability"], dtype=float)
@@ -522,7 +524,8 @@ def _print_entries(title: str, entries: dict) -> None:
     default_width = min(max([len(r[1]) for r in rows] + [7]), 14)
     for name, spec in entries.items():
         print(f"\n  {name}: {spec.description}")
-        print(f"      modes: {', '.join(spec.modes)}")
+        print(f"      modes: {', '.join(spec.modes)}"
+              + (f"; default iterations: {spec.iterations}" if spec.iterations is not None else ""))
         if not spec.parameters:
             print("      (no parameters)")
         for key, parameter in spec.parameters.items():

@@ -42,7 +42,8 @@ class Entry:
     (``"finite"``, ``"graphex"``: see :data:`KINDS`); for solvers, the family of game it needs. ``modes``: for
     games, the modes they can be played in (``"finite-horizon"``,
     ``"stationary"``; a game with both has a ``mode`` parameter); for solvers,
-    the modes they can solve."""
+    the modes they can solve. ``iterations``: for solvers, the default number of
+    iterations of a run (``None`` for games)."""
 
     name: str
     builder: Callable
@@ -50,6 +51,7 @@ class Entry:
     parameters: dict
     kind: str = "finite"
     modes: tuple = ("finite-horizon",)
+    iterations: int | None = None
 
     @property
     def requires(self) -> str:
@@ -66,7 +68,7 @@ class Registry:
         self._entries: dict[str, Entry] = {}
 
     def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite",
-                 modes: tuple = ("finite-horizon",)):
+                 modes: tuple = ("finite-horizon",), iterations: int | None = None):
         """Decorator registering ``builder(**params)`` under ``name``."""
         unknown = set(modes) - set(MODES)
         if unknown or not modes:
@@ -75,7 +77,8 @@ class Registry:
         def decorate(builder):
             if name in self._entries:
                 raise RuntimeError(f"{self.what} {name!r} registered twice")
-            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes))
+            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes),
+                                       iterations)
             return builder
 
         return decorate

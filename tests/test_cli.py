@@ -143,8 +143,10 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
                  if line.startswith("  ") and not line.startswith("   ")}
         assert set(named) == set(entries)
         for name, spec in entries.items():
-            assert named[name] == "      modes: " + ", ".join(spec.modes), (name, named[name])
+            iterations = f"; default iterations: {spec.iterations}" if spec.iterations is not None else ""
+            assert named[name] == "      modes: " + ", ".join(spec.modes) + iterations, (name, named[name])
     assert "modes: finite-horizon" in solvers.stdout
+    assert "  dec-pomfc: " in solvers.stdout and "default iterations: 2000" in solvers.stdout
 
 
 ERRORS = {

@@ -17,6 +17,7 @@ CROWD = NOTEBOOKS / "crowd_equilibria.ipynb"
 OFFLINE = NOTEBOOKS / "offline_learning.ipynb"
 PMA = NOTEBOOKS / "stationary_pma.ipynb"
 GRAPHEX = NOTEBOOKS / "graphex_games.ipynb"
+SWARM = NOTEBOOKS / "swarm_control.ipynb"
 
 
 def test_notebooks_are_stored_without_outputs():
@@ -82,3 +83,17 @@ def test_graphex_games_notebook_runs(tmp_path, monkeypatch):
     saved = load_result(tmp_path / "output" / "sis_graphex_hybrid.nc")
     assert "state_share" in saved and saved.sizes["t"] == 5
     np.testing.assert_allclose(saved["state_share"].values.sum(-1), 1.0, atol=1e-5)
+
+
+def test_swarm_control_notebook_runs(tmp_path, monkeypatch):
+    # one PPO iteration of tiny networks on swarms of 6 agents over 4 steps, one extra task
+    execute(SWARM, tmp_path, monkeypatch, iterations=1, horizon=4, train_agents=6, agents="4,8", seeds=2,
+            tasks="aggregation", solver="n_envs=2,width=8,epochs=1,minibatches=1,policy_agents=8,policy_rollouts=2")
+    from mfgtools import load_result
+
+    saved = load_result(tmp_path / "output" / "vicsek_dec_pomfc.nc")
+    assert saved.attrs["kind"] == "swarm" and saved.attrs["solver"] == "dec-pomfc"
+    assert saved["policy"].sizes["t"] == 5  # decisions at t = 0..3, NaN at t = T = 4
+    np.testing.assert_allclose(saved["policy"].values[:4].sum(-1), 1.0, atol=1e-5)
+    assert np.isnan(saved["policy"].values[4]).all()
+    assert (tmp_path / "output" / "vicsek.gif").read_bytes()[:6] == b"GIF89a"

@@ -31,6 +31,9 @@ TINY_LEARNER = dict(steps=3, batch_size=8, hidden="8")
 TINY_SAMPLED = dict(n_agents=8, mixing_steps=2, td_steps=4)
 
 
+TINY_PPO = dict(n_envs=2, width=8, epochs=1, minibatches=1)
+
+
 def tiny_instances():
     """Every registered finite game in every mode it declares, at a tiny size."""
     for name, spec in mfgtools.list_games().items():
@@ -50,7 +53,20 @@ def tiny_solver_params(solver_name: str, game) -> dict:
         return dict(TINY_LEARNER, episodes=16)
     if solver_name in ("pma-sampled", "pma-independent"):
         return dict(TINY_SAMPLED)
+    if solver_name == "dec-pomfc":
+        return dict(TINY_PPO, policy_agents=8, policy_rollouts=2)
+    if solver_name == "ippo":
+        return dict(TINY_PPO)
     return {}
+
+
+def test_default_iterations_are_the_solvers():
+    assert mfgtools.default_iterations("omd") == 100
+    assert mfgtools.default_iterations("dec-pomfc") == mfgtools.default_iterations("ippo") == 2000
+    game = mfgtools.make_game("crowd", map="empty:3", horizon=3)
+    assert mfgtools.solve(game, "omd").iterations == 100
+    with pytest.raises(MFGError, match="unknown solver 'nope'"):
+        mfgtools.solve(game, "nope")
 
 
 def test_every_compatible_game_and_solver_pair_runs():

@@ -34,6 +34,7 @@ from mfgtools.results import Result
 def _load_builtin_solvers() -> None:
     from mfgtools.solvers import (  # noqa: F401  (registration)
         d_momd, fictitious_play, hybrid_omd, mirror_descent, off_mmd, pma,
+        dec_pomfc, ippo,
     )
 
 
@@ -44,11 +45,20 @@ SolverSpec = Entry
 TRACE_COUNT: dict[str, int] = {}
 
 
+DEFAULT_ITERATIONS = 100
+
+
 def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite",
-                    modes: tuple = ("finite-horizon",)):
+                    modes: tuple = ("finite-horizon",), iterations: int = DEFAULT_ITERATIONS):
     """Decorator registering ``factory(**params) -> solver``; ``requires``: the game
-    family it needs; ``modes``: the game modes it solves (finite-horizon, stationary)."""
-    return SOLVERS.register(name, description, parameters, kind=requires, modes=modes)
+    family it needs; ``modes``: the game modes it solves (finite-horizon, stationary);
+    ``iterations``: the default length of a run (``solve``, the CLI)."""
+    return SOLVERS.register(name, description, parameters, kind=requires, modes=modes, iterations=iterations)
+
+
+def default_iterations(solver: str) -> int:
+    """The number of iterations a run of ``solver`` takes unless told otherwise."""
+    return SOLVERS.entry(solver).iterations
 
 
 def list_solvers() -> dict[str, Entry]:
@@ -172,7 +182,7 @@ def _seed_keys(seed: int):
     return jax.random.split(key)
 
 
-def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), progress: bool = False,
+def solve_seeds(game, solver: str, iterations: int | None = None, seeds=(0, 1, 2, 3), progress: bool = False,
                 **solver_params) -> list[Result]:
     """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
 
@@ -180,8 +190,9 @@ def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), pr
     chunks); the seeds run side by side as one batch, which is what makes many
     small stochastic runs (N-agent learners, say) cheap. Returns one
     :class:`~mfgtools.results.Result` per seed; ``wall_time`` is the whole batch's.
+    ``iterations``: default :func:`default_iterations` of the solver.
     """
-    iterations = as_int(iterations, "iterations", 0)
+    iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
     seeds = [as_int(seed, "seed", 0) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
     if not seeds:
         raise MFGError("seeds must name at least one seed")
@@ -224,10 +235,11 @@ def solve_seeds(game, solver: str, iterations: int = 100, seeds=(0, 1, 2, 3), pr
     return results
 
 
-def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: bool = False,
+def solve(game, solver: str, iterations: int | None = None, seed: int = 0, progress: bool = False,
           checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, callback=None,
           **solver_params) -> Result:
-    """Run ``solver`` on ``game`` for ``iterations`` iterations.
+    """Run ``solver`` on ``game`` for ``iterations`` iterations (default: the
+    solver's :func:`default_iterations`, 100 for most).
 
     Returns a :class:`~mfgtools.results.Result` whose ``metrics["exploitability"]``
     has ``iterations + 1`` entries (entry 0: the initial policy). On a swarm game
@@ -242,7 +254,7 @@ def solve(game, solver: str, iterations: int = 100, seed: int = 0, progress: boo
     The file is left in place; delete it once the result is saved.
     ``callback(done, metrics)`` is called after every chunk.
     """
-    iterations = as_int(iterations, "iterations", 0)
+    iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
     seed = as_int(seed, "seed", 0)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     algorithm = _prepared(game, solver, solver_params)
@@ -321,4 +333,4 @@ def _progress_bar(total: int, label: str):
     return tqdm(total=total, desc=label, unit="it", dynamic_ncols=True)
 
 
-__all__ = ["register_solver", "list_solvers", "make_solver", "solve", "solve_seeds", "solver_spec", "SolverSpec"]
+__all__ = ["register_solver", "default_iterations", "list_solvers", "make_solver", "solve", "solve_seeds", "solver_spec", "SolverSpec"]
