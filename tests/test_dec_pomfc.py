@@ -15,7 +15,7 @@ from mfgtools import solvers
 from mfgtools.errors import MFGError
 from mfgtools.simulate import simulate_swarm
 from mfgtools.solvers import dec_pomfc, ippo, ppo
-from mfgtools.swarm_policies import check_swarm_policy
+from mfgtools.swarm_policies import check_swarm_policy, uniform_policy
 
 
 # ----- PPO pieces ------------------------------------------------------------------------
@@ -256,3 +256,14 @@ def test_parameters_are_validated():
     assert spec.requires == "swarm"
     with pytest.raises(MFGError, match="needs a swarm game"):
         mfgtools.solve(mfgtools.make_game("sis", horizon=3), "dec-pomfc", iterations=1)
+
+
+def test_dec_pomfc_learns_to_align_a_small_flock():
+    # 300 iterations on 30 agents over 30 steps (seconds): executed decentralised by a fresh
+    # swarm, the learned policy aligns it far better than random turns (about 14 against 5)
+    game = mfgtools.make_game("vicsek", n_agents=30, horizon=30)
+    result = mfgtools.solve(game, "dec-pomfc", iterations=300, n_envs=4, width=16, policy_rollouts=4)
+    learned = simulate_swarm(game, result.swarm_policy, n_agents=30, n_seeds=16, seed=5)
+    random = simulate_swarm(game, uniform_policy(game), n_agents=30, n_seeds=16, seed=5)
+    assert float(learned.returns(game.discount).mean()) > float(random.returns(game.discount).mean()) + 4.0
+    assert float(learned.order[:, -1].mean()) > float(random.order[:, -1].mean()) + 0.2
