@@ -27,6 +27,7 @@ _EXPORTS = {
     "list_games": "mfgtools.games",
     "solve": "mfgtools.solvers",
     "solve_seeds": "mfgtools.solvers",
+    "sweep": "mfgtools.sweeps",
     "list_solvers": "mfgtools.solvers",
     "default_iterations": "mfgtools.solvers",
     "mean_field": "mfgtools.evaluation",
@@ -44,7 +45,8 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from mfgtools.evaluation import best_response, exploitability, mean_field, uniform_policy
     from mfgtools.games import list_games, make_game
     from mfgtools.results import Result, load_result
-    from mfgtools.solvers import list_solvers, solve, solve_seeds
+    from mfgtools.solvers import default_iterations, list_solvers, solve, solve_seeds
+    from mfgtools.sweeps import sweep
 
 
 def __getattr__(name: str):

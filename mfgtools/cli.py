@@ -1,10 +1,12 @@
-"""The ``mfgtools`` command line: ``solve``, ``list`` and ``plot``.
+"""The ``mfgtools`` command line: ``solve``, ``sweep``, ``dataset``, ``list`` and ``plot``.
 
 ::
 
     mfgtools solve --game crowd --solver omd --map four_rooms --iterations 200 --out run.nc --plot run.png
     mfgtools solve --game crowd_modelling_2d --setting maze -p noise=0.5 -p learning_rate=0.05
     mfgtools solve --game crowd --solver off-mmd --task navigation --dataset my-data.nc --resume
+    mfgtools sweep --game crowd --map four_rooms --solver omd --seeds 0-7 --grid learning_rate=0.01,0.03,0.1 \
+        --out sweep.nc --plot sweep.png
     mfgtools dataset collect --game crowd --policy omd:50 --epsilon 0.2 --episodes 2000 --out data.nc
     mfgtools dataset mix a.nc b.nc --counts 500,1500 --out mix.nc
     mfgtools dataset info data.nc --quality
@@ -98,8 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue from the checkpoint of an interrupted run with the same arguments")
     solve.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
+    solve.add_argument("--distributed", action="store_true",
+                       help="one of several processes (jax.distributed; also MFGTOOLS_DISTRIBUTED=1): every "
+                            "process runs the whole solve, process 0 writes the files (docs/sweeps.md)")
     solve.set_defaults(handler=run_solve)
 
+    _add_sweep_parser(commands)
     _add_dataset_parser(commands)
 
     listing = commands.add_parser(
@@ -259,11 +265,9 @@ def _check_output(path: str, what: str) -> None:
         raise MFGError(f"cannot write {path!r}: {error.strerror or error} in {directory!r}") from None
 
 
-def run_solve(args) -> int:
-    started = time.perf_counter()
-    iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
-    seed = as_int(args.seed, "--seed", 0)
-    every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
+def _routed_parameters(args) -> tuple[dict, dict]:
+    """``(game_params, solver_params)`` from the flags of ``solve`` or ``sweep``; sets the
+    default solver of the game's kind when ``--solver`` is not given."""
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
     solver_shortcuts = {name: getattr(args, name) for name in SOLVER_SHORTCUTS if getattr(args, name) is not None}
     assignments = parse_assignments(args.param)
@@ -271,7 +275,30 @@ def run_solve(args) -> int:
         from mfgtools.games import game_spec
 
         args.solver = DEFAULT_SOLVERS.get(game_spec(args.game).kind, "omd")
-    game_params, solver_params = route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
+    return route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
+
+
+def _check_plot(plot, out) -> None:
+    """``--plot``, when given: a writable figure path other than ``--out``."""
+    if plot is None:
+        return
+    from mfgtools.plotting import check_figure_path
+
+    _check_output(plot, "--plot")
+    check_figure_path(plot)
+    if os.path.abspath(plot) == os.path.abspath(out):
+        raise MFGError(f"--out and --plot are the same file {out!r}; give two paths")
+
+
+def run_solve(args) -> int:
+    started = time.perf_counter()
+    from mfgtools.distributed import initialize_from_environment, is_writer
+
+    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
+    seed = as_int(args.seed, "--seed", 0)
+    every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
+    game_params, solver_params = _routed_parameters(args)
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
     _check_output(out, "--out")
@@ -281,13 +308,7 @@ def run_solve(args) -> int:
         args.checkpoint_path = checkpoint
     if args.resume and not os.path.isfile(checkpoint):
         print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
-    if args.plot is not None:
-        from mfgtools.plotting import check_figure_path
-
-        _check_output(args.plot, "--plot")
-        check_figure_path(args.plot)
-        if os.path.abspath(args.plot) == os.path.abspath(out):
-            raise MFGError(f"--out and --plot are the same file {out!r}; give two paths")
+    _check_plot(args.plot, out)
 
     if args.x64:
         import jax
@@ -299,18 +320,21 @@ def run_solve(args) -> int:
 
     make_solver(args.solver, **solver_params)  # bad solver values fail before the game is built
     game = make_game(args.game, **game_params)
-    result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet,
-                   checkpoint=checkpoint if (every or args.resume) else None, checkpoint_every=every,
+    writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
+    checkpointed = (every or args.resume) and writer
+    result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
+                   checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
                    resume=args.resume, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
-    written.append(save_dataset(dataset, out))
-    if args.plot is not None:
-        from mfgtools.plotting import plot_result
+    if writer:
+        written.append(save_dataset(dataset, out))
+        if args.plot is not None:
+            from mfgtools.plotting import plot_result
 
-        written.append(plot_result(dataset, args.plot))
-    if os.path.isfile(checkpoint) and (every or args.resume):
-        os.unlink(checkpoint)  # the run is complete and saved
+            written.append(plot_result(dataset, args.plot))
+        if os.path.isfile(checkpoint) and checkpointed:
+            os.unlink(checkpoint)  # the run is complete and saved
 
     import numpy as np
 
@@ -341,6 +365,169 @@ def run_solve(args) -> int:
                                      f"exploitability of the temperature={temperature} game)"))
     lines.append(("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, "
                                "compilation included)"))
+    lines += [("wrote", path) for path in written]
+    if writer:
+        for label, text in lines:
+            print(f"{label:<15} {text}")
+    return 0
+
+
+# ----- sweep ------------------------------------------------------------------------
+def _add_sweep_parser(commands) -> None:
+    sweep = commands.add_parser(
+        "sweep", help="run a solver over seeds x a grid of its parameters (one program, all devices); save one netCDF",
+        description="Run a solver for every seed and every point of a grid of its parameters, as one vmapped, "
+                    "jitted program per combination of the parameters that cannot be vmapped, sharded over all "
+                    "local devices; save one netCDF with the dimensions seed and one per grid parameter, and print "
+                    "the best grid point (docs/sweeps.md).",
+        epilog="examples:\n"
+               "  mfgtools sweep --map four_rooms --solver omd --seeds 0-7 --grid learning_rate=0.01,0.03,0.1,0.3 "
+               "--out lr.nc --plot lr.png\n"
+               "  mfgtools sweep --game sis --mode stationary --solver pma --grid learning_rate=0.1,0.5 "
+               "--grid temperature=0.05,0.1 --seeds 0,1\n"
+               "  mfgtools sweep --game vicsek --solver ippo --seeds 0-3 --grid clip=0.1,0.2 -p n_envs=4 "
+               "--iterations 200\n\n"
+               "Grid values are separated by commas, or by semicolons when a value itself has commas "
+               "(--grid 'hidden=64,64;128,128').",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep.add_argument("--game", default="crowd", help="game name (default: crowd; see `mfgtools list games`)")
+    sweep.add_argument("--solver", help="solver name (default: omd, or dec-pomfc on swarm games)")
+    _add_game_flags(sweep)
+    sweep.add_argument("--dataset", metavar="PATH", help="solver parameter dataset (off-mmd)")
+    sweep.add_argument("--seeds", default="0", metavar="SEEDS",
+                       help="seeds: a range 0-7 (both ends included), a list 0,1,2, or both: 0-3,10 (default: 0)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="sweep the solver parameter KEY over these values (repeatable: the grid is the "
+                            "product)")
+    sweep.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a game or solver parameter for every run (repeatable)")
+    sweep.add_argument("--iterations", metavar="N", help="solver iterations per run (default: the solver's)")
+    sweep.add_argument("--batch-size", metavar="B",
+                       help="at most B runs at a time (default: all runs of a program at once)")
+    sweep.add_argument("--devices", metavar="N", help="shard over the first N devices (default: all)")
+    sweep.add_argument("--out", metavar="PATH",
+                       help="netCDF file of the sweep (default: GAME-SOLVER-sweep.nc; overwritten if it exists)")
+    sweep.add_argument("--plot", metavar="PATH", help="also write a figure: final metric against the swept parameter")
+    sweep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
+    sweep.add_argument("--distributed", action="store_true",
+                       help="one of several processes (jax.distributed; also MFGTOOLS_DISTRIBUTED=1): the runs "
+                            "are sharded over the devices of all processes, process 0 writes the files")
+    sweep.set_defaults(handler=run_sweep)
+
+
+def parse_grid(items, game: str, solver: str, solver_params: dict) -> dict:
+    """``["key=v1,v2", ...]`` as ``{key: [v1, v2]}`` (``;`` separates values that contain commas)."""
+    from mfgtools.games import game_spec
+    from mfgtools.solvers import solver_spec
+
+    grid: dict = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not text.strip():
+            raise MFGError(f"--grid expects KEY=V1,V2,..., got {item!r}")
+        if key in grid:
+            raise MFGError(f"--grid {key}=... is given twice; list all its values in one --grid")
+        if key in solver_params:
+            raise MFGError(f"parameter {key!r} is both swept (--grid) and set (-p or its flag); keep one")
+        solver_parameters = solver_spec(solver).parameters
+        if key not in solver_parameters:
+            if key in game_spec(game).parameters:
+                raise MFGError(f"--grid sweeps solver parameters; {key!r} is a parameter of game {game!r}: "
+                               "run one sweep per value (set it with -p or its flag)")
+            raise MFGError(f"--grid {key}: solver {solver!r} has no parameter {key!r}; its parameters are: "
+                           f"{', '.join(sorted(solver_parameters)) or 'none'}")
+        separator = ";" if ";" in text else ","
+        values = [value.strip() for value in text.split(separator)]
+        if any(not value for value in values):
+            raise MFGError(f"--grid {key}: empty value in {text!r}")
+        grid[key] = [None if value.lower() in NONE_WORDS else value for value in values]
+    return grid
+
+
+def run_sweep(args) -> int:
+    started = time.perf_counter()
+    from mfgtools.distributed import initialize_from_environment, is_writer
+
+    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    from mfgtools.sweeps import check_grid, parse_seeds
+
+    iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
+    batch_size = None if args.batch_size is None else as_int(args.batch_size, "--batch-size", 1)
+    devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
+    seeds = parse_seeds(args.seeds, "--seeds")
+    game_params, solver_params = _routed_parameters(args)
+    grid = parse_grid(args.grid, args.game, args.solver, solver_params)
+    check_grid(args.solver, grid, solver_params)  # every value, before the game is built
+
+    out = args.out if args.out is not None else f"{args.game}-{args.solver}-sweep.nc"
+    _check_output(out, "--out")
+    _check_plot(args.plot, out)
+
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    if devices is not None and devices > len(jax.devices()):
+        raise MFGError(f"--devices {devices}: only {len(jax.devices())} device"
+                       f"{'s' if len(jax.devices()) != 1 else ''} ({jax.default_backend()}) here")
+    from mfgtools.games import make_game
+    from mfgtools.results import save_dataset
+    from mfgtools.sweeps import best_point, final_metric, grid_dims, sweep
+
+    game = make_game(args.game, **game_params)
+    writer = is_writer()
+    dataset = sweep(game, args.solver, grid=grid, seeds=seeds, iterations=iterations, batch_size=batch_size,
+                    devices=devices, progress=not args.quiet and writer, solver_params=solver_params)
+    written = args.written  # main() reports it when interrupted
+    if writer:
+        written.append(save_dataset(dataset, out))
+        if args.plot is not None:
+            from mfgtools.plotting import write_sweep_plot
+
+            written.append(write_sweep_plot(dataset, args.plot))
+    if not writer:
+        return 0
+
+    import json
+
+    import numpy as np
+
+    dims = grid_dims(dataset)
+    vmapped = json.loads(dataset.attrs["vmapped"])
+    common = json.loads(dataset.attrs["solver_params"])
+    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(common.items()) if k != "dataset_digest")
+    shape = " x ".join([f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"]
+                       + [f"{d} ({dataset.sizes[d]} value{'s' if dataset.sizes[d] != 1 else ''})" for d in dims])
+    runs = int(np.prod([dataset.sizes[d] for d in ("seed", *dims)]))
+    count = int(dataset.attrs["devices"])
+    programs = int(dataset.attrs["programs"])
+    lines = [
+        ("game", game.describe()),
+        ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
+         + f", {int(dataset.attrs['iterations'])} iterations per run"),
+        ("runs", f"{runs} = {shape}; vmapped: {', '.join(vmapped) or 'seeds only'}; {programs} program"
+                 f"{'s' if programs != 1 else ''} on {count} {dataset.attrs['platform']} device"
+                 f"{'s' if count != 1 else ''}" + (f" x {dataset.attrs['processes']} processes"
+                                                   if int(dataset.attrs["processes"]) > 1 else "")),
+    ]
+    best = best_point(dataset)
+    where = ", ".join(f"{k}={_show(v)}" for k, v in best["point"].items()) or "all seeds"
+    metric = best["metric"]
+    lines.append(("best", f"{where}: final {metric} {best['mean']:.6g} (mean over {len(seeds)} seeds; "
+                          f"min {best['min']:.6g}, max {best['max']:.6g})"))
+    final = final_metric(dataset).transpose("seed", *dims)
+    if dims and int(np.prod([dataset.sizes[d] for d in dims])) <= 40:
+        values = np.asarray(final.values, dtype=np.float64).reshape(len(seeds), -1)
+        for flat, index in enumerate(np.ndindex(*[dataset.sizes[d] for d in dims])):
+            point = ", ".join(f"{d}={_show(dataset[d].values[i].item())}" for d, i in zip(dims, index))
+            column = values[:, flat]
+            lines.append(("", f"{point:<32} {metric} {np.nanmean(column):.6g}"
+                              + (f" (std {np.nanstd(column):.3g} over seeds)" if len(seeds) > 1 else "")))
+    lines.append(("wall time", f"{time.perf_counter() - started:.1f} s (sweep {float(dataset.attrs['wall_time_s']):.1f}"
+                               " s, compilation included)"))
     lines += [("wrote", path) for path in written]
     for label, text in lines:
         print(f"{label:<15} {text}")
@@ -553,7 +740,7 @@ def run_list(args) -> int:
 
 # ----- plot -------------------------------------------------------------------------
 def run_plot(args) -> int:
-    from mfgtools.plotting import check_figure_path, plot_result
+    from mfgtools.plotting import check_figure_path, is_sweep, plot_result, write_sweep_plot
     from mfgtools.results import load_result
 
     out = args.out if args.out is not None else os.path.splitext(args.path)[0] + ".png"
@@ -565,6 +752,13 @@ def run_plot(args) -> int:
     _check_output(out, "--out")
     check_figure_path(out)
     dataset = load_result(args.path)
+    if is_sweep(dataset):  # a file of `mfgtools sweep`: the final metric against the swept parameter
+        if times is not None:
+            raise MFGError(f"--times does not apply to {args.path!r}: it is a sweep (its figure shows the final "
+                           "metric against the swept parameter); leave --times out")
+        write_sweep_plot(dataset, out)
+        print(f"wrote {out}")
+        return 0
     if times is not None and dataset.attrs["mode"] == "stationary":
         raise MFGError(f"--times does not apply to {args.path!r}: it is a stationary result (one stationary "
                        "population, no time steps); leave --times out")

@@ -1,0 +1,605 @@
+"""Sweeps: one solver over seeds x a grid of its parameters, as few compiled programs as possible.
+
+::
+
+    import mfgtools
+    game = mfgtools.make_game("crowd", map="four_rooms")
+    sweep = mfgtools.sweep(game, "omd", grid={"learning_rate": [0.01, 0.03, 0.1]}, seeds=range(8))
+    sweep["exploitability"].isel(iteration=-1).mean("seed")
+
+Every run (grid point x seed) gives the same iterates as ``solve(game, solver,
+seed=s, **point)``: the same keys (:func:`mfgtools.solvers._seed_keys`), the
+same chunks of iterations. How the runs are executed:
+
+- **vmapped parameters.** A grid parameter whose values are all floats and that
+  enters the computation arithmetically (OMD's ``learning_rate``, PMA's
+  ``temperature``, ...) becomes an array with one entry per run: inside the
+  compiled program the solver is rebuilt as ``dataclasses.replace(solver,
+  name=traced_value)``, so one program runs every value at once, vmapped
+  together with the seeds. Whether that works is found out by tracing the
+  program once with the parameter traced: a parameter used in Python control
+  flow or in a shape (``if self.temperature:``, ``int(self.x * n)``) fails to
+  trace and falls back to the outer loop, as do integers, strings, booleans,
+  None and parameters that change what ``solver.prepare`` builds.
+- **outer loop.** Every combination of the other grid parameters is a program
+  of its own, compiled and run one after another.
+- **sharding.** The runs of a program (vmapped grid points x seeds, flattened to
+  one ``runs`` axis) are sharded over the devices (``jax.devices()``, or
+  ``devices=``): the keys, parameter arrays and solver states are placed with
+  ``NamedSharding(Mesh(devices, "runs"), PartitionSpec("runs"))`` and jit
+  (GSPMD) partitions the program; each device runs its share of the runs. The
+  batch is padded to a multiple of the device count with copies of its last run
+  (dropped afterwards). ``batch_size`` runs at most that many runs at a time
+  (rounded up to a multiple of the device count), one batch after another, when
+  all runs at once do not fit in memory.
+
+With several processes (:mod:`mfgtools.distributed`), ``jax.devices()`` are the
+devices of all hosts: every process calls :func:`sweep` with the same
+arguments, each computes its share, and each gets the whole Dataset back.
+
+The result is one :class:`xarray.Dataset`: the variables of
+``Result.to_xarray()`` (policy, mean field, metric histories over
+``iteration``, ...) with the dimensions ``seed`` and one per grid parameter in
+front, in the order of ``grid``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+import warnings
+
+import numpy as np
+
+from mfgtools.errors import MFGError, as_int
+
+RUNS = "runs"  # name of the mesh axis the runs are sharded over
+GAME_VARIABLES = ("free",)  # variables of the game itself, the same in every run: not stacked
+# the metric a sweep is judged by, and whether higher is better
+HEADLINES = (("exploitability", False), ("return", True))
+
+
+# ----- the compiled programs --------------------------------------------------------
+# Module-level jits: a second sweep with the same game, solver and shapes reuses them.
+def _rebuilt(base, values, paths):
+    """``base`` with the vmapped parameters set to this run's (traced) values.
+
+    ``paths``: ``((name, (field, ...)), ...)``, where each parameter lives: a
+    field of the solver, or of a settings dataclass it holds (Off-MMD's learner).
+    """
+    for name, path in paths:
+        base = _replace_at(base, path, values[name])
+    return base
+
+
+def _replace_at(obj, path, value):
+    if len(path) == 1:
+        return dataclasses.replace(obj, **{path[0]: value})
+    return dataclasses.replace(obj, **{path[0]: _replace_at(getattr(obj, path[0]), path[1:], value)})
+
+
+def _field_path(solver, name, depth: int = 2):
+    """Where the setting ``name`` is stored in ``solver``: ``(field, ...)``, or None.
+
+    A dataclass field of that name, else one of a dataclass held by a field
+    (one level down); None when it is not found, or found more than once.
+    """
+    fields = {field.name for field in dataclasses.fields(solver)}
+    if name in fields:
+        return (name,)
+    if depth <= 1:
+        return None
+    found = []
+    for field in sorted(fields):
+        inner = getattr(solver, field)
+        if dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+            path = _field_path(inner, name, depth - 1)
+            if path is not None:
+                found.append((field,) + path)
+    return found[0] if len(found) == 1 else None
+
+
+def _constrain(tree, sharding):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+def _init_runs(base, game, values, init_keys, paths, sharding):
+    import jax
+
+    state = jax.vmap(lambda v, k: _rebuilt(base, v, paths).init(game, k))(values, init_keys)
+    return _constrain(state, sharding)
+
+
+def _chunk_runs(base, game, values, state, keys, active, length, paths, sharding):
+    """``length`` iterations of every run; each run splits its key as ``solve`` does."""
+    import jax
+
+    from mfgtools.solvers import _chunk
+
+    def one(v, s, k):
+        k, chunk_key = jax.random.split(k)
+        s, metrics = _chunk(_rebuilt(base, v, paths), game, s, chunk_key, active, length)
+        return s, k, metrics
+
+    return _constrain(jax.vmap(one)(values, state, keys), sharding)
+
+
+def _final_runs(base, game, values, state, paths, sharding):
+    """Policy tables, mean fields, final metrics and extras of every run (not the swarm policies)."""
+    import jax
+
+    from mfgtools.solvers import _final_values
+
+    def one(v, s):
+        return _final_values(_rebuilt(base, v, paths), game, s)[1:]
+
+    table, flow, final, extras = jax.vmap(one)(values, state)
+    return _constrain((table, flow, final, extras), sharding)
+
+
+_PROGRAMS: dict = {}
+
+
+def _programs():
+    """The jitted programs (built on first use, so that importing this module needs no JAX)."""
+    if not _PROGRAMS:
+        import jax
+
+        _PROGRAMS["init"] = jax.jit(_init_runs, static_argnames=("paths", "sharding"))
+        _PROGRAMS["chunk"] = jax.jit(_chunk_runs, static_argnames=("length", "paths", "sharding"),
+                                     donate_argnames=("state",))
+        _PROGRAMS["final"] = jax.jit(_final_runs, static_argnames=("paths", "sharding"))
+    return _PROGRAMS
+
+
+def _traces(base, game, paths, length) -> bool:
+    """Whether the whole run (init, a chunk, the final values) traces with ``paths`` vmapped.
+
+    Abstract evaluation only (nothing is compiled or run). Any failure counts as
+    "cannot vmap": a parameter used in Python control flow or in a shape raises a
+    concretisation error here; the outer loop then runs it with concrete values
+    (and any genuine error surfaces there).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from mfgtools.solvers import _chunk, _final_values
+
+    dtype = jnp.result_type(float)
+    values = {name: jax.ShapeDtypeStruct((1,), dtype) for name, _ in paths}
+    key = jax.ShapeDtypeStruct((1,) + jax.random.PRNGKey(0).shape, jax.random.PRNGKey(0).dtype)
+
+    def whole(values, init_keys, keys):
+        def one(v, init_key, k):
+            solver = _rebuilt(base, v, paths)
+            state = solver.init(game, init_key)
+            state, _ = _chunk(solver, game, state, k, 1, length)
+            return _final_values(solver, game, state)[1:]
+
+        return jax.vmap(one)(values, init_keys, keys)
+
+    try:
+        jax.eval_shape(whole, values, key, key)
+    except Exception:  # noqa: BLE001  (see the docstring: fall back, never fail here)
+        return False
+    return True
+
+
+# ----- inputs -----------------------------------------------------------------------
+def parse_seeds(seeds, name: str = "seeds") -> list[int]:
+    """Seeds as a list of distinct non-negative ints.
+
+    Accepts an int, a sequence of ints, or a string such as ``"0-7"``,
+    ``"0,1,2"`` or ``"0-3,10"`` (ranges include both ends).
+    """
+    if isinstance(seeds, str):
+        values = []
+        parts = [part.strip() for part in seeds.split(",")]
+        for part in parts:
+            low, dash, high = part.partition("-")
+            try:
+                if not part or (dash and (not low.strip() or not high.strip())):
+                    raise ValueError
+                first = as_int(low.strip(), name, 0)
+                last = as_int(high.strip(), name, 0) if dash else first
+            except (MFGError, ValueError):
+                raise MFGError(f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), "
+                               f"got {seeds!r}") from None
+            if last < first:
+                raise MFGError(f"{name}: the range {part!r} is empty (write it low-high)")
+            values.extend(range(first, last + 1))
+    elif isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        values = [seeds]
+    else:
+        try:
+            values = list(seeds)
+        except TypeError:
+            raise MFGError(f"{name} must be an int, a sequence of ints or a string such as '0-7', "
+                           f"got {seeds!r}") from None
+    values = [as_int(value, name, 0) for value in values]
+    if not values:
+        raise MFGError(f"{name} must name at least one seed")
+    repeated = sorted({value for value in values if values.count(value) > 1})
+    if repeated:
+        raise MFGError(f"{name} repeat{'s' if len(repeated) == 1 else ''} seed "
+                       f"{', '.join(map(str, repeated))}; give each seed once")
+    return values
+
+
+def _label(value):
+    """A grid value as a coordinate: numbers stay numbers, the rest become text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return value
+    if value is None:
+        return "none"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(_label(v)) for v in value)
+    return str(value)
+
+
+def check_grid(solver: str, grid, fixed_params: dict) -> dict:
+    """Validate a grid of ``solver`` parameters; returns ``{name: [setting, ...]}``.
+
+    Each value is checked by building the solver with it (and ``fixed_params``):
+    a bad value gives the solver's own error. The settings returned are the
+    values as the solver stores them (``"0.1"`` becomes ``0.1``).
+    """
+    return _grid_values(solver, grid, fixed_params)[1]
+
+
+def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
+    """``({name: [value as given, ...]}, {name: [setting, ...]})`` of a validated grid."""
+    from mfgtools.solvers import make_solver, solver_spec
+
+    spec = solver_spec(solver)
+    make_solver(solver, **fixed_params)  # the fixed parameters alone first: their own errors
+    if grid is None:
+        return {}, {}
+    if not isinstance(grid, dict):
+        raise MFGError(f"grid must be a dict {{parameter: values}}, got {type(grid).__name__}")
+    raw, settings = {}, {}
+    for name, values in grid.items():
+        if name not in spec.parameters:
+            raise MFGError(f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
+                           f"{', '.join(sorted(spec.parameters)) or 'none'}")
+        if name in fixed_params:
+            raise MFGError(f"parameter {name!r} is both swept (grid) and fixed; keep one")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        values = list(values)
+        if not values:
+            raise MFGError(f"the grid of {name!r} has no values")
+        built = [make_solver(solver, **fixed_params, **{name: value}).settings()[name] for value in values]
+        labels = [_label(value) for value in built]
+        repeated = sorted({str(v) for v in labels if labels.count(v) > 1})
+        if repeated:
+            raise MFGError(f"the grid of {name!r} repeats {', '.join(repeated)}; give each value once")
+        raw[name], settings[name] = values, built
+    return raw, settings
+
+
+def _devices(devices):
+    import jax
+
+    if devices is None:
+        return list(jax.devices())
+    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
+        available = jax.devices()
+        count = as_int(devices, "devices", 1, len(available))
+        return list(available[:count])
+    devices = list(devices)
+    if not devices:
+        raise MFGError("devices must name at least one device")
+    if len(set(devices)) != len(devices):
+        raise MFGError("devices lists a device twice")
+    return devices
+
+
+def _same_solver(a, b) -> bool:
+    """Whether two solvers are the same pytree: equal static settings and equal data."""
+    import jax
+
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    return tree_a == tree_b and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b))
+
+
+# ----- placement --------------------------------------------------------------------
+def _put(value, sharding):
+    """``value`` (the same on every process) as a global array with ``sharding``."""
+    import jax
+
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def _replicate(tree, sharding):
+    """The array leaves of a game or solver on every device (other leaves unchanged)."""
+    import jax
+
+    return jax.tree_util.tree_map(
+        lambda x: _put(x, sharding) if isinstance(x, (jax.Array, np.ndarray)) else x, tree)
+
+
+def _fetch(tree):
+    """A pytree of (possibly multi-host) arrays as NumPy arrays on this process."""
+    import jax
+
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        tree = multihost_utils.process_allgather(tree, tiled=True)
+    return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
+
+
+# ----- sweep ------------------------------------------------------------------------
+def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
+          batch_size: int | None = None, devices=None, progress: bool = False, solver_params: dict | None = None,
+          **fixed_params):
+    """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
+
+    Args:
+      game: the game (as for :func:`mfgtools.solve`).
+      solver: registry name of the solver.
+      grid: ``{parameter: values}`` of solver parameters to sweep over (their
+        product is the grid; None: no grid, only seeds). Values are validated
+        as ``make_solver`` does (strings such as ``"0.1"`` are accepted).
+      seeds: the seeds (ints, a sequence, or a string such as ``"0-7"``);
+        seed ``s`` of a grid point gives the iterates of
+        ``solve(game, solver, seed=s, **point, **fixed_params)``.
+      iterations: per run (default: the solver's :func:`~mfgtools.solvers.default_iterations`).
+      batch_size: at most this many runs at a time (default: all runs of a
+        program at once); rounded up to a multiple of the device count.
+      devices: the devices to shard the runs over: a sequence of JAX devices,
+        or a count (the first of ``jax.devices()``); default: all of them.
+      progress: show a progress bar (on process 0).
+      solver_params: the solver's other parameters, the same for every run, as
+        a dict: needed for a parameter named like an argument of ``sweep``
+        (``batch_size`` of ``off-mmd`` and ``d-momd``).
+      fixed_params: the same, as keywords (merged with ``solver_params``).
+
+    Returns:
+      An :class:`xarray.Dataset` with the variables of ``Result.to_xarray()``
+      (``policy``, ``mean_field``, the metrics over ``iteration``, ...), each
+      with the dimensions ``seed`` and one per grid parameter in front (the
+      game's ``free`` mask, if any, as it is). Attributes: those of a result
+      (game, its parameters, mode, solver, ...), ``solver_params`` the settings
+      common to every run (JSON), ``grid`` the swept parameters (JSON list),
+      ``vmapped`` those run inside one program, ``programs`` the number of
+      compiled programs (outer-loop combinations), ``iterations``,
+      ``wall_time_s``, ``devices`` (count), ``platform``, ``processes``,
+      ``batch_size``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    from mfgtools.solvers import (_chunk_size, _merge_metrics, _prepared, _seed_keys, check_compatible,
+                                  default_iterations, solver_spec)
+    from mfgtools.results import Result
+
+    spec = solver_spec(solver)
+    check_compatible(game, spec)
+    if solver_params is not None:
+        if not isinstance(solver_params, dict):
+            raise MFGError(f"solver_params must be a dict, got {type(solver_params).__name__}")
+        twice = sorted(set(solver_params) & set(fixed_params))
+        if twice:
+            raise MFGError(f"solver parameter {', '.join(map(repr, twice))} given both in solver_params and as a "
+                           "keyword; keep one")
+        fixed_params = {**solver_params, **fixed_params}
+    iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
+    seeds = parse_seeds(seeds)
+    batch_size = None if batch_size is None else as_int(batch_size, "batch_size", 1)
+    raw, settings = _grid_values(solver, grid, fixed_params)
+    names = list(settings)
+    sizes = [len(settings[name]) for name in names]
+    devices = _devices(devices)
+
+    start = time.perf_counter()
+    # every grid point's solver, built, checked and prepared as `solve` does
+    points = list(itertools.product(*(range(size) for size in sizes)))
+    solvers = {point: _prepared(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})
+               for point in points}
+    first = solvers[points[0]]
+    chunk = first.iterations_per_chunk or _chunk_size(iterations)
+    paths = _vmappable(game, solvers, names, settings, chunk)
+    vmapped = [name for name, _ in paths]
+    outer = [name for name in names if name not in vmapped]
+
+    mesh = Mesh(np.asarray(devices), (RUNS,))
+    sharded = NamedSharding(mesh, PartitionSpec(RUNS))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    game_on_devices = _replicate(game, replicated)
+    dtype = jnp.result_type(float)
+    seed_keys = {seed: np.asarray(jax.device_get(jnp.stack(_seed_keys(seed)))) for seed in seeds}
+    programs = _programs()
+
+    groups = []  # (outer index, [grid points of this program])
+    for outer_index in itertools.product(*(range(len(settings[n])) for n in outer)):
+        fixed = dict(zip(outer, outer_index))
+        members = [point for point in points if all(point[names.index(n)] == i for n, i in fixed.items())]
+        groups.append((outer_index, members))
+    runs_per_program = len(groups[0][1]) * len(seeds)
+    per_batch = runs_per_program if batch_size is None else min(batch_size, runs_per_program)
+    padded = math.ceil(per_batch / len(devices)) * len(devices)
+    batches = sum(math.ceil(len(members) * len(seeds) / per_batch) for _, members in groups)
+
+    bar = None
+    if progress and jax.process_index() == 0:
+        from mfgtools.solvers import _progress_bar
+
+        bar = _progress_bar(iterations * batches, f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
+                                                  f"{len(devices)} device{'s' if len(devices) != 1 else ''}")
+    outputs = {}  # (point, seed index) -> (chunks of metrics, table, flow, final, extras)
+    try:
+        for _, members in groups:
+            base = _replicate(solvers[members[0]], replicated)
+            runs = [(point, index) for point in members for index in range(len(seeds))]
+            for begin in range(0, len(runs), per_batch):
+                batch = runs[begin:begin + per_batch]
+                filled = batch + [batch[-1]] * (padded - len(batch))  # padding: copies of the last run
+                pairs = np.stack([seed_keys[seeds[index]] for _, index in filled])
+                keys, init_keys = _put(pairs[:, 0], sharded), _put(pairs[:, 1], sharded)
+                values = {name: _put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
+                                                dtype=dtype), sharded) for name in vmapped}
+                state = programs["init"](base, game_on_devices, values, init_keys, paths=paths, sharding=sharded)
+                collected = []
+                done = 0
+                while done < iterations:
+                    active = min(chunk, iterations - done)
+                    state, keys, metrics = programs["chunk"](base, game_on_devices, values, state, keys, active,
+                                                             length=chunk, paths=paths, sharding=sharded)
+                    metrics = _fetch(metrics)
+                    collected.append({name: value[:len(batch), :active] for name, value in metrics.items()})
+                    done += active
+                    if bar is not None:
+                        bar.update(active)
+                table, flow, final, extras = _fetch(programs["final"](base, game_on_devices, values, state,
+                                                                      paths=paths, sharding=sharded))
+                for row, run in enumerate(batch):
+                    outputs[run] = ([{name: value[row] for name, value in part.items()} for part in collected],
+                                    table[row], flow[row], {name: value[row] for name, value in final.items()},
+                                    {name: value[row] for name, value in extras.items()})
+    finally:
+        if bar is not None:
+            bar.close()
+    wall_time = time.perf_counter() - start
+
+    datasets = {}
+    for (point, index), (collected, table, flow, final, extras) in outputs.items():
+        datasets[point, index] = Result(
+            game=game, solver=solver, solver_params=solvers[point].settings(), policy=table, mean_field=flow,
+            metrics=_merge_metrics(collected, final, iterations), iterations=iterations, seed=seeds[index],
+            wall_time=wall_time, extras=extras,
+        ).to_xarray()
+    return _assemble(datasets, points, seeds, names, settings, vmapped, dict(
+        solver_params=json.dumps(_common_settings(first, names), default=_label),
+        grid=json.dumps(names), vmapped=json.dumps(vmapped), programs=len(groups), iterations=iterations,
+        wall_time_s=wall_time, devices=len(devices), platform=devices[0].platform,
+        processes=jax.process_count(), batch_size=padded,
+    ))
+
+
+def _vmappable(game, solvers, names, settings, chunk) -> tuple:
+    """The grid parameters one program can take as traced values: ``((name, path), ...)``.
+
+    A candidate has only float values, lives in a dataclass field of the solver
+    (:func:`_field_path`), and every grid point's solver is the solver of the same
+    point with the first value, that field replaced (so ``prepare`` builds
+    nothing from it). The candidates are then traced together (and, if that
+    fails, added one at a time): see :func:`_traces`.
+    """
+    base = next(iter(solvers.values()))
+    candidates = []
+    for position, name in enumerate(names):
+        if not all(type(value) is float for value in settings[name]):  # noqa: E721  (not bool, not int)
+            continue
+        path = _field_path(base, name)
+        if path is None:
+            continue
+        if all(_same_solver(_replace_at(solvers[point[:position] + (0,) + point[position + 1:]], path,
+                                        settings[name][point[position]]), solver)
+               for point, solver in solvers.items() if point[position]):
+            candidates.append((name, path))
+    if not candidates or _traces(base, game, tuple(candidates), chunk):
+        return tuple(candidates)
+    chosen = ()
+    for candidate in candidates:  # some fail: keep those that trace, one at a time
+        if _traces(base, game, chosen + (candidate,), chunk):
+            chosen += (candidate,)
+    return chosen
+
+
+def _common_settings(solver, names) -> dict:
+    return {key: value for key, value in solver.settings().items() if key not in names}
+
+
+def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
+    """Stack the per-run Datasets into one with the dims ``seed``, then the grid parameters."""
+    import xarray as xr
+
+    sizes = tuple(len(settings[name]) for name in names)
+    order = [(point, index) for index in range(len(seeds)) for point in points]  # seed-major, then the grid
+    sample = datasets[order[0]]
+    lead_dims = ("seed", *names)
+    lead_shape = (len(seeds), *sizes)
+    data = {}
+    for name, variable in sample.data_vars.items():
+        if name in GAME_VARIABLES:
+            data[name] = variable
+            continue
+        stacked = np.stack([datasets[run][name].values for run in order]).reshape(lead_shape + variable.shape)
+        data[name] = xr.Variable(lead_dims + variable.dims, stacked, attrs=variable.attrs)
+    coords = {name: coord for name, coord in sample.coords.items()}
+    coords["seed"] = np.asarray(seeds, dtype=np.int64)
+    for name in names:
+        coords[name] = np.asarray([_label(value) for value in settings[name]])
+    kept = {key: value for key, value in sample.attrs.items() if key not in ("seed", "wall_time_s", "solver_params")}
+    dataset = xr.Dataset(data, coords=coords, attrs={**kept, "sweep": 1, **attrs})
+    dataset["seed"].attrs["description"] = "seed of the run (as solve(..., seed=s))"
+    for name in names:
+        dataset[name].attrs["description"] = (f"solver parameter {name}"
+                                              + (" (vmapped)" if name in vmapped else " (outer loop)"))
+    return dataset
+
+
+# ----- reading a sweep --------------------------------------------------------------
+def headline(dataset) -> tuple[str, bool]:
+    """``(metric, higher_is_better)``: what a sweep's runs are judged by."""
+    for name, higher in HEADLINES:
+        if name in dataset:
+            return name, higher
+    raise MFGError("this dataset has neither exploitability nor return to judge the runs by")
+
+
+def grid_dims(dataset) -> list[str]:
+    """The swept parameters of a sweep Dataset (in order)."""
+    if "grid" in dataset.attrs:
+        return list(json.loads(dataset.attrs["grid"]))
+    raise MFGError("this dataset is not a sweep (no grid attribute); make it with mfgtools.sweep")
+
+
+def final_metric(dataset):
+    """The headline metric of the final policies, ``(seed, *grid)``."""
+    name, _ = headline(dataset)
+    return dataset[name].isel(iteration=-1)
+
+
+def best_point(dataset) -> dict:
+    """The grid point whose final headline metric is best on average over seeds.
+
+    Returns ``{"point": {parameter: value}, "metric": name, "mean", "std",
+    "min", "max"}`` (statistics over seeds; NaN runs are ignored unless all are).
+    """
+    name, higher = headline(dataset)
+    final = final_metric(dataset)
+    dims = grid_dims(dataset)
+    values = np.asarray(final.transpose("seed", *dims).values, dtype=np.float64)
+    values = values.reshape(values.shape[0], -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        means = np.nanmean(values, axis=0)
+    if not np.isfinite(means).any():
+        raise MFGError(f"no run of this sweep has a finite final {name}")
+    flat = int(np.nanargmax(means) if higher else np.nanargmin(means))
+    index = np.unravel_index(flat, tuple(dataset.sizes[d] for d in dims)) if dims else ()
+    column = values[:, flat]
+    return {
+        "point": {d: dataset[d].values[i].item() for d, i in zip(dims, index)},
+        "metric": name, "higher_is_better": higher,
+        "mean": float(means[flat]), "std": float(np.nanstd(column)),
+        "min": float(np.nanmin(column)), "max": float(np.nanmax(column)),
+    }
+
+
+__all__ = ["sweep", "parse_seeds", "check_grid", "best_point", "final_metric", "grid_dims", "headline"]
