@@ -301,12 +301,15 @@ def _swarm_seeds(game, policy, keys, n_agents, record_states):
 
 
 def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, seed: int = 0,
-                   record_states: bool = False) -> SwarmPlay:
+                   record_states: bool = False, devices=None) -> SwarmPlay:
     """Play ``policy`` in the swarm game ``game`` with ``n_agents`` agents (default: ``game.n_agents``).
 
     ``n_seeds`` independent episodes run as one compiled, vmapped program. With
     ``record_states`` the states of every agent at every step are kept
-    (``(seeds, T+1, N, D)``: for snapshots and animations).
+    (``(seeds, T+1, N, D)``: for snapshots and animations). ``devices`` (a
+    count, or a list of JAX devices): split the agents of each episode over
+    them (:mod:`mfgtools.sharding`); the same play as on one device, up to
+    float rounding. None: one device.
     """
     from mfgtools.swarm_policies import check_swarm_policy
 
@@ -318,6 +321,10 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     n_seeds = as_int(n_seeds, "n_seeds", 1)
     seed = as_int(seed, "seed", 0)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_seeds)
+    if devices is not None:
+        from mfgtools import sharding
+
+        return sharding.simulate_swarm(game, policy, keys, n_agents, bool(record_states), devices)
     return _swarm_seeds(game, policy, keys, n_agents, bool(record_states))
 
 

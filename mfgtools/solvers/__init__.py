@@ -237,7 +237,7 @@ def solve_seeds(game, solver: str, iterations: int | None = None, seeds=(0, 1, 2
 
 def solve(game, solver: str, iterations: int | None = None, seed: int = 0, progress: bool = False,
           checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, callback=None,
-          **solver_params) -> Result:
+          devices=None, **solver_params) -> Result:
     """Run ``solver`` on ``game`` for ``iterations`` iterations (default: the
     solver's :func:`default_iterations`, 100 for most).
 
@@ -253,20 +253,32 @@ def solve(game, solver: str, iterations: int | None = None, seed: int = 0, progr
     and ends with the same result as an uninterrupted run with the same seed.
     The file is left in place; delete it once the result is saved.
     ``callback(done, metrics)`` is called after every chunk.
+
+    ``devices`` (a count, or a list of JAX devices): split this one run over
+    them, the state space sharded (finite games; see :mod:`mfgtools.sharding`);
+    the result is the same as on one device, up to float rounding. None: one device.
     """
     iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
     seed = as_int(seed, "seed", 0)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     algorithm = _prepared(game, solver, solver_params)
+    split = None
+    if devices is not None:  # one run over several devices: mfgtools.sharding places and runs it
+        from mfgtools.sharding import SpaceRun
+
+        split = SpaceRun(game, algorithm, devices)
     start = time.perf_counter()
     key, init_key = _seed_keys(seed)
-    state = jax.jit(algorithm.init)(game, init_key)
+    state = jax.jit(algorithm.init)(game, init_key) if split is None else split.init(init_key)
     chunk = algorithm.iterations_per_chunk or _chunk_size(iterations)
     identity = checkpoints.run_identity(game, solver, algorithm.settings(), seed, iterations, chunk)
     collected = []
     done = last_saved = 0
     if checkpoint is not None and resume and os.path.exists(checkpoint):
-        state, key, done, collected = checkpoints.load(checkpoint, identity, state)
+        template = state if split is None else split.fetch(state)  # a split state is padded: its true shapes
+        state, key, done, collected = checkpoints.load(checkpoint, identity, template)
+        if split is not None:
+            state = split.put(state)
         last_saved = done
     bar = _progress_bar(iterations, f"{solver} on {game.name}") if progress else None
     try:
@@ -275,12 +287,16 @@ def solve(game, solver: str, iterations: int | None = None, seed: int = 0, progr
         while done < iterations:
             key, chunk_key = jax.random.split(key)
             active = min(chunk, iterations - done)
-            state, metrics = _run_chunk(algorithm, game, state, chunk_key, active, length=chunk)
+            if split is None:
+                state, metrics = _run_chunk(algorithm, game, state, chunk_key, active, length=chunk)
+            else:
+                state, metrics = split.chunk(state, chunk_key, active, length=chunk)
             metrics = jax.device_get(metrics)
             collected.append({name: np.asarray(values)[:active] for name, values in metrics.items()})
             done += active
             if checkpoint is not None and every and done < iterations and done - last_saved >= every:
-                checkpoints.save(checkpoint, identity, state, key, done, collected)
+                checkpoints.save(checkpoint, identity, state if split is None else split.fetch(state), key, done,
+                                 collected)
                 last_saved = done
             if bar is not None:
                 bar.update(active)
@@ -289,7 +305,8 @@ def solve(game, solver: str, iterations: int | None = None, seed: int = 0, progr
                     bar.set_postfix({headline: f"{float(collected[-1][headline][-1]):.4g}"})
             if callback is not None:
                 callback(done, collected)
-        executable, policy, flow, final, extras = _final(algorithm, game, state)
+        executable, policy, flow, final, extras = (_final(algorithm, game, state) if split is None
+                                                   else split.final(state))
         policy, flow, final, extras = jax.device_get((policy, flow, final, extras))
         if bar is not None and _headline(final) is not None:
             bar.set_postfix({_headline(final): f"{float(final[_headline(final)]):.4g}"})

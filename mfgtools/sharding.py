@@ -1,0 +1,298 @@
+"""One run split over several devices: the state space (finite games) or the agents (swarms).
+
+:mod:`mfgtools.sweeps` spreads a *batch of runs* over devices, one run per
+device. This module is for the other case: *one* run too big for one device
+(a grid of ~10^7 cells, a swarm of ~10^6 agents). JAX does the work: the arrays
+are placed with a :class:`~jax.sharding.NamedSharding` over a 1-D
+:class:`~jax.sharding.Mesh`, ``jit`` (GSPMD) partitions the same programs that
+run on one device and inserts the communication (the gathers of the forward and
+backward passes, the reductions of the exploitability).
+
+Finite games (``solve(..., devices=...)``, :class:`SpaceRun`): the mesh axis is
+``"space"``. Every array with a state axis is sharded along it: the ``S`` axis
+of ``(T, S, A)`` policies and cumulative values, of ``(T, S)`` / ``(T+1, S)``
+flows (``(S, A)`` and ``(S,)`` in stationary mode), and the leading ``S`` axis
+of the game's per-state arrays (``mu0``, ``next_state``, ``transition_prob``,
+``incoming``, ``action_mask``, per-state rewards); everything else (scalars,
+maps, a solver's data) is replicated. When ``S`` is not a multiple of the device
+count, the state axis is padded to the next multiple at the boundary of the
+compiled programs and the padding is cut off first thing inside them, so the
+iterations always see the true ``S`` (GSPMD splits an uneven axis inside a
+program, but not across program calls); results come back unpadded.
+
+Swarms (``simulate_swarm(..., devices=...)``, :func:`simulate_swarm`): the mesh
+axis is ``"agents"``; the ``(N, D)`` states are sharded along the agents
+(constrained after every move), the policy and the keys are replicated.
+Neighbour sums need every position: GSPMD gathers them. Any ``N`` works (an
+uneven split is padded inside the program); random draws are the same as on
+one device (JAX's partitionable threefry), so are the results, up to float
+rounding in sums.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from mfgtools.errors import MFGError, as_int
+from mfgtools.simulate import swarm_rollout
+from mfgtools.solvers import _chunk, _final_values
+from mfgtools.sweeps import _devices, _replicate  # the placement helpers sweeps shard runs with
+
+SPACE = "space"  # mesh axis of the state space (finite games)
+AGENTS = "agents"  # mesh axis of the agents (swarms)
+
+
+# ----- devices ---------------------------------------------------------------------
+def resolve_devices(devices) -> list:
+    """The devices of one split run: a count (the first of ``jax.devices()``) or a list of devices.
+
+    Raises :class:`MFGError` for a count outside ``1 .. len(jax.devices())``, an
+    empty list, a device listed twice or a device of another process.
+    """
+    if devices is None:
+        raise MFGError("devices must be a count or a list of devices (None: one device, no splitting)")
+    available = jax.devices()
+    if isinstance(devices, (int, np.integer, str, float)) and not isinstance(devices, bool):
+        count = as_int(devices, "devices", 1)
+        if count > len(available):
+            raise MFGError(
+                f"devices={count}, but JAX sees only {len(available)} device{'s' if len(available) != 1 else ''} "
+                f"({available[0].platform}); pass at most {len(available)} (on a CPU, simulate more with "
+                f"XLA_FLAGS=--xla_force_host_platform_device_count={count} set before JAX starts)")
+        return list(available[:count])
+    chosen = _devices([devices] if isinstance(devices, jax.Device) else devices)
+    if not all(isinstance(device, jax.Device) for device in chosen):
+        raise MFGError("devices must be a count or a list of JAX devices (jax.devices())")
+    foreign = [device for device in chosen if device.process_index != jax.process_index()]
+    if foreign:
+        raise MFGError(f"devices lists {len(foreign)} device(s) of another process; one run is split over the "
+                       "devices of its own process (jax.local_devices())")
+    return chosen
+
+
+def mesh_of(devices, axis: str) -> Mesh:
+    """A 1-D mesh named ``axis`` over ``devices`` (a count or a list, validated)."""
+    return Mesh(np.asarray(resolve_devices(devices)), (axis,))
+
+
+def distinct_shards(array) -> int:
+    """How many different pieces ``array`` is split into (1: replicated or on one device)."""
+    return len({tuple((s.start, s.stop, s.step) for s in shard.index) for shard in array.addressable_shards})
+
+
+def _spec(ndim: int, axis, name: str) -> PartitionSpec:
+    return PartitionSpec() if axis is None else PartitionSpec(*([None] * axis + [name]))
+
+
+# ----- which axis is the state axis ------------------------------------------------------
+def _state_axis(shape: tuple, n_states: int, leading: bool):
+    """The state axis of an array: the first one for a game's tables (``(S, ...)``),
+    else the last, or last but one, of length ``S`` (``(..., S)``, ``(..., S, A)``); None: none."""
+    if leading:
+        return 0 if len(shape) >= 1 and shape[0] == n_states else None
+    for axis in (len(shape) - 1, len(shape) - 2):
+        if axis >= 0 and shape[axis] == n_states:
+            return axis
+    return None
+
+
+def _axes(tree, n_states: int, leading: bool = False) -> tuple:
+    """Per leaf of ``tree`` (pytree order), its state axis or None (a static tuple)."""
+    return tuple(_state_axis(np.shape(leaf), n_states, leading) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+class SpaceRun:
+    """One finite-game run of a solver with its state space split over devices.
+
+    What :func:`mfgtools.solve` does with ``devices``: the same chunk program
+    (:func:`mfgtools.solvers._chunk`) and final evaluation, on the game and the
+    solver state placed over the mesh ``("space",)``. States handed out by
+    :meth:`init` and :meth:`chunk` are padded along the state axis when ``S`` is
+    not a multiple of the device count; :meth:`fetch` gives them as NumPy
+    arrays of their true shapes and :meth:`put` places such arrays again.
+    """
+
+    def __init__(self, game, solver, devices):
+        if getattr(game, "kind", None) == "swarm":
+            raise MFGError("devices= splits a finite game's state space over devices; a swarm game's solver "
+                           "state has no state axis (split a big swarm with simulate_swarm(..., devices=...))")
+        self.mesh = mesh_of(devices, SPACE)
+        self.n_devices = self.mesh.size
+        self.n_states = game.n_states
+        self.padded = -(-self.n_states // self.n_devices) * self.n_devices
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.game_axes = _axes(game, self.n_states, leading=True)
+        self.game = self._place(game, self.game_axes)
+        self.solver = _replicate(solver, replicated)
+        self._replicated = replicated
+        shapes = jax.eval_shape(solver.init, game, jax.random.PRNGKey(0))
+        self.state_axes = _axes(shapes, self.n_states)
+        self._final_axes = _axes(jax.eval_shape(_final_values, solver, game, shapes), self.n_states)
+
+    # placement on the host side
+    def _place(self, tree, axes):
+        leaves, treedef = jax.tree_util.tree_flatten(tree)
+        placed = []
+        for leaf, axis in zip(leaves, axes):
+            if axis is not None and self.padded != self.n_states:
+                width = [(0, 0)] * np.ndim(leaf)
+                width[axis] = (0, self.padded - self.n_states)
+                leaf = np.pad(np.asarray(leaf), width)
+            placed.append(jax.device_put(leaf, NamedSharding(self.mesh, _spec(np.ndim(leaf), axis, SPACE))))
+        return jax.tree_util.tree_unflatten(treedef, placed)
+
+    def _strip_host(self, tree, axes):
+        leaves, treedef = jax.tree_util.tree_flatten(jax.device_get(tree))
+        return jax.tree_util.tree_unflatten(treedef, [
+            np.asarray(leaf) if axis is None else np.asarray(leaf)[(slice(None),) * axis + (slice(0, self.n_states),)]
+            for leaf, axis in zip(leaves, axes)])
+
+    def put(self, state):
+        """A solver state of true shapes (NumPy or JAX arrays) placed over the mesh."""
+        return self._place(state, self.state_axes)
+
+    def fetch(self, state):
+        """A placed solver state as NumPy arrays of their true shapes (checkpoints)."""
+        return self._strip_host(state, self.state_axes)
+
+    # the compiled programs
+    def _layout(self):
+        return _Layout(self.mesh, self.n_states, self.padded)
+
+    def init(self, key):
+        """The solver's initial state, created directly in its place (never whole on one device)."""
+        return _init(self.solver, self.game, jax.device_put(key, self._replicated), layout=self._layout(),
+                     game_axes=self.game_axes, state_axes=self.state_axes)
+
+    def chunk(self, state, key, active: int, length: int):
+        """``solve``'s chunk of ``length`` iterations (``state`` is donated): ``(state, metrics)``."""
+        return _chunk_program(self.solver, self.game, state, jax.device_put(key, self._replicated), active,
+                              length=length, layout=self._layout(), game_axes=self.game_axes,
+                              state_axes=self.state_axes)
+
+    def compile_chunk(self, state, length: int):
+        """:meth:`chunk` compiled ahead of time (benchmarks): ``(compiled, run)`` where
+        ``run(state, key, active) -> (state, metrics)`` and ``compiled`` has ``as_text()``,
+        ``memory_analysis()`` (per device)."""
+        key = jax.device_put(jax.random.PRNGKey(0), self._replicated)
+        compiled = _chunk_program.lower(self.solver, self.game, state, key, 1, length=length, layout=self._layout(),
+                                        game_axes=self.game_axes, state_axes=self.state_axes).compile()
+
+        def run(state, key, active):
+            return compiled(self.solver, self.game, state, jax.device_put(key, self._replicated), active)
+
+        return compiled, run
+
+    def final(self, state):
+        """``solve``'s final values ``(None, policy, mean_field, metrics, extras)``, as NumPy arrays."""
+        values = _final_program(self.solver, self.game, state, layout=self._layout(), game_axes=self.game_axes,
+                                state_axes=self.state_axes, final_axes=self._final_axes)
+        return self._strip_host(values, self._final_axes)
+
+
+class _Layout:
+    """The static part of a split run: mesh, ``S`` and ``S`` padded (hashable: a jit static argument)."""
+
+    def __init__(self, mesh, n_states, padded):
+        self.mesh, self.n_states, self.padded = mesh, n_states, padded
+
+    def _key(self):
+        return (self.mesh, self.n_states, self.padded)
+
+    def __eq__(self, other):
+        return isinstance(other, _Layout) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def strip(self, tree, axes):
+        """Inside a program: cut the padding off the state axes (GSPMD keeps them split, unevenly)."""
+        def cut(leaf, axis):
+            if axis is None:
+                return leaf
+            if self.padded != self.n_states:
+                leaf = jax.lax.slice_in_dim(leaf, 0, self.n_states, axis=axis)
+            return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, _spec(leaf.ndim, axis, SPACE)))
+
+        return _map_axes(cut, tree, axes)
+
+    def pad(self, tree, axes):
+        """Inside a program: pad the state axes back and pin every leaf to its sharding."""
+        def grow(leaf, axis):
+            if axis is not None and self.padded != self.n_states:
+                width = [(0, 0)] * leaf.ndim
+                width[axis] = (0, self.padded - self.n_states)
+                leaf = jnp.pad(leaf, width)
+            return jax.lax.with_sharding_constraint(leaf, NamedSharding(self.mesh, _spec(leaf.ndim, axis, SPACE)))
+
+        return _map_axes(grow, tree, axes)
+
+
+def _map_axes(fn, tree, axes):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return jax.tree_util.tree_unflatten(treedef, [fn(leaf, axis) for leaf, axis in zip(leaves, axes)])
+
+
+@partial(jax.jit, static_argnames=("layout", "game_axes", "state_axes"))
+def _init(solver, game, key, layout, game_axes, state_axes):
+    return layout.pad(solver.init(layout.strip(game, game_axes), key), state_axes)
+
+
+@partial(jax.jit, static_argnames=("length", "layout", "game_axes", "state_axes"), donate_argnames=("state",))
+def _chunk_program(solver, game, state, key, active, length, layout, game_axes, state_axes):
+    state, metrics = _chunk(solver, layout.strip(game, game_axes), layout.strip(state, state_axes), key, active,
+                            length)
+    return layout.pad(state, state_axes), metrics
+
+
+@partial(jax.jit, static_argnames=("layout", "game_axes", "state_axes", "final_axes"))
+def _final_program(solver, game, state, layout, game_axes, state_axes, final_axes):
+    values = _final_values(solver, layout.strip(game, game_axes), layout.strip(state, state_axes))
+    return layout.pad(values, final_axes)
+
+
+# ----- swarms ----------------------------------------------------------------------------
+class _AgentsSplit:
+    """A swarm game whose agents' states stay split over the mesh: every method is
+    the game's own; the states it creates (:meth:`initial_states`, :meth:`move`) are
+    constrained to the ``"agents"`` sharding."""
+
+    def __init__(self, game, sharding):
+        self._game, self._sharding = game, sharding
+
+    def __getattr__(self, name):
+        return getattr(self._game, name)
+
+    def initial_states(self, key, n):
+        return jax.lax.with_sharding_constraint(self._game.initial_states(key, n), self._sharding)
+
+    def move(self, states, actions, key):
+        return jax.lax.with_sharding_constraint(self._game.move(states, actions, key), self._sharding)
+
+
+@partial(jax.jit, static_argnames=("n_agents", "record_states", "sharding"))
+def _swarm_program(game, policy, keys, n_agents, record_states, sharding):
+    split = _AgentsSplit(game, sharding)
+    return jax.vmap(lambda k: swarm_rollout(split, policy, k, n_agents, record_states))(keys)
+
+
+def simulate_swarm(game, policy, keys, n_agents: int, record_states: bool, devices):
+    """Episodes of :func:`mfgtools.simulate.simulate_swarm` with the agents split over ``devices``.
+
+    ``keys`` ``(seeds, 2)``; returns the same :class:`~mfgtools.simulate.SwarmPlay`
+    (the recorded states, if any, split along the agents when ``N`` is a
+    multiple of the device count).
+    """
+    mesh = mesh_of(devices, AGENTS)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    agents = NamedSharding(mesh, PartitionSpec(AGENTS))
+    return _swarm_program(game, _replicate(policy, replicated), jax.device_put(keys, replicated), n_agents,
+                          record_states, agents)
+
+
+__all__ = ["SpaceRun", "simulate_swarm", "resolve_devices", "mesh_of", "distinct_shards", "SPACE", "AGENTS"]

@@ -1,0 +1,138 @@
+"""One run split over devices (mfgtools.sharding): the same results as on one device.
+
+The split runs go in one subprocess with 8 simulated CPU devices, so that the
+rest of the suite keeps one device; the validation of ``devices`` runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+import mfgtools
+from mfgtools.errors import MFGError
+from mfgtools.simulate import simulate_swarm
+from mfgtools.swarm_policies import uniform_policy
+from test_cli import _env
+
+SPLIT = textwrap.dedent("""
+    import json, jax, numpy as np, mfgtools
+    from mfgtools import sharding
+    from mfgtools.simulate import simulate_swarm
+    from mfgtools.solvers import _prepared, _seed_keys
+    from mfgtools.swarm_policies import uniform_policy
+
+    def gap(a, b):
+        return float(np.nanmax(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+    def result_gap(a, b):
+        return max(gap(a.policy, b.policy), gap(a.mean_field, b.mean_field),
+                   gap(a.metrics["exploitability"], b.metrics["exploitability"]))
+
+    report = {"devices": len(jax.devices()), "solve": {}, "shards": {}, "swarm": {}}
+    for grid in ("empty:12", "empty:5x7"):  # 144 states, and 35 (not a multiple of 8)
+        game = mfgtools.make_game("crowd", map=grid, horizon=6)
+        kw = dict(iterations=4, learning_rate=0.3)
+        plain = mfgtools.solve(game, "omd", **kw)
+        for devices in (1, 8):
+            split = mfgtools.solve(game, "omd", devices=devices, **kw)
+            assert split.policy.shape == plain.policy.shape and split.mean_field.shape == plain.mean_field.shape
+            report["solve"][f"{grid} on {devices}"] = result_gap(split, plain)
+        # the state solve places: split along S, and still split after a chunk
+        run = sharding.SpaceRun(game, _prepared(game, "omd", {"learning_rate": 0.3}), 8)
+        state = run.init(_seed_keys(0)[1])
+        before = {name: sharding.distinct_shards(leaf) for name, leaf in state.items()}
+        state, _ = run.chunk(state, _seed_keys(0)[0], 2, length=2)
+        after = {name: sharding.distinct_shards(leaf) for name, leaf in state.items()}
+        report["shards"][grid] = {"before": before, "after": after, "spec": list(state["policy"].sharding.spec),
+                                  "game": sharding.distinct_shards(run.game.next_state),
+                                  "fetched": list(run.fetch(state)["policy"].shape)}
+
+    # a split run checkpointed, interrupted and resumed (split, and on one device)
+    game = mfgtools.make_game("crowd", map="empty:5x7", horizon=6)
+    kw = dict(iterations=4, learning_rate=0.3, checkpoint="run.npz")
+    plain = mfgtools.solve(game, "omd", iterations=4, learning_rate=0.3)
+    def stop(done, _):
+        if done == 2:
+            raise KeyboardInterrupt
+    for resume_on in (8, None):
+        try:
+            mfgtools.solve(game, "omd", devices=8, callback=stop, **kw)
+        except KeyboardInterrupt:
+            pass
+        seen = []
+        resumed = mfgtools.solve(game, "omd", devices=resume_on, resume=True, callback=lambda d, _: seen.append(d),
+                                 **kw)
+        report["solve"][f"resumed on {resume_on}"] = result_gap(resumed, plain)
+        report[f"resumed on {resume_on}"] = seen
+
+    for name, agents in (("vicsek", 64), ("kuramoto", 64), ("vicsek", 60)):
+        game = mfgtools.make_game(name, horizon=5)
+        kw = dict(n_seeds=2, seed=3, record_states=True)
+        one = simulate_swarm(game, uniform_policy(game), agents, **kw)
+        split = simulate_swarm(game, uniform_policy(game), agents, devices=8, **kw)
+        report["swarm"][f"{name} {agents}"] = {
+            "order": gap(one.order, split.order), "returns": gap(one.returns(), split.returns()),
+            "effort": gap(one.effort, split.effort), "states": gap(one.states, split.states),
+            "shards": sharding.distinct_shards(split.states), "shape": list(split.states.shape)}
+    print(json.dumps(report))
+""")
+
+
+def test_one_run_split_over_8_devices_matches_one_device(tmp_path):
+    env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    process = subprocess.run([sys.executable, "-c", SPLIT], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)
+    assert process.returncode == 0, process.stderr
+    report = json.loads(process.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 8
+    assert max(report["solve"].values()) < 1e-5, report["solve"]
+    assert len(report["solve"]) == 6
+    for grid, shards in report["shards"].items():
+        # (T, S, A) cumulative values and policy, (T, S) flow: 8 pieces along S; the counter replicated
+        expected = {"cumulative": 8, "policy": 8, "flow": 8, "iteration": 1}
+        assert shards["before"] == expected and shards["after"] == expected, (grid, shards)
+        assert shards["spec"] == [None, "space"] and shards["game"] == 8
+    assert report["resumed on 8"] == report["resumed on None"] == [3, 4]  # from the checkpoint after 2
+    assert report["shards"]["empty:5x7"]["fetched"] == [6, 35, 5]  # padded to 40 inside, 35 outside
+    for run, values in report["swarm"].items():
+        assert max(values[k] for k in ("order", "returns", "effort", "states")) < 1e-5, (run, values)
+        assert values["shape"][1:] == [6, int(run.split()[1]), 4 if run.startswith("kuramoto") else 3]
+    assert report["swarm"]["vicsek 64"]["shards"] == 8 and report["swarm"]["kuramoto 64"]["shards"] == 8
+    assert report["swarm"]["vicsek 60"]["shards"] == 1  # N not a multiple of 8: split inside, returned whole
+
+
+def test_devices_are_validated():
+    game = mfgtools.make_game("crowd", map="empty:3", horizon=2)
+    count = len(jax.devices())
+    with pytest.raises(MFGError, match="devices must be at least 1, got 0"):
+        mfgtools.solve(game, "omd", iterations=1, devices=0)
+    with pytest.raises(MFGError, match=f"devices=99, but JAX sees only {count} device.*pass at most {count}.*"
+                                       "xla_force_host_platform_device_count=99"):
+        mfgtools.solve(game, "omd", iterations=1, devices=99)
+    with pytest.raises(MFGError, match="devices must be an integer, got 'two'"):
+        mfgtools.solve(game, "omd", iterations=1, devices="two")
+    with pytest.raises(MFGError, match="devices must name at least one device"):
+        mfgtools.solve(game, "omd", iterations=1, devices=[])
+    with pytest.raises(MFGError, match="devices lists a device twice"):
+        mfgtools.solve(game, "omd", iterations=1, devices=jax.devices()[:1] * 2)
+    swarm = mfgtools.make_game("vicsek", n_agents=8, horizon=2)
+    with pytest.raises(MFGError, match="swarm game's solver state has no state axis.*simulate_swarm"):
+        mfgtools.solve(swarm, "ippo", iterations=1, devices=1)
+    with pytest.raises(MFGError, match="devices must be at least 1, got 0"):
+        simulate_swarm(swarm, uniform_policy(swarm), 8, devices=0)
+    with pytest.raises(MFGError, match="devices=99, but JAX sees only"):
+        simulate_swarm(swarm, uniform_policy(swarm), 8, devices=99)
+
+
+def test_one_device_gives_the_unsplit_run():
+    game = mfgtools.make_game("crowd", map="empty:3", horizon=2)
+    plain = mfgtools.solve(game, "omd", iterations=2)
+    split = mfgtools.solve(game, "omd", iterations=2, devices=jax.devices()[:1])
+    assert split.policy.shape == plain.policy.shape
+    assert abs(split.metrics["exploitability"] - plain.metrics["exploitability"]).max() < 1e-6
