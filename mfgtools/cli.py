@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
     solve.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint of an interrupted run with the same arguments")
+    solve.add_argument("--devices", metavar="N",
+                       help="split this one run over the first N devices, the state space sharded (finite games; "
+                            "default: one device; docs/sweeps.md)")
     solve.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     solve.add_argument("--distributed", action="store_true",
@@ -296,6 +299,7 @@ def run_solve(args) -> int:
 
     initialize_from_environment(force=args.distributed)  # before JAX computes anything
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
+    devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seed = as_int(args.seed, "--seed", 0)
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = _routed_parameters(args)
@@ -324,7 +328,7 @@ def run_solve(args) -> int:
     checkpointed = (every or args.resume) and writer
     result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
                    checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
-                   resume=args.resume, **solver_params)
+                   resume=args.resume, devices=devices, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     if writer:

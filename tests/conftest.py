@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -9,6 +10,20 @@ import jax
 import pytest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop JAX's compiled programs after every test module.
+
+    Every XLA CPU executable keeps its own memory mappings; the whole suite in one
+    process compiles thousands of programs, and past the kernel's limit on
+    mappings (``vm.max_map_count``, 65530 by default) the next compilation
+    crashes the interpreter. Modules reuse their own programs, not each other's.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture

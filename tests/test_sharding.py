@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 import jax
+import numpy as np
 import pytest
 
 import mfgtools
@@ -136,3 +137,22 @@ def test_one_device_gives_the_unsplit_run():
     split = mfgtools.solve(game, "omd", iterations=2, devices=jax.devices()[:1])
     assert split.policy.shape == plain.policy.shape
     assert abs(split.metrics["exploitability"] - plain.metrics["exploitability"]).max() < 1e-6
+
+
+def test_cli_solve_splits_over_devices(tmp_path):
+    # `mfgtools solve --devices 4` on 4 simulated devices writes the result of the one-device run
+    env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    flags = ["-m", "mfgtools", "solve", "--map", "empty:5", "--horizon", "4", "--iterations", "3", "-q"]
+    for name, extra in (("split.nc", ["--devices", "4"]), ("one.nc", [])):
+        process = subprocess.run([sys.executable, *flags, *extra, "--out", name], cwd=tmp_path, env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert process.returncode == 0, process.stderr
+    split, one = mfgtools.load_result(tmp_path / "split.nc"), mfgtools.load_result(tmp_path / "one.nc")
+    for name in ("policy", "mean_field", "exploitability"):
+        np.testing.assert_allclose(split[name].values, one[name].values, atol=1e-6)
+    # on this process's single device, too many devices is a one-line error
+    from test_cli import assert_one_error_line, run_cli
+
+    too_many = run_cli("solve", "--map", "empty:5", "--horizon", "4", "--devices", "3", "--out", "x.nc", cwd=tmp_path)
+    assert_one_error_line(too_many, "devices=3, but JAX sees only 1 device")
+    assert not (tmp_path / "x.nc").exists()
