@@ -474,9 +474,10 @@ def run_sweep(args) -> int:
 
     if args.x64:
         jax.config.update("jax_enable_x64", True)
-    if devices is not None and devices > len(jax.devices()):
-        raise MFGError(f"--devices {devices}: only {len(jax.devices())} device"
-                       f"{'s' if len(jax.devices()) != 1 else ''} ({jax.default_backend()}) here")
+    if devices is not None:
+        from mfgtools.sharding import resolve_devices
+
+        resolve_devices(devices, local_only=False)  # too many: the error before the game is built
     from mfgtools.games import make_game
     from mfgtools.results import save_dataset
     from mfgtools.sweeps import best_point, final_metric, grid_dims, sweep

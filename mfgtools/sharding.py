@@ -41,38 +41,58 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from mfgtools.errors import MFGError, as_int
 from mfgtools.simulate import swarm_rollout
 from mfgtools.solvers import _chunk, _final_values
-from mfgtools.sweeps import _devices, _replicate  # the placement helpers sweeps shard runs with
 
 SPACE = "space"  # mesh axis of the state space (finite games)
 AGENTS = "agents"  # mesh axis of the agents (swarms)
 
 
 # ----- devices ---------------------------------------------------------------------
-def resolve_devices(devices) -> list:
-    """The devices of one split run: a count (the first of ``jax.devices()``) or a list of devices.
+def resolve_devices(devices, local_only: bool = True) -> list:
+    """Devices to shard over: a count (the first of ``jax.devices()``), a list of
+    devices, or None (all of them); what :func:`mfgtools.solve`, ``simulate_swarm``
+    and :func:`mfgtools.sweep` take as ``devices``.
 
     Raises :class:`MFGError` for a count outside ``1 .. len(jax.devices())``, an
-    empty list, a device listed twice or a device of another process.
+    empty list, a device listed twice, and (``local_only``: one run is split over
+    the devices of its own process) a device of another process.
     """
-    if devices is None:
-        raise MFGError("devices must be a count or a list of devices (None: one device, no splitting)")
     available = jax.devices()
-    if isinstance(devices, (int, np.integer, str, float)) and not isinstance(devices, bool):
+    if devices is None:
+        chosen = list(available)
+    elif isinstance(devices, (int, np.integer, str, float)) and not isinstance(devices, bool):
         count = as_int(devices, "devices", 1)
         if count > len(available):
             raise MFGError(
                 f"devices={count}, but JAX sees only {len(available)} device{'s' if len(available) != 1 else ''} "
                 f"({available[0].platform}); pass at most {len(available)} (on a CPU, simulate more with "
                 f"XLA_FLAGS=--xla_force_host_platform_device_count={count} set before JAX starts)")
-        return list(available[:count])
-    chosen = _devices([devices] if isinstance(devices, jax.Device) else devices)
-    if not all(isinstance(device, jax.Device) for device in chosen):
-        raise MFGError("devices must be a count or a list of JAX devices (jax.devices())")
+        chosen = list(available[:count])
+    else:
+        chosen = [devices] if isinstance(devices, jax.Device) else list(devices)
+        if not chosen:
+            raise MFGError("devices must name at least one device")
+        if len(set(chosen)) != len(chosen):
+            raise MFGError("devices lists a device twice")
+        if not all(isinstance(device, jax.Device) for device in chosen):
+            raise MFGError("devices must be a count or a list of JAX devices (jax.devices())")
     foreign = [device for device in chosen if device.process_index != jax.process_index()]
-    if foreign:
+    if local_only and foreign:
         raise MFGError(f"devices lists {len(foreign)} device(s) of another process; one run is split over the "
                        "devices of its own process (jax.local_devices())")
     return chosen
+
+
+def put(value, sharding):
+    """``value`` (the same on every process) as a global array with ``sharding``."""
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    host = np.asarray(value)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def replicate(tree, sharding):
+    """The array leaves of a game, solver or policy on every device of ``sharding`` (other leaves unchanged)."""
+    return jax.tree_util.tree_map(lambda x: put(x, sharding) if isinstance(x, (jax.Array, np.ndarray)) else x, tree)
 
 
 def mesh_of(devices, axis: str) -> Mesh:
@@ -128,7 +148,7 @@ class SpaceRun:
         replicated = NamedSharding(self.mesh, PartitionSpec())
         self.game_axes = _axes(game, self.n_states, leading=True)
         self.game = self._place(game, self.game_axes)
-        self.solver = _replicate(solver, replicated)
+        self.solver = replicate(solver, replicated)
         self._replicated = replicated
         shapes = jax.eval_shape(solver.init, game, jax.random.PRNGKey(0))
         self.state_axes = _axes(shapes, self.n_states)
@@ -291,8 +311,8 @@ def simulate_swarm(game, policy, keys, n_agents: int, record_states: bool, devic
     mesh = mesh_of(devices, AGENTS)
     replicated = NamedSharding(mesh, PartitionSpec())
     agents = NamedSharding(mesh, PartitionSpec(AGENTS))
-    return _swarm_program(game, _replicate(policy, replicated), jax.device_put(keys, replicated), n_agents,
+    return _swarm_program(game, replicate(policy, replicated), jax.device_put(keys, replicated), n_agents,
                           record_states, agents)
 
 
-__all__ = ["SpaceRun", "simulate_swarm", "resolve_devices", "mesh_of", "distinct_shards", "SPACE", "AGENTS"]
+__all__ = ["SpaceRun", "simulate_swarm", "resolve_devices", "put", "replicate", "mesh_of", "distinct_shards", "SPACE", "AGENTS"]

@@ -285,23 +285,6 @@ def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
     return raw, settings
 
 
-def _devices(devices):
-    import jax
-
-    if devices is None:
-        return list(jax.devices())
-    if isinstance(devices, (int, np.integer)) and not isinstance(devices, bool):
-        available = jax.devices()
-        count = as_int(devices, "devices", 1, len(available))
-        return list(available[:count])
-    devices = list(devices)
-    if not devices:
-        raise MFGError("devices must name at least one device")
-    if len(set(devices)) != len(devices):
-        raise MFGError("devices lists a device twice")
-    return devices
-
-
 def _same_solver(a, b) -> bool:
     """Whether two solvers are the same pytree: equal static settings and equal data."""
     import jax
@@ -311,25 +294,7 @@ def _same_solver(a, b) -> bool:
     return tree_a == tree_b and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b))
 
 
-# ----- placement --------------------------------------------------------------------
-def _put(value, sharding):
-    """``value`` (the same on every process) as a global array with ``sharding``."""
-    import jax
-
-    if jax.process_count() == 1:
-        return jax.device_put(value, sharding)
-    host = np.asarray(value)
-    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
-
-
-def _replicate(tree, sharding):
-    """The array leaves of a game or solver on every device (other leaves unchanged)."""
-    import jax
-
-    return jax.tree_util.tree_map(
-        lambda x: _put(x, sharding) if isinstance(x, (jax.Array, np.ndarray)) else x, tree)
-
-
+# ----- placement (mfgtools.sharding: put, replicate) --------------------------------
 def _fetch(tree):
     """A pytree of (possibly multi-host) arrays as NumPy arrays on this process."""
     import jax
@@ -383,6 +348,9 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+    from mfgtools.sharding import put as _put
+    from mfgtools.sharding import replicate as _replicate
+    from mfgtools.sharding import resolve_devices
     from mfgtools.solvers import (_chunk_size, _merge_metrics, _prepared, _seed_keys, check_compatible,
                                   default_iterations, solver_spec)
     from mfgtools.results import Result
@@ -403,7 +371,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     raw, settings = _grid_values(solver, grid, fixed_params)
     names = list(settings)
     sizes = [len(settings[name]) for name in names]
-    devices = _devices(devices)
+    devices = resolve_devices(devices, local_only=False)
 
     start = time.perf_counter()
     # every grid point's solver, built, checked and prepared as `solve` does

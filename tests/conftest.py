@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import jax
@@ -26,15 +27,29 @@ def _release_compiled_programs():
     gc.collect()
 
 
-@pytest.fixture
-def x64():
-    """Run a test in float64 (games must be built inside it); restores float32 after."""
+@contextmanager
+def float64():
+    """Compute in float64 inside the block; restores the previous setting after."""
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     try:
         yield
     finally:
         jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (games must be built inside it); restores float32 after."""
+    with float64():
+        yield
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """Float64 for a whole module: ``pytestmark = pytest.mark.usefixtures("x64_module")``."""
+    with float64():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -32,15 +32,8 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-    """Float64 for the whole module (compared with a float64 NumPy reference)."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
+# float64 for the whole module (compared with a float64 NumPy reference)
+pytestmark = pytest.mark.usefixtures("x64_module")
 
 
 def reference(positions, values, radius, include_self, period=1.0):
