@@ -89,25 +89,35 @@ def seconds(x: float) -> str:
 class SolverRunner:
     """One iteration of a solver exactly as :func:`mfgtools.solve` runs it.
 
-    ``mfgtools.solvers._run_chunk`` (the chunk program ``solve`` compiles) with
-    one iteration per chunk, compiled ahead of time so that compile time and
-    run time are measured separately. Each call returns the new state and the
-    exploitability of the policy it started from (computed in the same pass).
+    The run engine's advance program (``mfgtools.engine.PROGRAMS.advance``, the
+    program ``solve`` runs between progress reports) with one iteration per
+    call, compiled ahead of time so that compile time and run time are measured
+    separately. Each call returns the new state and the exploitability of the
+    policy it started from (computed in the same pass).
     """
 
     def __init__(self, game, solver_name: str = "omd", **solver_params):
         import jax
+        import numpy as np
 
-        from mfgtools.solvers import _run_chunk, make_solver
+        from mfgtools.engine import PROGRAMS
+        from mfgtools.solvers import make_solver
 
         self.game = game
         self.solver = make_solver(solver_name, **solver_params).prepare(game)
         self.key = jax.random.PRNGKey(0)
-        self.state = block(jax.jit(self.solver.init)(game, self.key))
+        self.carry = block(PROGRAMS.init(self.solver, game, self.key))
+        self.done = 0
         start = time.perf_counter()
-        self.compiled = _run_chunk.lower(self.solver, game, self.state, self.key, 1, length=1).compile()
+        self.compiled = PROGRAMS.advance.lower(self.solver, game, self.carry, self.key, np.int32(0), np.int32(1),
+                                               cap=1).compile()
         self.compile_time = time.perf_counter() - start
         self.exploitability = float("nan")
+
+    @property
+    def state(self):
+        """The solver's state (the carry also holds the best iterate)."""
+        return self.carry.state
 
     def whole_array_copies(self) -> int:
         """Copies of whole ``(T, S, A)`` arrays in the compiled program (0 when updates are in place)."""
@@ -118,7 +128,11 @@ class SolverRunner:
         return len(re.findall(shape, self.compiled.as_text()))
 
     def step(self):
-        self.state, metrics = self.compiled(self.solver, self.game, self.state, self.key, 1)
-        block(self.state)
+        import numpy as np
+
+        self.carry, metrics = self.compiled(self.solver, self.game, self.carry, self.key, np.int32(self.done),
+                                            np.int32(1))
+        block(self.carry)
+        self.done += 1
         self.exploitability = float(metrics["exploitability"][0])
         return self.exploitability

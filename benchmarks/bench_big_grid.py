@@ -4,7 +4,7 @@ What it measures: ``mfgtools.make_game("crowd", map="empty:N", horizon=T,
 mu0=(1, 1))`` (crowd exploration, float32; ``N = 1000``, ``T = 100`` by default:
 10^6 states, 5 actions, policy and cumulative-value arrays of 2 GB each) and
 one OMD iteration of ``solve``'s compiled chunk program
-(``mfgtools.solvers._run_chunk``, one iteration per chunk, the state donated
+(``mfgtools.engine.PROGRAMS.advance``, one iteration per call, the carry donated
 as ``solve`` does). Each iteration is the forward pass (mean field of the
 current policy) plus the fused backward pass that evaluates the policy, the
 best response (the exploitability it reports) and writes the new cumulative
@@ -68,9 +68,10 @@ class SplitRunner:
         self.game = game
         self.split = SpaceRun(game, make_solver("omd", **solver_params).prepare(game), devices)
         self.key = jax.random.PRNGKey(0)
-        self.state = block(self.split.init(self.key))
+        self.carry = block(self.split.init(self.key))
+        self.done = 0
         start = time.perf_counter()
-        self.compiled, self.run = self.split.compile_chunk(self.state, length=1)
+        self.compiled, self.run = self.split.compile_advance(self.carry, cap=1)
         self.compile_time = time.perf_counter() - start
 
     def whole_array_copies(self) -> int:
@@ -89,8 +90,9 @@ class SplitRunner:
                 f"{memory.temp_size_in_bytes / 1e9:.3f} GB; collectives in the program: {kinds}")
 
     def step(self):
-        self.state, metrics = self.run(self.state, self.key, 1)
-        block(self.state)
+        self.carry, metrics = self.run(self.carry, self.key, self.done, 1)
+        block(self.carry)
+        self.done += 1
         return float(metrics["exploitability"][0])
 
 

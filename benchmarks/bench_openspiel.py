@@ -8,7 +8,7 @@ T = 40) and ``maze`` (22x22, T = 100), both with ``only_distribution_reward``:
   ``NashConv(game, md.get_policy()).nash_conv()``, on the C++ game
   ``pyspiel.load_game("mfg_crowd_modelling_2d", FOUR_ROOMS | MAZE + only_distribution_reward)``;
 - mfgtools: one online-mirror-descent iteration of ``solve``'s compiled chunk
-  program (``mfgtools.solvers._run_chunk``, one iteration per chunk). That pass
+  program (``mfgtools.engine.PROGRAMS.advance``, one iteration per call). That pass
   also computes the exact exploitability of the policy it updates, so it is
   the same work as OpenSpiel's iteration + NashConv. Compile time is measured
   separately (ahead-of-time ``lower().compile()``); the time reported is the

@@ -40,7 +40,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mfgtools.errors import MFGError, as_int
 from mfgtools.simulate import swarm_rollout
-from mfgtools.solvers import _chunk, _final_values
+from mfgtools.engine import programs
 
 SPACE = "space"  # mesh axis of the state space (finite games)
 AGENTS = "agents"  # mesh axis of the agents (swarms)
@@ -129,12 +129,13 @@ def _axes(tree, n_states: int, leading: bool = False) -> tuple:
 class SpaceRun:
     """One finite-game run of a solver with its state space split over devices.
 
-    What :func:`mfgtools.solve` does with ``devices``: the same chunk program
-    (:func:`mfgtools.solvers._chunk`) and final evaluation, on the game and the
-    solver state placed over the mesh ``("space",)``. States handed out by
-    :meth:`init` and :meth:`chunk` are padded along the state axis when ``S`` is
-    not a multiple of the device count; :meth:`fetch` gives them as NumPy
-    arrays of their true shapes and :meth:`put` places such arrays again.
+    What :func:`mfgtools.solve` does with ``devices``: the engine's programs
+    (:mod:`mfgtools.engine.programs`: init, advance, finish, whole run) on the
+    game and the run's carry placed over the mesh ``("space",)``; it is a
+    :class:`mfgtools.engine.loop.Runs`. Carries handed out by :meth:`init` and
+    :meth:`advance` are padded along the state axis when ``S`` is not a
+    multiple of the device count; :meth:`fetch` gives them as NumPy arrays of
+    their true shapes and :meth:`put` places such arrays again.
     """
 
     def __init__(self, game, solver, devices):
@@ -150,9 +151,9 @@ class SpaceRun:
         self.game = self._place(game, self.game_axes)
         self.solver = replicate(solver, replicated)
         self._replicated = replicated
-        shapes = jax.eval_shape(solver.init, game, jax.random.PRNGKey(0))
+        shapes = jax.eval_shape(programs.init, solver, game, jax.random.PRNGKey(0))
         self.state_axes = _axes(shapes, self.n_states)
-        self._final_axes = _axes(jax.eval_shape(_final_values, solver, game, shapes), self.n_states)
+        self._final_axes = _axes(jax.eval_shape(programs.finish, solver, game, shapes, 0), self.n_states)
 
     # placement on the host side
     def _place(self, tree, axes):
@@ -172,47 +173,59 @@ class SpaceRun:
             np.asarray(leaf) if axis is None else np.asarray(leaf)[(slice(None),) * axis + (slice(0, self.n_states),)]
             for leaf, axis in zip(leaves, axes)])
 
-    def put(self, state):
-        """A solver state of true shapes (NumPy or JAX arrays) placed over the mesh."""
-        return self._place(state, self.state_axes)
+    def put(self, carry):
+        """A run's carry of true shapes (NumPy or JAX arrays) placed over the mesh."""
+        return self._place(carry, self.state_axes)
 
-    def fetch(self, state):
-        """A placed solver state as NumPy arrays of their true shapes (checkpoints)."""
-        return self._strip_host(state, self.state_axes)
+    def fetch(self, carry):
+        """A placed carry as NumPy arrays of their true shapes (checkpoints)."""
+        return self._strip_host(carry, self.state_axes)
 
     # the compiled programs
     def _layout(self):
         return _Layout(self.mesh, self.n_states, self.padded)
 
-    def init(self, key):
-        """The solver's initial state, created directly in its place (never whole on one device)."""
-        return _init(self.solver, self.game, jax.device_put(key, self._replicated), layout=self._layout(),
-                     game_axes=self.game_axes, state_axes=self.state_axes)
+    def _key(self, key):
+        return jax.device_put(key, self._replicated)
 
-    def chunk(self, state, key, active: int, length: int):
-        """``solve``'s chunk of ``length`` iterations (``state`` is donated): ``(state, metrics)``."""
-        return _chunk_program(self.solver, self.game, state, jax.device_put(key, self._replicated), active,
-                              length=length, layout=self._layout(), game_axes=self.game_axes,
-                              state_axes=self.state_axes)
+    def _static(self):
+        return dict(layout=self._layout(), game_axes=self.game_axes, state_axes=self.state_axes)
 
-    def compile_chunk(self, state, length: int):
-        """:meth:`chunk` compiled ahead of time (benchmarks): ``(compiled, run)`` where
-        ``run(state, key, active) -> (state, metrics)`` and ``compiled`` has ``as_text()``,
+    def init(self, init_key):
+        """The run's initial carry, created directly in its place (never whole on one device)."""
+        return _init(self.solver, self.game, self._key(init_key), **self._static())
+
+    def advance(self, carry, run_key, start: int, count: int, cap: int):
+        """``count`` iterations from ``start`` (``carry`` is donated): ``(carry, metrics)``."""
+        return _advance_program(self.solver, self.game, carry, self._key(run_key), np.int32(start), np.int32(count),
+                                cap=cap, **self._static())
+
+    def compile_advance(self, carry, cap: int = 1):
+        """:meth:`advance` compiled ahead of time (benchmarks): ``(compiled, run)`` where
+        ``run(carry, key, start, count) -> (carry, metrics)`` and ``compiled`` has ``as_text()``,
         ``memory_analysis()`` (per device)."""
-        key = jax.device_put(jax.random.PRNGKey(0), self._replicated)
-        compiled = _chunk_program.lower(self.solver, self.game, state, key, 1, length=length, layout=self._layout(),
-                                        game_axes=self.game_axes, state_axes=self.state_axes).compile()
+        key = self._key(jax.random.PRNGKey(0))
+        compiled = _advance_program.lower(self.solver, self.game, carry, key, np.int32(0), np.int32(1), cap=cap,
+                                          **self._static()).compile()
 
-        def run(state, key, active):
-            return compiled(self.solver, self.game, state, jax.device_put(key, self._replicated), active)
+        def run(carry, key, start, count):
+            return compiled(self.solver, self.game, carry, self._key(key), np.int32(start), np.int32(count))
 
         return compiled, run
 
-    def final(self, state):
-        """``solve``'s final values ``(None, policy, mean_field, metrics, extras)``, as NumPy arrays."""
-        values = _final_program(self.solver, self.game, state, layout=self._layout(), game_axes=self.game_axes,
-                                state_axes=self.state_axes, final_axes=self._final_axes)
+    def finish(self, carry, iterations: int):
+        """The run's final values (a :class:`~mfgtools.engine.programs.Final`), as NumPy arrays of true shapes."""
+        values = _finish_program(self.solver, self.game, carry, np.int32(iterations), final_axes=self._final_axes,
+                                 **self._static())
         return self._strip_host(values, self._final_axes)
+
+    def whole(self, key, iterations: int, cap: int):
+        """A whole run from its seed key: :meth:`init`, one :meth:`advance` and :meth:`finish`."""
+        from mfgtools.engine import split_keys
+
+        run_key, init_key = split_keys(key)
+        carry, metrics = self.advance(self.init(init_key), run_key, 0, iterations, cap)
+        return self.finish(carry, iterations), metrics
 
 
 class _Layout:
@@ -260,19 +273,19 @@ def _map_axes(fn, tree, axes):
 
 @partial(jax.jit, static_argnames=("layout", "game_axes", "state_axes"))
 def _init(solver, game, key, layout, game_axes, state_axes):
-    return layout.pad(solver.init(layout.strip(game, game_axes), key), state_axes)
+    return layout.pad(programs.init(solver, layout.strip(game, game_axes), key), state_axes)
 
 
-@partial(jax.jit, static_argnames=("length", "layout", "game_axes", "state_axes"), donate_argnames=("state",))
-def _chunk_program(solver, game, state, key, active, length, layout, game_axes, state_axes):
-    state, metrics = _chunk(solver, layout.strip(game, game_axes), layout.strip(state, state_axes), key, active,
-                            length)
-    return layout.pad(state, state_axes), metrics
+@partial(jax.jit, static_argnames=("cap", "layout", "game_axes", "state_axes"), donate_argnames=("carry",))
+def _advance_program(solver, game, carry, key, start, count, cap, layout, game_axes, state_axes):
+    carry, metrics = programs.advance(solver, layout.strip(game, game_axes), layout.strip(carry, state_axes), key,
+                                      start, count, cap)
+    return layout.pad(carry, state_axes), metrics
 
 
 @partial(jax.jit, static_argnames=("layout", "game_axes", "state_axes", "final_axes"))
-def _final_program(solver, game, state, layout, game_axes, state_axes, final_axes):
-    values = _final_values(solver, layout.strip(game, game_axes), layout.strip(state, state_axes))
+def _finish_program(solver, game, carry, iterations, layout, game_axes, state_axes, final_axes):
+    values = programs.finish(solver, layout.strip(game, game_axes), layout.strip(carry, state_axes), iterations)
     return layout.pad(values, final_axes)
 
 

@@ -8,8 +8,8 @@
     sweep["exploitability"].isel(iteration=-1).mean("seed")
 
 Every run (grid point x seed) gives the same iterates as ``solve(game, solver,
-seed=s, **point)``: the same keys (:func:`mfgtools.solvers._seed_keys`), the
-same chunks of iterations. How the runs are executed:
+seed=s, **point)``: the same keys (:func:`mfgtools.engine.seed_keys`), the same
+programs of the run engine (:mod:`mfgtools.engine`), vmapped. How the runs are executed:
 
 - **vmapped parameters.** A grid parameter whose values are all floats and that
   enters the computation arithmetically (OMD's ``learning_rate``, PMA's
@@ -62,19 +62,7 @@ GAME_VARIABLES = ("free",)  # variables of the game itself, the same in every ru
 HEADLINES = (("exploitability", False), ("return", True))
 
 
-# ----- the compiled programs --------------------------------------------------------
-# Module-level jits: a second sweep with the same game, solver and shapes reuses them.
-def _rebuilt(base, values, paths):
-    """``base`` with the vmapped parameters set to this run's (traced) values.
-
-    ``paths``: ``((name, (field, ...)), ...)``, where each parameter lives: a
-    field of the solver, or of a settings dataclass it holds (Off-MMD's learner).
-    """
-    for name, path in paths:
-        base = _replace_at(base, path, values[name])
-    return base
-
-
+# ----- where a swept parameter lives ------------------------------------------------
 def _replace_at(obj, path, value):
     if len(path) == 1:
         return dataclasses.replace(obj, **{path[0]: value})
@@ -102,63 +90,8 @@ def _field_path(solver, name, depth: int = 2):
     return found[0] if len(found) == 1 else None
 
 
-def _constrain(tree, sharding):
-    import jax
-
-    return jax.tree_util.tree_map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
-
-
-def _init_runs(base, game, values, init_keys, paths, sharding):
-    import jax
-
-    state = jax.vmap(lambda v, k: _rebuilt(base, v, paths).init(game, k))(values, init_keys)
-    return _constrain(state, sharding)
-
-
-def _chunk_runs(base, game, values, state, keys, active, length, paths, sharding):
-    """``length`` iterations of every run; each run splits its key as ``solve`` does."""
-    import jax
-
-    from mfgtools.solvers import _chunk
-
-    def one(v, s, k):
-        k, chunk_key = jax.random.split(k)
-        s, metrics = _chunk(_rebuilt(base, v, paths), game, s, chunk_key, active, length)
-        return s, k, metrics
-
-    return _constrain(jax.vmap(one)(values, state, keys), sharding)
-
-
-def _final_runs(base, game, values, state, paths, sharding):
-    """Policy tables, mean fields, final metrics and extras of every run (not the swarm policies)."""
-    import jax
-
-    from mfgtools.solvers import _final_values
-
-    def one(v, s):
-        return _final_values(_rebuilt(base, v, paths), game, s)[1:]
-
-    table, flow, final, extras = jax.vmap(one)(values, state)
-    return _constrain((table, flow, final, extras), sharding)
-
-
-_PROGRAMS: dict = {}
-
-
-def _programs():
-    """The jitted programs (built on first use, so that importing this module needs no JAX)."""
-    if not _PROGRAMS:
-        import jax
-
-        _PROGRAMS["init"] = jax.jit(_init_runs, static_argnames=("paths", "sharding"))
-        _PROGRAMS["chunk"] = jax.jit(_chunk_runs, static_argnames=("length", "paths", "sharding"),
-                                     donate_argnames=("state",))
-        _PROGRAMS["final"] = jax.jit(_final_runs, static_argnames=("paths", "sharding"))
-    return _PROGRAMS
-
-
-def _traces(base, game, paths, length) -> bool:
-    """Whether the whole run (init, a chunk, the final values) traces with ``paths`` vmapped.
+def _traces(base, game, paths) -> bool:
+    """Whether a whole run (init, an iteration, the final values) traces with ``paths`` vmapped.
 
     Abstract evaluation only (nothing is compiled or run). Any failure counts as
     "cannot vmap": a parameter used in Python control flow or in a shape raises a
@@ -168,23 +101,13 @@ def _traces(base, game, paths, length) -> bool:
     import jax
     import jax.numpy as jnp
 
-    from mfgtools.solvers import _chunk, _final_values
+    from mfgtools.engine import programs
 
     dtype = jnp.result_type(float)
     values = {name: jax.ShapeDtypeStruct((1,), dtype) for name, _ in paths}
     key = jax.ShapeDtypeStruct((1,) + jax.random.PRNGKey(0).shape, jax.random.PRNGKey(0).dtype)
-
-    def whole(values, init_keys, keys):
-        def one(v, init_key, k):
-            solver = _rebuilt(base, v, paths)
-            state = solver.init(game, init_key)
-            state, _ = _chunk(solver, game, state, k, 1, length)
-            return _final_values(solver, game, state)[1:]
-
-        return jax.vmap(one)(values, init_keys, keys)
-
     try:
-        jax.eval_shape(whole, values, key, key)
+        jax.eval_shape(lambda v, k: programs.whole_runs(base, game, v, k, 1, 1, paths), values, key)
     except Exception:  # noqa: BLE001  (see the docstring: fall back, never fail here)
         return False
     return True
@@ -294,21 +217,9 @@ def _same_solver(a, b) -> bool:
     return tree_a == tree_b and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b))
 
 
-# ----- placement (mfgtools.sharding: put, replicate) --------------------------------
-def _fetch(tree):
-    """A pytree of (possibly multi-host) arrays as NumPy arrays on this process."""
-    import jax
-
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        tree = multihost_utils.process_allgather(tree, tiled=True)
-    return jax.tree_util.tree_map(np.asarray, jax.device_get(tree))
-
-
 # ----- sweep ------------------------------------------------------------------------
 def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
-          batch_size: int | None = None, devices=None, progress: bool = False, solver_params: dict | None = None,
+          batch_size: int | None = None, devices=None, progress=None, solver_params: dict | None = None,
           **fixed_params):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
 
@@ -345,15 +256,13 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
       ``batch_size``.
     """
     import jax
-    import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-    from mfgtools.sharding import put as _put
-    from mfgtools.sharding import replicate as _replicate
-    from mfgtools.sharding import resolve_devices
-    from mfgtools.solvers import (_chunk_size, _merge_metrics, _prepared, _seed_keys, check_compatible,
-                                  default_iterations, solver_spec)
+    from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, seed_key
+    from mfgtools.engine.progress import make_report
     from mfgtools.results import Result
+    from mfgtools.sharding import put, replicate, resolve_devices
+    from mfgtools.solvers import check_compatible, default_iterations, prepare_solver, solver_spec
 
     spec = solver_spec(solver)
     check_compatible(game, spec)
@@ -376,21 +285,18 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     start = time.perf_counter()
     # every grid point's solver, built, checked and prepared as `solve` does
     points = list(itertools.product(*(range(size) for size in sizes)))
-    solvers = {point: _prepared(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})
+    solvers = {point: prepare_solver(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})[1]
                for point in points}
     first = solvers[points[0]]
-    chunk = first.iterations_per_chunk or _chunk_size(iterations)
-    paths = _vmappable(game, solvers, names, settings, chunk)
+    paths = _vmappable(game, solvers, names, settings)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]
 
     mesh = Mesh(np.asarray(devices), (RUNS,))
     sharded = NamedSharding(mesh, PartitionSpec(RUNS))
     replicated = NamedSharding(mesh, PartitionSpec())
-    game_on_devices = _replicate(game, replicated)
-    dtype = jnp.result_type(float)
-    seed_keys = {seed: np.asarray(jax.device_get(jnp.stack(_seed_keys(seed)))) for seed in seeds}
-    programs = _programs()
+    game_on_devices = replicate(game, replicated)
+    dtype = np.dtype(jax.numpy.result_type(float))
 
     groups = []  # (outer index, [grid points of this program])
     for outer_index in itertools.product(*(range(len(settings[n])) for n in outer)):
@@ -402,53 +308,41 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     padded = math.ceil(per_batch / len(devices)) * len(devices)
     batches = sum(math.ceil(len(members) * len(seeds) / per_batch) for _, members in groups)
 
-    bar = None
-    if progress and jax.process_index() == 0:
-        from mfgtools.solvers import _progress_bar
-
-        bar = _progress_bar(iterations * batches, f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
-                                                  f"{len(devices)} device{'s' if len(devices) != 1 else ''}")
-    outputs = {}  # (point, seed index) -> (chunks of metrics, table, flow, final, extras)
+    report = None
+    if jax.process_index() == 0:
+        report = make_report(iterations * batches, f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
+                                                   f"{len(devices)} device{'s' if len(devices) != 1 else ''}",
+                             progress)
+    headline_name = headline_metric(game)[0]
+    outputs = {}  # (point, seed index) -> (metrics, final)
     try:
         for _, members in groups:
-            base = _replicate(solvers[members[0]], replicated)
+            base = replicate(solvers[members[0]], replicated)
             runs = [(point, index) for point in members for index in range(len(seeds))]
             for begin in range(0, len(runs), per_batch):
                 batch = runs[begin:begin + per_batch]
                 filled = batch + [batch[-1]] * (padded - len(batch))  # padding: copies of the last run
-                pairs = np.stack([seed_keys[seeds[index]] for _, index in filled])
-                keys, init_keys = _put(pairs[:, 0], sharded), _put(pairs[:, 1], sharded)
-                values = {name: _put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
-                                                dtype=dtype), sharded) for name in vmapped}
-                state = programs["init"](base, game_on_devices, values, init_keys, paths=paths, sharding=sharded)
-                collected = []
-                done = 0
-                while done < iterations:
-                    active = min(chunk, iterations - done)
-                    state, keys, metrics = programs["chunk"](base, game_on_devices, values, state, keys, active,
-                                                             length=chunk, paths=paths, sharding=sharded)
-                    metrics = _fetch(metrics)
-                    collected.append({name: value[:len(batch), :active] for name, value in metrics.items()})
-                    done += active
-                    if bar is not None:
-                        bar.update(active)
-                table, flow, final, extras = _fetch(programs["final"](base, game_on_devices, values, state,
-                                                                      paths=paths, sharding=sharded))
+                keys = np.stack([seed_key(seeds[index]) for _, index in filled])
+                values = {name: put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
+                                               dtype=dtype), sharded) for name in vmapped}
+                batch_runs = BatchRuns(base, game_on_devices, values, paths, sharded)
+                final, metrics = execute(batch_runs, put(keys, sharded), iterations,
+                                         Hooks(report=report, headline=headline_name),
+                                         chunk_hint=first.iterations_per_chunk)
                 for row, run in enumerate(batch):
-                    outputs[run] = ([{name: value[row] for name, value in part.items()} for part in collected],
-                                    table[row], flow[row], {name: value[row] for name, value in final.items()},
-                                    {name: value[row] for name, value in extras.items()})
+                    outputs[run] = ({name: value[row] for name, value in metrics.items()},
+                                    jax.tree_util.tree_map(lambda x, row=row: x[row], final))
     finally:
-        if bar is not None:
-            bar.close()
+        if report is not None:
+            report.close()
     wall_time = time.perf_counter() - start
 
     datasets = {}
-    for (point, index), (collected, table, flow, final, extras) in outputs.items():
+    for (point, index), (metrics, final) in outputs.items():
         datasets[point, index] = Result(
-            game=game, solver=solver, solver_params=solvers[point].settings(), policy=table, mean_field=flow,
-            metrics=_merge_metrics(collected, final, iterations), iterations=iterations, seed=seeds[index],
-            wall_time=wall_time, extras=extras,
+            game=game, solver=solver, solver_params=solvers[point].settings(), policy=final.policy,
+            mean_field=final.mean_field, metrics=merge_metrics(metrics, final.metrics, iterations),
+            iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras,
         ).to_xarray()
     return _assemble(datasets, points, seeds, names, settings, vmapped, dict(
         solver_params=json.dumps(_common_settings(first, names), default=_label),
@@ -458,7 +352,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     ))
 
 
-def _vmappable(game, solvers, names, settings, chunk) -> tuple:
+def _vmappable(game, solvers, names, settings) -> tuple:
     """The grid parameters one program can take as traced values: ``((name, path), ...)``.
 
     A candidate has only float values, lives in a dataclass field of the solver
@@ -479,11 +373,11 @@ def _vmappable(game, solvers, names, settings, chunk) -> tuple:
                                         settings[name][point[position]]), solver)
                for point, solver in solvers.items() if point[position]):
             candidates.append((name, path))
-    if not candidates or _traces(base, game, tuple(candidates), chunk):
+    if not candidates or _traces(base, game, tuple(candidates)):
         return tuple(candidates)
     chosen = ()
     for candidate in candidates:  # some fail: keep those that trace, one at a time
-        if _traces(base, game, chosen + (candidate,), chunk):
+        if _traces(base, game, chosen + (candidate,)):
             chosen += (candidate,)
     return chosen
 

@@ -12,6 +12,7 @@ import pytest
 import mfgtools
 from mfgtools import representations as rep
 from mfgtools import solvers
+from mfgtools.engine import PROGRAMS
 from mfgtools.errors import MFGError
 from mfgtools.simulate import simulate_swarm
 from mfgtools.solvers import dec_pomfc, ippo, ppo
@@ -190,17 +191,19 @@ def test_solvers_iterate_without_retracing(name, params, full):
     game = tiny_game()
     solver = solvers.make_solver(name, **params)
     solver.check(game)
-    state = solver.init(game, jax.random.PRNGKey(0))
-    structure = jax.tree_util.tree_structure(state)
-    shapes = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(state)]
+    carry = PROGRAMS.init(solver, game, jax.random.PRNGKey(0))
+    structure = jax.tree_util.tree_structure(carry.state)
+    shapes = [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(carry.state)]
     kind = type(solver).__name__
     history = []
     for index in range(2):
-        state, metrics = solvers._run_chunk(solver, game, state, jax.random.PRNGKey(index + 1), 2, length=2)
+        carry, metrics = PROGRAMS.advance(solver, game, carry, jax.random.PRNGKey(1), np.int32(2 * index),
+                                          np.int32(2), cap=2)
         if index == 0:
             count = solvers.TRACE_COUNT[kind]
         history.append(jax.device_get(metrics))
     assert solvers.TRACE_COUNT[kind] == count  # the second chunk reused the compiled program
+    state = carry.state
     assert jax.tree_util.tree_structure(state) == structure
     assert [(x.shape, x.dtype) for x in jax.tree_util.tree_leaves(state)] == shapes
     for metrics in history:

@@ -25,7 +25,8 @@ SPLIT = textwrap.dedent("""
     import json, jax, numpy as np, mfgtools
     from mfgtools import sharding
     from mfgtools.simulate import simulate_swarm
-    from mfgtools.solvers import _prepared, _seed_keys
+    from mfgtools.engine import seed_keys
+    from mfgtools.solvers import prepare_solver
     from mfgtools.swarm_policies import uniform_policy
 
     def gap(a, b):
@@ -45,21 +46,25 @@ SPLIT = textwrap.dedent("""
             assert split.policy.shape == plain.policy.shape and split.mean_field.shape == plain.mean_field.shape
             report["solve"][f"{grid} on {devices}"] = result_gap(split, plain)
         # the state solve places: split along S, and still split after a chunk
-        run = sharding.SpaceRun(game, _prepared(game, "omd", {"learning_rate": 0.3}), 8)
-        state = run.init(_seed_keys(0)[1])
-        before = {name: sharding.distinct_shards(leaf) for name, leaf in state.items()}
-        state, _ = run.chunk(state, _seed_keys(0)[0], 2, length=2)
-        after = {name: sharding.distinct_shards(leaf) for name, leaf in state.items()}
-        report["shards"][grid] = {"before": before, "after": after, "spec": list(state["policy"].sharding.spec),
+        run = sharding.SpaceRun(game, prepare_solver(game, "omd", {"learning_rate": 0.3})[1], 8)
+        carry = run.init(seed_keys(0)[1])
+        before = {name: sharding.distinct_shards(leaf) for name, leaf in carry.state.items()}
+        carry, _ = run.advance(carry, seed_keys(0)[0], 0, 2, 2)
+        after = {name: sharding.distinct_shards(leaf) for name, leaf in carry.state.items()}
+        report["shards"][grid] = {"before": before, "after": after,
+                                  "spec": list(carry.state["policy"].sharding.spec),
+                                  "best": sharding.distinct_shards(carry.best.policy),
                                   "game": sharding.distinct_shards(run.game.next_state),
-                                  "fetched": list(run.fetch(state)["policy"].shape)}
+                                  "fetched": list(run.fetch(carry).state["policy"].shape)}
 
     # a split run checkpointed, interrupted and resumed (split, and on one device)
     game = mfgtools.make_game("crowd", map="empty:5x7", horizon=6)
     kw = dict(iterations=4, learning_rate=0.3, checkpoint="run.npz")
     plain = mfgtools.solve(game, "omd", iterations=4, learning_rate=0.3)
+    stopped = []
     def stop(done, _):
-        if done == 2:
+        if done >= 2:
+            stopped.append(done)
             raise KeyboardInterrupt
     for resume_on in (8, None):
         try:
@@ -70,7 +75,7 @@ SPLIT = textwrap.dedent("""
         resumed = mfgtools.solve(game, "omd", devices=resume_on, resume=True, callback=lambda d, _: seen.append(d),
                                  **kw)
         report["solve"][f"resumed on {resume_on}"] = result_gap(resumed, plain)
-        report[f"resumed on {resume_on}"] = seen
+        report[f"resumed on {resume_on}"] = {"stopped": stopped[-1], "seen": seen}
 
     for name, agents in (("vicsek", 64), ("kuramoto", 64), ("vicsek", 60)):
         game = mfgtools.make_game(name, horizon=5)
@@ -98,8 +103,10 @@ def test_one_run_split_over_8_devices_matches_one_device(tmp_path):
         # (T, S, A) cumulative values and policy, (T, S) flow: 8 pieces along S; the counter replicated
         expected = {"cumulative": 8, "policy": 8, "flow": 8, "iteration": 1}
         assert shards["before"] == expected and shards["after"] == expected, (grid, shards)
-        assert shards["spec"] == [None, "space"] and shards["game"] == 8
-    assert report["resumed on 8"] == report["resumed on None"] == [3, 4]  # from the checkpoint after 2
+        assert shards["spec"] == [None, "space"] and shards["game"] == 8 and shards["best"] == 8
+    for resumed in (report["resumed on 8"], report["resumed on None"]):
+        # chunks are sized by time: the resumed run went on from the checkpoint where the first one stopped
+        assert resumed["seen"][0] > resumed["stopped"] >= 2 and resumed["seen"][-1] == 4, resumed
     assert report["shards"]["empty:5x7"]["fetched"] == [6, 35, 5]  # padded to 40 inside, 35 outside
     for run, values in report["swarm"].items():
         assert max(values[k] for k in ("order", "returns", "effort", "states")) < 1e-5, (run, values)

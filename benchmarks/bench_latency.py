@@ -1,0 +1,201 @@
+#!/usr/bin/env python
+"""Small games at the speed of the machine: the fixed cost of ``solve`` and the peers' cost per iteration.
+
+Part 1 (always): for games from 3 to 10^4 states, online mirror descent with
+the exploitability of every iterate (float32),
+
+- ``solve(game, "omd", iterations=n, progress=False)`` for n = 10, 100, 1000:
+  wall time per iteration of the whole call (validation, the run, the final
+  evaluation and the Result), compiled (median of ``--repeats`` calls after a
+  warm-up call);
+- the same n steps as one ``lax.scan`` of ``solver.step`` under one ``jit``
+  (the floor: nothing but the iterations);
+- the ratio solve / scan (1 is the floor; the issue asks <= 2 at n = 100).
+
+Part 2 (when the peers are installed; skipped with a message otherwise): one
+OMD iteration plus the exploitability on the peers' own games, the peer's
+time against the per-iteration cost of a 100-iteration ``solve`` of the same
+game in mfgtools, in float64 (the precision the peers compute in):
+
+- OpenSpiel (``pip install open_spiel``): ``MirrorDescent.iteration()`` +
+  ``NashConv`` on the C++ games ``mfg_crowd_modelling`` (S = 10) and
+  ``mfg_crowd_modelling_2d`` four rooms (S = 169, T = 40);
+- MFGLib (``pip install mfglib``): ``OnlineMirrorDescent`` (its default step
+  size 1.0) with ``exploitability_score`` per iteration on its environments
+  that mfgtools builds exactly through ``tabular_game`` (beach bar, crowd
+  motion); each checked to agree with MFGLib's exploitability before timing.
+
+Run from the repository root::
+
+    python benchmarks/bench_latency.py                  # everything available
+    python benchmarks/bench_latency.py --skip-peers     # part 1 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import _common  # noqa: F401  (puts the checkout on sys.path)
+from _common import block, load_average, machine, median_time, seconds, table
+
+ITERATIONS = (10, 100, 1000)
+
+
+def ladder():
+    """``(label, game)`` from 3 to 10^4 states."""
+    import mfgtools
+
+    return [
+        ("random S=3 (A=3, K=2, T=10)", mfgtools.make_game("random", n_states=3, n_actions=3, fan_out=2, horizon=10)),
+        ("crowd_modelling S=10 (T=10)", mfgtools.make_game("crowd_modelling")),
+        ("random S=100 (A=5, K=3, T=20)", mfgtools.make_game("random", n_states=100, n_actions=5, fan_out=3,
+                                                             horizon=20)),
+        ("four rooms S=169 (T=40)", mfgtools.make_game("crowd_modelling_2d", setting="four_rooms")),
+        ("crowd empty:32 S=1024 (T=30)", mfgtools.make_game("crowd", map="empty:32", horizon=30, mu0=(0, 0))),
+        ("crowd empty:100 S=10^4 (T=30)", mfgtools.make_game("crowd", map="empty:100", horizon=30, mu0=(0, 0))),
+    ]
+
+
+def scan_program(solver, game, n: int):
+    """``n`` solver steps as one jitted ``lax.scan`` from a fixed state (the floor ``solve`` is held to)."""
+    import jax
+    from jax import lax
+
+    keys = jax.random.split(jax.random.PRNGKey(0), n)
+
+    @jax.jit
+    def run(state):
+        return lax.scan(lambda s, k: solver.step(game, s, k), state, keys)
+
+    state = jax.jit(solver.init)(game, jax.random.PRNGKey(1))
+    return lambda: block(run(state))
+
+
+def time_solve(game, n: int, repeats: int, **params) -> float:
+    import mfgtools
+
+    call = lambda: mfgtools.solve(game, "omd", iterations=n, progress=False, **params)  # noqa: E731
+    call()  # compile
+    median, _ = median_time(call, repeats)
+    return median
+
+
+def part_one(repeats: int, learning_rate: float) -> None:
+    from mfgtools.solvers import make_solver
+
+    rows = []
+    for label, game in ladder():
+        solver = make_solver("omd", learning_rate=learning_rate).prepare(game)
+        cells = [label]
+        for n in ITERATIONS:
+            scan = scan_program(solver, game, n)
+            scan()  # compile
+            floor, _ = median_time(scan, repeats)
+            whole = time_solve(game, n, repeats, learning_rate=learning_rate)
+            cells += [seconds(whole / n), seconds(floor / n), f"{whole / floor:.2f}"]
+            print(f"  {label}, {n} iterations: solve {seconds(whole / n)}/it, scan {seconds(floor / n)}/it", flush=True)
+        rows.append(cells)
+    headers = ["game"]
+    for n in ITERATIONS:
+        headers += [f"solve/it n={n}", f"scan/it n={n}", f"ratio n={n}"]
+    print()
+    print(f"OMD + exploitability per iteration, float32, learning rate {learning_rate}; compiled, median of {repeats}:")
+    print(table(headers, rows))
+
+
+# ----- peers ------------------------------------------------------------------------------
+def openspiel_available() -> bool:
+    try:
+        import pyspiel  # noqa: F401
+        from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openspiel_iteration(name: str, params: dict, repeats: int) -> tuple[float, float]:
+    """Median seconds of one MirrorDescent iteration + NashConv, and the NashConv after one iteration."""
+    import pyspiel
+    from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv
+
+    game = pyspiel.load_game(name, params)
+    md = mirror_descent.MirrorDescent(game, lr=0.01)
+    times, values = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        md.iteration()
+        values.append(nash_conv.NashConv(game, md.get_policy()).nash_conv())
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2], values[0]
+
+
+def ours_per_iteration(game, repeats: int, **params) -> tuple[float, float]:
+    """Seconds per iteration of a compiled 100-iteration ``solve``, and its exploitability after one iteration."""
+    import mfgtools
+
+    per = time_solve(game, 100, repeats, **params) / 100
+    after_one = float(mfgtools.solve(game, "omd", iterations=1, progress=False, **params).metrics["exploitability"][1])
+    return per, after_one
+
+
+def part_two(repeats: int) -> None:
+    import jax
+
+    import mfgtools
+
+    jax.config.update("jax_enable_x64", True)
+    rows = []
+    if openspiel_available():
+        from open_spiel.python.mfg.games import crowd_modelling_2d
+
+        cases = [
+            ("OpenSpiel mfg_crowd_modelling (C++)", "mfg_crowd_modelling", {},
+             mfgtools.make_game("crowd_modelling")),
+            ("OpenSpiel mfg_crowd_modelling_2d four rooms (C++)", "mfg_crowd_modelling_2d",
+             dict(crowd_modelling_2d.FOUR_ROOMS, only_distribution_reward=True),
+             mfgtools.make_game("crowd_modelling_2d", setting="four_rooms")),
+        ]
+        for label, name, params, game in cases:
+            print(f"  {label} ...", flush=True)
+            theirs, their_value = openspiel_iteration(name, params, max(3, repeats // 4))
+            ours, our_value = ours_per_iteration(game, repeats, learning_rate=0.01)
+            rows.append([label, f"{game.n_states}", seconds(theirs), seconds(ours), f"{theirs / ours:,.0f}x",
+                         f"{abs(our_value - their_value) / max(abs(their_value), 1e-300):.1e}"])
+    else:
+        print("open_spiel is not installed (pip install open_spiel): OpenSpiel rows skipped")
+    try:
+        import mfglib_games
+    except ImportError as error:
+        print(f"MFGLib rows skipped: {error}")
+    else:
+        for label, theirs_fn, game in mfglib_games.cases():
+            print(f"  MFGLib {label} ...", flush=True)
+            theirs, their_values = theirs_fn(max(3, repeats // 4))
+            ours, our_value = ours_per_iteration(game, repeats, learning_rate=1.0)
+            rows.append([f"MFGLib {label}", f"{game.n_states}", seconds(theirs), seconds(ours),
+                         f"{theirs / ours:,.0f}x",
+                         f"{abs(our_value - their_values) / max(abs(their_values), 1e-300):.1e}"])
+    jax.config.update("jax_enable_x64", False)
+    if rows:
+        print()
+        print("One OMD iteration + exploitability, float64: the peer vs a 100-iteration mfgtools.solve per iteration")
+        print(table(["game", "S", "peer", "mfgtools", "speed-up", "exploitability after 1 it, rel. diff"], rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (median)")
+    parser.add_argument("--learning-rate", type=float, default=0.03, help="OMD step size of part 1")
+    parser.add_argument("--skip-peers", action="store_true", help="part 1 only")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    print(f"load average at start: {load_average()}")
+    part_one(args.repeats, args.learning_rate)
+    if not args.skip_peers:
+        part_two(args.repeats)
+    print(f"load average at end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()
