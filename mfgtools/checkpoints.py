@@ -205,20 +205,22 @@ class Checkpoint:
     """
 
     def __init__(self, path, identity: dict, *, resume: bool = False, restart: bool = False, outputs=()):
-        self.path = check_path(path, resume=resume, restart=restart, outputs=outputs)
+        self.path = check_path(path, resume=resume, restart=restart, outputs=outputs, existing=False)
         self.identity = dict(identity)
         self.resume = bool(resume)
         self.written = False
-        self._claimed = bool(restart) and os.path.lexists(self.path)  # an old checkpoint this run discards
         self._pending = None  # (header, arrays) read for resuming, checked against the template by load()
+        # lock first: a file held by a running process is not "an interrupted run's checkpoint"
         self._lock = FileLock(self.path, "checkpoint").acquire()
         self._finalizer = weakref.finalize(self, FileLock.release, self._lock)
-        if self.resume and os.path.exists(self.path):
-            try:
+        try:
+            check_path(self.path, resume=resume, restart=restart)
+            self._claimed = bool(restart) and os.path.lexists(self.path)  # an old checkpoint this run discards
+            if self.resume and os.path.exists(self.path):
                 self._pending = self._validated()
-            except BaseException:
-                self.close()
-                raise
+        except BaseException:
+            self.close()
+            raise
 
     def _validated(self) -> tuple[dict, dict]:
         """Read the file and check everything that does not need the solver state's template."""
@@ -338,14 +340,16 @@ class Checkpoint:
         self.close()
 
 
-def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(), inputs=()) -> str:
+def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(), inputs=(),
+               existing: bool = True) -> str:
     """Check a checkpoint path before any work; returns it as a string.
 
     Refused with one line: an empty name, a directory, a missing or unwritable
     directory, a path equal to one of ``outputs`` or ``inputs`` (paths, or
-    ``(label, path)`` pairs), ``resume`` with ``restart``, and an existing file
-    unless it is an mfgtools checkpoint and ``resume`` or ``restart`` says what to
-    do with it (the message says what it holds).
+    ``(label, path)`` pairs), ``resume`` with ``restart``, and (``existing``) an
+    existing file unless it is an mfgtools checkpoint and ``resume`` or
+    ``restart`` says what to do with it (the message says what it holds). Check
+    ``existing`` once the path is locked: a running writer's file is no leftover.
     """
     from mfgtools.files import check_output_path
 
@@ -360,7 +364,7 @@ def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(),
             raise MFGError(f"the checkpoint and the {label} are the same file {path!r}: the checkpoint is deleted "
                            "when the run completes; give --checkpoint another path")
     check_output_path(path, "--checkpoint", inputs=inputs)
-    if not os.path.lexists(path):
+    if not existing or not os.path.lexists(path):
         return path
     if not os.path.isfile(path) or not is_checkpoint_file(path):
         raise MFGError(f"{path!r} exists and is not an mfgtools checkpoint; mfgtools never replaces or deletes a "

@@ -387,9 +387,11 @@ def run_solve(args) -> int:
     _check_plot(args.plot, out, args.overwrite, inputs, extra)
     if checkpointed:
         checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart,
-                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs)
-        args.checkpoint_path = checkpoint
+                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs, existing=False)
     _claim(args, out, args.plot)  # a second run writing the same files is refused from here on
+    if checkpointed:  # an existing checkpoint is an interrupted run's (a running one holds the lock of --out)
+        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart)
+        args.checkpoint_path = checkpoint
     if args.resume and not os.path.isfile(checkpoint):
         print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
 

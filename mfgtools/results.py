@@ -255,14 +255,15 @@ def _netcdf_kind(path: str):
     return f"a text file (it starts with {first!r})"
 
 
-def read_netcdf(path, what: str = "file") -> xr.Dataset:
+def read_netcdf(path, what: str = "file", kind: str | None = None) -> xr.Dataset:
     """Read a whole netCDF file into memory; one clear line when it is missing, not netCDF or damaged.
 
-    ``what`` names the kind of file (``"result file"``, ``"dataset file"``,
-    ``"sweep file"``): the error says what such a file should be.
+    ``what`` names the file in messages (``"dataset file"``, ...); ``kind``
+    (default: ``what``), one of ``"result file"``, ``"dataset file"``, ``"sweep file"``,
+    says what such a file should be when it is not one.
     """
     path = os.fspath(path)
-    expected = _EXPECTED.get(what, _EXPECTED["file"])
+    expected = _EXPECTED.get(kind or what, _EXPECTED["file"])
     if os.path.isdir(path):
         raise MFGError(f"{path!r} is a directory, not a {what}; {expected}")
     if not os.path.isfile(path):
@@ -288,7 +289,7 @@ def load_result(path: str) -> xr.Dataset:
     Files written before games had modes have no ``mode`` attribute: they are
     finite-horizon results, and the loaded Dataset gets ``mode = "finite-horizon"``.
     """
-    dataset = read_netcdf(path, "result file")
+    dataset = read_netcdf(path, "file", kind="result file")
     if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
         raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
     dataset.attrs["mode"] = result_mode(dataset, where=repr(path))
