@@ -174,8 +174,9 @@ def _reason(error: BaseException) -> str:
     return f"{error.__class__.__name__}: {' '.join(str(error).split())[:100]}"
 
 
-def _peek(path: str):
-    """``(done, identity)`` of the checkpoint at ``path`` from its header alone, or None if unreadable."""
+def peek(path):
+    """``(done, identity)`` of the checkpoint at ``path`` from its header alone (no checksum), or None if
+    it cannot be read."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             if _HEADER not in archive.files:  # format 1: identity and done entries
@@ -206,7 +207,7 @@ class Checkpoint:
 
     def __init__(self, path, identity: dict, *, resume: bool = False, restart: bool = False, outputs=()):
         self.path = check_path(path, resume=resume, restart=restart, outputs=outputs, existing=False)
-        self.identity = dict(identity)
+        self.identity = json.loads(json.dumps(identity, sort_keys=True, default=str))  # as the file holds it
         self.resume = bool(resume)
         self.written = False
         self._pending = None  # (header, arrays) read for resuming, checked against the template by load()
@@ -322,7 +323,7 @@ class Checkpoint:
         old checkpoint ``restart`` discards); otherwise leave it. Releases the lock."""
         try:
             if os.path.isfile(self.path) and is_checkpoint_file(self.path):
-                peeked = _peek(self.path)
+                peeked = peek(self.path)
                 ours = self.written and peeked is not None and peeked[1] == self.identity
                 if ours or (self._claimed and not self.written):
                     os.unlink(self.path)
@@ -371,7 +372,7 @@ def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(),
                        "file it did not write: give --checkpoint another path")
     if resume or restart:
         return path
-    peeked = _peek(path)
+    peeked = peek(path)
     if peeked is None:
         raise MFGError(f"checkpoint {path!r} of an earlier run exists but is damaged; {_DISCARD}")
     done, identity = peeked
@@ -392,7 +393,8 @@ def load(path, identity: dict, template):
     """Read and validate a checkpoint of the run ``identity``; returns ``(state, key, done, collected)``
     (prefer :meth:`Checkpoint.load`)."""
     checkpoint = Checkpoint.__new__(Checkpoint)
-    checkpoint.path, checkpoint.identity, checkpoint.written = os.fspath(path), dict(identity), False
+    checkpoint.path, checkpoint.written = os.fspath(path), False
+    checkpoint.identity = json.loads(json.dumps(identity, sort_keys=True, default=str))
     checkpoint._pending = checkpoint._validated()
     return checkpoint.load(template)
 
@@ -403,7 +405,7 @@ def discard(path, identity: dict | None = None) -> bool:
     path = os.fspath(path)
     if not os.path.isfile(path) or not is_checkpoint_file(path):
         return False
-    peeked = _peek(path)
+    peeked = peek(path)
     if peeked is None:
         return False
     if identity is not None and any(peeked[1].get(k) != identity.get(k) for k in ("game", "solver", "seed")):

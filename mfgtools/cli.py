@@ -314,6 +314,11 @@ def _claim(args, *paths) -> None:
     """Lock ``paths`` (``PATH.lock``) until the command ends: a second writer of one of them is refused."""
     from mfgtools.files import FileLock
 
+    if getattr(args, "distributed", False):
+        from mfgtools.distributed import is_writer
+
+        if not is_writer():  # several processes: only process 0 writes, and locks
+            return
     for path in paths:
         if path is not None:
             args.cleanup.enter_context(FileLock(path))
@@ -369,7 +374,7 @@ def run_solve(args) -> int:
     started = time.perf_counter()
     from mfgtools.distributed import initialize_from_environment, is_writer
 
-    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seed = as_seed(args.seed, "--seed")
@@ -547,15 +552,14 @@ def run_sweep(args) -> int:
     started = time.perf_counter()
     from mfgtools.distributed import initialize_from_environment, is_writer
 
-    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     from mfgtools.sweeps import check_grid, parse_seeds
 
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     batch_size = None if args.batch_size is None else as_int(args.batch_size, "--batch-size", 1)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seeds = parse_seeds(args.seeds, "--seeds")
-    for seed in seeds:
-        as_seed(seed, "--seeds")
+    as_seed(max(seeds, default=0), "--seeds")  # JAX keys hold 32-bit seeds
     game_params, solver_params = _routed_parameters(args)
     grid = parse_grid(args.grid, args.game, args.solver, solver_params)
     check_grid(args.solver, grid, solver_params)  # every value, before the game is built

@@ -105,7 +105,7 @@ def test_restart_discards_only_an_mfgtools_checkpoint(tmp_path):
     path = saved(tmp_path / "run.ckpt", identity=dict(IDENTITY, seed=99))
     restarted = Checkpoint(path, IDENTITY, restart=True)
     restarted.save(progressed(), KEY, 2, COLLECTED[:1])  # replaced by this run's
-    assert checkpoints._peek(path) == (2, IDENTITY)
+    assert checkpoints.peek(path) == (2, IDENTITY)
     restarted.remove()
     assert os.listdir(tmp_path) == []
 
@@ -135,7 +135,7 @@ def test_remove_leaves_what_this_run_did_not_write(tmp_path):
     saved(path.with_name("other.ckpt"), identity=dict(IDENTITY, seed=1))
     os.replace(path.with_name("other.ckpt"), path)  # another run's checkpoint now: not this run's to delete
     run.remove()
-    assert checkpoints._peek(path)[1]["seed"] == 1
+    assert checkpoints.peek(path)[1]["seed"] == 1
 
 
 def test_path_checks(tmp_path):

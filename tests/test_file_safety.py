@@ -12,11 +12,9 @@ from __future__ import annotations
 import errno
 import io
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 from contextlib import redirect_stderr, redirect_stdout
 
 import jax
@@ -30,7 +28,7 @@ from mfgtools.cli import main
 from mfgtools.errors import MAX_SEED, MFGError, as_seed
 from mfgtools.files import FileLock, atomic_write, check_output_path
 from mfgtools.results import Result, save_dataset
-from test_cli import _env, assert_one_error_line, run_cli
+from test_cli import assert_one_error_line, run_cli, signal_when_running
 
 TINY = ["--game", "crowd_modelling", "--solver", "omd", "--iterations", "2", "-p", "size=4", "--horizon", "3"]
 MAP = "#####\n#   #\n#   #\n#####\n"
@@ -375,30 +373,14 @@ def test_files_that_are_not_netcdf_say_what_they_should_be(broken_inputs, tmp_pa
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM on Windows")
 def test_sigterm_exits_like_ctrl_c_and_the_lock_refuses_a_second_writer(tmp_path):
-    command = [sys.executable, "-m", "mfgtools", "solve", "--game", "crowd_modelling", "--iterations", "1000000",
-               "--out", "big.nc"]
-    process = subprocess.Popen(command, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
-    seen = b""
-    deadline = time.monotonic() + 120
-    try:
-        while b"exploitability=" not in seen:  # iterations are running (the bar's postfix)
-            assert time.monotonic() < deadline, seen.decode(errors="replace")
-            ready, _, _ = select.select([process.stderr], [], [], 1.0)
-            if ready:
-                chunk = os.read(process.stderr.fileno(), 65536)
-                assert chunk or process.poll() is None, seen.decode(errors="replace")
-                seen += chunk
+    def second_writer(process):
         second = run_cli("solve", "--game", "crowd_modelling", "--iterations", "1", "--out", "big.nc",
                          "--overwrite", cwd=tmp_path)
         assert_one_error_line(second, "another mfgtools process", f"pid {process.pid}")
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    stderr = (seen + stderr).decode(errors="replace")
-    assert process.returncode == 143, stderr
+
+    status, stderr = signal_when_running(["solve", "--game", "crowd_modelling", "--iterations", "1000000",
+                                          "--out", "big.nc"], tmp_path, signal.SIGTERM, meanwhile=second_writer)
+    assert status == 143, stderr
     assert "Traceback" not in stderr
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
     assert lines[-1].startswith("mfgtools: terminated (SIGTERM) before writing any file"), lines[-3:]
