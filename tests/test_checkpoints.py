@@ -318,3 +318,50 @@ def test_any_damage_is_refused_or_harmless(tmp_path_factory, where, bits, cut):
     state, key, done, collected = loaded
     np.testing.assert_array_equal(state["logits"], progressed()["logits"])
     assert done == 4 and np.array_equal(key, KEY)
+
+
+# ----- the protocol of the run loop ---------------------------------------------------------------
+class Killed(Exception):
+    pass
+
+
+def run_loop(path, iterations, *, resume=False, restart=False, kill_at=None, every=1):
+    """A stand-in for solve's loop, calling Checkpoint as the run engine does: one step per iteration
+    (x <- x / 2 + noise), a metric per iteration, a save every ``every`` iterations."""
+    identity = dict(IDENTITY, iterations=iterations)
+    state, key, done, collected = {"x": jnp.ones(3)}, jax.random.PRNGKey(0), 0, []
+    checkpoint = Checkpoint(path, identity, resume=resume, restart=restart)
+    try:
+        loaded = checkpoint.load(state)
+        if loaded is not None:
+            state, key, done, collected = loaded
+        while done < iterations:
+            key, step_key = jax.random.split(key)
+            state = {"x": state["x"] / 2 + jax.random.normal(step_key, (3,))}
+            collected.append({"norm": np.asarray([float(jnp.linalg.norm(state["x"]))])})
+            done += 1
+            if done < iterations and done % every == 0:
+                checkpoint.save(state, key, done, collected)
+            if done == kill_at:
+                raise Killed
+    except BaseException:
+        checkpoint.close()  # the file stays for --resume; the lock goes
+        raise
+    return state, np.concatenate([c["norm"] for c in collected]), checkpoint
+
+
+def test_the_run_loop_protocol_resumes_to_the_same_result(tmp_path):
+    path = tmp_path / "run.ckpt"
+    whole, norms, finished = run_loop(tmp_path / "whole.ckpt", 6)
+    finished.remove()
+    with pytest.raises(Killed):
+        run_loop(path, 6, kill_at=4)
+    assert os.listdir(tmp_path) == ["run.ckpt"]
+    with pytest.raises(MFGError, match="holds 4 of 6 iterations"):
+        run_loop(path, 6)
+    resumed, resumed_norms, checkpoint = run_loop(path, 6, resume=True)
+    np.testing.assert_array_equal(resumed["x"], whole["x"])
+    np.testing.assert_array_equal(resumed_norms, norms)
+    assert checkpoint.written
+    checkpoint.remove()  # after the result is saved
+    assert os.listdir(tmp_path) == []
