@@ -60,6 +60,10 @@ class Result:
         :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
         ``game.observation_grid()``, ``(T, G, A)``, and ``mean_field`` the
         histogram flow ``(T+1, *game.histogram_shape)``. Not saved in files.
+      checkpoint: the :class:`mfgtools.checkpoints.Checkpoint` of a run given
+        a checkpoint file, else None; ``result.checkpoint.remove()`` deletes the
+        file once the result is saved (only if this run wrote or resumed it).
+        Not saved in files.
     """
 
     game: Any
@@ -73,6 +77,7 @@ class Result:
     wall_time: float
     extras: dict = dataclasses.field(default_factory=dict)
     swarm_policy: Any = None
+    checkpoint: Any = None
 
     @property
     def exploitability(self) -> float:

@@ -344,10 +344,9 @@ def run_loop(path, iterations, *, resume=False, restart=False, kill_at=None, eve
                 checkpoint.save(state, key, done, collected)
             if done == kill_at:
                 raise Killed
-    except BaseException:
-        checkpoint.close()  # the file stays for --resume; the lock goes
-        raise
-    return state, np.concatenate([c["norm"] for c in collected]), checkpoint
+    finally:
+        checkpoint.close()  # the lock goes with the loop; on an error the file stays for --resume
+    return state, np.concatenate([c["norm"] for c in collected]), checkpoint  # result.checkpoint
 
 
 def test_the_run_loop_protocol_resumes_to_the_same_result(tmp_path):
@@ -362,6 +361,7 @@ def test_the_run_loop_protocol_resumes_to_the_same_result(tmp_path):
     resumed, resumed_norms, checkpoint = run_loop(path, 6, resume=True)
     np.testing.assert_array_equal(resumed["x"], whole["x"])
     np.testing.assert_array_equal(resumed_norms, norms)
-    assert checkpoint.written
+    assert checkpoint.written and not (tmp_path / "run.ckpt.lock").exists()
+    run_loop(path, 6, resume=True)[2].close()  # resumable again until removed: the lock went with the loop
     checkpoint.remove()  # after the result is saved
     assert os.listdir(tmp_path) == []
