@@ -13,12 +13,20 @@
     mfgtools list [games | solvers]
     mfgtools plot run.nc [--out run.png]
 
-User errors (unknown game, solver or parameter, bad value, missing file, ...)
+User errors (unknown game, solver or parameter, bad value, missing or broken file,
+...) and failed writes (disk full, permission denied: the line names the file)
 print one line ``mfgtools: error: <message>`` on stderr and exit with status 2;
-command-line syntax errors exit 2 with argparse's usage message; a refusal of
-the operating system (permission denied, disk full) prints one such line and
-exits 1; Ctrl-C exits 130. Files are written to a temporary name and renamed, so
-an error or an interrupt never leaves a partial file behind.
+command-line syntax errors exit 2 with argparse's usage message; any other
+refusal of the operating system prints one such line and exits 1; Ctrl-C exits
+130, SIGTERM 143, both with one line. Files are written to a temporary name and
+renamed, so an error or an interrupt never leaves a partial file behind.
+
+No file is lost (mfgtools.files): an existing ``--out``/``--plot`` is replaced
+only with ``--overwrite``; an output equal to an input (dataset, map, graph,
+policy, mixed dataset, checkpoint) is refused; a file being written is locked
+(``PATH.lock``) against a second mfgtools process; a checkpoint is deleted only
+by the run that wrote or resumed it, and an existing checkpoint stops a run
+unless ``--resume`` (continue) or ``--restart`` (discard) says what to do.
 
 JAX, xarray and matplotlib are imported only by the subcommands that use them,
 so ``mfgtools --help`` answers at once.
@@ -27,16 +35,18 @@ so ``mfgtools --help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-import tempfile
 import time
 
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError, as_int, as_seed
 
 EXIT_ERROR = 2  # user errors, as argparse's usage errors
 EXIT_IO = 1  # the operating system refused a read or a write
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 NONE_WORDS = ("none", "null")
 # shortcut flags of `solve` that set a game parameter of the same name
@@ -90,14 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "it has a parameter of that name, else to the solver")
     solve.add_argument("--out", metavar="PATH",
                        help="netCDF file of the result (default: GAME-SOLVER.nc in the current "
-                            "directory; overwritten if it exists)")
+                            "directory; an existing file is replaced only with --overwrite)")
+    solve.add_argument("--overwrite", action="store_true",
+                       help="replace --out and --plot if they exist (default: refuse)")
     solve.add_argument("--plot", metavar="PATH", help="also write a figure of the result (.png, .pdf, .svg, ...)")
     solve.add_argument("--checkpoint", metavar="PATH",
-                       help="checkpoint file of the run (default: OUT.ckpt; deleted when the run completes)")
+                       help="checkpoint file of the run (default: OUT.ckpt; deleted when the run completes; "
+                            "an existing file other than a checkpoint of mfgtools is never touched)")
     solve.add_argument("--checkpoint-every", default="10", metavar="N",
                        help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
     solve.add_argument("--resume", action="store_true",
                        help="continue from the checkpoint of an interrupted run with the same arguments")
+    solve.add_argument("--restart", action="store_true",
+                       help="discard the checkpoint of an interrupted run and start afresh (without --resume or "
+                            "--restart, an existing checkpoint stops the run)")
     solve.add_argument("--devices", metavar="N",
                        help="split this one run over the first N devices, the state space sharded (finite games; "
                             "default: one device; docs/sweeps.md)")
@@ -125,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("path", help="netCDF result file")
     plot.add_argument("--out", metavar="PATH", help="figure file (default: PATH with the extension .png)")
+    plot.add_argument("--overwrite", action="store_true", help="replace the figure file if it exists (default: refuse)")
     plot.add_argument("--times", metavar="T,T,...",
                       help="time steps of the density panels (default: about 6 from 0 to T; "
                            "finite-horizon results only)")
@@ -151,6 +168,14 @@ def _version() -> str:
 
 
 # ----- entry point ------------------------------------------------------------------
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that a terminated run cleans up as an interrupted one."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = build_parser()
@@ -159,24 +184,47 @@ def main(argv=None) -> int:
     except SystemExit as stop:  # --help, --version, or a usage error (status 2)
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else EXIT_ERROR)
     args.written = []  # files completed so far (atomic writes: never partial)
+    previous = _install_sigterm()
+    with contextlib.ExitStack() as cleanup:  # locks of the files being written, released on any exit
+        args.cleanup = cleanup
+        try:
+            return args.handler(args)
+        except MFGError as error:
+            return _fail(str(error), EXIT_ERROR)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
+            terminated = isinstance(stop, Terminated)
+            written = getattr(args, "written", [])
+            done = f"after writing {', '.join(written)}" if written else "before writing any file"
+            kept = getattr(args, "checkpoint_path", None)
+            resume = (f"; checkpoint {kept!r} kept: rerun with --resume to continue"
+                      if kept and os.path.isfile(kept) else "")
+            print(f"mfgtools: {'terminated (SIGTERM)' if terminated else 'interrupted'} {done} "
+                  f"(no partial file is left){resume}", file=sys.stderr)
+            return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        except BrokenPipeError:  # e.g. `mfgtools list | head`: the reader left
+            _silence_stdout()
+            return 0
+        except OSError as error:
+            where = f": {error.filename!r}" if getattr(error, "filename", None) else ""
+            return _fail(f"{error.strerror or error}{where}", EXIT_IO)
+        finally:
+            _restore_sigterm(previous)
+
+
+def _install_sigterm():
+    """Turn SIGTERM into :class:`Terminated` while a command runs (main thread only); returns the old handler."""
     try:
-        return args.handler(args)
-    except MFGError as error:
-        return _fail(str(error), EXIT_ERROR)
-    except KeyboardInterrupt:
-        written = getattr(args, "written", [])
-        done = f"after writing {', '.join(written)}" if written else "before writing any file"
-        kept = getattr(args, "checkpoint_path", None)
-        resume = (f"; checkpoint {kept!r} kept: rerun with --resume to continue"
-                  if kept and os.path.isfile(kept) else "")
-        print(f"mfgtools: interrupted {done} (no partial file is left){resume}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:  # e.g. `mfgtools list | head`: the reader left
-        _silence_stdout()
-        return 0
-    except OSError as error:
-        where = f": {error.filename!r}" if getattr(error, "filename", None) else ""
-        return _fail(f"{error.strerror or error}{where}", EXIT_IO)
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
 
 
 def _fail(message: str, status: int) -> int:
@@ -254,18 +302,47 @@ def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solve
     return game_params, solver_params
 
 
-def _check_output(path: str, what: str) -> None:
-    if os.path.isdir(path):
-        raise MFGError(f"{what} {path!r} is a directory; give a file name")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    try:  # the only reliable test (read-only mounts, ACLs, root): create a file there
-        handle, probe = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as error:
-        raise MFGError(f"cannot write {path!r}: {error.strerror or error} in {directory!r}") from None
+def _check_output(path, what: str, overwrite: bool = False, inputs=(), outputs=()) -> str:
+    """Before any work: ``path`` is a writable file name, not one of ``inputs`` or ``outputs``
+    (``(label, path)`` pairs), and not an existing file unless ``overwrite``."""
+    from mfgtools.files import check_output_path
+
+    return check_output_path(path, what, overwrite=overwrite, inputs=inputs, outputs=outputs)
+
+
+def _claim(args, *paths) -> None:
+    """Lock ``paths`` (``PATH.lock``) until the command ends: a second writer of one of them is refused."""
+    from mfgtools.files import FileLock
+
+    if getattr(args, "distributed", False):
+        from mfgtools.distributed import is_writer
+
+        if not is_writer():  # several processes: only process 0 writes, and locks
+            return
+    for path in paths:
+        if path is not None:
+            args.cleanup.enter_context(FileLock(path))
+
+
+def _inputs(*groups) -> list:
+    """``(label, path)`` of every input file: parameter values naming existing files (map, graph, dataset,
+    policy, ...) from the dicts or lists in ``groups``."""
+    from mfgtools.files import input_files
+
+    found = []
+    for group in groups:
+        items = group.items() if isinstance(group, dict) else [(None, value) for value in group]
+        for name, value in items:
+            for path in input_files(value if isinstance(value, (list, tuple)) else [value]):
+                found.append((f"{name} file {path!r}" if name else f"input file {path!r}", path))
+    return found
+
+
+def _accepts(function, name: str) -> bool:
+    """Whether ``function`` takes the keyword ``name`` (solve's checkpoint options, while they are added)."""
+    import inspect
+
+    return name in inspect.signature(function).parameters
 
 
 def _routed_parameters(args) -> tuple[dict, dict]:
@@ -281,38 +358,47 @@ def _routed_parameters(args) -> tuple[dict, dict]:
     return route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
 
 
-def _check_plot(plot, out) -> None:
-    """``--plot``, when given: a writable figure path other than ``--out``."""
+def _check_plot(plot, out, overwrite: bool = False, inputs=(), outputs=()) -> None:
+    """``--plot``, when given: a writable figure path other than ``--out`` and the inputs."""
     if plot is None:
         return
     from mfgtools.plotting import check_figure_path
 
-    _check_output(plot, "--plot")
-    check_figure_path(plot)
-    if os.path.abspath(plot) == os.path.abspath(out):
+    if plot and out and (os.path.abspath(plot) == os.path.abspath(out)):
         raise MFGError(f"--out and --plot are the same file {out!r}; give two paths")
+    _check_output(plot, "--plot", overwrite, inputs, [("--out", out), *outputs])
+    check_figure_path(plot)
 
 
 def run_solve(args) -> int:
     started = time.perf_counter()
     from mfgtools.distributed import initialize_from_environment, is_writer
 
-    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
-    seed = as_int(args.seed, "--seed", 0)
+    seed = as_seed(args.seed, "--seed")
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = _routed_parameters(args)
 
+    from mfgtools import checkpoints
+
     out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
-    _check_output(out, "--out")
+    inputs = _inputs(game_params, solver_params)  # map, graph and dataset files: never an output
     checkpoint = args.checkpoint if args.checkpoint is not None else out + ".ckpt"
-    if every or args.resume:
-        _check_output(checkpoint, "--checkpoint")
+    checkpointed = bool(every or args.resume or args.restart)
+    extra = [("--checkpoint", checkpoint)] if checkpointed else []
+    _check_output(out, "--out", args.overwrite, inputs, extra)
+    _check_plot(args.plot, out, args.overwrite, inputs, extra)
+    if checkpointed:
+        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart,
+                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs, existing=False)
+    _claim(args, out, args.plot)  # a second run writing the same files is refused from here on
+    if checkpointed:  # an existing checkpoint is an interrupted run's (a running one holds the lock of --out)
+        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart)
         args.checkpoint_path = checkpoint
     if args.resume and not os.path.isfile(checkpoint):
         print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
-    _check_plot(args.plot, out)
 
     if args.x64:
         import jax
@@ -325,20 +411,28 @@ def run_solve(args) -> int:
     make_solver(args.solver, **solver_params)  # bad solver values fail before the game is built
     game = make_game(args.game, **game_params)
     writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
-    checkpointed = (every or args.resume) and writer
+    checkpointed = checkpointed and writer
+    options = {name: value for name, value in (("restart", args.restart),
+                                               ("outputs", tuple(p for p in (out, args.plot) if p)))
+               if _accepts(solve, name)}  # the run loop's Checkpoint options, where solve takes them
     result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
                    checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
-                   resume=args.resume, devices=devices, **solver_params)
+                   resume=args.resume, devices=devices, **options, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     if writer:
-        written.append(save_dataset(dataset, out))
+        written.append(save_dataset(dataset, out, overwrite=args.overwrite))
         if args.plot is not None:
             from mfgtools.plotting import plot_result
 
             written.append(plot_result(dataset, args.plot))
-        if os.path.isfile(checkpoint) and checkpointed:
-            os.unlink(checkpoint)  # the run is complete and saved
+        if checkpointed:  # the run is complete and saved: its checkpoint goes, nothing else
+            holder = getattr(result, "checkpoint", None)
+            if holder is not None:
+                holder.remove()
+            else:
+                checkpoints.discard(checkpoint, None if args.restart else {"game": game.name, "solver": args.solver,
+                                                                            "seed": seed})
 
     import numpy as np
 
@@ -411,7 +505,10 @@ def _add_sweep_parser(commands) -> None:
                        help="at most B runs at a time (default: all runs of a program at once)")
     sweep.add_argument("--devices", metavar="N", help="shard over the first N devices (default: all)")
     sweep.add_argument("--out", metavar="PATH",
-                       help="netCDF file of the sweep (default: GAME-SOLVER-sweep.nc; overwritten if it exists)")
+                       help="netCDF file of the sweep (default: GAME-SOLVER-sweep.nc; an existing file is "
+                            "replaced only with --overwrite)")
+    sweep.add_argument("--overwrite", action="store_true",
+                       help="replace --out and --plot if they exist (default: refuse)")
     sweep.add_argument("--plot", metavar="PATH", help="also write a figure: final metric against the swept parameter")
     sweep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
@@ -455,20 +552,23 @@ def run_sweep(args) -> int:
     started = time.perf_counter()
     from mfgtools.distributed import initialize_from_environment, is_writer
 
-    initialize_from_environment(force=args.distributed)  # before JAX computes anything
+    args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     from mfgtools.sweeps import check_grid, parse_seeds
 
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     batch_size = None if args.batch_size is None else as_int(args.batch_size, "--batch-size", 1)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seeds = parse_seeds(args.seeds, "--seeds")
+    as_seed(max(seeds, default=0), "--seeds")  # JAX keys hold 32-bit seeds
     game_params, solver_params = _routed_parameters(args)
     grid = parse_grid(args.grid, args.game, args.solver, solver_params)
     check_grid(args.solver, grid, solver_params)  # every value, before the game is built
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}-sweep.nc"
-    _check_output(out, "--out")
-    _check_plot(args.plot, out)
+    inputs = _inputs(game_params, solver_params, grid)
+    _check_output(out, "--out", args.overwrite, inputs)
+    _check_plot(args.plot, out, args.overwrite, inputs)
+    _claim(args, out, args.plot)
 
     import jax
 
@@ -488,7 +588,7 @@ def run_sweep(args) -> int:
                     devices=devices, progress=not args.quiet and writer, solver_params=solver_params)
     written = args.written  # main() reports it when interrupted
     if writer:
-        written.append(save_dataset(dataset, out))
+        written.append(save_dataset(dataset, out, overwrite=args.overwrite))
         if args.plot is not None:
             from mfgtools.plotting import write_sweep_plot
 
@@ -565,6 +665,7 @@ def _add_dataset_parser(commands) -> None:
     collect.add_argument("--population", metavar="N", help="agents per simulated population (default: E)")
     collect.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
     collect.add_argument("--out", required=True, metavar="PATH", help="dataset file to write (netCDF)")
+    collect.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     collect.set_defaults(handler=run_dataset_collect)
 
     mix = actions.add_parser("mix", help="concatenate episodes of datasets of the same game",
@@ -573,6 +674,7 @@ def _add_dataset_parser(commands) -> None:
     mix.add_argument("--counts", metavar="N,N,...", help="episodes to draw from each (default: all)")
     mix.add_argument("--seed", default="0", metavar="S", help="random seed of the draws (default: 0)")
     mix.add_argument("--out", required=True, metavar="PATH", help="dataset file to write")
+    mix.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     mix.set_defaults(handler=run_dataset_mix)
 
     info = actions.add_parser("info", help="summary and quality metrics of a dataset",
@@ -626,8 +728,9 @@ def run_dataset_collect(args) -> int:
         game_params[key] = value
     episodes = as_int(args.episodes, "--episodes", 1)
     population = None if args.population is None else as_int(args.population, "--population", 1)
-    seed = as_int(args.seed, "--seed", 0)
-    _check_output(args.out, "--out")
+    seed = as_seed(args.seed, "--seed")
+    _check_output(args.out, "--out", args.overwrite, _inputs(game_params, {"--policy": args.policy}))
+    _claim(args, args.out)
     game = make_game(args.game, **game_params)
     require_finite_horizon(game)  # before a behaviour policy is computed
     policy = _behaviour(game, args.policy)
@@ -643,12 +746,14 @@ def run_dataset_collect(args) -> int:
 def run_dataset_mix(args) -> int:
     from mfgtools.offline import dataset_metrics, load_dataset, mix_datasets
 
-    _check_output(args.out, "--out")
+    seed = as_seed(args.seed, "--seed")
+    _check_output(args.out, "--out", args.overwrite, _inputs({"dataset": args.paths}))
+    _claim(args, args.out)
     datasets = [load_dataset(path) for path in args.paths]
     counts = None
     if args.counts is not None:
         counts = [part for part in args.counts.split(",") if part.strip()]
-    mixed = mix_datasets(datasets, counts, seed=args.seed)
+    mixed = mix_datasets(datasets, counts, seed=seed)
     args.written.append(mixed.save(args.out))
     _print_metrics(dataset_metrics(mixed))
     print(f"{'wrote':<22} {args.out}")
@@ -754,8 +859,9 @@ def run_plot(args) -> int:
     times = None
     if args.times is not None:
         times = [as_int(part, "--times", 0) for part in args.times.split(",") if part.strip()]
-    _check_output(out, "--out")
+    _check_output(out, "--out", args.overwrite, [(f"result file {args.path!r}", args.path)])
     check_figure_path(out)
+    _claim(args, out)
     dataset = load_result(args.path)
     if is_sweep(dataset):  # a file of `mfgtools sweep`: the final metric against the swept parameter
         if times is not None:

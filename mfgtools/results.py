@@ -24,13 +24,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from mfgtools.errors import MFGError
+from mfgtools.files import atomic_write  # noqa: F401 - re-exported: mfgtools.results.atomic_write
 from mfgtools.games.base import params_to_json
 from mfgtools.registry import MODES
 
@@ -60,6 +60,10 @@ class Result:
         :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
         ``game.observation_grid()``, ``(T, G, A)``, and ``mean_field`` the
         histogram flow ``(T+1, *game.histogram_shape)``. Not saved in files.
+      checkpoint: the :class:`mfgtools.checkpoints.Checkpoint` of a run given
+        a checkpoint file, else None; ``result.checkpoint.remove()`` deletes the
+        file once the result is saved (only if this run wrote or resumed it).
+        Not saved in files.
     """
 
     game: Any
@@ -73,6 +77,7 @@ class Result:
     wall_time: float
     extras: dict = dataclasses.field(default_factory=dict)
     swarm_policy: Any = None
+    checkpoint: Any = None
 
     @property
     def exploitability(self) -> float:
@@ -179,9 +184,14 @@ class Result:
             dataset["order"].attrs["description"] = f"{game.order_label} over time (mean over episodes)"
         return dataset
 
-    def save(self, path: str) -> str:
-        """Write the result as netCDF to ``path`` (atomically); returns the path."""
-        return save_dataset(self.to_xarray(), path)
+    def save(self, path: str, overwrite: bool = True) -> str:
+        """Write the result as netCDF to ``path`` (atomically); returns the path.
+
+        Like :meth:`xarray.Dataset.to_netcdf`, an existing file is replaced by
+        default; ``overwrite=False`` refuses to (the command line refuses unless
+        ``--overwrite``). A full disk is one :class:`MFGError` naming the file.
+        """
+        return save_dataset(self.to_xarray(), path, overwrite=overwrite)
 
 
 def _dimension(label: str) -> str:
@@ -205,51 +215,77 @@ def _check_shapes(game, policy: np.ndarray, flow: np.ndarray) -> None:
             )
 
 
-def atomic_write(path: str, write) -> str:
-    """Call ``write(temporary_path)`` then rename onto ``path``; clean up on failure."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
-    os.close(handle)
+def save_dataset(dataset: xr.Dataset, path: str, overwrite: bool = True) -> str:
+    """Write an xarray Dataset to netCDF atomically (:func:`mfgtools.files.atomic_write`).
+
+    ``overwrite=False`` refuses to replace an existing file. A full disk or a
+    refused permission is one :class:`MFGError` naming the file; nothing partial remains.
+    """
+    return atomic_write(path, lambda temporary: dataset.to_netcdf(temporary), overwrite=overwrite)
+
+
+# what each kind of netCDF file mfgtools reads should be, for the error when it is not
+_EXPECTED = {
+    "result file": "a result file is the netCDF written by `mfgtools solve --out`, `mfgtools sweep --out` or "
+                   "Result.save",
+    "dataset file": "a dataset file is the netCDF written by `mfgtools dataset collect` or `mfgtools dataset mix`",
+    "sweep file": "a sweep file is the netCDF written by `mfgtools sweep --out` or mfgtools.sweeps.sweep",
+    "file": "mfgtools reads the netCDF files it writes (results, sweeps, datasets)",
+}
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def _netcdf_kind(path: str):
+    """``None`` if ``path`` starts like a netCDF file (classic or HDF5-based), else what it looks like."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+        if not head:
+            return "an empty file"
+        if head[:4] in _NETCDF_MAGIC or head[:8] == _HDF5_MAGIC:
+            return None
+        for offset in (512, 1024, 2048):  # an HDF5 user block puts the signature further on
+            handle.seek(offset)
+            if handle.read(8) == _HDF5_MAGIC:
+                return None
+    if head[:4] == b"PK\x03\x04":
+        return "a zip archive (an mfgtools checkpoint is one; results and datasets are netCDF)"
     try:
-        write(temporary)
-        # mkstemp creates the file owner-only (0600); give the result the permissions a
-        # plain open() would have: those of the file it replaces, else 0666 minus umask.
-        os.chmod(temporary, _file_mode(path))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data that is not netCDF"
+    if "\x00" in text:
+        return "binary data that is not netCDF"
+    first = " ".join(text.split())[:40]
+    return f"a text file (it starts with {first!r})"
 
 
-def _file_mode(path: str) -> int:
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def read_netcdf(path, what: str = "file", kind: str | None = None) -> xr.Dataset:
+    """Read a whole netCDF file into memory; one clear line when it is missing, not netCDF or damaged.
 
-
-def save_dataset(dataset: xr.Dataset, path: str) -> str:
-    """Write an xarray Dataset to netCDF atomically."""
-    return atomic_write(path, lambda temporary: dataset.to_netcdf(temporary))
-
-
-def read_netcdf(path, what: str = "file") -> xr.Dataset:
-    """Read a whole netCDF file into memory; one clear error when it is missing or unreadable."""
+    ``what`` names the file in messages (``"dataset file"``, ...); ``kind``
+    (default: ``what``), one of ``"result file"``, ``"dataset file"``, ``"sweep file"``,
+    says what such a file should be when it is not one.
+    """
     path = os.fspath(path)
+    expected = _EXPECTED.get(kind or what, _EXPECTED["file"])
+    if os.path.isdir(path):
+        raise MFGError(f"{path!r} is a directory, not a {what}; {expected}")
     if not os.path.isfile(path):
         raise MFGError(f"no such {what}: {path!r}")
     try:
+        kind = _netcdf_kind(path)
+    except OSError as error:
+        raise MFGError(f"cannot read {what} {path!r}: {error.strerror or error}") from None
+    if kind is not None:
+        raise MFGError(f"{path!r} is not a readable netCDF file: it is {kind}; {expected}")
+    try:
         with xr.open_dataset(path) as handle:
             return handle.load()
-    except Exception as error:  # netCDF4/h5 raise many types
-        raise MFGError(f"{path!r} is not a readable netCDF file ({error.__class__.__name__}: {error})") from None
+    except Exception as error:  # netCDF4/h5 raise many types  # noqa: BLE001
+        reason = " ".join(str(error).split()).split(". ")[0][:160] or error.__class__.__name__
+        raise MFGError(f"{path!r} is not a readable netCDF file: it is damaged or truncated ({reason}); "
+                       f"{expected}") from None
 
 
 def load_result(path: str) -> xr.Dataset:
@@ -258,7 +294,7 @@ def load_result(path: str) -> xr.Dataset:
     Files written before games had modes have no ``mode`` attribute: they are
     finite-horizon results, and the loaded Dataset gets ``mode = "finite-horizon"``.
     """
-    dataset = read_netcdf(path)
+    dataset = read_netcdf(path, "file", kind="result file")
     if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
         raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
     dataset.attrs["mode"] = result_mode(dataset, where=repr(path))

@@ -111,13 +111,29 @@ def load_map(spec) -> tuple[np.ndarray, str]:
     if "\n" in spec or "#" in spec:
         return parse_picture(spec, "the map string"), "custom"
     if os.path.isfile(spec):
-        with open(spec, encoding="utf-8") as handle:
-            return parse_picture(handle.read(), f"map file {spec!r}"), os.path.basename(spec)
+        return parse_picture(read_map_file(spec), f"map file {spec!r}"), os.path.basename(spec)
     names = ", ".join(sorted(NAMED_MAPS))
     raise MFGError(
         f"unknown map {spec!r}: use one of {names}, 'empty:N' or 'empty:HxW', "
         "a picture string with '#' walls, or the path of a text file"
     )
+
+
+def read_map_file(path: str) -> str:
+    """The text of a map file; one line when it cannot be read or is not text (binary, not UTF-8)."""
+    what = "a text file of rows of '#' (wall) and other characters (free)"
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise MFGError(f"cannot read map file {path!r}: {error.strerror or error}") from None
+    if b"\x00" in data:
+        raise MFGError(f"map file {path!r} is binary data (it holds NUL bytes); a map file is {what}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise MFGError(f"map file {path!r} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x}); "
+                       f"a map file is {what}") from None
 
 
 def map_label(label: str, free: np.ndarray) -> str:
