@@ -68,7 +68,7 @@ SPLIT = textwrap.dedent("""
             raise KeyboardInterrupt
     for resume_on in (8, None):
         try:
-            mfgtools.solve(game, "omd", devices=8, callback=stop, **kw)
+            mfgtools.solve(game, "omd", devices=8, callback=stop, restart=True, **kw)
         except KeyboardInterrupt:
             pass
         seen = []

@@ -28,7 +28,7 @@ from mfgtools import checkpoints
 from mfgtools.engine import BatchRuns, Hooks, OneRun, execute, headline_metric, merge_metrics, seed_key
 from mfgtools.engine.programs import TRACE_COUNT
 from mfgtools.engine.progress import make_report
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError, as_int, as_seed
 from mfgtools.registry import Entry, Parameter, Registry, satisfies
 from mfgtools.results import Result
 
@@ -135,30 +135,27 @@ def _iterations(solver, iterations) -> int:
     return as_int(iterations, "iterations", 0)
 
 
-def _checkpoint(path, identity: dict, run_key, resume: bool):
-    """The checkpoint hook of a run (see :mod:`mfgtools.checkpoints`)."""
-    return _RunCheckpoint(path, identity, run_key, resume)
+class _CheckpointHook:
+    """The engine's checkpoint hook over a :class:`mfgtools.checkpoints.Checkpoint` (the run's carry, its
+    seed key, the iterations done and the metrics so far)."""
 
-
-class _RunCheckpoint:
-    """Saves and restores a run's carry (solver state, best iterate), iterations done and metrics."""
-
-    def __init__(self, path, identity, run_key, resume):
-        self.path, self.identity, self.run_key, self.resume = path, identity, run_key, resume
+    def __init__(self, holder, key):
+        self.holder, self.key = holder, key
 
     def load(self, template):
-        if not (self.resume and os.path.exists(self.path)):
+        loaded = self.holder.load(template)
+        if loaded is None:
             return None
-        carry, _, done, collected = checkpoints.load(self.path, self.identity, template)
+        carry, _, done, collected = loaded
         return carry, done, collected
 
     def save(self, carry, done, collected):
-        checkpoints.save(self.path, self.identity, carry, self.run_key, done, collected)
+        self.holder.save(carry, self.key, done, collected)
 
 
-def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time) -> Result:
+def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time, checkpoint=None) -> Result:
     """A :class:`Result` from the host values of one run."""
-    return Result(
+    return Result(checkpoint=checkpoint,
         game=game, solver=name, solver_params=algorithm.settings(), policy=np.asarray(final.policy),
         mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, iterations),
         iterations=iterations, seed=seed, wall_time=wall_time,
@@ -178,7 +175,7 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     ``progress``: None shows a report where a person is watching (a terminal or a notebook).
     """
     iterations = _iterations(solver, iterations)
-    seeds = [as_int(seed, "seed", 0, SEED_LIMIT) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
+    seeds = [as_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
     if not seeds:
         raise MFGError("seeds must name at least one seed")
     name, algorithm = prepare_solver(game, solver, solver_params)
@@ -201,12 +198,9 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     return results
 
 
-SEED_LIMIT = 2**32 - 1  # jax.random.PRNGKey takes seeds of 32 bits without folding
-
-
 def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=None,
-          checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, callback=None,
-          devices=None, **solver_params) -> Result:
+          checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
+          outputs=(), callback=None, devices=None, **solver_params) -> Result:
     """Run ``solver`` (a registry name, or a solver object) on ``game`` for ``iterations``
     iterations (default: the solver's :func:`default_iterations`, 100 for most).
 
@@ -225,8 +219,11 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     metrics so far are saved atomically between chunks, at least
     ``checkpoint_every`` iterations apart (default: after every chunk; 0: never);
     ``resume=True`` continues from that file (starting afresh when there is none)
-    and ends with the same result as an uninterrupted run with the same seed.
-    The file is left in place; delete it once the result is saved.
+    and ends with the same result as an uninterrupted run with the same seed;
+    ``restart=True`` discards an existing checkpoint of mfgtools (with neither,
+    an existing file stops the run); ``outputs``: the run's output files, which
+    the checkpoint must not be. The file is left in place (resumable after an
+    error); ``result.checkpoint.remove()`` deletes it once the result is saved.
     ``callback(done, metrics)`` is called after every chunk.
 
     ``devices`` (a count, or a list of JAX devices): split this one run over
@@ -234,9 +231,14 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     the result is the same as on one device, up to float rounding. None: one device.
     """
     iterations = _iterations(solver, iterations)
-    seed = as_int(seed, "seed", 0, SEED_LIMIT)
+    seed = as_seed(seed)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
+    holder = None
+    if checkpoint is not None:  # before anything is compiled: refusals come first
+        holder = checkpoints.Checkpoint(checkpoint, checkpoints.run_identity(game, name, algorithm.settings(), seed,
+                                                                             iterations),
+                                        resume=resume, restart=restart, outputs=outputs)
     if devices is None:
         runs = OneRun(algorithm, game)
     else:  # one run over several devices: mfgtools.sharding places and runs it
@@ -245,10 +247,7 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
         runs = SpaceRun(game, algorithm, devices)
     start = time.perf_counter()
     key = seed_key(seed)
-    hook = None
-    if checkpoint is not None:
-        identity = checkpoints.run_identity(game, name, algorithm.settings(), seed, iterations, 0)
-        hook = _checkpoint(checkpoint, identity, key, resume)
+    hook = None if holder is None else _CheckpointHook(holder, key)
     report = make_report(iterations, f"{name} on {game.name}", progress)
     try:
         final, metrics = execute(runs, key, iterations,
@@ -258,8 +257,11 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     finally:
         if report is not None:
             report.close()
-    return _result(game, name, algorithm, final, metrics, iterations, seed, time.perf_counter() - start)
+        if holder is not None:
+            holder.close()
+    return _result(game, name, algorithm, final, metrics, iterations, seed, time.perf_counter() - start,
+                   checkpoint=holder)
 
 
 __all__ = ["register_solver", "default_iterations", "list_solvers", "make_solver", "prepare_solver", "solve",
-           "solve_seeds", "solver_spec", "SolverSpec", "TRACE_COUNT", "SEED_LIMIT"]
+           "solve_seeds", "solver_spec", "SolverSpec", "TRACE_COUNT"]
