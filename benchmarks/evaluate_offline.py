@@ -14,7 +14,9 @@ Two studies (both on four-rooms crowd games, Off-MMD conventions):
 
 For every run the table gives the dataset's state and state-action coverage,
 trajectory quality, the behaviour's exploitability, Off-MMD's final and best
-exploitability and the wall time. Results go to ``--out`` (default
+exploitability, the behaviour's and the final policy's paper score (the official
+code's scoring: discount 0.99, greedy value at t = 0;
+:func:`mfgtools.solvers.off_mmd.paper_score`) and the wall time. Results go to ``--out`` (default
 ``benchmarks/results/``): a markdown table, a CSV, the curves as netCDF and a
 PNG figure.
 
@@ -54,6 +56,8 @@ def run_one(game, dataset, behaviour, references, iterations, seed, params):
     started = time.perf_counter()
     result = mfgtools.solve(game, "off-mmd", iterations=iterations, seed=seed, dataset=dataset, **params)
     seconds = time.perf_counter() - started
+    from mfgtools.solvers.off_mmd import PAPER_METRIC, paper_score
+
     curve = result.metrics["exploitability"]
     row = {
         "task": game.parameters["task"],
@@ -62,7 +66,9 @@ def run_one(game, dataset, behaviour, references, iterations, seed, params):
         "state_action_coverage": metrics["state_action_coverage"],
         "trajectory_quality": metrics["trajectory_quality"],
         "behaviour_exploitability": mfgtools.exploitability(game, behaviour),
+        "behaviour_paper_score": float(paper_score(game, np.asarray(behaviour, np.float32))),
         "final_exploitability": float(curve[-1]),
+        "final_paper_score": float(result.metrics[PAPER_METRIC][-1]),
         "best_exploitability": float(np.nanmin(curve)),
         "best_iteration": int(np.nanargmin(curve)),
         "seconds": seconds,
@@ -126,7 +132,8 @@ def main(argv=None) -> int:
                 curves[label], errors[label] = curve, error
                 print(f"{label:<28} coverage {row['state_coverage']:.3f}/{row['state_action_coverage']:.3f} "
                       f"quality {row['trajectory_quality']:.2f} behaviour {row['behaviour_exploitability']:.4g} "
-                      f"final {row['final_exploitability']:.4g} best {row['best_exploitability']:.4g} "
+                      f"final {row['final_exploitability']:.4g} (paper score {row['final_paper_score']:.4g}) "
+                      f"best {row['best_exploitability']:.4g} "
                       f"({row['seconds_per_iteration']:.2f} s/it)", flush=True)
 
     write_outputs(out, study, rows, curves, errors, online, iterations, params)
@@ -134,7 +141,8 @@ def main(argv=None) -> int:
 
 
 COLUMNS = ("task", "quality", "episodes", "state_coverage", "state_action_coverage", "trajectory_quality",
-           "behaviour_exploitability", "final_exploitability", "best_exploitability", "best_iteration",
+           "behaviour_exploitability", "behaviour_paper_score", "final_exploitability", "final_paper_score",
+           "best_exploitability", "best_iteration",
            "seconds_per_iteration")
 
 
