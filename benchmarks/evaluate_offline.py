@@ -14,13 +14,25 @@ Two studies (both on four-rooms crowd games, Off-MMD conventions):
 
 For every run the table gives the dataset's state and state-action coverage,
 trajectory quality, the behaviour's exploitability, Off-MMD's final and best
-exploitability and the wall time. Results go to ``--out`` (default
+exploitability, the behaviour's and the final policy's paper score (the official
+code's scoring: discount 0.99, greedy value at t = 0;
+:func:`mfgtools.solvers.off_mmd.paper_score`) and the wall time. Results go to ``--out`` (default
 ``benchmarks/results/``): a markdown table, a CSV, the curves as netCDF and a
 PNG figure.
 
     python benchmarks/evaluate_offline.py --shipped --iterations 100
     python benchmarks/evaluate_offline.py --sweep --sizes 200,1000,5000 --iterations 30 -p model=tabular
     python benchmarks/evaluate_offline.py --quick      # 2 iterations, tiny network: a smoke run
+
+``--convergence``
+    What makes the iteration settle (issue 15): on exploration/expert and
+    navigation/intermediate (shipped data), the last iterate against the
+    flow-weighted averages and against a stronger pull to uniform (alpha 0.9)
+    or a smaller step (tau 40), for the network and the tabular learner
+    (``--models``). Writes ``convergence.{md,nc,png}``: final, best and the
+    range of the last ten iterations of every curve.
+
+    python benchmarks/evaluate_offline.py --convergence --iterations 100 --out docs/offline
 """
 
 from __future__ import annotations
@@ -54,6 +66,8 @@ def run_one(game, dataset, behaviour, references, iterations, seed, params):
     started = time.perf_counter()
     result = mfgtools.solve(game, "off-mmd", iterations=iterations, seed=seed, dataset=dataset, **params)
     seconds = time.perf_counter() - started
+    from mfgtools.solvers.off_mmd import PAPER_METRIC, paper_score
+
     curve = result.metrics["exploitability"]
     row = {
         "task": game.parameters["task"],
@@ -62,7 +76,9 @@ def run_one(game, dataset, behaviour, references, iterations, seed, params):
         "state_action_coverage": metrics["state_action_coverage"],
         "trajectory_quality": metrics["trajectory_quality"],
         "behaviour_exploitability": mfgtools.exploitability(game, behaviour),
+        "behaviour_paper_score": float(paper_score(game, np.asarray(behaviour, np.float32))),
         "final_exploitability": float(curve[-1]),
+        "final_paper_score": float(result.metrics[PAPER_METRIC][-1]),
         "best_exploitability": float(np.nanmin(curve)),
         "best_iteration": int(np.nanargmin(curve)),
         "seconds": seconds,
@@ -76,6 +92,8 @@ def main(argv=None) -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--shipped", action="store_true", help="the shipped datasets (default)")
     mode.add_argument("--sweep", action="store_true", help="collected datasets of several sizes")
+    mode.add_argument("--convergence", action="store_true", help="last iterate against averages (issue 15)")
+    parser.add_argument("--models", default="mlp,tabular", help="convergence: learners to compare")
     parser.add_argument("--sizes", default="200,1000,5000", help="sweep: episodes per dataset")
     parser.add_argument("--tasks", default="exploration,navigation")
     parser.add_argument("--qualities", default="random,intermediate,expert")
@@ -95,6 +113,8 @@ def main(argv=None) -> int:
         key, _, value = item.partition("=")
         params[key.strip()] = value
     iterations = 2 if args.quick else args.iterations
+    if args.convergence:
+        return convergence(args, params, iterations)
     tasks = [t for t in args.tasks.split(",") if t]
     qualities = [q for q in args.qualities.split(",") if q]
     study = "sweep" if args.sweep else "shipped"
@@ -126,7 +146,8 @@ def main(argv=None) -> int:
                 curves[label], errors[label] = curve, error
                 print(f"{label:<28} coverage {row['state_coverage']:.3f}/{row['state_action_coverage']:.3f} "
                       f"quality {row['trajectory_quality']:.2f} behaviour {row['behaviour_exploitability']:.4g} "
-                      f"final {row['final_exploitability']:.4g} best {row['best_exploitability']:.4g} "
+                      f"final {row['final_exploitability']:.4g} (paper score {row['final_paper_score']:.4g}) "
+                      f"best {row['best_exploitability']:.4g} "
                       f"({row['seconds_per_iteration']:.2f} s/it)", flush=True)
 
     write_outputs(out, study, rows, curves, errors, online, iterations, params)
@@ -134,7 +155,8 @@ def main(argv=None) -> int:
 
 
 COLUMNS = ("task", "quality", "episodes", "state_coverage", "state_action_coverage", "trajectory_quality",
-           "behaviour_exploitability", "final_exploitability", "best_exploitability", "best_iteration",
+           "behaviour_exploitability", "behaviour_paper_score", "final_exploitability", "final_paper_score",
+           "best_exploitability", "best_iteration",
            "seconds_per_iteration")
 
 
@@ -199,6 +221,82 @@ def plot(path, rows, curves, online, study):
     figure.tight_layout()
     atomic_write(str(path), lambda p: figure.savefig(p, dpi=110, format="png"))
     plt.close(figure)
+
+
+CONVERGENCE_CASES = (("exploration", "expert"), ("navigation", "intermediate"))
+CONVERGENCE_VARIANTS = {  # label: Off-MMD parameters
+    "last iterate (paper)": {"average": "none"},
+    "average, linear weights (default)": {"average": "linear"},
+    "average, uniform weights": {"average": "uniform"},
+    "last iterate, alpha 0.9": {"average": "none", "alpha": 0.9},
+    "last iterate, tau 40": {"average": "none", "tau": 40.0},
+}
+
+
+def convergence(args, params, iterations) -> int:
+    """The convergence study: one curve per case, learner and variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    import mfgtools
+    from mfgtools.offline import shipped_dataset
+    from mfgtools.results import atomic_write, save_dataset
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = [m for m in args.models.split(",") if m]
+    print(f"# Off-MMD convergence study: {iterations} iterations, models {models}, extra params {params or 'none'}")
+    print(f"# machine: {_common.machine()}")
+    curves, rows = {}, []
+    for task, quality in CONVERGENCE_CASES:
+        game = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        dataset = shipped_dataset(game, quality)
+        for model in models:
+            for variant, extra in CONVERGENCE_VARIANTS.items():
+                if model == "mlp" and variant.startswith("last iterate,"):
+                    continue  # the network runs are the expensive ones: the two that matter
+                started = time.perf_counter()
+                result = mfgtools.solve(game, "off-mmd", iterations=iterations, seed=args.seed, dataset=dataset,
+                                        model=model, **{**params, **extra})
+                curve = result.metrics["exploitability"]
+                label = f"{task}/{quality}/{model}/{variant}"
+                curves[label] = curve
+                tail = curve[-10:]
+                rows.append((label, float(curve[-1]), float(result.metrics["paper_exploitability"][-1]),
+                             float(np.nanmin(curve)), int(np.nanargmin(curve)), float(tail.min()), float(tail.max())))
+                print(f"{label:<70} final {curve[-1]:.4g} (paper {rows[-1][2]:.4g}) best {rows[-1][3]:.4g} "
+                      f"(it {rows[-1][4]}) last 10 {tail.min():.4g}-{tail.max():.4g} "
+                      f"[{time.perf_counter() - started:.0f} s]", flush=True)
+    table = ["| run | final | paper score | best (iteration) | last 10 |", "|---|---|---|---|---|"]
+    table += [f"| {r[0]} | {r[1]:.4g} | {r[2]:.4g} | {r[3]:.4g} ({r[4]}) | {r[5]:.4g}-{r[6]:.4g} |" for r in rows]
+    text = "\n".join(table) + "\n"
+    atomic_write(out / "convergence.md", lambda p: Path(p).write_text(text))
+    labels = list(curves)
+    data = xr.Dataset({"exploitability": (("run", "iteration"), np.stack([curves[k] for k in labels]))},
+                      coords={"run": labels, "iteration": np.arange(iterations + 1)},
+                      attrs={"study": "convergence", "params": repr(params)})
+    save_dataset(data, str(out / "convergence.nc"))
+    panels = [(task, quality, model) for task, quality in CONVERGENCE_CASES for model in models]
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for axis, (task, quality, model) in zip(axes[0], panels):
+        for label, curve in curves.items():
+            if label.startswith(f"{task}/{quality}/{model}/"):
+                variant = label.rsplit("/", 1)[1]
+                axis.plot(curve, lw=2.0 if "average" in variant else 1.2, label=f"{variant}: final {curve[-1]:.3g}")
+        axis.set_yscale("log")
+        axis.set_title(f"{task}, {quality} data, {model}", fontsize=10)
+        axis.set_xlabel("Off-MMD iteration")
+        axis.set_ylabel("exact exploitability (clean)")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    atomic_write(str(out / "convergence.png"), lambda p: figure.savefig(p, dpi=110, format="png"))
+    plt.close(figure)
+    print(text + f"wrote {out}/convergence.{{md,nc,png}}")
+    return 0
 
 
 if __name__ == "__main__":

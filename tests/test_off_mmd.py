@@ -5,13 +5,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import mfgtools
 from mfgtools import kernels, solvers
 from mfgtools.errors import MFGError
 from mfgtools.offline import collect_dataset
-from mfgtools.solvers.munchausen import Transitions, make_learner
+from mfgtools.solvers.munchausen import Transitions, make_learner, munchausen_loss
 
 TINY = dict(steps=4, batch_size=16, hidden="8")
 
@@ -31,10 +32,36 @@ def transitions(data):
 
 
 def dataset_loss(learner, q_taken, q_all, y):
-    """The learner's loss over the whole dataset for given Q values."""
-    td = np.mean((q_taken - y) ** 2)
+    """The learner's loss over the whole dataset for given Q values (official scaling:
+    ``0.5 * mean(l2_loss) = 0.25 * MSE`` plus ``cql`` times the CQL(H) penalty)."""
+    td = 0.25 * np.mean((q_taken - y) ** 2)
     penalty = np.mean(jax.nn.logsumexp(q_all, axis=1) - q_taken)
     return td + learner.cql * penalty
+
+
+def test_loss_scaling_is_the_official_one_on_a_hand_made_batch():
+    # two transitions, two actions: Q rows (1, 2) and (0, 0), actions 1 and 0, targets 3 and 1
+    q_all = jnp.array([[1.0, 2.0], [0.0, 0.0]])
+    action = jnp.array([1, 0])
+    y = jnp.array([3.0, 1.0])
+    # official: 0.5 * mean(optax.l2_loss(q, y)) with l2_loss = 0.5 (q - y)^2; both errors are -1
+    td = 0.5 * np.mean([0.5 * 1.0, 0.5 * 1.0])  # = 0.25
+    # CQL(H): mean(logsumexp_a Q - Q(s, a_t)) = mean(log(e + e^2) - 2, log 2 - 0)
+    penalty = np.mean([np.log(np.e + np.e ** 2) - 2.0, np.log(2.0)])
+    learner = make_learner()  # the defaults are the official ones: td_weight 0.25, cql 3
+    assert (learner.td_weight, learner.cql) == (0.25, 3.0)
+    loss, (td_term, cql_term) = munchausen_loss(q_all, action, y, learner.td_weight, learner.cql)
+    assert td == 0.25
+    np.testing.assert_allclose(float(td_term), 0.25, rtol=1e-6)
+    np.testing.assert_allclose(float(cql_term), penalty, rtol=1e-6)
+    np.testing.assert_allclose(float(loss), 0.25 + 3.0 * penalty, rtol=1e-6)
+    np.testing.assert_allclose(float(loss), 1.7596, atol=1e-4)  # 0.25 + 3 * 0.50320
+    # the same number from optax's l2_loss, as the official code computes it
+    official = 0.5 * np.mean(optax.l2_loss(q_all[np.arange(2), action], y)) + 3.0 * penalty
+    np.testing.assert_allclose(float(loss), float(official), rtol=1e-6)
+    # D-MOMD's online loss is mean(l2_loss) = 0.5 * MSE, no CQL
+    assert make_learner(td_weight=0.5, cql=0.0).td_weight == 0.5
+    assert solvers.make_solver("d-momd").learner.td_weight == 0.5
 
 
 def test_tabular_update_is_the_exact_munchausen_step_without_cql(game, data):
@@ -77,11 +104,12 @@ def test_tabular_cql_minimiser_is_optimal(game, data):
     visited = seen.any(-1)
     assert np.isneginf(q[visited[..., None] & ~seen]).all()  # the penalty pushes unseen actions to -inf
     np.testing.assert_array_equal(q[~visited], 0.0)  # no data: unchanged
-    # first-order condition on the seen actions: 2 n (Q - ybar) + c (N p - n) = 0
+    # first-order condition on the seen actions: 0.5 n (Q - ybar) + c (N p - n) = 0
     means = np.where(seen, sums / np.maximum(counts, 1), 0)
     p = np.where(seen, np.exp(q - np.max(np.where(seen, q, -np.inf), -1, keepdims=True)), 0.0)
     p /= np.where(visited, p.sum(-1), 1.0)[..., None]
-    gradient = 2 * counts * (np.where(seen, q, 0) - means) + 3.0 * (counts.sum(-1, keepdims=True) * p - counts)
+    # (official scaling: 0.25 * MSE, so the quadratic term's gradient is 0.5 n (Q - ybar))
+    gradient = 0.5 * counts * (np.where(seen, q, 0) - means) + 3.0 * (counts.sum(-1, keepdims=True) * p - counts)
     scale = counts.sum(-1, keepdims=True) * (1 + np.abs(means))
     assert np.abs(np.where(seen, gradient, 0) / np.maximum(scale, 1)).max() < 1e-4
     # and no small perturbation does better on the dataset loss
@@ -192,3 +220,58 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, game, da
         np.testing.assert_array_equal(resumed.metrics[name], values)
     with pytest.raises(MFGError, match="belongs to another run.*seed"):
         mfgtools.solve(game, solver, iterations=6, seed=5, checkpoint=path, resume=True, **params)
+
+
+# ----- transition pairing, averaging, the paper's score ------------------------------
+def test_consecutive_pairing_drops_the_last_step_of_every_episode(game, data):
+    every = transitions(data)
+    paired = Transitions.from_episodes(data.state, data.action, data.next_state, data.done, drop_last=True)
+    episodes, horizon = data.state.shape
+    assert every.time.shape == (episodes * horizon,) and paired.time.shape == (episodes * (horizon - 1),)
+    assert int(paired.time.max()) == horizon - 2 and float(paired.done.max()) == 0.0
+    assert float(every.done.sum()) == episodes
+    # each kept transition is (s_t, a_t, s_{t+1}) of one episode, as the official format_dataset pairs them
+    np.testing.assert_array_equal(np.asarray(paired.next_state).reshape(episodes, horizon - 1),
+                                  np.asarray(data.state)[:, 1:])
+    solver = solvers.make_solver("off-mmd", dataset=data, pairing="consecutive").prepare(game)
+    assert solver.transitions.time.shape == paired.time.shape
+    with pytest.raises(MFGError, match="unknown pairing .pairs.: choose one of all, consecutive"):
+        solvers.make_solver("off-mmd", dataset=data, pairing="pairs")
+
+
+@pytest.mark.parametrize("average", ["uniform", "linear"])
+def test_averaged_policy_weighs_iterates_by_their_estimated_flows(game, data, average):
+    solver = solvers.make_solver("off-mmd", dataset=data, model="tabular", tau=1.0, average=average).prepare(game)
+    state = solver.init(game, jax.random.PRNGKey(0))
+    iterates, estimates, reported = [], [], []
+    for k in range(3):
+        iterate = solver.learner.policy(game, solver.learner.q_table(game, state))
+        iterates.append(np.asarray(iterate, np.float64))
+        estimates.append(np.asarray(solver.mean_field_estimate(game, iterate), np.float64)[:-1])
+        state, metrics = solver.step(game, state, jax.random.PRNGKey(k))
+        reported.append(float(metrics["exploitability"]))
+    iterates.append(np.asarray(solver.learner.policy(game, solver.learner.q_table(game, state)), np.float64))
+    estimates.append(np.asarray(solver.mean_field_estimate(game, jnp.asarray(iterates[-1])), np.float64)[:-1])
+
+    def by_hand(k):  # pi_0..pi_k, weights w_j * muhat_j(t, s)
+        w = [1.0 if average == "uniform" else j + 1.0 for j in range(k + 1)]
+        num = sum(w[j] * estimates[j][..., None] * iterates[j] for j in range(k + 1))
+        den = sum(w[j] * estimates[j] for j in range(k + 1))[..., None]
+        return np.where(den > 0, num / np.where(den > 0, den, 1), iterates[k])
+
+    np.testing.assert_allclose(np.asarray(solver.policy(game, state)), by_hand(3), rtol=1e-5, atol=1e-6)
+    for k in range(3):
+        np.testing.assert_allclose(reported[k], mfgtools.exploitability(game, by_hand(k)), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(by_hand(3), iterates[3])  # the average is not the last iterate
+
+
+def test_paper_score_reproduces_the_official_uniform_numbers():
+    from mfgtools.solvers.off_mmd import paper_score
+
+    # the official evaluation (discount 0.99, greedy value at t = 0) of the uniform policy
+    for task, expected, clean in (("exploration", 279.394, 351.774), ("navigation", 2111.657, 2716.520)):
+        crowd = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        uniform = mfgtools.uniform_policy(crowd)
+        np.testing.assert_allclose(float(paper_score(crowd, uniform)), expected, rtol=2e-5)
+        np.testing.assert_allclose(mfgtools.exploitability(crowd, uniform), clean, rtol=2e-5)
+        assert crowd.discount == 1.0  # the score does not change the game

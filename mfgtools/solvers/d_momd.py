@@ -26,7 +26,7 @@ from mfgtools.solvers.munchausen import (
 
 @struct.dataclass
 class OnlineMunchausenMirrorDescent(MunchausenSolver):
-    learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0))
+    learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0, td_weight=0.5))
     episodes: int = setting(1000)
 
     def settings(self) -> dict:
@@ -49,8 +49,9 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
 @register_solver(
     "d-momd",
     "online deep Munchausen OMD: the Off-MMD learner trained on simulated play in the true mean field",
-    {"episodes": Parameter(1000, "simulated episodes per iteration"), **learner_parameters(0.0)},
+    {"episodes": Parameter(1000, "simulated episodes per iteration"), **learner_parameters(0.0, 0.5)},
 )
 def make_d_momd(episodes=1000, **learner):
     learner.setdefault("cql", 0.0)
+    learner.setdefault("td_weight", 0.5)
     return OnlineMunchausenMirrorDescent(learner=make_learner(**learner), episodes=as_int(episodes, "episodes", 1))

@@ -6,9 +6,16 @@ One iteration ``k`` (spec: off_mmd.md) fits ``Q_{k+1}`` to the targets
       + gamma * (1 - done) * sum_a' pi_k(a'|s') [Q_k(s', a') - tau log pi_k(a'|s')]``
 
 with ``pi_k = softmax(Q_k / tau)`` and ``Q_k`` frozen for the whole iteration
-(``theta_prev = theta_target = theta_k``), minimising the squared TD error plus
-the CQL(H) penalty ``cql * mean(logsumexp_a Q(s, a) - Q(s, a_t))``. The sum in
-the target is the soft value ``tau * logsumexp(Q_k(s') / tau)``.
+(``theta_prev = theta_target = theta_k``), minimising
+
+``td_weight * mean((Q(s, a_t) - y)^2) + cql * mean(logsumexp_a Q(s, a) - Q(s, a_t))``.
+
+The scaling is the official code's, so that ``cql`` means what it means there:
+Off-MMD's objective is ``0.5 * mean(optax.l2_loss(Q, y)) + 3.0 * CQL`` and
+``optax.l2_loss`` is already ``0.5 * (Q - y)^2``, so ``td_weight = 0.25`` and
+``cql = 3`` (against a plain MSE that CQL weight would be 12). The official
+online learner (D-MOMD) minimises ``mean(optax.l2_loss)``: ``td_weight = 0.5``,
+no CQL. The sum in the target is the soft value ``tau * logsumexp(Q_k(s') / tau)``.
 
 Because the frozen network is a function of ``(t, s)`` on a finite state space,
 it is evaluated once per iteration on every ``(t, s)``, and every target of the
@@ -63,10 +70,19 @@ class Transitions:
     done: jax.Array
 
     @classmethod
-    def from_episodes(cls, state, action, next_state, done) -> "Transitions":
-        """From ``(E, T)`` episode arrays (row-major flattening)."""
+    def from_episodes(cls, state, action, next_state, done, drop_last: bool = False) -> "Transitions":
+        """From ``(E, T)`` episode arrays (row-major flattening).
+
+        ``drop_last``: pair consecutive steps within each episode as the official
+        code does (``(s_t, a_t, s_{t+1})`` for ``t = 0..T-2``): the last step of an
+        episode is then never a training transition and ``done`` is never 1.
+        """
         episodes, horizon = state.shape
         time = jnp.broadcast_to(jnp.arange(horizon, dtype=jnp.int32), (episodes, horizon))
+        if drop_last:
+            if horizon < 2:
+                raise MFGError("pairing=consecutive needs episodes of at least 2 steps; use pairing=all")
+            time, state, action, next_state, done = (x[:, :-1] for x in (time, state, action, next_state, done))
         flat = lambda x: jnp.reshape(x, (-1,))  # noqa: E731
         return cls(flat(time), flat(state).astype(jnp.int32), flat(action).astype(jnp.int32),
                    flat(next_state).astype(jnp.int32), flat(done).astype(jnp.result_type(float)))
@@ -115,6 +131,8 @@ class MunchausenLearner:
     steps: int = struct.field(pytree_node=False, default=2000)
     batch_size: int = struct.field(pytree_node=False, default=512)
     cql: float = struct.field(pytree_node=False, default=3.0)
+    # weight of the mean squared TD error (0.25: Off-MMD's 0.5 * mean(l2_loss); 0.5: D-MOMD's mean(l2_loss))
+    td_weight: float = struct.field(pytree_node=False, default=0.25)
 
     # ----- models -----------------------------------------------------------------
     def network(self, game) -> QNetwork:
@@ -159,7 +177,9 @@ class MunchausenLearner:
         return rewards[t, s, a] + self.alpha * self.tau * log_pi[t, s, a] + self.gamma * continuation
 
     def fit(self, game, state, data: Transitions, y, key):
-        """Fit the model to the targets; returns ``(state, {"td_loss", "cql_loss"})``."""
+        """Fit the model to the targets; returns ``(state, {"td_loss", "cql_loss"})``: the two
+        terms of the objective as it weighs them (``td_loss = td_weight * MSE``; ``cql_loss``
+        the penalty before its weight ``cql``)."""
         if self.model == "tabular":
             return self._fit_table(game, state, data, y)
         return self._fit_network(game, state, data, y, key)
@@ -173,10 +193,7 @@ class MunchausenLearner:
             q_all = network.apply(params, data.time[index], data.state[index])
             mask = game.action_mask[data.state[index]]
             q_all = jnp.where(mask, q_all, -jnp.inf)
-            q_taken = jnp.take_along_axis(q_all, data.action[index][:, None], axis=1)[:, 0]
-            td = jnp.mean((q_taken - y[index]) ** 2)
-            penalty = jnp.mean(jax.nn.logsumexp(q_all, axis=1) - q_taken)
-            return td + self.cql * penalty, (td, penalty)
+            return munchausen_loss(q_all, data.action[index], y[index], self.td_weight, self.cql)
 
         def step(carry, step_key):
             params, opt_state = carry
@@ -200,15 +217,28 @@ class MunchausenLearner:
         means = jnp.where(seen, sums / jnp.where(seen, counts, 1.0), 0.0)
         visited = jnp.any(seen, axis=-1, keepdims=True)
         if self.cql > 0:
-            q = _cql_minimiser(counts, means, seen, self.cql)
+            # argmin of td_weight * sum n (Q - ybar)^2 + cql * (...) = that of sum n (Q - ybar)^2 + cql / td_weight * (...)
+            q = _cql_minimiser(counts, means, seen, self.cql / self.td_weight)
             q = jnp.where(visited, q, state["q"])
         else:
             q = jnp.where(seen, means, state["q"])
-        q_taken = q[data.time, data.state, data.action]
-        td = jnp.mean((q_taken - y) ** 2)
         legal_q = jnp.where(game.action_mask[data.state], q[data.time, data.state], -jnp.inf)
-        penalty = jnp.mean(jax.nn.logsumexp(legal_q, axis=1) - q_taken)
+        _, (td, penalty) = munchausen_loss(legal_q, data.action, y, self.td_weight, self.cql)
         return {"q": q}, {"td_loss": td, "cql_loss": penalty}
+
+
+def munchausen_loss(q_all, action, y, td_weight: float, cql: float):
+    """The learner's objective on a batch: ``(loss, (td, penalty))``.
+
+    ``td = td_weight * mean((Q(s, a_t) - y)^2)``, ``penalty = mean(logsumexp_a Q(s, a) - Q(s, a_t))``,
+    ``loss = td + cql * penalty``. ``q_all`` ``(n, A)`` (``-inf`` on illegal actions),
+    ``action`` ``(n,)``, ``y`` ``(n,)``. The official Off-MMD objective is ``td_weight = 0.25``
+    (``0.5 * mean(optax.l2_loss)``), ``cql = 3``.
+    """
+    q_taken = jnp.take_along_axis(q_all, action[:, None], axis=1)[:, 0]
+    td = td_weight * jnp.mean((q_taken - y) ** 2)
+    penalty = jnp.mean(jax.nn.logsumexp(q_all, axis=1) - q_taken)
+    return td + cql * penalty, (td, penalty)
 
 
 def _cql_minimiser(counts, means, seen, cql):
@@ -275,7 +305,7 @@ class MunchausenSolver(FiniteSolver):
 
 
 # ----- parameters shared by the registered solvers ------------------------------------
-def learner_parameters(cql_default: float):
+def learner_parameters(cql_default: float, td_default: float = 0.25):
     from mfgtools.registry import Parameter
 
     return {
@@ -287,12 +317,13 @@ def learner_parameters(cql_default: float):
         "learning_rate": Parameter(1e-3, "Adam step size"),
         "steps": Parameter(2000, "Adam steps per iteration"),
         "batch_size": Parameter(512, "transitions per Adam step"),
-        "cql": Parameter(cql_default, "weight of the CQL(H) penalty (0: none)"),
+        "cql": Parameter(cql_default, "weight of the CQL(H) penalty (0: none), against td_weight * MSE"),
+        "td_weight": Parameter(td_default, "weight of the mean squared TD error (official: 0.25 offline, 0.5 online)"),
     }
 
 
 def make_learner(model="mlp", hidden="128,128,128", tau=20.0, alpha=0.99, gamma=0.99, learning_rate=1e-3,
-                 steps=2000, batch_size=512, cql=3.0) -> MunchausenLearner:
+                 steps=2000, batch_size=512, cql=3.0, td_weight=0.25) -> MunchausenLearner:
     """Validated :class:`MunchausenLearner`."""
     model = as_choice(model, "model", MODELS)
     if isinstance(hidden, str):
@@ -307,5 +338,5 @@ def make_learner(model="mlp", hidden="128,128,128", tau=20.0, alpha=0.99, gamma=
         alpha=as_float(alpha, "alpha", 0.0, 1.0), gamma=as_float(gamma, "gamma", 0.0, 1.0),
         learning_rate=as_float(learning_rate, "learning_rate", 0.0, low_open=True),
         steps=as_int(steps, "steps", 1), batch_size=as_int(batch_size, "batch_size", 1),
-        cql=as_float(cql, "cql", 0.0),
+        cql=as_float(cql, "cql", 0.0), td_weight=as_float(td_weight, "td_weight", 0.0, low_open=True),
     )

@@ -6,10 +6,24 @@ off_mmd.md): each iteration estimates the mean field of the current policy
 (:func:`mfgtools.offline.mis_mean_field`), recomputes the rewards of the data
 from the known reward function under that estimate, and fits the next
 Q-function to Munchausen targets with a CQL penalty
-(:mod:`mfgtools.solvers.munchausen`). The learner never reads the game's
-dynamics; the exact exploitability of ``pi_k`` in the true game is logged
-after every iteration (with the L1 error of the MIS estimate, ``mis_error``,
-averaged over time), for evaluation only.
+(:mod:`mfgtools.solvers.munchausen`), with the official code's loss scaling
+``0.25 * MSE + 3 * CQL`` (``0.5 * mean(optax.l2_loss) + 3 * CQL``).
+
+The iterates ``pi_k`` of the paper's method swing around the equilibrium
+(exploitability 33 to 140 on the README's main job after the first dip) and
+do not settle. The policy returned (and scored) is therefore by default the
+average of the iterates ``pi_0..pi_k`` weighted by ``(k + 1) * muhat_k(t, s)``,
+``muhat_k`` the MIS estimate of iterate ``k``'s flow (``average=linear``; the
+data only, no dynamics; fictitious play's average with estimated flows);
+``average=none`` returns the last iterate as the paper does. The learning
+iteration itself always continues from the last iterate.
+
+The learner never reads the game's dynamics; for evaluation only, after every
+iteration it logs the exact exploitability of the returned policy, the
+paper's score of it (``paper_exploitability``, :func:`paper_score`), the
+last iterate's exact exploitability (``iterate_exploitability``, when
+averaging) and the L1 error of the MIS estimate (``mis_error``, averaged
+over time).
 
 One iteration (estimate, targets, 2000 Adam steps, exact evaluation) is one
 compiled program; the dataset is an argument of that program, not a constant.
@@ -24,7 +38,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools import kernels
-from mfgtools.errors import MFGError, as_bool, as_float
+from mfgtools.errors import MFGError, as_bool, as_choice, as_float
 from mfgtools.games import Parameter
 from mfgtools.games.base import Annotation
 from mfgtools.offline import OfflineDataset, mis_mean_field, resolve_dataset
@@ -33,6 +47,9 @@ from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
 )
+
+PAIRINGS = ("all", "consecutive")
+AVERAGES = ("none", "uniform", "linear")
 
 
 @struct.dataclass
@@ -44,6 +61,8 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
     dataset_digest: Annotation = setting(Annotation(""))
     normalise: bool = setting(True)
     clip: float | None = setting(None)
+    pairing: str = setting("all")
+    average: str = setting("linear")
     source: OfflineDataset | None = None  # a dataset given as an object (before prepare)
     data: OfflineDataset | None = None  # bound by prepare
     transitions: Transitions | None = None
@@ -51,13 +70,15 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
     def prepare(self, game):
         dataset = resolve_dataset(game, self.source if self.source is not None else self.dataset.value)
         dataset = dataset.replace(behaviour_policy=None)  # the learner never sees the behaviour table
-        transitions = Transitions.from_episodes(dataset.state, dataset.action, dataset.next_state, dataset.done)
+        transitions = Transitions.from_episodes(dataset.state, dataset.action, dataset.next_state, dataset.done,
+                                                drop_last=self.pairing == "consecutive")
         return self.replace(source=None, data=dataset, transitions=transitions,
                             dataset_digest=Annotation(_digest(dataset)))
 
     def settings(self) -> dict:
         return {"dataset": self.dataset.value, "dataset_digest": self.dataset_digest.value,
-                **self.learner_settings(), "normalise": self.normalise, "clip": self.clip}
+                **self.learner_settings(), "normalise": self.normalise, "clip": self.clip,
+                "pairing": self.pairing, "average": self.average}
 
     def mean_field_estimate(self, game, policy):
         """MIS estimate ``(T+1, S)`` of the flow of ``policy`` from the data."""
@@ -66,21 +87,83 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         return mis_mean_field(data.state, data.action, data.next_state, data.log_prob, policy,
                               game.n_states, self.normalise, clip).astype(policy.dtype)
 
+    # ----- the returned policy: the last iterate or a flow-weighted average ---------------
+    def init(self, game, key):
+        state = super().init(game, key)
+        if self.average == "none":
+            return state
+        dtype = game.initial_distribution.dtype
+        return {**state, "policy_sum": jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
+                "flow_sum": jnp.zeros((game.horizon, game.n_states), dtype)}
+
+    def _with_iterate(self, state, iterate, estimate):
+        """The running sums of ``policy`` with iterate ``k`` (``state["iteration"]``) added,
+        weight ``w_k * muhat_k(t, s)``; ``w_k`` is 1 (uniform) or ``k + 1`` (linear)."""
+        weight = 1.0 if self.average == "uniform" else (state["iteration"] + 1).astype(estimate.dtype)
+        weight = weight * estimate[:-1]  # (T, S)
+        return {"policy_sum": state["policy_sum"] + weight[..., None] * iterate,
+                "flow_sum": state["flow_sum"] + weight}
+
+    def _averaged(self, sums, iterate):
+        flow_sum = sums["flow_sum"][..., None]
+        return jnp.where(flow_sum > 0, sums["policy_sum"] / jnp.where(flow_sum > 0, flow_sum, 1.0), iterate)
+
+    def policy(self, game, state):
+        """The last iterate ``pi_k = softmax(Q_k / tau)``, or with ``average`` the iterates
+        ``pi_0..pi_k`` averaged per ``(t, s)`` with weights ``w_j * muhat_j(t, s)``
+        (``muhat_j`` the MIS estimate of iterate ``j``'s flow: the data only). Without
+        population-dependent dynamics the average's flow is then the ``w``-weighted
+        average of the iterates' (estimated) flows, as in fictitious play. Where no
+        iterate has estimated mass the last iterate is used."""
+        iterate = super().policy(game, state)
+        if self.average == "none":
+            return iterate
+        return self._averaged(self._with_iterate(state, iterate, self.mean_field_estimate(game, iterate)), iterate)
+
     def step(self, game, state, key):
         if self.data is None:
             raise MFGError("Off-MMD needs its dataset: call solver.prepare(game) (solve does)")
         q = self.learner.q_table(game, state)
-        policy = self.learner.policy(game, q)
-        estimate = self.mean_field_estimate(game, policy)
+        iterate = self.learner.policy(game, q)
+        estimate = self.mean_field_estimate(game, iterate)
         targets = self.learner.targets(game, q, estimate, self.transitions)
         fitted, losses = self.learner.fit(game, state, self.transitions, targets, key)
-        flow = kernels.mean_field(game, policy)  # evaluation only: the learner never sees it
-        metrics = {
-            "exploitability": kernels.exploitability(game, policy, flow=flow),
-            "mis_error": jnp.mean(jnp.sum(jnp.abs(estimate - flow), axis=-1)),
-            **losses,
-        }
-        return {**fitted, "iteration": state["iteration"] + 1}, metrics
+        new_state = {**fitted, "iteration": state["iteration"] + 1}
+        policy = iterate
+        if self.average != "none":
+            sums = self._with_iterate(state, iterate, estimate)
+            policy = self._averaged(sums, iterate)
+            new_state.update(sums)
+        # evaluation only: the learner never sees the game's dynamics
+        flow = kernels.mean_field(game, iterate)
+        metrics = {**self.evaluate(game, policy), "mis_error": jnp.mean(jnp.sum(jnp.abs(estimate - flow), axis=-1))}
+        if self.average != "none":
+            metrics["iterate_exploitability"] = kernels.exploitability(game, iterate, flow=flow)
+        return new_state, {**metrics, **losses}
+
+    def evaluate(self, game, policy):
+        """Exact exploitability and the paper's score (:func:`paper_score`) of ``policy``."""
+        return {"exploitability": kernels.exploitability(game, policy), PAPER_METRIC: paper_score(game, policy)}
+
+
+PAPER_DISCOUNT = 0.99
+PAPER_METRIC = "paper_exploitability"
+
+
+def paper_score(game, policy):
+    """The official Off-MMD code's "exploitability" of ``policy`` ``(T, S, A)``.
+
+    Its evaluation (``value_iteration`` in the official ``train.py``) runs backward
+    induction with discount 0.99 against the policy's exact mean field, for the
+    policy and for the best response, and scores ``sum_s mu0(s) (max_a Q*_0(s, a) -
+    max_a Q^pi_0(s, a))``: the policy's value at ``t = 0`` is the greedy one
+    (:func:`mfgtools.kernels.exploitability` with ``greedy_start=True`` on the game
+    with discount 0.99). It is not a true exploitability (it can be lower than the
+    clean one by the first step's gap); the uniform policy scores 279.4 on
+    four-rooms exploration and 2111.7 on navigation (clean: 351.8 and 2716.5).
+    """
+    scored = game.replace(discount=PAPER_DISCOUNT)
+    return kernels.exploitability(scored, policy, greedy_start=True)
 
 
 def _digest(dataset: OfflineDataset) -> str:
@@ -98,9 +181,13 @@ def _digest(dataset: OfflineDataset) -> str:
         **learner_parameters(3.0),
         "normalise": Parameter(True, "rescale each MIS estimate mu_t to sum to 1"),
         "clip": Parameter(None, "clip MIS weights at this value (none: no clipping)"),
+        "pairing": Parameter("all", "training transitions: all steps (the last with done = 1) or consecutive "
+                                    "(the official code's: pairs of steps within an episode, the last step dropped)"),
+        "average": Parameter("linear", "returned policy: the iterates averaged with their estimated flows, "
+                                       "iterate k weighted linear (k + 1) or uniform; none: the last iterate"),
     },
 )
-def make_off_mmd(dataset="expert", normalise=True, clip=None, **learner):
+def make_off_mmd(dataset="expert", normalise=True, clip=None, pairing="all", average="linear", **learner):
     source = None
     if isinstance(dataset, OfflineDataset):
         source, label = dataset, f"in-memory: {dataset.description or f'{dataset.n_episodes} episodes'}"
@@ -111,5 +198,6 @@ def make_off_mmd(dataset="expert", normalise=True, clip=None, **learner):
     clip = None if clip is None else as_float(clip, "clip", 0.0, low_open=True)
     return OfflineMunchausenMirrorDescent(
         learner=make_learner(**learner), dataset=Annotation(label), normalise=as_bool(normalise, "normalise"), clip=clip,
-        source=source,
+        source=source, pairing=as_choice(pairing, "pairing", PAIRINGS),
+        average=as_choice(average, "average", AVERAGES),
     )
