@@ -241,8 +241,20 @@ def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0):
 
 
 def gap_at_start(game: FiniteGame, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
-    """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors."""
-    return jnp.dot(game.initial_distribution, v_best - v_policy)
+    """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors; a negative
+    within rounding (:func:`exploitability_resolution`, ``T + 1`` summed rewards) is 0."""
+    gap = jnp.dot(game.initial_distribution, v_best - v_policy)
+    scale = jnp.dot(game.initial_distribution, jnp.abs(v_best) + jnp.abs(v_policy))
+    return _round_off_negative(gap, scale, game.horizon + 1, 0.0)
+
+
+def stationary_gap(game: FiniteGame, mu: jax.Array, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
+    """``sum_s mu(s) (V*(s) - V^pi(s))`` (stationary exploitability, ``(S,)`` vectors); a
+    negative within rounding (effective horizon ``1 / (1 - gamma)`` and the fixed points'
+    tolerance, :func:`default_tolerance`) is 0."""
+    gap = jnp.dot(mu, v_best - v_policy)
+    scale = jnp.dot(mu, jnp.abs(v_best) + jnp.abs(v_policy))
+    return _round_off_negative(gap, scale, 1.0 / (1.0 - game.discount), default_tolerance(gap.dtype))
 
 
 def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_start=False, flow=None):
@@ -265,14 +277,9 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
     _, v_br, _ = best_response(game, flow, temperature)
     if game.stationary:
-        values = masked_max(game, q_pi) if greedy_start else v_pi
-        gap = jnp.dot(flow, v_br - values)
-        scale = jnp.dot(flow, jnp.abs(v_br) + jnp.abs(values))
-        return _round_off_negative(gap, scale, 1.0 / (1.0 - game.discount), default_tolerance(gap.dtype))
+        return stationary_gap(game, flow, v_br, masked_max(game, q_pi) if greedy_start else v_pi)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]
-    gap = gap_at_start(game, v_br[0], start)
-    scale = jnp.dot(game.initial_distribution, jnp.abs(v_br[0]) + jnp.abs(start))
-    return _round_off_negative(gap, scale, game.horizon + 1, 0.0)
+    return gap_at_start(game, v_br[0], start)
 
 
 def exploitability_resolution(scale, steps, solve_tolerance=0.0):
