@@ -45,6 +45,7 @@ GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode", "graph")
 SOLVER_SHORTCUTS = ("dataset",)
 # the solver of `solve` without --solver, by game family (others: omd)
 DEFAULT_SOLVERS = {"swarm": "dec-pomfc"}
+LABEL_WIDTH = len("behaviour_exploitability")  # the label column of `dataset` output: its longest label
 
 
 # ----- parser ---------------------------------------------------------------------
@@ -342,7 +343,10 @@ def run_solve(args) -> int:
 
     import numpy as np
 
-    settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
+    from mfgtools.solvers.base import shown_settings
+
+    shown = shown_settings(args.solver, result.solver_params)
+    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(shown.items()))
     lines = [
         ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
@@ -636,7 +640,7 @@ def run_dataset_collect(args) -> int:
                               description=f"{description}, {episodes} episodes")
     args.written.append(dataset.save(args.out))
     _print_metrics(dataset_metrics(dataset))
-    print(f"{'wrote':<22} {args.out}")
+    print(f"{'wrote':<{LABEL_WIDTH}} {args.out}")
     return 0
 
 
@@ -651,7 +655,7 @@ def run_dataset_mix(args) -> int:
     mixed = mix_datasets(datasets, counts, seed=args.seed)
     args.written.append(mixed.save(args.out))
     _print_metrics(dataset_metrics(mixed))
-    print(f"{'wrote':<22} {args.out}")
+    print(f"{'wrote':<{LABEL_WIDTH}} {args.out}")
     return 0
 
 
@@ -659,9 +663,9 @@ def run_dataset_info(args) -> int:
     from mfgtools.offline import dataset_metrics, load_dataset
 
     dataset = load_dataset(args.path)
-    print(f"{'game':<22} {dataset.game} {_format_params(dataset.game_params)}")
-    print(f"{'description':<22} {dataset.description}")
-    print(f"{'shape':<22} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
+    print(f"{'game':<{LABEL_WIDTH}} {dataset.game} {_format_params(dataset.game_params)}")
+    print(f"{'description':<{LABEL_WIDTH}} {dataset.description}")
+    print(f"{'shape':<{LABEL_WIDTH}} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
           f"{dataset.n_states} states, {dataset.n_actions} actions")
     game = None
     references = None
@@ -686,13 +690,16 @@ def _rebuildable(params: dict) -> dict:
 
 
 def _format_params(params: dict) -> str:
-    return ", ".join(f"{key}={_show(value)}" for key, value in sorted(params.items()))
+    from mfgtools.games.crowd import relevant_parameters
+
+    return ", ".join(f"{key}={_show(value)}" for key, value in sorted(relevant_parameters(params).items()))
 
 
 def _print_metrics(metrics: dict) -> None:
+    width = max([LABEL_WIDTH] + [len(name) for name in metrics])
     for name, value in metrics.items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        print(f"{name:<22} {shown}")
+        print(f"{name:<{width}} {shown}")
 
 
 # ----- list -------------------------------------------------------------------------

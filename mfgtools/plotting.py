@@ -655,6 +655,10 @@ def run_title(data) -> str:
         if key in game_params and game_params[key] not in (None, quiet):
             shown.append(f"{key}={_short(key, game_params[key], dataset)}")
     game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
+    from mfgtools.solvers.base import shown_settings
+
+    solver_params = {**shown_settings(attrs.get("solver", ""), solver_params),
+                     **{k: v for k, v in solver_params.items() if k in _KEY_SOLVER_PARAMS}}
     solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
                    if v is not None and k not in _QUIET_SOLVER_PARAMS]
     if len(", ".join(solver_bits)) > 80:  # many settings: show those that differ from the defaults
@@ -897,9 +901,9 @@ def _describe_run(ax, dataset) -> None:
     hidden = set(_KEY_GAME_PARAMS) | {"positional_reward", "positional_reward_value"}
     if stationary:  # said above; the horizon is only the length of sample paths
         hidden |= {"mode", "discount"}
-    if params.get("task") == "exploration":  # crowd: these only enter the navigation reward
-        hidden |= {"target", "entropy_weight", "distance_weight", "move_weight"}
-    extra = {k: v for k, v in params.items() if k not in hidden and v is not None}
+    from mfgtools.games.crowd import relevant_parameters
+
+    extra = {k: v for k, v in relevant_parameters(params).items() if k not in hidden and v is not None}
     if extra:
         lines.append("")
         lines.extend(f"{k} = {_short(k, v, dataset)}" for k, v in sorted(extra.items()))

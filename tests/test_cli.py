@@ -247,6 +247,14 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
     assert info.returncode == 0, info.stderr
     values = dict(line.split(None, 1) for line in info.stdout.splitlines() if line.strip())
     assert values["episodes"] == "30" and 0 <= float(values["trajectory_quality"]) <= 1
+    columns = {len(line) - len(line.split(None, 1)[1]) for line in info.stdout.splitlines() if line.strip()}
+    assert len(columns) == 1, info.stdout  # every value in one column
+    assert "target=" not in values["game"] and "move_weight" not in values["game"]  # exploration: not read
+    own = run_cli("dataset", "info", "data.nc", "--quality", cwd=tmp_path)  # collected here: a known behaviour
+    assert own.returncode == 0, own.stderr
+    lines = [line for line in own.stdout.splitlines() if line.strip()]
+    assert any(line.startswith("behaviour_exploitability ") for line in lines), own.stdout
+    assert len({len(line) - len(line.split(None, 1)[1]) for line in lines}) == 1, own.stdout
     solve = run_cli("solve", "--solver", "off-mmd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
                     "--task", "navigation", "--dataset", "mix.nc", "--iterations", "2", *TINY_LEARNER,
                     "--out", "off.nc", "--plot", "off.png", cwd=tmp_path)
@@ -377,3 +385,34 @@ def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "holds a stationary policy" in err and "--mode finite-horizon" in err, err
     assert os.listdir(tmp_path) == ["s.nc"]
+
+
+def test_summaries_show_the_declared_settings_that_act():
+    """`mfgtools list` and the run summaries agree: fp declares no parameters (its
+    fixed-point fields are internal), a tabular Off-MMD has no network, an exploration
+    game no navigation target or weights."""
+    from mfgtools.games.crowd import relevant_parameters
+    from mfgtools.solvers import list_solvers, make_solver
+    from mfgtools.solvers.base import shown_settings
+
+    assert not list_solvers()["fp"].parameters
+    assert shown_settings("fp", make_solver("fp").settings()) == {}
+    assert shown_settings("boltzmann", make_solver("boltzmann").settings()) == {
+        "temperature": 1.0, "damping": 1.0, "soft": False}
+    tabular = shown_settings("off-mmd", make_solver("off-mmd", model="tabular").settings())
+    assert {"tau", "alpha", "gamma", "cql", "dataset"} <= set(tabular)
+    assert not {"hidden", "steps", "batch_size", "learning_rate", "dataset_digest"} & set(tabular)
+    network = shown_settings("off-mmd", make_solver("off-mmd").settings())
+    assert {"hidden", "steps", "batch_size", "learning_rate"} <= set(network)
+    explore = relevant_parameters({"task": "exploration", "map": "four_rooms", "target": (11, 11), "move_weight": 1})
+    assert explore == {"task": "exploration", "map": "four_rooms"}
+    navigate = {"task": "navigation", "target": (11, 11), "move_weight": 1}
+    assert relevant_parameters(navigate) == navigate
+
+
+def test_fp_summary_lists_no_settings(tmp_path):
+    process = run_cli("solve", "--map", "empty:4", "--horizon", "3", "--solver", "fp", "--iterations", "2",
+                      "--out", "fp.nc", "--quiet", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    solver_line = next(line for line in process.stdout.splitlines() if line.startswith("solver"))
+    assert solver_line.split(None, 1)[1] == "fp, 2 iterations, seed 0"
