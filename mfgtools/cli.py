@@ -589,6 +589,28 @@ def _add_dataset_parser(commands) -> None:
     info.set_defaults(handler=run_dataset_info)
 
 
+class _stage:
+    """``with _stage("collecting 2000 episodes"):`` one line on stderr when a person watches
+    (stderr is a terminal): the stage's name, then its duration when it ends. Nothing
+    otherwise, so that pipes and logs get only the results."""
+
+    def __init__(self, message: str):
+        self.message = message
+        self.shown = sys.stderr.isatty()
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        if self.shown:
+            print(f"mfgtools: {self.message} ...", file=sys.stderr, flush=True)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self.shown and kind is None:
+            print(f"mfgtools: {self.message}: done in {time.perf_counter() - self.started:.1f} s", file=sys.stderr,
+                  flush=True)
+        return False
+
+
 def _behaviour(game, spec: str):
     from mfgtools.evaluation import uniform_policy
     from mfgtools.solvers import solve
@@ -634,11 +656,14 @@ def run_dataset_collect(args) -> int:
     _check_output(args.out, "--out")
     game = make_game(args.game, **game_params)
     require_finite_horizon(game)  # before a behaviour policy is computed
-    policy = _behaviour(game, args.policy)
+    with _stage(f"behaviour policy {args.policy}"):
+        policy = _behaviour(game, args.policy)
     description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")
-    dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
-                              description=f"{description}, {episodes} episodes")
-    args.written.append(dataset.save(args.out))
+    with _stage(f"simulating {episodes} episodes"):
+        dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
+                                  description=f"{description}, {episodes} episodes")
+    with _stage(f"writing {args.out}"):
+        args.written.append(dataset.save(args.out))
     _print_metrics(dataset_metrics(dataset))
     print(f"{'wrote':<{LABEL_WIDTH}} {args.out}")
     return 0
@@ -675,12 +700,14 @@ def run_dataset_info(args) -> int:
 
         game = make_game(dataset.game, **_rebuildable(dataset.game_params))
         check_matches(dataset, game)
-        references = reference_values(game)
+        with _stage("reference returns (uniform policy; expert: 1000 OMD iterations)"):
+            references = reference_values(game)
     metrics = dataset_metrics(dataset, references=references)
     if game is not None and dataset.behaviour_policy is not None:
         from mfgtools.evaluation import exploitability
 
-        metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)
+        with _stage("behaviour policy's exploitability"):
+            metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)
     _print_metrics(metrics)
     return 0
 

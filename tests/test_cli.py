@@ -238,6 +238,7 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
                       "--out", "data.nc", cwd=tmp_path)
     assert collect.returncode == 0, collect.stderr
     assert "state_coverage" in collect.stdout and (tmp_path / "data.nc").is_file()
+    assert "mfgtools:" not in collect.stderr  # stages are shown on a terminal only
     other = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
                     "--episodes", "20", "--out", "uniform.nc", cwd=tmp_path)
     assert other.returncode == 0, other.stderr
@@ -245,6 +246,7 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
     assert mixed.returncode == 0, mixed.stderr
     info = run_cli("dataset", "info", "mix.nc", "--quality", cwd=tmp_path)
     assert info.returncode == 0, info.stderr
+    assert "mfgtools:" not in info.stderr
     values = dict(line.split(None, 1) for line in info.stdout.splitlines() if line.strip())
     assert values["episodes"] == "30" and 0 <= float(values["trajectory_quality"]) <= 1
     columns = {len(line) - len(line.split(None, 1)[1]) for line in info.stdout.splitlines() if line.strip()}
@@ -416,3 +418,23 @@ def test_fp_summary_lists_no_settings(tmp_path):
     assert process.returncode == 0, process.stderr
     solver_line = next(line for line in process.stdout.splitlines() if line.startswith("solver"))
     assert solver_line.split(None, 1)[1] == "fp, 2 iterations, seed 0"
+
+
+def test_stages_are_shown_on_a_terminal_only(monkeypatch):
+    import io
+
+    from mfgtools.cli import _stage
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with _stage("simulating 40 episodes"):
+            pass
+    first, last = terminal.getvalue().splitlines()
+    assert first == "mfgtools: simulating 40 episodes ..."
+    assert re.fullmatch(r"mfgtools: simulating 40 episodes: done in \d+\.\d s", last)
+    assert pipe.getvalue() == ""
