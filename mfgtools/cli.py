@@ -506,8 +506,10 @@ def run_sweep(args) -> int:
 
     dims = grid_dims(dataset)
     vmapped = json.loads(dataset.attrs["vmapped"])
-    common = json.loads(dataset.attrs["solver_params"])
-    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(common.items()) if k != "dataset_digest")
+    from mfgtools.solvers.base import shown_settings
+
+    common = shown_settings(args.solver, json.loads(dataset.attrs["solver_params"]))
+    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(common.items()))
     shape = " x ".join([f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"]
                        + [f"{d} ({dataset.sizes[d]} value{'s' if dataset.sizes[d] != 1 else ''})" for d in dims])
     runs = int(np.prod([dataset.sizes[d] for d in ("seed", *dims)]))
@@ -525,8 +527,9 @@ def run_sweep(args) -> int:
     best = best_point(dataset)
     where = ", ".join(f"{k}={_show(v)}" for k, v in best["point"].items()) or "all seeds"
     metric = best["metric"]
+    start = float(dataset[metric].isel(iteration=0).mean())  # the initial policies, mean over every run
     lines.append(("best", f"{where}: final {metric} {best['mean']:.6g} (mean over {len(seeds)} seeds; "
-                          f"min {best['min']:.6g}, max {best['max']:.6g})"))
+                          f"min {best['min']:.6g}, max {best['max']:.6g}; initial policy: {start:.6g})"))
     final = final_metric(dataset).transpose("seed", *dims)
     if dims and int(np.prod([dataset.sizes[d] for d in dims])) <= 40:
         values = np.asarray(final.values, dtype=np.float64).reshape(len(seeds), -1)
