@@ -54,7 +54,10 @@ class Result:
         the initial policy, entry ``k`` the policy after ``k`` iterations.
       iterations, seed, wall_time: the run's budget, seed and seconds.
       extras: further arrays of the final policy (swarm games: ``order``, the
-        mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``).
+        mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``);
+        on finite games, ``behaviour_exploitability`` (a float: the exploitability
+        of the policy that collected an offline run's data) is saved as an
+        attribute, and figures draw it as a reference line.
       swarm_policy: on swarm games, the decentralised policy itself (a pytree
         with ``probabilities(t, observations)``, for
         :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
@@ -149,6 +152,8 @@ class Result:
         attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
         if best:
             attrs["best_iteration"] = int(self.best_iteration)
+        if "behaviour_exploitability" in self.extras:  # offline runs whose data name their behaviour policy
+            attrs["behaviour_exploitability"] = float(self.extras["behaviour_exploitability"])
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
         if stationary:
             dataset["policy"].attrs["description"] = "stationary policy pi(a|s)"

@@ -169,6 +169,14 @@ def test_best_iterate_saved_and_loaded(grid_result, tmp_path):
     xr.testing.assert_allclose(loaded["best_mean_field"], ds["best_mean_field"])
 
 
+def test_behaviour_exploitability_is_an_attribute(grid_result):
+    import dataclasses
+
+    ds = dataclasses.replace(grid_result, extras={"behaviour_exploitability": np.float32(2.5)}).to_xarray()
+    assert ds.attrs["behaviour_exploitability"] == 2.5
+    assert "behaviour_exploitability" not in grid_result.to_xarray().attrs
+
+
 def test_no_best_iterate_no_variables(grid_result):
     import dataclasses
 
