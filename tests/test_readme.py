@@ -138,6 +138,7 @@ def _run_script_help(path: Path) -> None:
     assert stop.value.code in (0, None)
 
 
+@pytest.mark.slow  # one tiny run of every example: the compilations add up
 def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     from mfgtools.cli import main
 
@@ -169,6 +170,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
         assert (tmp_path / name).is_file(), f"no {name} after: {ran}"
 
 
+@pytest.mark.slow
 def test_readme_python_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     import matplotlib
