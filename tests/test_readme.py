@@ -14,10 +14,11 @@ itself are not rerun.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
+import runpy
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,13 +130,13 @@ def test_shrink_cuts_every_budget():
     assert "iterations=2, steps=2" in shrink_python('solve(game, "off-mmd", dataset=data, iterations=100)')
 
 
-def _run_script_help(path: Path) -> None:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def _run_script_help(path: Path, monkeypatch) -> None:
+    """``python SCRIPT --help`` in this process: the script starts and knows its flags."""
+    monkeypatch.syspath_prepend(str(path.parent))  # as Python does for a script: its folder first
+    monkeypatch.setattr(sys, "argv", [str(path), "--help"])
     with pytest.raises(SystemExit) as stop:
-        module.main(["--help"])
-    assert stop.value.code in (0, None)
+        runpy.run_path(str(path), run_name="__main__")
+    assert stop.value.code in (0, None), f"{path.name} --help exited {stop.value.code}"
 
 
 @pytest.mark.slow  # one tiny run of every example: the compilations add up
@@ -152,7 +153,7 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
         if any(name in argv for name in NEEDS_FETCH):
             continue
         if argv[0] == "python":
-            _run_script_help(REPO / argv[1])
+            _run_script_help(REPO / argv[1], monkeypatch)
             continue
         assert argv[0] == "mfgtools", argv
         small = shrink_command(argv[1:])
