@@ -40,8 +40,8 @@ EMPTY_COLOR = "white"  # cells below the colour scale: (almost) nobody there
 # (drow, dcol) of the actions the grid games name (crowd and crowd_modelling_2d)
 ARROWS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "stay": (0, 0)}
 
-__all__ = ["plot_density", "plot_exploitability", "best_iteration", "plot_policy", "plot_result", "run_title", "plot_return",
-           "plot_order_parameter", "plot_swarm_mean_field", "plot_swarm_policy", "plot_swarm", "plot_swarm_snapshots",
+__all__ = ["plot_density", "plot_exploitability", "best_iteration", "plot_policy", "plot_result", "run_title",
+           "plot_return", "plot_order_parameter", "plot_swarm_mean_field", "plot_swarm_policy", "plot_swarm", "plot_swarm_snapshots",
            "animate_swarm", "plot_sweep", "write_sweep_plot"]
 
 
