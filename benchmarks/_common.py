@@ -15,7 +15,37 @@ import time
 from pathlib import Path
 
 # the scripts run from a checkout: make ``import mfgtools`` work without installing
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "results"  # git-ignored: where scripts write unless told otherwise
+
+
+def add_output_arguments(parser, name: str, docs: str, allow_none: bool = False) -> None:
+    """``--out FOLDER`` (default ``results/NAME``, git-ignored) and ``--docs`` (write into
+    ``docs/DOCS``, the figures and tables the documentation shows: only when asked)."""
+    none = " ('' for none)" if allow_none else ""
+    parser.add_argument("--out", default=None,
+                        help=f"output folder (default: results/{name}, git-ignored){none}")
+    parser.add_argument("--docs", action="store_true",
+                        help=f"write into docs/{docs}, replacing the documented figures and tables")
+    parser.set_defaults(output_name=name, output_docs=docs)
+
+
+def output_folder(args) -> str:
+    """The folder chosen by :func:`add_output_arguments` (created; ``""`` when ``--out ''``)."""
+    if args.docs and args.out is not None:
+        raise SystemExit("give --out or --docs, not both")
+    if args.docs:
+        folder = ROOT / "docs" / args.output_docs
+    elif args.out is None:
+        folder = RESULTS / args.output_name
+    elif args.out == "":
+        return ""
+    else:
+        folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"writing into {folder}", file=sys.stderr)
+    return str(folder)
 
 
 def machine() -> str:

@@ -17,7 +17,7 @@ trajectory quality, the behaviour's exploitability, Off-MMD's final and best
 exploitability, the behaviour's and the final policy's paper score (the official
 code's scoring: discount 0.99, greedy value at t = 0;
 :func:`mfgtools.solvers.off_mmd.paper_score`) and the wall time. Results go to ``--out`` (default
-``benchmarks/results/``): a markdown table, a CSV, the curves as netCDF and a
+``results/evaluate_offline/``, git-ignored; ``--docs``: docs/offline): a markdown table, a CSV, the curves as netCDF and a
 PNG figure.
 
     python benchmarks/evaluate_offline.py --shipped --iterations 100
@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-import _common  # noqa: F401  (puts the checkout on sys.path)
+import _common  # puts the checkout on sys.path; output folders
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="Off-MMD parameter (default: the paper's settings)")
     parser.add_argument("--quick", action="store_true", help="tiny network, 2 iterations (smoke run)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="output folder")
+    _common.add_output_arguments(parser, "evaluate_offline", "offline")
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -119,8 +119,7 @@ def main(argv=None) -> int:
     qualities = [q for q in args.qualities.split(",") if q]
     study = "sweep" if args.sweep else "shipped"
     make = recipe()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(_common.output_folder(args))
     print(f"# Off-MMD {study} study: {iterations} iterations, params {params or 'paper defaults'}")
     print(f"# machine: {_common.machine()}")
 

@@ -13,7 +13,7 @@ exploitability. Figures: the degree distributions, and predicted vs
 simulated state shares over time for both models.
 
     python benchmarks/graphex_dmu.py [--networks graphex,ca-grqc,email-enron]
-        [--games sis-graphex,sir-graphex,rumour-graphex] [--seeds 100] [--iterations 200] [--out docs/graphex]
+        [--games sis-graphex,sir-graphex,rumour-graphex] [--seeds 100] [--iterations 200] [--out DIR | --docs]
 
 Real networks are read from ../shared/data/networks (skipped when absent).
 """
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--learning-rate", type=float, default=0.1)
     parser.add_argument("--k-max", type=int, default=8)
-    parser.add_argument("--out", default="docs/graphex")
+    _common.add_output_arguments(parser, "graphex_dmu", "graphex")
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     from mfgtools.simulate import mean_field_gap, simulate_on_graph
     from matplotlib.figure import Figure
 
-    os.makedirs(args.out, exist_ok=True)
+    args.out = _common.output_folder(args)
     print(f"# {_common.machine()}")
     print(f"# seeds {args.seeds}, iterations {args.iterations}, learning rate {args.learning_rate}, k_max {args.k_max}")
     rows = []

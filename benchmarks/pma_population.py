@@ -13,7 +13,7 @@ the last ``--tail`` iterations; mean, median and range over seeds (the mean
 counts the seeds whose small population lost the epidemic, see docs/pma.md).
 
     python benchmarks/pma_population.py [--game sis] [--agents 10,100,1000] [--seeds 8]
-        [--iterations 100] [--out docs/pma]
+        [--iterations 100] [--out DIR | --docs]
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--learning-rate", type=float, default=0.3)
     parser.add_argument("--temperature", type=float, default=0.1)
     parser.add_argument("--tail", type=int, default=20)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "pma"))
+    _common.add_output_arguments(parser, "pma_population", "pma")
     args = parser.parse_args(argv)
+    args.out = _common.output_folder(args)
 
     import matplotlib
     matplotlib.use("Agg")
@@ -98,7 +99,6 @@ def main(argv=None) -> int:
     fig.suptitle(f"sample-based PMA on {game.describe()}; eta = {args.learning_rate}, "
                  f"lam = {args.temperature}, {args.seeds} seeds", fontsize=9)
     fig.tight_layout()
-    os.makedirs(args.out, exist_ok=True)
     stem = f"population-{args.game}"
     figure = os.path.join(args.out, f"{stem}.png")
     fig.savefig(figure, dpi=130)

@@ -14,7 +14,7 @@ Figures: training curves, the order parameter over time, snapshots of a
 trained swarm and an animation (``docs/swarm``).
 
     python benchmarks/swarm_eval.py [--games kuramoto,vicsek,aggregation] [--agents 10,100,1000]
-        [--seeds 16] [--train-seeds 1] [--iterations N] [--out docs/swarm]
+        [--seeds 16] [--train-seeds 1] [--iterations N] [--out DIR | --docs]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=None,
                         help="training iterations (default: each solver's default, as the CLI)")
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
-    parser.add_argument("--out", default="docs/swarm", help="folder of the figures ('' for none)")
+    _common.add_output_arguments(parser, "swarm_eval", "swarm", allow_none=True)
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -51,8 +51,7 @@ def main(argv=None) -> int:
 
     agents = [int(n) for n in args.agents.split(",")]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
+    args.out = _common.output_folder(args)
     print(f"# Dec-POMFC evaluation\n\nmachine: {_common.machine()}; load {_common.load_average()}\n")
     rows, timing_rows = [], []
     for name in [g.strip() for g in args.games.split(",") if g.strip()]:

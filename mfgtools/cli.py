@@ -55,6 +55,7 @@ GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode", "graph")
 SOLVER_SHORTCUTS = ("dataset",)
 # the solver of `solve` without --solver, by game family (others: omd)
 DEFAULT_SOLVERS = {"swarm": "dec-pomfc"}
+LABEL_WIDTH = len("behaviour_exploitability")  # the label column of `dataset` output: its longest label
 
 
 # ----- parser ---------------------------------------------------------------------
@@ -436,7 +437,10 @@ def run_solve(args) -> int:
 
     import numpy as np
 
-    settings = ", ".join(f"{k}={v}" for k, v in sorted(result.solver_params.items()))
+    from mfgtools.solvers.base import shown_settings
+
+    shown = shown_settings(args.solver, result.solver_params)
+    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(shown.items()))
     lines = [
         ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
@@ -602,8 +606,10 @@ def run_sweep(args) -> int:
 
     dims = grid_dims(dataset)
     vmapped = json.loads(dataset.attrs["vmapped"])
-    common = json.loads(dataset.attrs["solver_params"])
-    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(common.items()) if k != "dataset_digest")
+    from mfgtools.solvers.base import shown_settings
+
+    common = shown_settings(args.solver, json.loads(dataset.attrs["solver_params"]))
+    settings = ", ".join(f"{k}={_show(v)}" for k, v in sorted(common.items()))
     shape = " x ".join([f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''}"]
                        + [f"{d} ({dataset.sizes[d]} value{'s' if dataset.sizes[d] != 1 else ''})" for d in dims])
     runs = int(np.prod([dataset.sizes[d] for d in ("seed", *dims)]))
@@ -621,8 +627,9 @@ def run_sweep(args) -> int:
     best = best_point(dataset)
     where = ", ".join(f"{k}={_show(v)}" for k, v in best["point"].items()) or "all seeds"
     metric = best["metric"]
+    start = float(dataset[metric].isel(iteration=0).mean())  # the initial policies, mean over every run
     lines.append(("best", f"{where}: final {metric} {best['mean']:.6g} (mean over {len(seeds)} seeds; "
-                          f"min {best['min']:.6g}, max {best['max']:.6g})"))
+                          f"min {best['min']:.6g}, max {best['max']:.6g}; initial policy: {start:.6g})"))
     final = final_metric(dataset).transpose("seed", *dims)
     if dims and int(np.prod([dataset.sizes[d] for d in dims])) <= 40:
         values = np.asarray(final.values, dtype=np.float64).reshape(len(seeds), -1)
@@ -687,6 +694,28 @@ def _add_dataset_parser(commands) -> None:
     info.set_defaults(handler=run_dataset_info)
 
 
+class _stage:
+    """``with _stage("collecting 2000 episodes"):`` one line on stderr when a person watches
+    (stderr is a terminal): the stage's name, then its duration when it ends. Nothing
+    otherwise, so that pipes and logs get only the results."""
+
+    def __init__(self, message: str):
+        self.message = message
+        self.shown = sys.stderr.isatty()
+
+    def __enter__(self):
+        self.started = time.perf_counter()
+        if self.shown:
+            print(f"mfgtools: {self.message} ...", file=sys.stderr, flush=True)
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if self.shown and kind is None:
+            print(f"mfgtools: {self.message}: done in {time.perf_counter() - self.started:.1f} s", file=sys.stderr,
+                  flush=True)
+        return False
+
+
 def _behaviour(game, spec: str):
     from mfgtools.evaluation import uniform_policy
     from mfgtools.solvers import solve
@@ -733,13 +762,16 @@ def run_dataset_collect(args) -> int:
     _claim(args, args.out)
     game = make_game(args.game, **game_params)
     require_finite_horizon(game)  # before a behaviour policy is computed
-    policy = _behaviour(game, args.policy)
+    with _stage(f"behaviour policy {args.policy}"):
+        policy = _behaviour(game, args.policy)
     description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")
-    dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
-                              description=f"{description}, {episodes} episodes")
-    args.written.append(dataset.save(args.out))
+    with _stage(f"simulating {episodes} episodes"):
+        dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
+                                  description=f"{description}, {episodes} episodes")
+    with _stage(f"writing {args.out}"):
+        args.written.append(dataset.save(args.out))
     _print_metrics(dataset_metrics(dataset))
-    print(f"{'wrote':<22} {args.out}")
+    print(f"{'wrote':<{LABEL_WIDTH}} {args.out}")
     return 0
 
 
@@ -756,7 +788,7 @@ def run_dataset_mix(args) -> int:
     mixed = mix_datasets(datasets, counts, seed=seed)
     args.written.append(mixed.save(args.out))
     _print_metrics(dataset_metrics(mixed))
-    print(f"{'wrote':<22} {args.out}")
+    print(f"{'wrote':<{LABEL_WIDTH}} {args.out}")
     return 0
 
 
@@ -764,9 +796,9 @@ def run_dataset_info(args) -> int:
     from mfgtools.offline import dataset_metrics, load_dataset
 
     dataset = load_dataset(args.path)
-    print(f"{'game':<22} {dataset.game} {_format_params(dataset.game_params)}")
-    print(f"{'description':<22} {dataset.description}")
-    print(f"{'shape':<22} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
+    print(f"{'game':<{LABEL_WIDTH}} {dataset.game} {_format_params(dataset.game_params)}")
+    print(f"{'description':<{LABEL_WIDTH}} {dataset.description}")
+    print(f"{'shape':<{LABEL_WIDTH}} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
           f"{dataset.n_states} states, {dataset.n_actions} actions")
     game = None
     references = None
@@ -776,12 +808,14 @@ def run_dataset_info(args) -> int:
 
         game = make_game(dataset.game, **_rebuildable(dataset.game_params))
         check_matches(dataset, game)
-        references = reference_values(game)
+        with _stage("reference returns (uniform policy; expert: 1000 OMD iterations)"):
+            references = reference_values(game)
     metrics = dataset_metrics(dataset, references=references)
     if game is not None and dataset.behaviour_policy is not None:
         from mfgtools.evaluation import exploitability
 
-        metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)
+        with _stage("behaviour policy's exploitability"):
+            metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)
     _print_metrics(metrics)
     return 0
 
@@ -791,13 +825,16 @@ def _rebuildable(params: dict) -> dict:
 
 
 def _format_params(params: dict) -> str:
-    return ", ".join(f"{key}={_show(value)}" for key, value in sorted(params.items()))
+    from mfgtools.games.crowd import relevant_parameters
+
+    return ", ".join(f"{key}={_show(value)}" for key, value in sorted(relevant_parameters(params).items()))
 
 
 def _print_metrics(metrics: dict) -> None:
+    width = max([LABEL_WIDTH] + [len(name) for name in metrics])
     for name, value in metrics.items():
         shown = f"{value:.6g}" if isinstance(value, float) else str(value)
-        print(f"{name:<22} {shown}")
+        print(f"{name:<{width}} {shown}")
 
 
 # ----- list -------------------------------------------------------------------------

@@ -241,8 +241,20 @@ def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0):
 
 
 def gap_at_start(game: FiniteGame, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
-    """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors."""
-    return jnp.dot(game.initial_distribution, v_best - v_policy)
+    """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors; a negative
+    within rounding (:func:`exploitability_resolution`, ``T + 1`` summed rewards) is 0."""
+    gap = jnp.dot(game.initial_distribution, v_best - v_policy)
+    scale = jnp.dot(game.initial_distribution, jnp.abs(v_best) + jnp.abs(v_policy))
+    return _round_off_negative(gap, scale, game.horizon + 1, 0.0)
+
+
+def stationary_gap(game: FiniteGame, mu: jax.Array, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
+    """``sum_s mu(s) (V*(s) - V^pi(s))`` (stationary exploitability, ``(S,)`` vectors); a
+    negative within rounding (effective horizon ``1 / (1 - gamma)`` and the fixed points'
+    tolerance, :func:`default_tolerance`) is 0."""
+    gap = jnp.dot(mu, v_best - v_policy)
+    scale = jnp.dot(mu, jnp.abs(v_best) + jnp.abs(v_policy))
+    return _round_off_negative(gap, scale, 1.0 / (1.0 - game.discount), default_tolerance(gap.dtype))
 
 
 def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_start=False, flow=None):
@@ -250,6 +262,10 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
 
     Both values are computed against ``mean_field(policy)``; the result is ``>= 0``
     and ``0`` exactly at a (regularised, if ``temperature > 0``) equilibrium.
+    Rounding can make the computed difference slightly negative near an
+    equilibrium: values in ``(-resolution, 0)`` are reported as 0, with the
+    resolution of :func:`exploitability_resolution` (float epsilon times the
+    number of summed rewards times the size of the values).
     ``greedy_start=True`` replaces ``V^pi_0`` by ``max_a Q^pi_0`` (the Off-MMD
     paper's scoring convention; not a true exploitability). ``flow``: the policy's
     mean field when the caller has already computed it.
@@ -261,10 +277,36 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
     _, v_br, _ = best_response(game, flow, temperature)
     if game.stationary:
-        values = masked_max(game, q_pi) if greedy_start else v_pi
-        return jnp.dot(flow, v_br - values)
+        return stationary_gap(game, flow, v_br, masked_max(game, q_pi) if greedy_start else v_pi)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]
     return gap_at_start(game, v_br[0], start)
+
+
+def exploitability_resolution(scale, steps, solve_tolerance=0.0):
+    """The smallest exploitability distinguishable from rounding: ``(steps * eps + tol) * scale``.
+
+    ``scale``: the size of the two values compared (``sum mu (|V*| + |V^pi|)``);
+    ``steps``: the number of rewards summed into a value (``T + 1`` on a finite
+    horizon, the effective horizon ``1 / (1 - gamma)`` when stationary);
+    ``eps``: the machine epsilon of the dtype (1.2e-7 in float32, 2.2e-16 in
+    float64); ``solve_tolerance``: the relative tolerance of the stationary
+    fixed points (:func:`default_tolerance`; 0 on a finite horizon). With
+    crowd rewards ``-log mu`` over 40 steps (values ~ 300) this is about 1e-3
+    in float32 and 1e-11 in float64.
+    """
+    eps = jnp.finfo(jnp.result_type(scale)).eps
+    return (steps * eps + solve_tolerance) * scale
+
+
+def _round_off_negative(gap, scale, steps, solve_tolerance):
+    """``gap``, with negatives above ``-exploitability_resolution`` reported as 0.
+
+    The exploitability is ``>= 0`` exactly; computed in floating point it can
+    come out slightly negative at an equilibrium. Larger negatives are kept:
+    they are not rounding, and hiding them would hide an error.
+    """
+    resolution = exploitability_resolution(scale, steps, solve_tolerance)
+    return jnp.where((gap < 0) & (gap > -resolution), jnp.zeros_like(gap), gap)
 
 
 # ----- stationary mode -----------------------------------------------------------------

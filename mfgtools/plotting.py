@@ -40,8 +40,8 @@ EMPTY_COLOR = "white"  # cells below the colour scale: (almost) nobody there
 # (drow, dcol) of the actions the grid games name (crowd and crowd_modelling_2d)
 ARROWS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "stay": (0, 0)}
 
-__all__ = ["plot_density", "plot_exploitability", "plot_policy", "plot_result", "run_title", "plot_return",
-           "plot_order_parameter", "plot_swarm_mean_field", "plot_swarm_policy", "plot_swarm", "plot_swarm_snapshots",
+__all__ = ["plot_density", "plot_exploitability", "best_iteration", "plot_policy", "plot_result", "run_title",
+           "plot_return", "plot_order_parameter", "plot_swarm_mean_field", "plot_swarm_policy", "plot_swarm", "plot_swarm_snapshots",
            "animate_swarm", "plot_sweep", "write_sweep_plot"]
 
 
@@ -409,18 +409,33 @@ def _plot_stationary_state_density(dataset, fig, axes, scale, decades, cmap):
 
 
 # ----- exploitability ------------------------------------------------------------
-def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bool | None = None, **line_kwargs):
+# Solvers whose entry 0 is the uniform policy (the Munchausen learners when tabular: Q = 0).
+UNIFORM_START = ("omd", "fp", "fixed-point", "boltzmann", "pma", "pma-sampled", "pma-independent")
+REFERENCE = "reference"  # gid of reference lines: not curves (ignored by the log-scale rule)
+
+
+def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bool | None = None,
+                        references: bool = True, mark_best: bool = True, **line_kwargs):
     """Exploitability of the policy after each iteration (entry 0: the initial policy).
 
     The y axis is logarithmic when every value of every curve on ``ax`` is
     positive (convergence spans decades), linear otherwise. Call it several times on one ``ax`` with
     ``label=...`` to compare runs.
 
+    Reference lines (``references``), each drawn once per Axes: the uniform
+    policy's exploitability (entry 0, when the solver starts from it), the
+    behaviour policy's (attribute ``behaviour_exploitability``, offline runs that
+    know it), and the equilibrium's 0 (on a linear axis; a log axis cannot show
+    it). ``mark_best``: a star on the iterate of lowest exploitability (attribute
+    ``best_iteration`` when the run kept it, else the curve's minimum), when it
+    is not the last one.
+
     Args:
       data: Result, Dataset or path; needs the ``exploitability`` ``(iteration,)`` variable.
       ax: Axes to draw on (default: a new pyplot figure).
       label: legend entry of this curve (adds a legend).
       annotate: put the final value in the legend (default: when ``label`` is None).
+      references, mark_best: see above.
       line_kwargs: passed to ``Axes.plot``.
 
     Returns:
@@ -443,21 +458,70 @@ def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bo
     if annotate and finite.size:
         final = f"final {values[-1]:.3g}" if np.isfinite(values[-1]) else "final: not finite"
         label = final if label is None else f"{label} ({final})"
-    ax.plot(iterations, values, label=label, **line_kwargs)
+    (curve,) = ax.plot(iterations, values, label=label, **line_kwargs)
+    best = best_iteration(dataset)
+    if mark_best and best is not None and best != len(values) - 1:
+        ax.plot(iterations[best], values[best], "*", color=curve.get_color(), markersize=11,
+                markeredgecolor="black", markeredgewidth=0.6, zorder=5, gid=REFERENCE,
+                label=f"lowest {values[best]:.3g} (iteration {int(iterations[best])})")
+        label = label or "exploitability"
     ax.set_yscale("log" if _all_positive(ax) else "linear")  # over every curve on ax
+    if references and _reference_lines(ax, dataset, values):
+        label = label or "exploitability"
     ax.set_xlabel("iteration")
     ax.set_ylabel("exploitability")
     ax.grid(True, which="major", alpha=0.35)
     if ax.get_yscale() == "log":
         ax.grid(True, which="minor", alpha=0.12)
     if label is not None:
-        ax.legend(loc="best", fontsize=9)
+        ax.legend(loc="best", fontsize=8)
     return ax
 
 
+def best_iteration(dataset) -> int | None:
+    """Index of the iterate of lowest exploitability: attribute ``best_iteration``, else
+    the curve's minimum (None without a finite value)."""
+    if "best_iteration" in dataset.attrs:
+        return int(dataset.attrs["best_iteration"])
+    values = np.asarray(dataset["exploitability"].values, dtype=np.float64)
+    return int(np.nanargmin(values)) if np.isfinite(values).any() else None
+
+
+def starts_uniform(dataset) -> bool:
+    """Whether entry 0 of the run is the uniform policy (known for the solvers that start there)."""
+    from mfgtools.results import dataset_params
+
+    solver = dataset.attrs.get("solver")
+    if solver in UNIFORM_START:
+        return True
+    return solver in ("off-mmd", "d-momd") and dataset_params(dataset, "solver_params").get("model") == "tabular"
+
+
+def _reference_lines(ax, dataset, values) -> bool:
+    """Draw the uniform, behaviour and equilibrium references missing from ``ax``; whether any was drawn."""
+    drawn = {line.get_label() for line in ax.get_lines() if line.get_gid() == REFERENCE}
+    wanted = []
+    if starts_uniform(dataset) and np.isfinite(values[0]):
+        wanted.append((f"uniform policy ({values[0]:.3g})", values[0], ":", "0.45"))
+    if "behaviour_exploitability" in dataset.attrs:
+        behaviour = float(dataset.attrs["behaviour_exploitability"])
+        wanted.append((f"behaviour policy ({behaviour:.3g})", behaviour, "-.", "tab:brown"))
+    if ax.get_yscale() == "linear":
+        wanted.append(("equilibrium (0)", 0.0, "--", "black"))
+    any_drawn = False
+    for text, level, style, color in wanted:
+        if text in drawn or (ax.get_yscale() == "log" and not level > 0):
+            continue
+        ax.axhline(level, linestyle=style, color=color, linewidth=1.0, label=text, gid=REFERENCE, zorder=1)
+        any_drawn = True
+    return any_drawn
+
+
 def _all_positive(ax) -> bool:
-    """Whether every finite y value of the lines on ``ax`` is positive (and one exists)."""
-    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines()]
+    """Whether every finite y value of the curves on ``ax`` is positive (and one exists);
+    reference lines and markers do not count."""
+    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines()
+              if line.get_gid() != REFERENCE]
     values = np.concatenate(values) if values else np.zeros(0)
     values = values[np.isfinite(values)]
     return bool(values.size) and bool((values > 0).all())
@@ -655,6 +719,10 @@ def run_title(data) -> str:
         if key in game_params and game_params[key] not in (None, quiet):
             shown.append(f"{key}={_short(key, game_params[key], dataset)}")
     game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
+    from mfgtools.solvers.base import shown_settings
+
+    solver_params = {**shown_settings(attrs.get("solver", ""), solver_params),
+                     **{k: v for k, v in solver_params.items() if k in _KEY_SOLVER_PARAMS}}
     solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
                    if v is not None and k not in _QUIET_SOLVER_PARAMS]
     if len(", ".join(solver_bits)) > 80:  # many settings: show those that differ from the defaults
@@ -888,8 +956,8 @@ def _describe_run(ax, dataset) -> None:
     values = np.asarray(dataset["exploitability"].values, dtype=np.float64) if "exploitability" in dataset else None
     if values is not None and values.size:
         lines.append(f"exploitability {values[0]:.3g} -> {values[-1]:.3g}")
-        if np.isfinite(values).any():
-            best = int(np.nanargmin(values))
+        best = best_iteration(dataset)
+        if best is not None:
             lines.append(f"lowest {values[best]:.3g} at iteration {best}")
     if "wall_time_s" in attrs:
         lines.append(f"solve time {float(attrs['wall_time_s']):.1f} s, seed {attrs.get('seed', '?')}")
@@ -897,9 +965,9 @@ def _describe_run(ax, dataset) -> None:
     hidden = set(_KEY_GAME_PARAMS) | {"positional_reward", "positional_reward_value"}
     if stationary:  # said above; the horizon is only the length of sample paths
         hidden |= {"mode", "discount"}
-    if params.get("task") == "exploration":  # crowd: these only enter the navigation reward
-        hidden |= {"target", "entropy_weight", "distance_weight", "move_weight"}
-    extra = {k: v for k, v in params.items() if k not in hidden and v is not None}
+    from mfgtools.games.crowd import relevant_parameters
+
+    extra = {k: v for k, v in relevant_parameters(params).items() if k not in hidden and v is not None}
     if extra:
         lines.append("")
         lines.extend(f"{k} = {_short(k, v, dataset)}" for k, v in sorted(extra.items()))

@@ -54,7 +54,10 @@ class Result:
         the initial policy, entry ``k`` the policy after ``k`` iterations.
       iterations, seed, wall_time: the run's budget, seed and seconds.
       extras: further arrays of the final policy (swarm games: ``order``, the
-        mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``).
+        mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``);
+        on finite games, ``behaviour_exploitability`` (a float: the exploitability
+        of the policy that collected an offline run's data) is saved as an
+        attribute, and figures draw it as a reference line.
       swarm_policy: on swarm games, the decentralised policy itself (a pytree
         with ``probabilities(t, observations)``, for
         :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
@@ -64,6 +67,11 @@ class Result:
         a checkpoint file, else None; ``result.checkpoint.remove()`` deletes the
         file once the result is saved (only if this run wrote or resumed it).
         Not saved in files.
+      best_iteration, best_policy, best_mean_field: the iterate of lowest
+        exploitability among ``0..iterations`` (finite games; ``None`` when the
+        run did not keep it), with the shapes of ``policy`` and ``mean_field``.
+        A solver that diverges or cycles after a good start keeps it here; the
+        final policy stays in ``policy``.
     """
 
     game: Any
@@ -78,6 +86,9 @@ class Result:
     extras: dict = dataclasses.field(default_factory=dict)
     swarm_policy: Any = None
     checkpoint: Any = None
+    best_iteration: int | None = None
+    best_policy: np.ndarray | None = None
+    best_mean_field: np.ndarray | None = None
 
     @property
     def exploitability(self) -> float:
@@ -96,27 +107,32 @@ class Result:
         policy = np.asarray(self.policy)
         flow = np.asarray(self.mean_field)
         _check_shapes(game, policy, flow)
+        best = self.best_iteration is not None and self.best_policy is not None and self.best_mean_field is not None
+        if best:
+            best_policy = np.asarray(self.best_policy)
+            best_flow = np.asarray(self.best_mean_field)
+            _check_shapes(game, best_policy, best_flow, prefix="best ")
         coords = {
             "action": list(game.action_names),
             "iteration": np.arange(len(next(iter(self.metrics.values())))),
         }
         if not stationary:
-            policy = np.concatenate([policy, np.full((1,) + policy.shape[1:], np.nan)], axis=0)
             coords["t"] = np.arange(game.horizon + 1)
         time = () if stationary else ("t",)
         if game.grid_shape is not None:
             height, width = game.grid_shape
             space = ("row", "col")
             coords.update(row=np.arange(height), col=np.arange(width))
-            policy = game.to_grid(policy)
-            flow = game.to_grid(flow)
         else:
             space = ("state",)
             coords.update(state=np.arange(game.n_states))
         data = {
-            "policy": (time + space + ("action",), policy),
-            "mean_field": (time + space, flow),
+            "policy": (time + space + ("action",), _policy_layout(game, policy)),
+            "mean_field": (time + space, _flow_layout(game, flow)),
         }
+        if best:
+            data["best_policy"] = (time + space + ("action",), _policy_layout(game, best_policy))
+            data["best_mean_field"] = (time + space, _flow_layout(game, best_flow))
         for name, values in self.metrics.items():
             data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
         if hasattr(game, "aggregate"):  # contagion games: the share of each epidemic state, all classes together
@@ -139,6 +155,10 @@ class Result:
         if not stationary:
             attrs["horizon"] = int(game.horizon)
         attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
+        if best:
+            attrs["best_iteration"] = int(self.best_iteration)
+        if "behaviour_exploitability" in self.extras:  # offline runs whose data name their behaviour policy
+            attrs["behaviour_exploitability"] = float(self.extras["behaviour_exploitability"])
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
         if stationary:
             dataset["policy"].attrs["description"] = "stationary policy pi(a|s)"
@@ -146,6 +166,10 @@ class Result:
         else:
             dataset["policy"].attrs["description"] = "pi[t](a|s); NaN at t = T"
             dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
+        if best:
+            dataset["best_policy"].attrs["description"] = ("the policy of lowest exploitability, at iteration "
+                                                           f"{int(self.best_iteration)} (attribute best_iteration)")
+            dataset["best_mean_field"].attrs["description"] = "the population of best_policy"
         return dataset
 
     def _swarm_dataset(self) -> xr.Dataset:
@@ -194,12 +218,24 @@ class Result:
         return save_dataset(self.to_xarray(), path, overwrite=overwrite)
 
 
+def _policy_layout(game, policy: np.ndarray) -> np.ndarray:
+    """A policy as saved: NaN appended at ``t = T`` (finite horizon), on the grid on grid games."""
+    if not game.stationary:
+        policy = np.concatenate([policy, np.full((1,) + policy.shape[1:], np.nan)], axis=0)
+    return game.to_grid(policy) if game.grid_shape is not None else policy
+
+
+def _flow_layout(game, flow: np.ndarray) -> np.ndarray:
+    """A mean field as saved: on the grid on grid games."""
+    return game.to_grid(flow) if game.grid_shape is not None else flow
+
+
 def _dimension(label: str) -> str:
     """A coordinate name from a label: ``"relative phase" -> "relative_phase"``."""
     return label.replace(" ", "_")
 
 
-def _check_shapes(game, policy: np.ndarray, flow: np.ndarray) -> None:
+def _check_shapes(game, policy: np.ndarray, flow: np.ndarray, prefix: str = "") -> None:
     """Clear error when the policy or mean field does not match the game's mode."""
     if game.stationary:
         expected = {"policy": game.policy_shape, "mean_field": (game.n_states,)}
@@ -210,7 +246,7 @@ def _check_shapes(game, policy: np.ndarray, flow: np.ndarray) -> None:
     for name, array in (("policy", policy), ("mean_field", flow)):
         if array.shape != expected[name]:
             raise MFGError(
-                f"result {name} has shape {array.shape}, but game {game.name!r} in {layout} "
+                f"result {prefix}{name} has shape {array.shape}, but game {game.name!r} in {layout} "
                 f"needs {expected[name]}"
             )
 

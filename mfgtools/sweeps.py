@@ -262,7 +262,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     from mfgtools.engine.progress import make_report
     from mfgtools.results import Result
     from mfgtools.sharding import put, replicate, resolve_devices
-    from mfgtools.solvers import check_compatible, default_iterations, prepare_solver, solver_spec
+    from mfgtools.solvers import best_iterate, check_compatible, default_iterations, prepare_solver, solver_spec
 
     spec = solver_spec(solver)
     check_compatible(game, spec)
@@ -342,7 +342,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
         datasets[point, index] = Result(
             game=game, solver=solver, solver_params=solvers[point].settings(), policy=final.policy,
             mean_field=final.mean_field, metrics=merge_metrics(metrics, final.metrics, iterations),
-            iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras,
+            iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras, **best_iterate(final),
         ).to_xarray()
     return _assemble(datasets, points, seeds, names, settings, vmapped, dict(
         solver_params=json.dumps(_common_settings(first, names), default=_label),
@@ -406,7 +406,11 @@ def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
     coords["seed"] = np.asarray(seeds, dtype=np.int64)
     for name in names:
         coords[name] = np.asarray([_label(value) for value in settings[name]])
-    kept = {key: value for key, value in sample.attrs.items() if key not in ("seed", "wall_time_s", "solver_params")}
+    if "best_iteration" in sample.attrs:  # per run: a variable over the runs, not an attribute
+        best = np.asarray([datasets[run].attrs["best_iteration"] for run in order]).reshape(lead_shape)
+        data["best_iteration"] = xr.Variable(lead_dims, best, attrs={"description": "iteration of the best iterate"})
+    kept = {key: value for key, value in sample.attrs.items()
+            if key not in ("seed", "wall_time_s", "solver_params", "best_iteration")}
     dataset = xr.Dataset(data, coords=coords, attrs={**kept, "sweep": 1, **attrs})
     dataset["seed"].attrs["description"] = "seed of the run (as solve(..., seed=s))"
     for name in names:

@@ -247,6 +247,7 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
                       "--out", "data.nc", cwd=tmp_path)
     assert collect.returncode == 0, collect.stderr
     assert "state_coverage" in collect.stdout and (tmp_path / "data.nc").is_file()
+    assert "mfgtools:" not in collect.stderr  # stages are shown on a terminal only
     other = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
                     "--episodes", "20", "--out", "uniform.nc", cwd=tmp_path)
     assert other.returncode == 0, other.stderr
@@ -254,8 +255,17 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
     assert mixed.returncode == 0, mixed.stderr
     info = run_cli("dataset", "info", "mix.nc", "--quality", cwd=tmp_path)
     assert info.returncode == 0, info.stderr
+    assert "mfgtools:" not in info.stderr
     values = dict(line.split(None, 1) for line in info.stdout.splitlines() if line.strip())
     assert values["episodes"] == "30" and 0 <= float(values["trajectory_quality"]) <= 1
+    columns = {len(line) - len(line.split(None, 1)[1]) for line in info.stdout.splitlines() if line.strip()}
+    assert len(columns) == 1, info.stdout  # every value in one column
+    assert "target=" not in values["game"] and "move_weight" not in values["game"]  # exploration: not read
+    own = run_cli("dataset", "info", "data.nc", "--quality", cwd=tmp_path)  # collected here: a known behaviour
+    assert own.returncode == 0, own.stderr
+    lines = [line for line in own.stdout.splitlines() if line.strip()]
+    assert any(line.startswith("behaviour_exploitability ") for line in lines), own.stdout
+    assert len({len(line) - len(line.split(None, 1)[1]) for line in lines}) == 1, own.stdout
     solve = run_cli("solve", "--solver", "off-mmd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
                     "--task", "navigation", "--dataset", "mix.nc", "--iterations", "2", *TINY_LEARNER,
                     "--out", "off.nc", "--plot", "off.png", cwd=tmp_path)
@@ -386,3 +396,54 @@ def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "holds a stationary policy" in err and "--mode finite-horizon" in err, err
     assert os.listdir(tmp_path) == ["s.nc"]
+
+
+def test_summaries_show_the_declared_settings_that_act():
+    """`mfgtools list` and the run summaries agree: fp declares no parameters (its
+    fixed-point fields are internal), a tabular Off-MMD has no network, an exploration
+    game no navigation target or weights."""
+    from mfgtools.games.crowd import relevant_parameters
+    from mfgtools.solvers import list_solvers, make_solver
+    from mfgtools.solvers.base import shown_settings
+
+    assert not list_solvers()["fp"].parameters
+    assert shown_settings("fp", make_solver("fp").settings()) == {}
+    assert shown_settings("boltzmann", make_solver("boltzmann").settings()) == {
+        "temperature": 1.0, "damping": 1.0, "soft": False}
+    tabular = shown_settings("off-mmd", make_solver("off-mmd", model="tabular").settings())
+    assert {"tau", "alpha", "gamma", "cql", "dataset"} <= set(tabular)
+    assert not {"hidden", "steps", "batch_size", "learning_rate", "dataset_digest"} & set(tabular)
+    network = shown_settings("off-mmd", make_solver("off-mmd").settings())
+    assert {"hidden", "steps", "batch_size", "learning_rate"} <= set(network)
+    explore = relevant_parameters({"task": "exploration", "map": "four_rooms", "target": (11, 11), "move_weight": 1})
+    assert explore == {"task": "exploration", "map": "four_rooms"}
+    navigate = {"task": "navigation", "target": (11, 11), "move_weight": 1}
+    assert relevant_parameters(navigate) == navigate
+
+
+def test_fp_summary_lists_no_settings(tmp_path):
+    process = run_cli("solve", "--map", "empty:4", "--horizon", "3", "--solver", "fp", "--iterations", "2",
+                      "--out", "fp.nc", "--quiet", cwd=tmp_path)
+    assert process.returncode == 0, process.stderr
+    solver_line = next(line for line in process.stdout.splitlines() if line.startswith("solver"))
+    assert solver_line.split(None, 1)[1] == "fp, 2 iterations, seed 0"
+
+
+def test_stages_are_shown_on_a_terminal_only(monkeypatch):
+    import io
+
+    from mfgtools.cli import _stage
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        monkeypatch.setattr(sys, "stderr", stream)
+        with _stage("simulating 40 episodes"):
+            pass
+    first, last = terminal.getvalue().splitlines()
+    assert first == "mfgtools: simulating 40 episodes ..."
+    assert re.fullmatch(r"mfgtools: simulating 40 episodes: done in \d+\.\d s", last)
+    assert pipe.getvalue() == ""

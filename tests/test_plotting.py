@@ -122,15 +122,70 @@ def test_bad_times_are_user_errors(grid_result):
         plotting.plot_density(grid_result, times=["x"])
 
 
+def _curves(ax):
+    return [line for line in ax.get_lines() if line.get_gid() != plotting.REFERENCE]
+
+
+def _references(ax):
+    return {line.get_label(): line for line in ax.get_lines() if line.get_gid() == plotting.REFERENCE}
+
+
 def test_exploitability_curve(grid_result, ring_result):
     ax = plotting.plot_exploitability(grid_result)
-    (line,) = ax.get_lines()
+    (line,) = _curves(ax)
     np.testing.assert_allclose(line.get_ydata(), grid_result.metrics["exploitability"])
     assert list(line.get_xdata()) == [0, 1, 2]
     assert ax.get_yscale() == "log"
     assert ax.get_xlabel() == "iteration" and ax.get_ylabel() == "exploitability"
     plotting.plot_exploitability(ring_result, ax=ax, label="ring")
-    assert len(ax.get_lines()) == 2 and ax.get_legend() is not None
+    assert len(_curves(ax)) == 2 and ax.get_legend() is not None
+
+
+def _curve_result(values, solver="omd", **fields) -> Result:
+    game = mfgtools.make_game("random", n_states=4, horizon=2)
+    policy = np.asarray(mfgtools.uniform_policy(game))
+    return Result(game=game, solver=solver, solver_params={}, policy=policy,
+                  mean_field=np.asarray(mfgtools.mean_field(game, policy)),
+                  metrics={"exploitability": np.asarray(values, dtype=float)}, iterations=len(values) - 1, seed=0,
+                  wall_time=0.1, **fields)
+
+
+def test_exploitability_references_and_best_iterate():
+    """A run from the uniform policy that gets better, then worse: the uniform policy's
+    level as a reference line, a star on the lowest iterate."""
+    result = _curve_result([5.0, 1.0, 0.5, 2.0])
+    ax = plotting.plot_exploitability(result)
+    references = _references(ax)
+    uniform = references["uniform policy (5)"]
+    assert list(uniform.get_ydata()) == [5.0, 5.0] and ax.get_yscale() == "log"
+    (star,) = [line for label, line in references.items() if label.startswith("lowest")]
+    assert list(star.get_xdata()) == [2] and list(star.get_ydata()) == [0.5]
+    assert "equilibrium (0)" not in references  # a log axis cannot show 0
+    assert ax.get_legend() is not None
+    # the same uniform reference is drawn once for two runs on one Axes
+    plotting.plot_exploitability(_curve_result([5.0, 3.0, 2.0, 1.0]), ax=ax, label="other")
+    assert sum(label.startswith("uniform") for label in _references(ax)) == 1
+
+
+def test_exploitability_best_iteration_attribute_and_linear_references():
+    """The best iterate kept by the run (attribute) wins over the curve's minimum; with a
+    0 on the curve the axis is linear and the equilibrium's 0 is drawn; an offline run
+    that knows its behaviour's exploitability shows it; a run from a learned start has no
+    uniform reference."""
+    uniform = _curve_result([3.0, 1.0, 0.0, 0.5])
+    dataset = plotting.as_dataset(uniform)
+    dataset.attrs["best_iteration"] = 1
+    ax = plotting.plot_exploitability(dataset)
+    references = _references(ax)
+    assert ax.get_yscale() == "linear" and "equilibrium (0)" in references
+    (star,) = [line for label, line in references.items() if label.startswith("lowest")]
+    assert list(star.get_xdata()) == [1]
+    offline = plotting.as_dataset(_curve_result([3.0, 2.0, 1.0], solver="off-mmd"))
+    offline.attrs["behaviour_exploitability"] = 1.5
+    ax = plotting.plot_exploitability(offline)
+    labels = set(_references(ax))
+    assert "behaviour policy (1.5)" in labels and not any(label.startswith("uniform") for label in labels)
+    assert not any(label.startswith("lowest") for label in labels)  # the last iterate is the best
 
 
 def test_exploitability_axis_is_linear_with_nonpositive_values(grid_result):

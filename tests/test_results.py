@@ -141,3 +141,61 @@ def test_files_without_a_mode_are_finite_horizon(grid_result, tmp_path):
     wrong.to_netcdf(tmp_path / "wrong.nc")
     with pytest.raises(MFGError, match="says mode 'finite-horizon'"):
         mfgtools.load_result(str(tmp_path / "wrong.nc"))
+
+
+# ----- the best iterate ------------------------------------------------------------
+def _with_best(result, best_iteration=1):
+    """``result`` with a best iterate set by hand (the uniform policy and its flow)."""
+    import dataclasses
+
+    game = result.game
+    uniform = np.asarray(mfgtools.uniform_policy(game))
+    return dataclasses.replace(result, best_iteration=best_iteration, best_policy=uniform,
+                               best_mean_field=np.asarray(mfgtools.mean_field(game, uniform)))
+
+
+def test_best_iterate_saved_and_loaded(grid_result, tmp_path):
+    assert grid_result.best_iteration is None or grid_result.best_policy is not None
+    result = _with_best(grid_result, best_iteration=2)
+    ds = result.to_xarray()
+    assert ds["best_policy"].dims == ds["policy"].dims and ds["best_mean_field"].dims == ds["mean_field"].dims
+    assert ds.attrs["best_iteration"] == 2
+    assert np.isnan(ds["best_policy"].sel(t=5)).all()
+    np.testing.assert_allclose(ds["best_policy"].sel(t=0, row=1, col=1), 0.2, atol=1e-6)  # uniform over 5 actions
+    np.testing.assert_allclose(ds["best_mean_field"].sum(("row", "col")), 1.0, atol=1e-5)
+    loaded = mfgtools.load_result(result.save(str(tmp_path / "best.nc")))
+    assert loaded.attrs["best_iteration"] == 2
+    xr.testing.assert_allclose(loaded["best_policy"], ds["best_policy"])
+    xr.testing.assert_allclose(loaded["best_mean_field"], ds["best_mean_field"])
+
+
+def test_behaviour_exploitability_is_an_attribute(grid_result):
+    import dataclasses
+
+    ds = dataclasses.replace(grid_result, extras={"behaviour_exploitability": np.float32(2.5)}).to_xarray()
+    assert ds.attrs["behaviour_exploitability"] == 2.5
+    assert "behaviour_exploitability" not in grid_result.to_xarray().attrs
+
+
+def test_no_best_iterate_no_variables(grid_result):
+    import dataclasses
+
+    ds = dataclasses.replace(grid_result, best_iteration=None, best_policy=None, best_mean_field=None).to_xarray()
+    assert "best_policy" not in ds and "best_mean_field" not in ds and "best_iteration" not in ds.attrs
+
+
+def test_best_iterate_stationary_layout():
+    game = mfgtools.make_game("sis", mode="stationary")
+    result = _with_best(mfgtools.solve(game, "pma", iterations=2), best_iteration=0)
+    ds = result.to_xarray()
+    assert ds["best_policy"].dims == ("state", "action") and ds["best_mean_field"].dims == ("state",)
+    np.testing.assert_allclose(ds["best_mean_field"].sum(), 1.0, atol=1e-5)
+
+
+def test_best_iterate_wrong_shape_is_rejected(grid_result):
+    import dataclasses
+
+    bad = dataclasses.replace(grid_result, best_iteration=1, best_policy=np.ones((2, 2)),
+                              best_mean_field=np.asarray(grid_result.mean_field))
+    with pytest.raises(MFGError, match="best policy has shape"):
+        bad.to_xarray()

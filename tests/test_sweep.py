@@ -156,6 +156,8 @@ def test_cli_sweep_writes_the_dataset_figure_and_best_point(tmp_path):
     point = best_point(dataset)
     assert best.startswith(f"best            learning_rate={point['point']['learning_rate']:g}: "
                            f"final exploitability {point['mean']:.6g}")
+    start = float(dataset["exploitability"].isel(iteration=0).mean())
+    assert best.endswith(f"; initial policy: {start:.6g})")  # how much better than where the runs began
     assert_png(tmp_path / "sweep.png")
     assert sorted(os.listdir(tmp_path)) == ["sweep.nc", "sweep.png"]
 

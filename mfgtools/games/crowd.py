@@ -74,6 +74,18 @@ PARAMETERS = {
 }
 
 
+# what only the navigation reward reads: an exploration game ignores them
+NAVIGATION_ONLY = ("target", "entropy_weight", "distance_weight", "move_weight")
+
+
+def relevant_parameters(params: dict) -> dict:
+    """``params`` of a game without those its task ignores (navigation's target and
+    weights on an exploration crowd game); other games' parameters unchanged."""
+    if params.get("task") != "exploration":
+        return dict(params)
+    return {key: value for key, value in params.items() if key not in NAVIGATION_ONLY}
+
+
 @register_game("crowd", "crowd exploration/navigation on grid maps (Off-MMD conventions)", PARAMETERS)
 def make_crowd(
     map="four_rooms", task="exploration", horizon=None, floor=1e-6, target=None, mu0=(1, 1),

@@ -160,7 +160,16 @@ def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time, 
         mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, iterations),
         iterations=iterations, seed=seed, wall_time=wall_time,
         extras={key: np.asarray(value) for key, value in final.extras.items()}, swarm_policy=final.executable,
+        **best_iterate(final),
     )
+
+
+def best_iterate(final) -> dict:
+    """The best-iterate fields of a :class:`Result` from a run's host final values (empty on swarm games)."""
+    if final.best_policy is None:
+        return {}
+    return dict(best_iteration=int(final.best_iteration), best_policy=np.asarray(final.best_policy),
+                best_mean_field=np.asarray(final.best_mean_field))
 
 
 def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3), progress=None,

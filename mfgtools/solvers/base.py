@@ -51,6 +51,29 @@ class FiniteSolver:
         return {"exploitability": kernels.exploitability(game, policy)}
 
 
+# Settings that do nothing under another setting's value: the tabular Munchausen learner
+# minimises its loss exactly, without the network and its optimiser.
+_UNUSED_UNDER = {("model", "tabular"): ("hidden", "learning_rate", "steps", "batch_size")}
+
+
+def shown_settings(solver: str, settings: dict) -> dict:
+    """The settings of a run worth showing a person: the solver's declared parameters
+    (``mfgtools list``) that act under the others' values.
+
+    ``settings`` (``Result.solver_params``) also records internal fields (``fp`` is
+    the fixed-point solver with ``damping=None``, so it carries ``damping``,
+    ``soft`` and ``temperature`` without declaring them), and the network's
+    settings of a tabular Off-MMD or D-MOMD run; both are left out here, kept in
+    the result file.
+    """
+    from mfgtools.solvers import list_solvers
+
+    entry = list_solvers().get(solver)
+    declared = settings if entry is None else {k: v for k, v in settings.items() if k in entry.parameters}
+    unused = {name for (key, value), names in _UNUSED_UNDER.items() if declared.get(key) == value for name in names}
+    return {k: v for k, v in declared.items() if k not in unused}
+
+
 class SwarmSolver(FiniteSolver):
     """Mixin for solvers of swarm games (kind ``"swarm"``: mean-field control with particles).
 

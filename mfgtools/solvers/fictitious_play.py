@@ -86,7 +86,7 @@ class FictitiousPlay(FiniteSolver):
         _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu)
         response = self._response(game, mu, q_br)
         weight = self._weight(state)
-        metrics = {"exploitability": jnp.dot(mu, v_br - v_pi), "population_residual": residual}
+        metrics = {"exploitability": kernels.stationary_gap(game, mu, v_br, v_pi), "population_residual": residual}
         return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
 
 

@@ -80,8 +80,8 @@ def _exact_metrics(game, policy, temperature, warm):
     _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu, start=warm["plain_value"])
     _, v_star, _, _ = kernels.stationary_best_response(game, mu, start=warm["plain_best_value"])
     metrics = {
-        "exploitability": jnp.dot(mu, v_star - v_pi),
-        "regularised_exploitability": jnp.dot(mu, v_star_h - v_h),
+        "exploitability": kernels.stationary_gap(game, mu, v_star, v_pi),
+        "regularised_exploitability": kernels.stationary_gap(game, mu, v_star_h, v_h),
         "population_residual": residual,
     }
     warm = {"population": mu, "value": v_h, "best_value": v_star_h, "plain_value": v_pi,

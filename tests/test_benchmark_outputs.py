@@ -1,0 +1,49 @@
+"""Benchmark scripts write into results/ (git-ignored) unless told to replace the documented figures."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WRITERS = {"graphex_dmu.py": "graphex", "pma_population.py": "pma", "swarm_eval.py": "swarm",
+           "evaluate_offline.py": "offline"}
+
+
+@pytest.fixture
+def common(monkeypatch, tmp_path):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import _common
+
+    monkeypatch.setattr(_common, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(_common, "ROOT", tmp_path)
+    return _common
+
+
+def _parse(common, *argv):
+    parser = argparse.ArgumentParser()
+    common.add_output_arguments(parser, "study", "study_docs", allow_none=True)
+    return parser.parse_args(list(argv))
+
+
+def test_default_is_results_and_docs_only_when_asked(common, tmp_path):
+    assert common.output_folder(_parse(common)) == str(tmp_path / "results" / "study")
+    assert (tmp_path / "results" / "study").is_dir() and not (tmp_path / "docs").exists()
+    assert common.output_folder(_parse(common, "--docs")) == str(tmp_path / "docs" / "study_docs")
+    assert common.output_folder(_parse(common, "--out", str(tmp_path / "mine"))) == str(tmp_path / "mine")
+    assert common.output_folder(_parse(common, "--out", "")) == ""
+    with pytest.raises(SystemExit, match="not both"):
+        common.output_folder(_parse(common, "--docs", "--out", "x"))
+
+
+@pytest.mark.parametrize("script, docs", sorted(WRITERS.items()))
+def test_every_writing_script_has_the_flags(script, docs):
+    process = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True,
+                             text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    text = "".join(process.stdout.split())  # help wraps lines, even inside "git-ignored"
+    assert f"docs/{docs}" in text and "results/" in text and "git-ignored" in text
