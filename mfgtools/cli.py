@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError, as_int, as_seed
 
 EXIT_ERROR = 2  # user errors, as argparse's usage errors
 EXIT_IO = 1  # the operating system refused a read or a write
@@ -300,7 +300,7 @@ def run_solve(args) -> int:
     initialize_from_environment(force=args.distributed)  # before JAX computes anything
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
-    seed = as_int(args.seed, "--seed", 0)
+    seed = as_seed(args.seed, "--seed")
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = _routed_parameters(args)
 
@@ -626,7 +626,7 @@ def run_dataset_collect(args) -> int:
         game_params[key] = value
     episodes = as_int(args.episodes, "--episodes", 1)
     population = None if args.population is None else as_int(args.population, "--population", 1)
-    seed = as_int(args.seed, "--seed", 0)
+    seed = as_seed(args.seed, "--seed")
     _check_output(args.out, "--out")
     game = make_game(args.game, **game_params)
     require_finite_horizon(game)  # before a behaviour policy is computed

@@ -47,7 +47,7 @@ import numpy as np
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_float, as_int, as_seed
 from mfgtools.games.base import Annotation, params_to_json
 
 DATASET_FORMAT = 1
@@ -248,7 +248,7 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     check_game(game)
     require_finite_horizon(game)
     n_episodes = as_int(n_episodes, "episodes", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     population = n_episodes if population is None else as_int(population, "population", 1)
     behaviour = as_policy(game, mixed_policy(game, policy, epsilon))
     n_populations = -(-n_episodes // population)
@@ -306,7 +306,7 @@ def mix_datasets(datasets, counts=None, seed: int = 0, description: str = "") ->
     counts = [as_int(c, "episode count", 0) for c in counts]
     if len(counts) != len(datasets):
         raise MFGError(f"give one episode count per dataset: {len(datasets)} datasets, {len(counts)} counts")
-    rng = np.random.default_rng(as_int(seed, "seed", 0))
+    rng = np.random.default_rng(as_seed(seed))
     parts = {name: [] for name in FIELDS}
     for dataset, count in zip(datasets, counts):
         if count > dataset.n_episodes:

@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError, as_int, as_seed
 from mfgtools.evaluation import as_policy, check_game
 
 
@@ -129,7 +129,7 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     """
     check_game(game)
     n_agents = as_int(n_agents, "n_agents", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     policy = np.asarray(policy)
     if policy.ndim == len(game.policy_shape) + 1:
         if policy.shape[0] != n_agents:
@@ -218,7 +218,7 @@ def simulate_on_graph(game, policy, n_seeds: int = 100, seed: int = 0) -> GraphP
     if game.stationary:
         raise MFGError("simulate_on_graph plays finite-horizon games; build the game with its default mode")
     n_seeds = as_int(n_seeds, "n_seeds", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     checked = as_policy(game, policy)
     classes = population.value
     source, target = classes.graph.directed_pairs()
@@ -319,7 +319,7 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     check_swarm_policy(game, policy)
     n_agents = game.n_agents if n_agents is None else as_int(n_agents, "n_agents", 1)
     n_seeds = as_int(n_seeds, "n_seeds", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_seeds)
     if devices is not None:
         from mfgtools import sharding
