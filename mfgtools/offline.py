@@ -232,6 +232,23 @@ def mixed_policy(game, policy, epsilon: float) -> np.ndarray:
     return (1.0 - epsilon) * checked + epsilon * np.asarray(uniform_policy(game), dtype=np.float64)
 
 
+def check_collection(game, n_episodes: int, population: int, force: bool | None = None) -> int:
+    """Refuse a collection whose episodes cannot fit in memory; returns the number of populations.
+
+    Per agent and step: state, action, reward and log-probability on the device,
+    then their host copies and ``(E, T)`` reshapes; plus each population's
+    ``(T+1, S)`` empirical flow.
+    """
+    from mfgtools.resources import check_bytes
+
+    n_populations = -(-n_episodes // population)
+    check_bytes(f"collecting {n_episodes:,} episodes of T={game.horizon:,} steps in game {game.name!r}",
+                n_populations * population * (game.horizon + 1) * 4 * 4 * 3
+                + n_populations * (game.horizon + 1) * game.n_states * 4,
+                "--episodes (collect in parts and join them with `mfgtools dataset mix`) or --population", force)
+    return n_populations
+
+
 def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: int | None = None,
                     epsilon: float = 0.0, description: str = "") -> OfflineDataset:
     """Play ``policy`` with the N-agent simulator and record ``n_episodes`` episodes.
@@ -250,8 +267,8 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     n_episodes = as_int(n_episodes, "episodes", 1)
     seed = as_seed(seed)
     population = n_episodes if population is None else as_int(population, "population", 1)
+    n_populations = check_collection(game, n_episodes, population)
     behaviour = as_policy(game, mixed_policy(game, policy, epsilon))
-    n_populations = -(-n_episodes // population)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_populations)
     runs = simulate_seeds(game, behaviour, keys, population)
 

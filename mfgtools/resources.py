@@ -29,6 +29,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 
 from mfgtools.errors import MFGError
 
@@ -346,7 +347,7 @@ def estimate_run(game, solver, iterations: int, runs: int = 1) -> Estimate:
     state = jax.eval_shape(solver.init, game, key)
     leaves = tuple((jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
                    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0])
-    closed = jax.make_jaxpr(lambda s, k: solver.step(game, s, k))(state, key)
+    closed = jax.make_jaxpr(lambda a, g, s, k: a.step(g, s, k))(solver, game, state, key)
     largest, work = walk_jaxpr(closed.jaxpr)
     step_bytes = sum(_nbytes(var.aval) for eqn in closed.jaxpr.eqns for var in eqn.outvars
                      if hasattr(getattr(var, "aval", None), "shape"))
@@ -375,11 +376,14 @@ def _run_label(game, solver, iterations: int, runs: int) -> str:
     return f"{count}{who} ({iterations:,} iterations) on {shape}"
 
 
-def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None) -> Estimate | None:
+def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None, notify: bool = True
+              ) -> Estimate | None:
     """Refuse ``runs`` runs of ``solver`` on ``game`` when their peak memory cannot fit.
 
     Returns the :class:`Estimate` (None when forced: nothing is traced then).
-    Call it after the solver is prepared and before the first compile.
+    Call it after the solver is prepared and before the first compile. With
+    ``notify``, a run the cost model puts above :data:`LONG_RUN_SECONDS` is
+    announced in one ``mfgtools: note:`` line on stderr (it still runs).
     """
     if forced(force):
         return None
@@ -387,8 +391,93 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
     lower = "the number of runs (seeds, grid points; or --batch-size)" if runs > 1 else \
         "the game's size (states, horizon, agents) or the solver's (hidden, batch_size, n_agents, episodes)"
     check_bytes(_run_label(game, solver, iterations, runs), estimate.total, lower, force)
+    seconds = estimate.work * runs * iterations / ASSUMED_RATE
+    if notify and seconds > LONG_RUN_SECONDS:
+        print(f"mfgtools: note: {_run_label(game, solver, iterations, runs)} is estimated at {_seconds(seconds)} "
+              f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
+              "measures it", file=sys.stderr)
     return estimate
+
+
+# runs estimated to take longer than this are announced (one line on stderr)
+LONG_RUN_SECONDS = 600
 
 
 __all__ = ["Estimate", "available_memory", "check_bytes", "check_game_size", "check_run", "check_swarm_size",
            "estimate_run", "forced", "forcing", "format_bytes", "game_bytes", "walk_jaxpr"]
+
+
+# ----- dry run ---------------------------------------------------------------------------
+# element operations per second assumed by the cost model when nothing is measured
+# (a rough figure for one CPU core running XLA's fused loops)
+ASSUMED_RATE = 1e9
+
+
+def _prepare(game, solver: str, solver_params: dict):
+    from mfgtools.solvers import check_compatible, make_solver, solver_spec
+
+    check_compatible(game, solver_spec(solver))
+    algorithm = make_solver(solver, **solver_params)
+    algorithm.check(game)
+    return algorithm.prepare(game)
+
+
+def _seconds(value: float) -> str:
+    if value < 120:
+        return f"{value:.3g} s"
+    if value < 7200:
+        return f"{value / 60:.3g} min"
+    return f"{value / 3600:.3g} h"
+
+
+def dry_run(game, solver: str, iterations: int, solver_params: dict | None = None, measure: bool = True
+            ) -> list[tuple[str, str]]:
+    """What ``solve`` would hold and take, as rows ``(label, text)``; writes nothing.
+
+    Shapes (``S, A, K, T`` or ``N, A, T``, the solver state's arrays), the memory
+    estimate against the memory available, and the time: measured (one
+    iteration compiled and run twice, the second timed) when ``measure`` and the
+    estimate fits, else the cost model's element operations at
+    :data:`ASSUMED_RATE`.
+    """
+    import time
+
+    import jax
+
+    algorithm = _prepare(game, solver, dict(solver_params or {}))
+    estimate = estimate_run(game, algorithm, iterations)
+    available, source = available_memory()
+    fits = estimate.total <= USABLE_SHARE * available
+    if getattr(game, "kind", None) == "swarm":
+        shape = f"N={game.n_agents:,} agents, A={game.n_actions}, T={game.horizon:,}"
+    else:
+        length = "stationary" if game.stationary else f"T={game.horizon:,}"
+        shape = f"S={game.n_states:,}, A={game.n_actions}, K={game.fan_out}, {length}"
+    rows = [("game", game.describe()), ("shapes", shape),
+            ("solver", f"{solver}, {iterations:,} iterations")]
+    for path, leaf_shape, dtype in estimate.state_leaves:
+        rows.append(("state" if path == estimate.state_leaves[0][0] else "", f"{path or '.'} {leaf_shape} {dtype}"))
+    rows += estimate.describe()
+    verdict = "fits" if fits else f"would be refused (more than {USABLE_SHARE:.0%} of it; --force to try anyway)"
+    rows.append(("memory available", f"{format_bytes(available)} ({source}): {verdict}"))
+    modelled = estimate.work / ASSUMED_RATE
+    rows.append(("time (model)", f"{_seconds(modelled)} per iteration, {_seconds(modelled * iterations)} in all, "
+                                 f"at an assumed {ASSUMED_RATE:.0e} element operations/s"))
+    if measure and fits:
+        key = jax.random.PRNGKey(0)
+        state = jax.jit(algorithm.init)(game, key)
+        # game and solver are arguments, not constants baked into (and folded by) the program
+        step = jax.jit(lambda a, g, s, k: a.step(g, s, k))
+        started = time.perf_counter()
+        compiled = step.lower(algorithm, game, state, key).compile()
+        compile_time = time.perf_counter() - started
+        jax.block_until_ready(compiled(algorithm, game, state, key))
+        started = time.perf_counter()
+        jax.block_until_ready(compiled(algorithm, game, state, key))
+        per_iteration = time.perf_counter() - started
+        rows.append(("time (measured)", f"compile {_seconds(compile_time)}, one iteration {_seconds(per_iteration)}: "
+                                        f"about {_seconds(compile_time + per_iteration * iterations)} in all "
+                                        "(one step compiled alone; solve compiles chunks of steps)"))
+    elif measure:
+        rows.append(("time (measured)", "not measured: the run does not fit in memory"))
+    return rows
