@@ -88,3 +88,11 @@ def as_seed(value, name: str = "seed") -> int:
 def as_horizon(value, name: str = "horizon") -> int:
     """A number of time steps: an integer in ``[1, 2^31 - 1]`` (JAX indexes time in 32 bits)."""
     return as_int(value, name, 1, MAX_HORIZON)
+
+
+def note(message: str) -> None:
+    """Print one line ``mfgtools: note: <message>`` on stderr: something was accepted with
+    a change or a caveat the user should know of (edges merged, a long run ahead)."""
+    import sys
+
+    print(f"mfgtools: note: {' '.join(str(message).split())}", file=sys.stderr)

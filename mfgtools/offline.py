@@ -318,6 +318,12 @@ def mix_datasets(datasets, counts=None, seed: int = 0, description: str = "") ->
             raise MFGError(f"dataset {index + 1} comes from another game or map than dataset 1 "
                            f"({other.game} {other.fingerprint} vs {first.game} {first.fingerprint}); "
                            "only datasets of the same dynamics can be mixed")
+        theirs, ours = _plain(other.game_params), _plain(first.game_params)
+        differ = [key for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
+        if differ:  # same dynamics, other rewards (exploration vs navigation, weights, target)
+            shown = "; ".join(f"{key}: {ours.get(key)!r} vs {theirs.get(key)!r}" for key in differ[:4])
+            raise MFGError(f"dataset {index + 1} was collected with other game parameters than dataset 1 ({shown}): "
+                           "its rewards come from another reward function; mix only datasets of one game setting")
     if counts is None:
         counts = [d.n_episodes for d in datasets]
     counts = [as_int(c, "episode count", 0) for c in counts]
@@ -452,10 +458,10 @@ def from_xarray(data, where: str = "the dataset") -> OfflineDataset:
         hint = " (it is a solver result: datasets come from `mfgtools dataset collect`)" \
             if "mfgtools_format" in attrs else ""
         raise MFGError(f"{where} is not an mfgtools offline dataset: no mfgtools_dataset_format attribute{hint}")
-    version = int(np.asarray(attrs["mfgtools_dataset_format"]).item())
-    if version != DATASET_FORMAT:
-        raise MFGError(f"{where} has dataset format {version}; this mfgtools reads format {DATASET_FORMAT} "
-                       "(regenerate it with `mfgtools dataset collect`)")
+    from mfgtools.results import check_format_version
+
+    raw = np.asarray(attrs["mfgtools_dataset_format"])
+    check_format_version(raw.item() if raw.size == 1 else raw.tolist(), DATASET_FORMAT, f"dataset {where}")
     missing = [name for name in FIELDS if name not in data]
     missing_attrs = [name for name in ("game", "game_params", "dynamics_fingerprint", "n_states", "n_actions")
                      if name not in attrs]

@@ -239,8 +239,10 @@ def parse_seeds(seeds, name: str = "seeds") -> list[int]:
         values = [as_seed(value, name) for value in values]
     if not values:
         raise MFGError(f"{name} must name at least one seed")
+    ordered = sorted(ranges) if isinstance(seeds, str) else None
+    disjoint = ordered is not None and all(a[1] < b[0] for a, b in zip(ordered, ordered[1:]))
     seen: set = set()
-    repeated = sorted({value for value in values if value in seen or seen.add(value)})
+    repeated = [] if disjoint else sorted({value for value in values if value in seen or seen.add(value)})
     if repeated:
         shown = ", ".join(map(str, repeated[:10])) + (f" (and {len(repeated) - 10:,} more)" if len(repeated) > 10 else "")
         raise MFGError(f"{name} repeat{'s' if len(repeated) == 1 else ''} seed{'s' if len(repeated) > 1 else ''} "

@@ -172,9 +172,13 @@ def load_population(graph=None, model="hybrid", k_max=8, core_bins=8, bins=16, s
         graph = sample_graphex(graphex, as_float(nu, "nu", 0.0, low_open=True),
                                as_float(L, "L", 0.0, low_open=True), as_seed(graph_seed, "graph_seed"))
     elif isinstance(graph, (str, os.PathLike)):
-        from mfgtools.graphs.networks import load_network
+        from mfgtools.errors import note
+        from mfgtools.graphs.networks import load_edge_list
 
-        graph = load_network(graph)
+        graph, report = load_edge_list(graph)
+        if report.changes():  # accepted, but the user should know what was dropped or merged
+            note(f"network file {os.fspath(report.path)!r}: {'; '.join(report.changes())} "
+                 f"({report.vertices:,} vertices, {report.edges:,} undirected edges)")
     elif not isinstance(graph, Graph):
         raise MFGError(f"graph must be an edge-list file path or a mfgtools.graphs.Graph, got {type(graph).__name__}")
     if graph.n_vertices == 0:
