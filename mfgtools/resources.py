@@ -147,6 +147,9 @@ def available_memory() -> tuple[int, str]:
 
 def format_bytes(count: float) -> str:
     """``1536 -> '1.5 KiB'``."""
+    if count >= 2 ** 100:  # beyond any memory (and beyond a float, for some counts)
+        return "more than 2^100 bytes"
+    count = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(count) < 1024 or unit == "PiB":
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.3g} {unit}"

@@ -188,10 +188,14 @@ def parse_cells(spec, what: str) -> list:
             return [tuple(int(v) for v in part.split(",")) for part in spec.split(";") if part.strip()]
         except ValueError:
             raise MFGError(f"{what} {spec!r}: write cells as 'row,col' separated by ';'") from None
-    items = list(spec)
-    if len(items) == 2 and all(np.isscalar(v) for v in items):
-        return [tuple(items)]
-    return [tuple(cell) for cell in items]
+    how = f"{what} must be a (row, col) cell, a list of cells or a 'row,col;row,col' string, got {spec!r}"
+    try:
+        items = list(spec)
+        if len(items) == 2 and all(np.isscalar(v) for v in items):
+            return [tuple(items)]
+        return [tuple(cell) for cell in items]
+    except TypeError:
+        raise MFGError(how) from None
 
 
 def initial_distribution_on(free: np.ndarray, spec, what: str = "mu0") -> np.ndarray:

@@ -134,6 +134,7 @@ def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=
     horizon = as_horizon(horizon)
     seed = as_seed(seed)
     reward_scale = as_float(reward_scale, "reward_scale", 0.0)
+    crowd_aversion = as_float(crowd_aversion, "crowd_aversion")
     check_game_size("random", n_states, n_actions, fan_out, horizon, stationary=mode == "stationary",
                     lower="n_states, n_actions, fan_out or the horizon")
     rng = np.random.default_rng(seed)
