@@ -461,7 +461,7 @@ def from_xarray(data, where: str = "the dataset") -> OfflineDataset:
     from mfgtools.results import check_format_version
 
     raw = np.asarray(attrs["mfgtools_dataset_format"])
-    check_format_version(raw.item() if raw.size == 1 else raw.tolist(), DATASET_FORMAT, f"dataset {where}")
+    check_format_version(raw.item() if raw.size == 1 else raw.tolist(), DATASET_FORMAT, where, "dataset format")
     missing = [name for name in FIELDS if name not in data]
     missing_attrs = [name for name in ("game", "game_params", "dynamics_fingerprint", "n_states", "n_actions")
                      if name not in attrs]

@@ -266,19 +266,18 @@ def load_result(path: str) -> xr.Dataset:
     return dataset
 
 
-def check_format_version(version, supported: int, where: str) -> int:
+def check_format_version(version, supported: int, where: str, what: str = "format version") -> int:
     """The integer format version of a file, refused when it is not one this mfgtools reads."""
     try:
         number = int(version)
         if number != float(version):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        raise MFGError(f"{where} has format version {version!r}, not an integer: the file is damaged or was not "
+        raise MFGError(f"{where} has {what} {version!r}, not an integer: the file is damaged or was not "
                        "written by mfgtools") from None
     if not 1 <= number <= supported:
         newer = " (written by a newer mfgtools: upgrade to read it)" if number > supported else ""
-        raise MFGError(f"{where} has format version {number}, but this mfgtools reads versions 1 to "
-                       f"{supported}{newer}")
+        raise MFGError(f"{where} has {what} {number}, but this mfgtools reads versions 1 to {supported}{newer}")
     return number
 
 

@@ -79,6 +79,7 @@ values = st.one_of(
     st.integers(min_value=-3, max_value=9),
     st.sampled_from([2 ** 31, 2 ** 32, 2 ** 63, 2 ** 70, -2 ** 70, 10 ** 9, 10 ** 12]),
     st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=0.0, max_value=1.0),
     st.booleans(),
     st.none(),
     st.text(max_size=6),
@@ -135,7 +136,7 @@ def cli_outcome(test: str, folder: Path, argv: list, capsys) -> str:
 @given(game=st.sampled_from(GAMES), data=st.data())
 def test_game_parameters(game, data):
     names = sorted(game_spec(game).parameters)
-    chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True))
+    chosen = data.draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
     params = {name: data.draw(values) for name in chosen}
     api_outcome("game parameters", lambda: mfgtools.make_game(game, **params))
 
@@ -152,10 +153,14 @@ def test_solver_parameters(solver, data):
 
 
 @FAST
-@given(rows=st.lists(st.text(alphabet="# .#x\t\x00é", min_size=0, max_size=7), min_size=0, max_size=6),
-       game=st.sampled_from(["crowd", "crowd_modelling_2d"]))
-def test_maps(rows, game):
-    picture = "\n".join(rows) + "\n#"  # a '#' makes it a picture, never a file name
+@given(width=st.integers(1, 7), cells=st.lists(st.sampled_from("# . ## .#x\t\x00é"), max_size=42),
+       ragged=st.booleans(), game=st.sampled_from(["crowd", "crowd_modelling_2d"]))
+def test_maps(width, cells, ragged, game):
+    text = "".join(cells)
+    rows = [text[i:i + width] for i in range(0, len(text), width)]
+    if not ragged:
+        rows = [row.ljust(width, "#") for row in rows]
+    picture = "\n".join(rows + ["#" * width])  # a '#' makes it a picture, never a file name
     api_outcome("maps", lambda: mfgtools.make_game(game, map=picture, mu0="uniform"))
 
 
