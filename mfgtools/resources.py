@@ -29,7 +29,6 @@ import dataclasses
 import math
 import os
 import re
-import sys
 
 from mfgtools.errors import MFGError
 
@@ -337,15 +336,49 @@ def _leaves_bytes(tree) -> int:
     return sum(_nbytes(leaf) for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
 
 
-def estimate_run(game, solver, iterations: int, runs: int = 1) -> Estimate:
+def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int | None = None) -> Estimate:
     """Estimate the memory and work of ``runs`` runs of ``iterations`` iterations.
 
     ``solver``: a prepared solver object (``init``, ``step``, ``policy``), as
-    ``solve`` runs it. Nothing is allocated or compiled: the state comes from
-    ``jax.eval_shape``, one iteration from the abstract values of its jaxpr.
+    ``solve`` runs it. ``runs``: runs computed at once (vmapped: a sweep's
+    batch); ``stored_runs``: runs whose metrics and results are kept (a
+    sweep's total; default ``runs``). Nothing is allocated or compiled: the
+    state comes from ``jax.eval_shape``, one iteration from the abstract values
+    of its jaxpr (both cached per solver and game structure and shapes, as
+    compiled programs are).
     """
+    stored_runs = runs if stored_runs is None else stored_runs
+    profile = _profile(game, solver)
+    metrics = stored_runs * (iterations + 1) * 8 * max(profile["metrics"], 1)
+    per_run_result = profile["policy"] + _game_flow_bytes(game)
+    return Estimate(game=_leaves_bytes(game), state=profile["state"], state_leaves=profile["leaves"],
+                    intermediate=profile["largest"], step_bytes=profile["step_bytes"], work=profile["work"],
+                    metrics=metrics, results=stored_runs * per_run_result, runs=runs, iterations=iterations)
+
+
+_PROFILES: dict = {}  # (solver and game structure and shapes) -> what one iteration holds and does
+_MAX_PROFILES = 256
+
+
+def _shapes_key(tree):
     import jax
 
+    leaves, structure = jax.tree_util.tree_flatten(tree)
+    return structure, tuple((tuple(getattr(leaf, "shape", ())), str(getattr(leaf, "dtype", type(leaf).__name__)))
+                            for leaf in leaves)
+
+
+def _profile(game, solver) -> dict:
+    """State, largest array, work and result sizes of one run of ``solver`` on ``game``."""
+    import jax
+
+    try:
+        key_of = (_shapes_key(solver), _shapes_key(game), jax.config.jax_enable_x64)
+        hash(key_of)
+    except TypeError:  # an unhashable static field: no caching
+        key_of = None
+    if key_of is not None and key_of in _PROFILES:
+        return _PROFILES[key_of]
     key = jax.ShapeDtypeStruct((2,), jax.numpy.uint32)
     state = jax.eval_shape(solver.init, game, key)
     leaves = tuple((jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
@@ -354,13 +387,15 @@ def estimate_run(game, solver, iterations: int, runs: int = 1) -> Estimate:
     largest, work = walk_jaxpr(closed.jaxpr)
     step_bytes = sum(_nbytes(var.aval) for eqn in closed.jaxpr.eqns for var in eqn.outvars
                      if hasattr(getattr(var, "aval", None), "shape"))
-    metric_shapes = jax.eval_shape(lambda s, k: solver.step(game, s, k)[1], state, key)
-    metrics = runs * (iterations + 1) * 8 * max(len(jax.tree_util.tree_leaves(metric_shapes)), 1)
+    n_metrics = len(jax.tree_util.tree_leaves(closed.out_avals[len(jax.tree_util.tree_leaves(state)):]))
     policy = jax.eval_shape(lambda s: solver.policy(game, s), state)
-    per_run_result = _leaves_bytes(policy) + _game_flow_bytes(game)
-    return Estimate(game=_leaves_bytes(game), state=_leaves_bytes(state), state_leaves=leaves,
-                    intermediate=largest, step_bytes=step_bytes, work=work, metrics=metrics,
-                    results=runs * per_run_result, runs=runs, iterations=iterations)
+    profile = dict(state=_leaves_bytes(state), leaves=leaves, largest=largest, step_bytes=step_bytes, work=work,
+                   metrics=n_metrics, policy=_leaves_bytes(policy))
+    if key_of is not None:
+        if len(_PROFILES) >= _MAX_PROFILES:
+            _PROFILES.clear()
+        _PROFILES[key_of] = profile
+    return profile
 
 
 def _game_flow_bytes(game) -> int:
@@ -379,9 +414,12 @@ def _run_label(game, solver, iterations: int, runs: int) -> str:
     return f"{count}{who} ({iterations:,} iterations) on {shape}"
 
 
-def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None, notify: bool = True
-              ) -> Estimate | None:
+def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None, notify: bool = True,
+              stored_runs: int | None = None) -> Estimate | None:
     """Refuse ``runs`` runs of ``solver`` on ``game`` when their peak memory cannot fit.
+
+    ``runs`` are computed at once (vmapped), ``stored_runs`` (default ``runs``)
+    keep their metrics and results: a sweep passes its batch and its total.
 
     Returns the :class:`Estimate` (None when forced: nothing is traced then).
     Call it after the solver is prepared and before the first compile. With
@@ -390,15 +428,18 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
     """
     if forced(force):
         return None
-    estimate = estimate_run(game, solver, iterations, runs)
-    lower = "the number of runs (seeds, grid points; or --batch-size)" if runs > 1 else \
+    estimate = estimate_run(game, solver, iterations, runs, stored_runs)
+    total_runs = max(runs, stored_runs or runs)
+    lower = "the number of runs (seeds, grid points; or --batch-size)" if total_runs > 1 else \
         "the game's size (states, horizon, agents) or the solver's (hidden, batch_size, n_agents, episodes)"
-    check_bytes(_run_label(game, solver, iterations, runs), estimate.total, lower, force)
-    seconds = estimate.work * runs * iterations / ASSUMED_RATE
+    check_bytes(_run_label(game, solver, iterations, total_runs), estimate.total, lower, force)
+    seconds = estimate.work * total_runs * iterations / ASSUMED_RATE
     if notify and seconds > LONG_RUN_SECONDS:
-        print(f"mfgtools: note: {_run_label(game, solver, iterations, runs)} is estimated at {_seconds(seconds)} "
-              f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
-              "measures it", file=sys.stderr)
+        from mfgtools.errors import note
+
+        note(f"{_run_label(game, solver, iterations, total_runs)} is estimated at {_seconds(seconds)} "
+             f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
+             "measures it")
     return estimate
 
 

@@ -234,3 +234,16 @@ def test_seed_lists_are_parsed_in_linear_time():
     with pytest.raises(MFGError, match="at most 4294967295"):
         parse_seeds(f"0-{2 ** 70}")
     assert np.array_equal(parse_seeds(np.arange(3)), [0, 1, 2])
+
+
+def test_simulations_too_big_are_refused():
+    from mfgtools.evaluation import uniform_policy
+    from mfgtools.simulate import simulate, simulate_swarm
+    from mfgtools.swarm_policies import uniform_policy as uniform_swarm_policy
+
+    game = mfgtools.make_game("crowd", map="empty:3", horizon=2)
+    with pytest.raises(MFGError, match="simulating 1 x 1,000,000,000 agents .* lower n_agents or n_seeds"):
+        simulate(game, uniform_policy(game), n_agents=10 ** 9)
+    swarm = mfgtools.make_game("vicsek")
+    with pytest.raises(MFGError, match="simulating 1,000 x 10,000,000 agents of 'vicsek'"):
+        simulate_swarm(swarm, uniform_swarm_policy(swarm), n_agents=10 ** 7, n_seeds=1000)
