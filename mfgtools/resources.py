@@ -247,8 +247,8 @@ class Estimate:
       work: element operations of one iteration (one run), loops counted by length.
       metrics: the per-iteration metrics of all runs (host).
       results: the final policies and flows of all runs (host).
-      runs, iterations: as given.
-      total: the peak estimate, ``game + runs * (2 state + 2 intermediate) + metrics + results``.
+      runs, iterations, devices: as given.
+      total: the peak estimate, ``(game + runs * (2 state + 2 intermediate)) / devices + metrics + results``.
     """
 
     game: int
@@ -261,11 +261,13 @@ class Estimate:
     results: int
     runs: int
     iterations: int
+    devices: int = 1
 
     @property
     def total(self) -> int:
-        return (self.game + self.runs * (2 * self.state + 2 * self.intermediate)
-                + self.metrics + self.results)
+        """Peak bytes on one device (the game, states and arrays split over ``devices``) plus the host's."""
+        per_device = (self.game + self.runs * (2 * self.state + 2 * self.intermediate)) / self.devices
+        return int(per_device) + self.metrics + self.results
 
     def describe(self) -> list[tuple[str, str]]:
         """Rows ``(label, text)`` for ``--dry-run``."""
@@ -336,13 +338,15 @@ def _leaves_bytes(tree) -> int:
     return sum(_nbytes(leaf) for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
 
 
-def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int | None = None) -> Estimate:
+def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int | None = None,
+                 devices: int = 1) -> Estimate:
     """Estimate the memory and work of ``runs`` runs of ``iterations`` iterations.
 
     ``solver``: a prepared solver object (``init``, ``step``, ``policy``), as
     ``solve`` runs it. ``runs``: runs computed at once (vmapped: a sweep's
     batch); ``stored_runs``: runs whose metrics and results are kept (a
-    sweep's total; default ``runs``). Nothing is allocated or compiled: the
+    sweep's total; default ``runs``); ``devices``: how many devices share the
+    game, the states and the arrays (a sharded run or sweep). Nothing is allocated or compiled: the
     state comes from ``jax.eval_shape``, one iteration from the abstract values
     of its jaxpr (both cached per solver and game structure and shapes, as
     compiled programs are).
@@ -353,7 +357,8 @@ def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int 
     per_run_result = profile["policy"] + _game_flow_bytes(game)
     return Estimate(game=_leaves_bytes(game), state=profile["state"], state_leaves=profile["leaves"],
                     intermediate=profile["largest"], step_bytes=profile["step_bytes"], work=profile["work"],
-                    metrics=metrics, results=stored_runs * per_run_result, runs=runs, iterations=iterations)
+                    metrics=metrics, results=stored_runs * per_run_result, runs=runs, iterations=iterations,
+                    devices=max(int(devices), 1))
 
 
 _PROFILES: dict = {}  # (solver and game structure and shapes) -> what one iteration holds and does
@@ -415,11 +420,12 @@ def _run_label(game, solver, iterations: int, runs: int) -> str:
 
 
 def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None, notify: bool = True,
-              stored_runs: int | None = None) -> Estimate | None:
+              stored_runs: int | None = None, devices: int = 1) -> Estimate | None:
     """Refuse ``runs`` runs of ``solver`` on ``game`` when their peak memory cannot fit.
 
     ``runs`` are computed at once (vmapped), ``stored_runs`` (default ``runs``)
     keep their metrics and results: a sweep passes its batch and its total.
+    ``devices``: the number of devices the run (or batch) is split over.
 
     Returns the :class:`Estimate` (None when forced: nothing is traced then).
     Call it after the solver is prepared and before the first compile. With
@@ -428,7 +434,7 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
     """
     if forced(force):
         return None
-    estimate = estimate_run(game, solver, iterations, runs, stored_runs)
+    estimate = estimate_run(game, solver, iterations, runs, stored_runs, devices)
     total_runs = max(runs, stored_runs or runs)
     lower = "the number of runs (seeds, grid points; or --batch-size)" if total_runs > 1 else \
         "the game's size (states, horizon, agents) or the solver's (hidden, batch_size, n_agents, episodes)"

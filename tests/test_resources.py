@@ -119,6 +119,9 @@ def test_estimate_counts_the_omd_state_exactly():
     assert estimate.total == (estimate.game + 2 * (2 * estimate.state + 2 * estimate.intermediate)
                               + estimate.metrics + estimate.results)
     assert estimate.work > t * s * a
+    split = resources.estimate_run(game, algorithm, iterations=10, runs=2, devices=4)
+    assert split.total == (estimate.total - estimate.metrics - estimate.results) // 4 + estimate.metrics \
+        + estimate.results
 
 
 def test_walk_jaxpr_finds_the_largest_array_and_counts_loops():
