@@ -119,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="split this one run over the first N devices, the state space sharded (finite games; "
                             "default: one device; docs/sweeps.md)")
     solve.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    solve.add_argument("--dry-run", action="store_true",
+                       help="print the shapes, the memory estimate and a time estimate (one iteration compiled "
+                            "and timed); run and write nothing")
+    _add_force_flag(solve)
     solve.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     solve.add_argument("--distributed", action="store_true",
                        help="one of several processes (jax.distributed; also MFGTOOLS_DISTRIBUTED=1): every "
@@ -162,6 +166,12 @@ def _add_game_flags(parser) -> None:
                         help="game parameter graph: edge-list file of a real network (graphex games; plain or .gz)")
 
 
+def _add_force_flag(parser) -> None:
+    parser.add_argument("--force", action="store_true",
+                        help="run even when the memory estimate exceeds the memory available (mfgtools refuses "
+                             "such runs at once otherwise; docs/reliability.md)")
+
+
 def _version() -> str:
     from mfgtools import __version__
 
@@ -189,7 +199,10 @@ def main(argv=None) -> int:
     with contextlib.ExitStack() as cleanup:  # locks of the files being written, released on any exit
         args.cleanup = cleanup
         try:
-            return args.handler(args)
+            from mfgtools.resources import forcing
+
+            with forcing(getattr(args, "force", False)):  # --force: resource checks refuse nothing
+                return args.handler(args)
         except MFGError as error:
             return _fail(str(error), EXIT_ERROR)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (Terminated)
@@ -411,6 +424,8 @@ def run_solve(args) -> int:
 
     make_solver(args.solver, **solver_params)  # bad solver values fail before the game is built
     game = make_game(args.game, **game_params)
+    if args.dry_run:
+        return _dry_run(args, game, iterations, solver_params)
     writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
     checkpointed = checkpointed and writer
     options = {name: value for name, value in (("restart", args.restart),
@@ -474,6 +489,18 @@ def run_solve(args) -> int:
     return 0
 
 
+def _dry_run(args, game, iterations, solver_params) -> int:
+    """``solve --dry-run``: shapes, memory and time estimates; nothing is written."""
+    from mfgtools.resources import dry_run
+    from mfgtools.solvers import default_iterations
+
+    iterations = default_iterations(args.solver) if iterations is None else iterations
+    for label, text in dry_run(game, args.solver, iterations, solver_params):
+        print(f"{label:<17} {text}")
+    print(f"{'dry run':<17} nothing was run or written")
+    return 0
+
+
 # ----- sweep ------------------------------------------------------------------------
 def _add_sweep_parser(commands) -> None:
     sweep = commands.add_parser(
@@ -515,6 +542,7 @@ def _add_sweep_parser(commands) -> None:
                        help="replace --out and --plot if they exist (default: refuse)")
     sweep.add_argument("--plot", metavar="PATH", help="also write a figure: final metric against the swept parameter")
     sweep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
+    _add_force_flag(sweep)
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     sweep.add_argument("--distributed", action="store_true",
                        help="one of several processes (jax.distributed; also MFGTOOLS_DISTRIBUTED=1): the runs "
@@ -673,6 +701,7 @@ def _add_dataset_parser(commands) -> None:
     collect.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
     collect.add_argument("--out", required=True, metavar="PATH", help="dataset file to write (netCDF)")
     collect.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
+    _add_force_flag(collect)
     collect.set_defaults(handler=run_dataset_collect)
 
     mix = actions.add_parser("mix", help="concatenate episodes of datasets of the same game",
@@ -747,7 +776,7 @@ def _behaviour(game, spec: str):
 
 def run_dataset_collect(args) -> int:
     from mfgtools.games import make_game
-    from mfgtools.offline import collect_dataset, dataset_metrics, require_finite_horizon
+    from mfgtools.offline import check_collection, collect_dataset, dataset_metrics, require_finite_horizon
 
     shortcuts = {name: getattr(args, name) for name in GAME_SHORTCUTS if getattr(args, name) is not None}
     game_params = dict(shortcuts)
@@ -762,6 +791,7 @@ def run_dataset_collect(args) -> int:
     _claim(args, args.out)
     game = make_game(args.game, **game_params)
     require_finite_horizon(game)  # before a behaviour policy is computed
+    check_collection(game, episodes, episodes if population is None else population)
     with _stage(f"behaviour policy {args.policy}"):
         policy = _behaviour(game, args.policy)
     description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")

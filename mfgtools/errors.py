@@ -85,3 +85,28 @@ def as_choice(value, name: str, choices) -> str:
     if value not in choices:
         raise MFGError(f"unknown {name} {value!r}: choose one of {', '.join(map(str, choices))}")
     return value
+
+
+# Upper bounds of integers that end up in JAX: beyond them a run would crash deep
+# inside (sometimes late) or, for seeds, silently repeat another seed's draws
+# (jax.random.PRNGKey keeps the low 32 bits of a seed unless x64 is enabled).
+MAX_SEED = 2 ** 32 - 1
+MAX_HORIZON = 2 ** 31 - 1
+
+
+def as_seed(value, name: str = "seed") -> int:
+    """A random seed: an integer in ``[0, 2^32 - 1]`` (larger seeds would repeat smaller ones' draws)."""
+    return as_int(value, name, 0, MAX_SEED)
+
+
+def as_horizon(value, name: str = "horizon") -> int:
+    """A number of time steps: an integer in ``[1, 2^31 - 1]`` (JAX indexes time in 32 bits)."""
+    return as_int(value, name, 1, MAX_HORIZON)
+
+
+def note(message: str) -> None:
+    """Print one line ``mfgtools: note: <message>`` on stderr: something was accepted with
+    a change or a caveat the user should know of (edges merged, a long run ahead)."""
+    import sys
+
+    print(f"mfgtools: note: {' '.join(str(message).split())}", file=sys.stderr)

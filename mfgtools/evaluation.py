@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mfgtools import kernels
-from mfgtools.errors import MFGError
+from mfgtools.errors import MFGError, as_float
 from mfgtools.games.base import FiniteGame
 
 @jax.jit
@@ -86,8 +86,8 @@ def as_policy(game: FiniteGame, policy, atol: float = 1e-4, batched: bool = Fals
             f"policy has shape {array.shape}, but game {game.name!r} ({game.mode}) needs {names} = {expected}; "
             f"grid policies of shape {grid} can be converted with game.from_grid(policy)"
         )
-    if not np.issubdtype(array.dtype, np.number):
-        raise MFGError(f"policy must hold numbers, got dtype {array.dtype}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise MFGError(f"policy must hold real numbers (probabilities), got dtype {array.dtype}")
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise MFGError("policy contains NaN or infinite entries")
@@ -124,7 +124,8 @@ def exploitability(game: FiniteGame, policy, temperature: float = 0.0, greedy_st
     ``temperature > 0`` gives the entropy-regularised exploitability;
     ``greedy_start=True`` the Off-MMD paper's scoring (see :func:`kernels.exploitability`).
     """
-    value, residual = _exploitability(check_game(game), as_policy(game, policy), temperature=float(temperature),
+    temperature = as_float(temperature, "temperature", 0.0)
+    value, residual = _exploitability(check_game(game), as_policy(game, policy), temperature=temperature,
                                       greedy_start=bool(greedy_start))
     check_population(game, residual)
     return float(value)
@@ -132,7 +133,8 @@ def exploitability(game: FiniteGame, policy, temperature: float = 0.0, greedy_st
 
 def best_response(game: FiniteGame, policy, temperature: float = 0.0) -> np.ndarray:
     """Best response ``(T, S, A)`` to the flow of ``policy`` (greedy, or softmax if ``temperature > 0``)."""
-    br, _, _, residual = _best_response(check_game(game), as_policy(game, policy), temperature=float(temperature))
+    temperature = as_float(temperature, "temperature", 0.0)
+    br, _, _, residual = _best_response(check_game(game), as_policy(game, policy), temperature=temperature)
     check_population(game, residual)
     return np.asarray(br)
 

@@ -47,7 +47,7 @@ import numpy as np
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_float, as_int, as_seed
 from mfgtools.games.base import Annotation, params_to_json
 
 DATASET_FORMAT = 1
@@ -232,6 +232,23 @@ def mixed_policy(game, policy, epsilon: float) -> np.ndarray:
     return (1.0 - epsilon) * checked + epsilon * np.asarray(uniform_policy(game), dtype=np.float64)
 
 
+def check_collection(game, n_episodes: int, population: int, force: bool | None = None) -> int:
+    """Refuse a collection whose episodes cannot fit in memory; returns the number of populations.
+
+    Per agent and step: state, action, reward and log-probability on the device,
+    then their host copies and ``(E, T)`` reshapes; plus each population's
+    ``(T+1, S)`` empirical flow.
+    """
+    from mfgtools.resources import check_bytes
+
+    n_populations = -(-n_episodes // population)
+    check_bytes(f"collecting {n_episodes:,} episodes of T={game.horizon:,} steps in game {game.name!r}",
+                n_populations * population * (game.horizon + 1) * 4 * 4 * 3
+                + n_populations * (game.horizon + 1) * game.n_states * 4,
+                "--episodes (collect in parts and join them with `mfgtools dataset mix`) or --population", force)
+    return n_populations
+
+
 def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: int | None = None,
                     epsilon: float = 0.0, description: str = "") -> OfflineDataset:
     """Play ``policy`` with the N-agent simulator and record ``n_episodes`` episodes.
@@ -248,10 +265,10 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     check_game(game)
     require_finite_horizon(game)
     n_episodes = as_int(n_episodes, "episodes", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     population = n_episodes if population is None else as_int(population, "population", 1)
+    n_populations = check_collection(game, n_episodes, population)
     behaviour = as_policy(game, mixed_policy(game, policy, epsilon))
-    n_populations = -(-n_episodes // population)
     keys = jax.random.split(jax.random.PRNGKey(seed), n_populations)
     runs = simulate_seeds(game, behaviour, keys, population)
 
@@ -301,12 +318,18 @@ def mix_datasets(datasets, counts=None, seed: int = 0, description: str = "") ->
             raise MFGError(f"dataset {index + 1} comes from another game or map than dataset 1 "
                            f"({other.game} {other.fingerprint} vs {first.game} {first.fingerprint}); "
                            "only datasets of the same dynamics can be mixed")
+        theirs, ours = _plain(other.game_params), _plain(first.game_params)
+        differ = [key for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
+        if differ:  # same dynamics, other rewards (exploration vs navigation, weights, target)
+            shown = "; ".join(f"{key}: {ours.get(key)!r} vs {theirs.get(key)!r}" for key in differ[:4])
+            raise MFGError(f"dataset {index + 1} was collected with other game parameters than dataset 1 ({shown}): "
+                           "its rewards come from another reward function; mix only datasets of one game setting")
     if counts is None:
         counts = [d.n_episodes for d in datasets]
     counts = [as_int(c, "episode count", 0) for c in counts]
     if len(counts) != len(datasets):
         raise MFGError(f"give one episode count per dataset: {len(datasets)} datasets, {len(counts)} counts")
-    rng = np.random.default_rng(as_int(seed, "seed", 0))
+    rng = np.random.default_rng(as_seed(seed))
     parts = {name: [] for name in FIELDS}
     for dataset, count in zip(datasets, counts):
         if count > dataset.n_episodes:
@@ -435,10 +458,10 @@ def from_xarray(data, where: str = "the dataset") -> OfflineDataset:
         hint = " (it is a solver result: datasets come from `mfgtools dataset collect`)" \
             if "mfgtools_format" in attrs else ""
         raise MFGError(f"{where} is not an mfgtools offline dataset: no mfgtools_dataset_format attribute{hint}")
-    version = int(np.asarray(attrs["mfgtools_dataset_format"]).item())
-    if version != DATASET_FORMAT:
-        raise MFGError(f"{where} has dataset format {version}; this mfgtools reads format {DATASET_FORMAT} "
-                       "(regenerate it with `mfgtools dataset collect`)")
+    from mfgtools.results import check_format_version
+
+    raw = np.asarray(attrs["mfgtools_dataset_format"])
+    check_format_version(raw.item() if raw.size == 1 else raw.tolist(), DATASET_FORMAT, where, "dataset format")
     missing = [name for name in FIELDS if name not in data]
     missing_attrs = [name for name in ("game", "game_params", "dynamics_fingerprint", "n_states", "n_actions")
                      if name not in attrs]

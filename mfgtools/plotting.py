@@ -800,6 +800,7 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
     path = os.fspath(path)
     fmt = check_figure_path(path)
     dataset = as_dataset(data)
+    check_plottable(dataset, data if isinstance(data, (str, os.PathLike)) else "this result")
     if is_swarm(dataset) and times is not None:
         raise MFGError("times do not apply to a swarm result's figure (it shows the whole episode); leave them "
                        "out, or draw plot_swarm_snapshots of simulated states")
@@ -976,8 +977,36 @@ def _describe_run(ax, dataset) -> None:
             family="monospace")
 
 
+def check_plottable(dataset, where="this result") -> None:
+    """Refuse a result whose mean field is not a distribution (NaN, infinite or negative
+    entries: the run diverged or the file is damaged); note non-finite metrics.
+
+    Infinite or NaN exploitability entries are drawn as gaps: one
+    ``mfgtools: note:`` line on stderr says how many.
+    """
+    import numpy as np
+
+    from mfgtools.errors import note
+
+    where = repr(os.fspath(where)) if isinstance(where, (str, os.PathLike)) and where != "this result" else where
+    if "mean_field" in dataset:
+        values = np.asarray(dataset["mean_field"].values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any() or (values < 0).any():
+            what = f"{int(bad.sum()):,} NaN or infinite" if bad.any() else f"{int((values < 0).sum()):,} negative"
+            raise MFGError(f"{where} has {what} entries in its mean field: it is not a distribution (the run "
+                           "diverged or the file is damaged); rerun the solve, e.g. with a smaller learning_rate")
+    for name in ("exploitability", "return"):
+        if name in dataset and not is_sweep(dataset):
+            values = np.asarray(dataset[name].values, dtype=np.float64)
+            infinite = int(np.isinf(values).sum())
+            if infinite:
+                note(f"{where}: {infinite} of {values.size} {name} values are infinite; they are left out of "
+                     "the figure")
+
+
 def check_figure_path(path) -> str:
-    """The image format of ``path`` (from its extension; ``png`` without one), checked.
+    """The image format of ``path`` (from its extension, which it must have), checked.
 
     Raises :class:`MFGError` for formats matplotlib cannot write and for
     directories that do not exist, before anything is computed or drawn.
@@ -991,8 +1020,9 @@ def check_figure_path(path) -> str:
     if not os.path.isdir(directory):
         raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
     extension = os.path.splitext(path)[1].lower().lstrip(".")
-    if not extension:
-        return "png"
+    if not extension:  # a figure without an extension is easily taken for something else
+        raise MFGError(f"figure file {path!r} has no extension: name it with its format, e.g. "
+                       f"{os.path.basename(path) or 'figure'}.png (or .pdf, .svg)")
     supported = FigureCanvasBase.get_supported_filetypes()
     if extension not in supported:
         raise MFGError(

@@ -333,8 +333,24 @@ def load_result(path: str) -> xr.Dataset:
     dataset = read_netcdf(path, "file", kind="result file")
     if "mfgtools_format" not in dataset.attrs or "mean_field" not in dataset:
         raise MFGError(f"{path!r} is not an mfgtools result (no mfgtools_format attribute or mean_field)")
+    check_format_version(dataset.attrs["mfgtools_format"], FORMAT_VERSION, f"result {path!r}")
     dataset.attrs["mode"] = result_mode(dataset, where=repr(path))
     return dataset
+
+
+def check_format_version(version, supported: int, where: str, what: str = "format version") -> int:
+    """The integer format version of a file, refused when it is not one this mfgtools reads."""
+    try:
+        number = int(version)
+        if number != float(version):
+            raise ValueError
+    except (TypeError, ValueError, OverflowError):
+        raise MFGError(f"{where} has {what} {version!r}, not an integer: the file is damaged or was not "
+                       "written by mfgtools") from None
+    if not 1 <= number <= supported:
+        newer = " (written by a newer mfgtools: upgrade to read it)" if number > supported else ""
+        raise MFGError(f"{where} has {what} {number}, but this mfgtools reads versions 1 to {supported}{newer}")
+    return number
 
 
 def result_mode(dataset: xr.Dataset, where: str = "this result") -> str:

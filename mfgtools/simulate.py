@@ -20,7 +20,7 @@ import numpy as np
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError, as_int, as_seed
 from mfgtools.evaluation import as_policy, check_game
 
 
@@ -129,7 +129,7 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     """
     check_game(game)
     n_agents = as_int(n_agents, "n_agents", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     policy = np.asarray(policy)
     if policy.ndim == len(game.policy_shape) + 1:
         if policy.shape[0] != n_agents:
@@ -138,6 +138,11 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     else:
         checked = as_policy(game, policy)
     count = 1 if n_seeds is None else as_int(n_seeds, "n_seeds", 1)
+    from mfgtools.resources import check_bytes
+
+    # per agent and step: state, action, reward, log-probability; per step the empirical flow
+    check_bytes(f"simulating {count:,} x {n_agents:,} agents for T={game.horizon:,} steps",
+                count * (game.horizon + 1) * (n_agents * 16 * 2 + game.n_states * 8), "n_agents or n_seeds")
     keys = jax.random.split(jax.random.PRNGKey(seed), count)
     runs = simulate_seeds(game, checked, keys, n_agents)
     if n_seeds is None:
@@ -218,7 +223,7 @@ def simulate_on_graph(game, policy, n_seeds: int = 100, seed: int = 0) -> GraphP
     if game.stationary:
         raise MFGError("simulate_on_graph plays finite-horizon games; build the game with its default mode")
     n_seeds = as_int(n_seeds, "n_seeds", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
     checked = as_policy(game, policy)
     classes = population.value
     source, target = classes.graph.directed_pairs()
@@ -319,7 +324,14 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     check_swarm_policy(game, policy)
     n_agents = game.n_agents if n_agents is None else as_int(n_agents, "n_agents", 1)
     n_seeds = as_int(n_seeds, "n_seeds", 1)
-    seed = as_int(seed, "seed", 0)
+    seed = as_seed(seed)
+    from mfgtools.resources import check_bytes
+
+    # per agent: states, observations and neighbour structures (about 16 (2 D + 8) bytes); with
+    # record_states every step's states too
+    per_agent = 16 * (2 * game.state_dim + 8) + (4 * game.state_dim * (game.horizon + 1) if record_states else 0)
+    check_bytes(f"simulating {n_seeds:,} x {n_agents:,} agents of {game.name!r} for T={game.horizon:,} steps",
+                n_seeds * (n_agents * per_agent + (game.horizon + 1) * 16), "n_agents or n_seeds")
     keys = jax.random.split(jax.random.PRNGKey(seed), n_seeds)
     if devices is not None:
         from mfgtools import sharding

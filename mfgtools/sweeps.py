@@ -115,27 +115,39 @@ def _traces(base, game, paths) -> bool:
 
 # ----- inputs -----------------------------------------------------------------------
 def parse_seeds(seeds, name: str = "seeds") -> list[int]:
-    """Seeds as a list of distinct non-negative ints.
+    """Seeds as a list of distinct ints in ``[0, 2^32 - 1]`` (:func:`~mfgtools.errors.as_seed`).
 
     Accepts an int, a sequence of ints, or a string such as ``"0-7"``,
-    ``"0,1,2"`` or ``"0-3,10"`` (ranges include both ends).
+    ``"0,1,2"`` or ``"0-3,10"`` (ranges include both ends). Ranges are counted
+    before they are listed (at most :data:`MAX_SEEDS` seeds), and repeats are
+    found in one pass.
     """
+    from mfgtools.errors import as_seed
+
     if isinstance(seeds, str):
-        values = []
-        parts = [part.strip() for part in seeds.split(",")]
-        for part in parts:
+        ranges = []
+        for part in (part.strip() for part in seeds.split(",")):
             low, dash, high = part.partition("-")
             try:
                 if not part or (dash and (not low.strip() or not high.strip())):
                     raise ValueError
-                first = as_int(low.strip(), name, 0)
-                last = as_int(high.strip(), name, 0) if dash else first
-            except (MFGError, ValueError):
+                first = as_seed(low.strip(), name)
+                last = as_seed(high.strip(), name) if dash else first
+            except MFGError as error:
+                if "at most" in str(error):
+                    raise
+                raise MFGError(f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), "
+                               f"got {seeds!r}") from None
+            except ValueError:
                 raise MFGError(f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), "
                                f"got {seeds!r}") from None
             if last < first:
                 raise MFGError(f"{name}: the range {part!r} is empty (write it low-high)")
-            values.extend(range(first, last + 1))
+            ranges.append((first, last))
+        count = sum(last - first + 1 for first, last in ranges)
+        if count > MAX_SEEDS:
+            raise MFGError(f"{name} {seeds!r} names {count:,} seeds, more than {MAX_SEEDS:,}; sweep fewer seeds")
+        values = [value for first, last in ranges for value in range(first, last + 1)]  # ends checked
     elif isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         values = [seeds]
     else:
@@ -144,14 +156,24 @@ def parse_seeds(seeds, name: str = "seeds") -> list[int]:
         except TypeError:
             raise MFGError(f"{name} must be an int, a sequence of ints or a string such as '0-7', "
                            f"got {seeds!r}") from None
-    values = [as_int(value, name, 0) for value in values]
+    if len(values) > MAX_SEEDS:
+        raise MFGError(f"{name} names {len(values):,} seeds, more than {MAX_SEEDS:,}; sweep fewer seeds")
+    if not isinstance(seeds, str):
+        values = [as_seed(value, name) for value in values]
     if not values:
         raise MFGError(f"{name} must name at least one seed")
-    repeated = sorted({value for value in values if values.count(value) > 1})
+    ordered = sorted(ranges) if isinstance(seeds, str) else None
+    disjoint = ordered is not None and all(a[1] < b[0] for a, b in zip(ordered, ordered[1:]))
+    seen: set = set()
+    repeated = [] if disjoint else sorted({value for value in values if value in seen or seen.add(value)})
     if repeated:
-        raise MFGError(f"{name} repeat{'s' if len(repeated) == 1 else ''} seed "
-                       f"{', '.join(map(str, repeated))}; give each seed once")
+        shown = ", ".join(map(str, repeated[:10])) + (f" (and {len(repeated) - 10:,} more)" if len(repeated) > 10 else "")
+        raise MFGError(f"{name} repeat{'s' if len(repeated) == 1 else ''} seed{'s' if len(repeated) > 1 else ''} "
+                       f"{shown}; give each seed once")
     return values
+
+
+MAX_SEEDS = 10_000_000  # seeds of one sweep (each is a run; the resource check sizes the runs)
 
 
 def _label(value):
@@ -220,7 +242,7 @@ def _same_solver(a, b) -> bool:
 # ----- sweep ------------------------------------------------------------------------
 def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
           batch_size: int | None = None, devices=None, progress=None, solver_params: dict | None = None,
-          **fixed_params):
+          force: bool | None = None, **fixed_params):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
 
     Args:
@@ -237,7 +259,9 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
         program at once); rounded up to a multiple of the device count.
       devices: the devices to shard the runs over: a sequence of JAX devices,
         or a count (the first of ``jax.devices()``); default: all of them.
-      progress: show a progress bar (on process 0).
+      progress: show a progress report (on process 0); None: where a person is watching.
+      force: run even when the memory estimate exceeds the memory available
+        (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
       solver_params: the solver's other parameters, the same for every run, as
         a dict: needed for a parameter named like an argument of ``sweep``
         (``batch_size`` of ``off-mmd`` and ``d-momd``).
@@ -260,6 +284,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
 
     from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, seed_key
     from mfgtools.engine.progress import make_report
+    from mfgtools.resources import check_run
     from mfgtools.results import Result
     from mfgtools.sharding import put, replicate, resolve_devices
     from mfgtools.solvers import best_iterate, check_compatible, default_iterations, prepare_solver, solver_spec
@@ -288,6 +313,9 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     solvers = {point: prepare_solver(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})[1]
                for point in points}
     first = solvers[points[0]]
+    total = len(points) * len(seeds)
+    check_run(game, first, iterations, runs=min(batch_size or total, total), stored_runs=total,
+              devices=len(devices), force=force)
     paths = _vmappable(game, solvers, names, settings)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]

@@ -22,12 +22,19 @@ GAMES = Registry("game", _load_builtin_games)
 register_game = GAMES.register
 
 
-def make_game(name: str, **params):
+def make_game(name: str, force: bool | None = None, **params):
     """Build the game ``name`` with keyword parameters (all validated).
+
+    A game too big for the memory available is refused before anything is
+    allocated (:func:`mfgtools.resources.check_game_size`); ``force=True`` builds
+    it anyway (None: as set by :func:`mfgtools.resources.forcing`, the CLI's ``--force``).
 
     Example: ``make_game("crowd", map="four_rooms", task="exploration")``.
     """
-    return GAMES.build(name, **params)
+    from mfgtools.resources import forced, forcing
+
+    with forcing(forced(force)):
+        return GAMES.build(name, **params)
 
 
 def list_games() -> dict[str, Entry]:

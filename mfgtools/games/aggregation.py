@@ -77,7 +77,7 @@ PARAMETERS = {
                PARAMETERS, kind="swarm")
 def make_aggregation(n_agents=100, horizon=100, dt=0.1, radius=0.3, speed=0.3, noise=0.05, action_cost=0.01,
                      discount=0.99) -> AggregationGame:
-    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost)
+    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "aggregation")
     values.update(speed=as_float(speed, "speed", 0.0), noise=as_float(noise, "noise", 0.0))
     return AggregationGame(
         name="aggregation", params=annotation(values), action_labels=ACTIONS, idle_action=0,

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int, as_seed
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
 
@@ -170,11 +170,15 @@ def load_population(graph=None, model="hybrid", k_max=8, core_bins=8, bins=16, s
 
         graphex = power_law_graphex(as_float(sigma, "sigma", 0.0, 1.0, low_open=True, high_open=True))
         graph = sample_graphex(graphex, as_float(nu, "nu", 0.0, low_open=True),
-                               as_float(L, "L", 0.0, low_open=True), as_int(graph_seed, "graph_seed", 0))
+                               as_float(L, "L", 0.0, low_open=True), as_seed(graph_seed, "graph_seed"))
     elif isinstance(graph, (str, os.PathLike)):
-        from mfgtools.graphs.networks import load_network
+        from mfgtools.errors import note
+        from mfgtools.graphs.networks import load_edge_list
 
-        graph = load_network(graph)
+        graph, report = load_edge_list(graph)
+        if report.changes():  # accepted, but the user should know what was dropped or merged
+            note(f"network file {os.fspath(report.path)!r}: {'; '.join(report.changes())} "
+                 f"({report.vertices:,} vertices, {report.edges:,} undirected edges)")
     elif not isinstance(graph, Graph):
         raise MFGError(f"graph must be an edge-list file path or a mfgtools.graphs.Graph, got {type(graph).__name__}")
     if graph.n_vertices == 0:
@@ -256,7 +260,7 @@ def _epidemic(name, params, recovered: bool) -> ContagionGame:
     infection_cost = as_float(params["infection_cost"], "infection_cost", 0.0)
     protection_cost = as_float(params["protection_cost"], "protection_cost", 0.0)
     infected = as_float(params["initial_infected"], "initial_infected", 0.0, 1.0)
-    horizon = as_int(params["horizon"], "horizon", 1)
+    horizon = as_horizon(params["horizon"])
     n = 3 if recovered else 2
     susceptible, infected_state = 0, 1
     target = np.array([1, 2, 2] if recovered else [1, 0])
@@ -311,7 +315,7 @@ def make_rumour_graphex(**params) -> ContagionGame:
     spread_reward = as_float(params["spread_reward"], "spread_reward", 0.0)
     engage_cost = as_float(params["engage_cost"], "engage_cost", 0.0)
     spreaders = as_float(params["initial_spreaders"], "initial_spreaders", 0.0, 1.0)
-    horizon = as_int(params["horizon"], "horizon", 1)
+    horizon = as_horizon(params["horizon"])
     ignorant, spreader, stifler = 0, 1, 2
     target = np.array([spreader, stifler, stifler])
     contact = np.zeros((3, 3))

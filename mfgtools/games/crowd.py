@@ -27,11 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
+from mfgtools.resources import check_game_size
 
 MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
 ACTION_NAMES = ("left", "right", "up", "down", "stay")
@@ -91,23 +92,34 @@ def make_crowd(
     map="four_rooms", task="exploration", horizon=None, floor=1e-6, target=None, mu0=(1, 1),
     noise=0.0, discount=1.0, entropy_weight=None, distance_weight=None, move_weight=None,
 ) -> CrowdGame:
-    free, label = load_map(map)
-    height, width = free.shape
     task = as_choice(task, "task", TASKS)
-    default_horizon = 100 if label == "labyrinth" else 40
-    horizon = as_int(default_horizon if horizon is None else horizon, "horizon", 1)
     floor = as_float(floor, "floor", 0.0, 1.0, low_open=True, high_open=True)
     noise = as_float(noise, "noise", 0.0, 1.0)
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    mu0_vector = initial_distribution_on(free, mu0, "mu0")
+    if horizon is not None:
+        horizon = as_horizon(horizon)
+
+    def check_size(height, width):  # before the grid and its tables are allocated
+        check_game_size("crowd", height * width, len(MOVES), len(MOVES) if noise > 0 else 1,
+                        40 if horizon is None else horizon,
+                        lower="the map size (empty:HxW, or the picture) or the horizon")
+
+    free, label = load_map(map, check_size)
+    height, width = free.shape
+    if horizon is None:
+        horizon = 100 if label == "labyrinth" else 40
+    default_mu0 = PARAMETERS["mu0"].default
+    is_default = isinstance(mu0, (tuple, list)) and tuple(mu0) == default_mu0
+    mu0_vector = initial_distribution_on(free, mu0, "the default mu0" if is_default else "mu0")
 
     rows, cols = np.divmod(np.arange(height * width), width)
+    what = "target"
     if target is None:
-        target = _default_target(label, free, mu0_vector)
+        target, what = _default_target(label, free, mu0_vector), f"the default target of map {label!r}"
     target_cells = parse_cells(target, "target")
     if len(target_cells) != 1:
         raise MFGError("target must be a single (row, col) cell")
-    cell_index(target_cells[0], free, "target")
+    cell_index(target_cells[0], free, what)
     target_row, target_col = target_cells[0]
     distance = np.abs(rows - target_row) + np.abs(cols - target_col)
 

@@ -42,12 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_int
+from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
-from mfgtools.games.maps import initial_distribution_on, load_map, map_label, parse_cells
+from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.graphs.lattice import grid_moves, ring_moves
+from mfgtools.resources import check_game_size
 
 FLOOR = 1e-25
 
@@ -129,10 +130,11 @@ PARAMETERS_1D = {
 @register_game("crowd_modelling", "OpenSpiel's 1D crowd modelling on a ring", PARAMETERS_1D)
 def make_crowd_modelling(size=10, horizon=10, floor=FLOOR, discount=1.0, openspiel_quirks=True):
     size = as_int(size, "size", 3)
-    horizon = as_int(horizon, "horizon", 1)
+    horizon = as_horizon(horizon)
     floor = as_float(floor, "floor", 0.0, 1.0, high_open=True)
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
     quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    check_game_size("crowd_modelling", size, 3, 3, horizon, lower="size or the horizon")
     steps = np.array([-1, 0, 1])
     half = size // 2
     position = 1.0 - np.abs(np.arange(size) - half) / half
@@ -190,9 +192,14 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
     else:
         map_spec = base["map"] if map is None else map
         default_mu0 = base["mu0"] if map is None else "uniform"
-    free, label = load_map(map_spec)
+    horizon = as_horizon(base["horizon"] if horizon is None else horizon)
+
+    def check_size(height, width):  # before the torus and its tables are allocated
+        check_game_size("crowd_modelling_2d", height * width, len(MOVES_2D), len(MOVES_2D), horizon,
+                        lower="size (or the map) or the horizon")
+
+    free, label = load_map(map_spec, check_size)
     height, width = free.shape
-    horizon = as_int(base["horizon"] if horizon is None else horizon, "horizon", 1)
     noise = as_float(noise, "noise", 0.0, 1.0)
     aversion = as_float(crowd_aversion, "crowd_aversion")
     only_distribution = as_bool(base["only_distribution_reward"] if only_distribution_reward is None
@@ -209,6 +216,8 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
         cells = [(height // 2, width // 2)]
     else:
         cells = parse_cells(positional_reward, "positional_reward")
+        for cell in cells:  # in the map and on a free cell: a reward on a wall cannot be reached
+            cell_index(cell, free, "positional_reward")
     if positional_reward_value is None:
         values = [1.0] * len(cells)
     else:

@@ -95,7 +95,7 @@ PARAMETERS = {
                PARAMETERS, kind="swarm")
 def make_kuramoto(n_agents=100, horizon=100, dt=0.1, radius=0.25, coupling=0.3, frequency_spread=0.5,
                   control=1.0, noise=0.1, action_cost=0.01, discount=0.99) -> KuramotoGame:
-    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost)
+    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "kuramoto")
     values.update(
         coupling=as_float(coupling, "coupling", 0.0),
         frequency_spread=as_float(frequency_spread, "frequency_spread", 0.0),

@@ -37,10 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_float, as_int
+from mfgtools.errors import as_float, as_horizon, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
+from mfgtools.resources import check_game_size
 
 STATE_NAMES = ("susceptible", "infected")
 ACTION_NAMES = ("go out", "protect")
@@ -93,8 +94,9 @@ def make_sis(infection_rate=0.8, recovery_rate=0.3, protection=1.0, infection_co
     protection = as_float(protection, "protection", 0.0, 1.0)
     infection_cost = as_float(infection_cost, "infection_cost", 0.0)
     protection_cost = as_float(protection_cost, "protection_cost", 0.0)
-    horizon = as_int(horizon, "horizon", 1)
+    horizon = as_horizon(horizon)
     infected0 = as_float(mu0, "mu0 (the initial infected fraction)", 0.0, 1.0)
+    check_game_size("sis", 2, 2, 2, horizon, stationary=mode == "stationary", lower="the horizon")
 
     mu0_vector = np.array([1.0 - infected0, infected0])
     risk = infection_rate * np.array([1.0, 1.0 - protection])

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_float, as_horizon, as_int
 from mfgtools.games.base import Annotation
 from mfgtools.particles import neighbour_sums
 
@@ -215,11 +215,12 @@ def coherence(angles: jax.Array) -> jax.Array:
 
 
 # ----- parameter validation shared by the swarm tasks --------------------------------
-def common_parameters(n_agents, horizon, discount, dt, radius, action_cost) -> dict:
-    """Validated ``n_agents, horizon, discount, dt, radius, action_cost``."""
+def common_parameters(n_agents, horizon, discount, dt, radius, action_cost, name: str = "swarm") -> dict:
+    """Validated ``n_agents, horizon, discount, dt, radius, action_cost`` of game ``name``
+    (refused when one episode of the swarm cannot fit in memory)."""
     values = dict(
         n_agents=as_int(n_agents, "n_agents (the swarm size)", 1, 10_000_000),
-        horizon=as_int(horizon, "horizon", 1),
+        horizon=as_horizon(horizon),
         discount=as_float(discount, "discount", 0.0, 1.0, low_open=True),
         dt=as_float(dt, "dt (the time step)", 0.0, low_open=True),
         radius=as_float(radius, "radius (the observation radius on the unit torus)", 0.0, 0.5,
@@ -228,7 +229,13 @@ def common_parameters(n_agents, horizon, discount, dt, radius, action_cost) -> d
     )
     if values["dt"] > 1.0:
         raise MFGError(f"dt must be at most 1 (a fraction of the unit time), got {values['dt']}")
+    from mfgtools.resources import check_swarm_size
+
+    check_swarm_size(name, values["n_agents"], values["horizon"], SWARM_STATE_DIM)
     return values
+
+
+SWARM_STATE_DIM = 4  # the largest state dimension of the swarm tasks (resource estimates)
 
 
 def annotation(values: dict) -> Annotation:

@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_int
+from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int, as_seed
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
+from mfgtools.resources import check_game_size
 
 @struct.dataclass(kw_only=True)
 class TabularGame(FiniteGame):
@@ -81,7 +82,7 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
         raise MFGError(f"next_state must hold integer states in [0, {n_states})")
     if (prob < 0).any() or not np.allclose(prob.sum(-1), 1.0, atol=1e-6):
         raise MFGError("transition_prob must be non-negative and sum to 1 over successors")
-    horizon = as_int(horizon, "horizon", 1)
+    horizon = as_horizon(horizon)
     reward = np.asarray(reward, dtype=np.float64)
     if reward.shape == (n_states, n_actions):
         reward = np.broadcast_to(reward, (horizon, n_states, n_actions))
@@ -130,9 +131,12 @@ def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=
     n_states = as_int(n_states, "n_states", 1)
     n_actions = as_int(n_actions, "n_actions", 1)
     fan_out = as_int(fan_out, "fan_out", 1, n_states)
-    horizon = as_int(horizon, "horizon", 1)
-    seed = as_int(seed, "seed", 0)
+    horizon = as_horizon(horizon)
+    seed = as_seed(seed)
     reward_scale = as_float(reward_scale, "reward_scale", 0.0)
+    crowd_aversion = as_float(crowd_aversion, "crowd_aversion")
+    check_game_size("random", n_states, n_actions, fan_out, horizon, stationary=mode == "stationary",
+                    lower="n_states, n_actions, fan_out or the horizon")
     rng = np.random.default_rng(seed)
     next_state = np.stack(
         [rng.choice(n_states, size=fan_out, replace=False) for _ in range(n_states * n_actions)]

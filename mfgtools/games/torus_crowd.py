@@ -45,13 +45,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_float, as_horizon, as_int
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.games.crowd import ACTION_NAMES, MOVES, STAY
 from mfgtools.games.maps import cell_index, initial_distribution_on, parse_cells
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
 from mfgtools.registry import MODES
+from mfgtools.resources import check_game_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*$")
 
@@ -98,7 +99,9 @@ def make_torus_crowd(size="10x10", noise=0.1, target=None, attraction_weight=1.0
     aversion = as_float(aversion, "aversion", 0.0)
     floor = as_float(floor, "floor", 0.0, 1.0, low_open=True)
     move_cost = as_float(move_cost, "move_cost", 0.0)
-    horizon = as_int(horizon, "horizon", 1)
+    horizon = as_horizon(horizon)
+    check_game_size("torus-crowd", height * width, len(MOVES), len(MOVES) if noise > 0 else 1, horizon,
+                    stationary=mode == "stationary", lower="size or the horizon")
 
     free = np.ones((height, width), dtype=bool)
     n_states = height * width

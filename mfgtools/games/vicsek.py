@@ -87,7 +87,7 @@ PARAMETERS = {
                PARAMETERS, kind="swarm")
 def make_vicsek(n_agents=100, horizon=100, dt=0.1, radius=0.2, speed=0.3, turn=0.3, noise=0.3,
                 action_cost=0.01, discount=0.99) -> VicsekGame:
-    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost)
+    values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "vicsek")
     values.update(
         speed=as_float(speed, "speed", 0.0),
         turn=as_float(turn, "turn (radians)", 0.0, math.pi, low_open=True),

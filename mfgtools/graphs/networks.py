@@ -91,6 +91,8 @@ class LoadReport:
         only in one-way pairs under ``"mutual"``); kept in the graph unless
         ``keep_isolated=False``, in which case this counts those dropped.
       isolated_kept: whether the isolated vertices are in the graph.
+      renumbered: whether the file's ids are not already ``0..N-1`` (large or
+        64-bit ids, gaps): the graph's vertices are their ranks (``graph.node_ids``).
     """
 
     path: str
@@ -110,6 +112,29 @@ class LoadReport:
     edges: int
     isolated_vertices: int
     isolated_kept: bool = True
+    renumbered: bool = False
+
+    def changes(self) -> list[str]:
+        """What reading changed of the file's lines, in words (empty when nothing was):
+        self-loops dropped, duplicate lines merged, extra columns ignored, a
+        header skipped, one-way pairs dropped, ids renumbered."""
+        said = []
+        if self.header is not None:
+            said.append(f"counts line {self.header[0]} {self.header[1]} skipped")
+        if self.self_loops:
+            said.append(f"{self.self_loops:,} self-loop{'s' if self.self_loops != 1 else ''} dropped")
+        if self.duplicate_lines:
+            said.append(f"{self.duplicate_lines:,} duplicate line{'s' if self.duplicate_lines != 1 else ''} merged")
+        if self.extra_column_lines:
+            said.append(f"columns after the second ignored on {self.extra_column_lines:,} line"
+                        f"{'s' if self.extra_column_lines != 1 else ''}")
+        if self.one_way_pairs and self.directed_as == "mutual":
+            said.append(f"{self.one_way_pairs:,} one-way pair{'s' if self.one_way_pairs != 1 else ''} dropped")
+        if self.isolated_vertices and not self.isolated_kept:
+            said.append(f"{self.isolated_vertices:,} isolated vertices dropped")
+        if self.renumbered:
+            said.append(f"node ids renumbered 0..{self.vertices - 1}")
+        return said
 
     def __str__(self) -> str:
         header = "none" if self.header is None else f"{self.header[0]} {self.header[1]} (counts line, skipped)"
@@ -315,7 +340,8 @@ def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
         duplicate_lines=duplicate_lines, reciprocal_pairs=int(np.count_nonzero(reciprocal)),
         one_way_pairs=int(np.count_nonzero(~reciprocal)), extra_column_lines=extra_column_lines,
         directed_as=directed_as, vertices=graph.n_vertices, edges=graph.n_edges, isolated_vertices=isolated,
-        isolated_kept=keep_isolated)
+        isolated_kept=keep_isolated,
+        renumbered=bool(node_ids.size and (node_ids[0] != 0 or node_ids[-1] != node_ids.size - 1)))
     return graph, report
 
 

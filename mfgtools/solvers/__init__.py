@@ -30,6 +30,7 @@ from mfgtools.engine.programs import TRACE_COUNT
 from mfgtools.engine.progress import make_report
 from mfgtools.errors import MFGError, as_int, as_seed
 from mfgtools.registry import Entry, Parameter, Registry, satisfies
+from mfgtools.resources import check_run
 from mfgtools.results import Result
 
 
@@ -173,7 +174,7 @@ def best_iterate(final) -> dict:
 
 
 def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3), progress=None,
-                **solver_params) -> list[Result]:
+                force: bool | None = None, **solver_params) -> list[Result]:
     """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
 
     Seed ``s`` gives the same iterates as ``solve(..., seed=s)`` (same keys); the
@@ -182,12 +183,15 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     :class:`~mfgtools.results.Result` per seed; ``wall_time`` is the whole batch's.
     ``iterations``: default :func:`default_iterations` of the solver.
     ``progress``: None shows a report where a person is watching (a terminal or a notebook).
+    ``force``: run even when the memory estimate exceeds the memory available
+    (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
     """
     iterations = _iterations(solver, iterations)
     seeds = [as_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
     if not seeds:
         raise MFGError("seeds must name at least one seed")
     name, algorithm = prepare_solver(game, solver, solver_params)
+    check_run(game, algorithm, iterations, runs=len(seeds), force=force)
     start = time.perf_counter()
     keys = np.stack([seed_key(seed) for seed in seeds])  # (n, 2)
     report = make_report(iterations, f"{name} on {game.name}, {len(seeds)} seeds", progress)
@@ -209,7 +213,7 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
 
 def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=None,
           checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
-          outputs=(), callback=None, devices=None, **solver_params) -> Result:
+          outputs=(), callback=None, devices=None, force: bool | None = None, **solver_params) -> Result:
     """Run ``solver`` (a registry name, or a solver object) on ``game`` for ``iterations``
     iterations (default: the solver's :func:`default_iterations`, 100 for most).
 
@@ -238,11 +242,19 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     ``devices`` (a count, or a list of JAX devices): split this one run over
     them, the state space sharded (finite games; see :mod:`mfgtools.sharding`);
     the result is the same as on one device, up to float rounding. None: one device.
+
+    ``force``: run even when the memory estimate exceeds the memory available
+    (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
     """
     iterations = _iterations(solver, iterations)
     seed = as_seed(seed)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
+    if devices is not None:
+        from mfgtools.sharding import resolve_devices
+
+        devices = resolve_devices(devices)
+    check_run(game, algorithm, iterations, force=force, devices=1 if devices is None else len(devices))
     holder = None
     if checkpoint is not None:  # before anything is compiled: refusals come first
         holder = checkpoints.Checkpoint(checkpoint, checkpoints.run_identity(game, name, algorithm.settings(), seed,

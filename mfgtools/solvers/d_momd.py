@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mfgtools import kernels
-from mfgtools.errors import as_int
+from mfgtools.errors import MFGError, as_int
 from mfgtools.games import Parameter
 from mfgtools.simulate import simulate_agents
 from mfgtools.solvers import register_solver
@@ -24,6 +24,9 @@ from mfgtools.solvers.munchausen import (
 )
 
 
+MAX_TRANSITIONS = 2 ** 31 - 1  # the learner draws transition indices as int32
+
+
 @struct.dataclass
 class OnlineMunchausenMirrorDescent(MunchausenSolver):
     learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0, td_weight=0.5))
@@ -31,6 +34,14 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
 
     def settings(self) -> dict:
         return {"episodes": self.episodes, **self.learner_settings()}
+
+    def check(self, game) -> None:
+        super().check(game)
+        transitions = self.episodes * game.horizon
+        if transitions > MAX_TRANSITIONS:
+            raise MFGError(f"episodes={self.episodes:,} x horizon {game.horizon:,} = {transitions:,} transitions "
+                           f"per iteration, more than the learner can index ({MAX_TRANSITIONS:,}, 32 bits); "
+                           "lower episodes")
 
     def step(self, game, state, key):
         sample_key, fit_key = jax.random.split(key)
