@@ -200,7 +200,7 @@ def signal_when_running(args, cwd, signum, meanwhile=None) -> tuple[int, str]:
     seen = b""
     deadline = time.monotonic() + 120
     try:
-        while b"exploitability=" not in seen:  # iterations are running (the bar's postfix)
+        while not re.search(rb"exploitability[= ]", seen):  # iterations are running (the report's postfix)
             assert time.monotonic() < deadline, seen.decode(errors="replace")
             ready, _, _ = select.select([process.stderr], [], [], 1.0)
             if ready:

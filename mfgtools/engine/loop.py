@@ -200,9 +200,9 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
             hooks.checkpoint.save(runs.fetch(carry), done, collected)
             last_saved = done
         if report is not None:
-            report.update(active)
             if hooks.headline in collected[-1] and np.ndim(collected[-1][hooks.headline]) == 1:
                 report.set_postfix({hooks.headline: f"{float(collected[-1][hooks.headline][-1]):.4g}"})
+            report.update(active)
         if hooks.callback is not None:
             hooks.callback(done, collected)
     final = _host(runs.finish(carry, iterations))

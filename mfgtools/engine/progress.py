@@ -48,7 +48,7 @@ def wanted(progress) -> bool:
 
 
 class LogReport:
-    """One line per :data:`LOG_INTERVAL` seconds (and a last one), for logs and pipes."""
+    """A line after the first chunk, then one per :data:`LOG_INTERVAL` seconds and a last one (logs, pipes)."""
 
     def __init__(self, total: int, label: str, stream=None, interval: float = LOG_INTERVAL):
         self.total, self.label, self.n = total, label, 0
@@ -56,11 +56,12 @@ class LogReport:
         self.interval = interval
         self.start = self.last = time.perf_counter()
         self.postfix = ""
+        self.lines = 0
 
     def update(self, count: int) -> None:
         self.n += count
         now = time.perf_counter()
-        if now - self.last >= self.interval:
+        if now - self.last >= self.interval or not self.lines:  # the first line says the iterations run
             self._line(now)
 
     def set_postfix(self, values: dict) -> None:
@@ -68,6 +69,7 @@ class LogReport:
 
     def _line(self, now) -> None:
         self.last = now
+        self.lines += 1
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         tail = f", {self.postfix}" if self.postfix else ""
         print(f"{self.label}: {self.n}/{self.total} it{share}, {now - self.start:.1f} s{tail}", file=self.stream,

@@ -160,7 +160,8 @@ def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time, 
         game=game, solver=name, solver_params=algorithm.settings(), policy=np.asarray(final.policy),
         mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, iterations),
         iterations=iterations, seed=seed, wall_time=wall_time,
-        extras={key: np.asarray(value) for key, value in final.extras.items()}, swarm_policy=final.executable,
+        extras={key: np.asarray(value) for key, value in final.extras.items()},
+        swarm_policy=None if final.executable is None else jax.tree_util.tree_map(jnp.asarray, final.executable),
         **best_iterate(final),
     )
 
