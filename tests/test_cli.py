@@ -196,7 +196,9 @@ def signal_when_running(args, cwd, signum, meanwhile=None) -> tuple[int, str]:
     # restore the default disposition in the child: a test run started as a background job of a
     # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it
     process = subprocess.Popen([sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
+                               stderr=subprocess.PIPE,
+                               preexec_fn=None if signum == signal.SIGKILL else  # SIGKILL has no handler
+                               lambda: signal.signal(signum, signal.SIG_DFL))
     seen = b""
     deadline = time.monotonic() + 120
     try:

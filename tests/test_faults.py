@@ -32,8 +32,10 @@ def same_result(a, b, names=("policy", "mean_field", "exploitability")) -> None:
             np.testing.assert_array_equal(left[name].values, right[name].values, err_msg=name)
 
 
-def leftovers(folder, keep) -> list[str]:
-    return sorted(name for name in os.listdir(folder) if name not in keep)
+def leftovers(folder, keep, locks: bool = True) -> list[str]:
+    """Files in ``folder`` beyond ``keep``; ``locks=False`` ignores ``PATH.lock`` files (a killed writer's lock
+    file stays until the next writer takes it over: the kernel released the lock itself)."""
+    return sorted(name for name in os.listdir(folder) if name not in keep and (locks or not name.endswith(".lock")))
 
 
 @pytest.mark.parametrize("solver, game", [
@@ -49,6 +51,7 @@ def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game
                                          meanwhile=lambda _: time.sleep(delay))
     assert status == -signal.SIGKILL, stderr
     assert not (tmp_path / "run.nc").exists()  # no partial result
+    assert leftovers(tmp_path, {"run.nc.ckpt"}, locks=False) == []
     assert (tmp_path / "run.nc.ckpt").exists()  # progress kept
     resumed = run_cli(*args, "--out", "run.nc", "--resume", "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -66,10 +69,11 @@ def test_killed_sweep_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
     status, stderr = signal_when_running([*args, "--out", "sweep.nc"], tmp_path, signal.SIGKILL,
                                          meanwhile=lambda _: time.sleep(delay))
     assert status == -signal.SIGKILL, stderr
-    assert leftovers(tmp_path, set()) == []  # no partial sweep, no temporary file
+    assert leftovers(tmp_path, set(), locks=False) == []  # no partial sweep, no temporary file
     for out in ("sweep.nc", "reference.nc"):
         done = run_cli(*args, "--out", out, "-q", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+    assert leftovers(tmp_path, {"sweep.nc", "reference.nc"}) == []  # the stale lock was taken over and removed
     same_result(tmp_path / "sweep.nc", tmp_path / "reference.nc", ("policy", "exploitability"))
 
 
@@ -81,10 +85,11 @@ def test_killed_dataset_collection_leaves_nothing_and_reruns_to_the_same_dataset
     time.sleep(KILLS.uniform(2.0, 6.0))
     process.kill()
     process.communicate(timeout=60)
-    assert leftovers(tmp_path, {"data.nc"} if process.returncode == 0 else set()) == []
+    assert leftovers(tmp_path, {"data.nc"} if process.returncode == 0 else set(), locks=False) == []
     for out in ("data.nc", "reference.nc"):
         done = run_cli(*args, "--out", out, "--overwrite", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+    assert leftovers(tmp_path, {"data.nc", "reference.nc"}) == []
     with xr.open_dataset(tmp_path / "data.nc") as left, xr.open_dataset(tmp_path / "reference.nc") as right:
         for name in left.data_vars:
             np.testing.assert_array_equal(left[name].values, right[name].values, err_msg=name)

@@ -200,17 +200,26 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
             hooks.checkpoint.save(runs.fetch(carry), done, collected)
             last_saved = done
         if report is not None:
-            if hooks.headline in collected[-1] and np.ndim(collected[-1][hooks.headline]) == 1:
-                report.set_postfix({hooks.headline: f"{float(collected[-1][hooks.headline][-1]):.4g}"})
+            if hooks.headline in collected[-1]:
+                report.set_postfix(_postfix(hooks.headline, np.asarray(collected[-1][hooks.headline])[..., -1]))
             report.update(active)
         if hooks.callback is not None:
             hooks.callback(done, collected)
     final = _host(runs.finish(carry, iterations))
-    if report is not None and hooks.headline in final.metrics and np.ndim(final.metrics[hooks.headline]) == 0:
-        report.set_postfix({hooks.headline: f"{float(final.metrics[hooks.headline]):.4g}"})
+    if report is not None and hooks.headline in final.metrics:
+        report.set_postfix(_postfix(hooks.headline, final.metrics[hooks.headline]))
     names = list(dict.fromkeys(name for chunk in collected for name in chunk))
     metrics = {name: np.concatenate([chunk[name] for chunk in collected], axis=-1) for name in names}
     return final, metrics
+
+
+def _postfix(name: str, values) -> dict:
+    """What a progress report shows of the headline metric: its value, or its mean over a batch of runs."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 1:
+        return {name: f"{float(values.reshape(-1)[0]):.4g}"}
+    with np.errstate(all="ignore"):
+        return {f"mean {name}": f"{float(np.nanmean(values)):.4g}"}
 
 
 def merge_metrics(metrics: dict, final: dict, iterations: int) -> dict:
