@@ -29,6 +29,7 @@ Run from the repository root::
 
     python benchmarks/bench_latency.py                  # everything available
     python benchmarks/bench_latency.py --skip-peers     # part 1 only
+    python benchmarks/bench_latency.py --peers-only     # part 2 only
 """
 
 from __future__ import annotations
@@ -188,10 +189,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed calls per measurement (median)")
     parser.add_argument("--learning-rate", type=float, default=0.03, help="OMD step size of part 1")
     parser.add_argument("--skip-peers", action="store_true", help="part 1 only")
+    parser.add_argument("--peers-only", action="store_true", help="part 2 only")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"load average at start: {load_average()}")
-    part_one(args.repeats, args.learning_rate)
+    if not args.peers_only:
+        part_one(args.repeats, args.learning_rate)
     if not args.skip_peers:
         part_two(args.repeats)
     print(f"load average at end: {load_average()}")
