@@ -195,3 +195,27 @@ def test_every_registered_game_builds_with_defaults():
             continue
         assert game.horizon >= 1 and game.n_states >= 1
         np.testing.assert_allclose(float(np.sum(game.initial_distribution)), 1.0, atol=1e-6)
+
+
+def test_dense_transitions_keep_only_possible_successors():
+    """A dense P[S, A, S] becomes a fan-out table of its nonzero successors (K = the most of any (s, a))."""
+    from mfgtools.games.tabular import tabular_game
+
+    rng = np.random.default_rng(3)
+    dense = np.zeros((6, 3, 6))
+    for s in range(6):
+        for a in range(3):
+            successors = rng.choice(6, 1 + (s + a) % 3, replace=False)
+            dense[s, a, successors] = rng.dirichlet(np.ones(len(successors)))
+    game = tabular_game(dense_transition=dense, reward=rng.uniform(size=(6, 3)), initial_distribution=np.ones(6) / 6,
+                        horizon=4, crowd_aversion=1.0)
+    assert game.fan_out == 3
+    rebuilt = np.zeros_like(dense)
+    np.add.at(rebuilt, (np.arange(6)[:, None, None], np.arange(3)[None, :, None], np.asarray(game.next_state)),
+              np.asarray(game.transition_prob))
+    np.testing.assert_allclose(rebuilt, dense, atol=1e-6)
+    flow = np.asarray(mfgtools.mean_field(game, mfgtools.uniform_policy(game)))
+    expected = [np.ones(6) / 6]
+    for _ in range(4):
+        expected.append(np.einsum("s,sat->t", expected[-1] / 3, dense))
+    np.testing.assert_allclose(flow, np.stack(expected), atol=1e-6)

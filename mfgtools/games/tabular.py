@@ -50,7 +50,8 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
 
     Args:
       next_state, transition_prob: ``(S, A, K)`` fan-out table, or instead
-      dense_transition: ``(S, A, S)`` probabilities (converted to ``K = S``).
+      dense_transition: ``(S, A, S)`` probabilities (converted to a fan-out table of
+        the nonzero successors: ``K`` the most of any ``(s, a)``).
       reward: ``(S, A)`` or ``(T, S, A)`` base rewards.
       initial_distribution: ``(S,)`` probability vector.
       horizon: ``T``.
@@ -69,8 +70,12 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
         dense = np.asarray(dense_transition, dtype=np.float64)
         if dense.ndim != 3 or dense.shape[0] != dense.shape[2]:
             raise MFGError(f"dense_transition must have shape (S, A, S), got {dense.shape}")
-        next_state = np.broadcast_to(np.arange(dense.shape[0]), dense.shape)
-        transition_prob = dense
+        # keep only the successors that can happen: the fan-out K is the most of any (s, a), not S
+        # (a 20 x 20 crowd with 5 moves: K = 5 instead of 400); rows with fewer pad with probability 0
+        possible = dense > 0
+        fan_out = max(1, int(possible.sum(axis=-1).max(initial=0)))
+        next_state = np.argsort(~possible, axis=-1, kind="stable")[..., :fan_out]
+        transition_prob = np.take_along_axis(dense, next_state, axis=-1)
     if next_state is None or transition_prob is None:
         raise MFGError("give next_state and transition_prob, or dense_transition")
     next_state = np.asarray(next_state)
