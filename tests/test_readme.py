@@ -157,6 +157,11 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
             continue
         assert argv[0] == "mfgtools", argv
         small = shrink_command(argv[1:])
+        if "--resume" in small:  # "continue a killed run": a killed run wrote no result yet
+            game, solver = _option(small, "--game") or "crowd", _option(small, "--solver")
+            out = _option(small, "--out") or f"{game}-{solver}.nc"
+            if os.path.exists(out):
+                os.remove(out)
         status = main(small)
         out, err = capsys.readouterr()
         assert status == 0, f"mfgtools {' '.join(small)} exited {status}: {err}"
