@@ -157,8 +157,10 @@ def test_readme_commands_run(tmp_path, monkeypatch, capsys):
             continue
         assert argv[0] == "mfgtools", argv
         small = shrink_command(argv[1:])
-        if "--resume" in small:  # "continue a killed run": a killed run wrote no result yet
-            game, solver = _option(small, "--game") or "crowd", _option(small, "--solver")
+        if small[0] == "solve" and ("--resume" in small or "--out" not in small):
+            # each example stands alone, as in a fresh folder: examples without --out share the default
+            # output name (GAME-SOLVER.nc), and "continue a killed run" has no result yet
+            game, solver = _option(small, "--game") or "crowd", _option(small, "--solver") or "omd"
             out = _option(small, "--out") or f"{game}-{solver}.nc"
             if os.path.exists(out):
                 os.remove(out)
