@@ -63,12 +63,6 @@ HEADLINES = (("exploitability", False), ("return", True))
 
 
 # ----- where a swept parameter lives ------------------------------------------------
-def _replace_at(obj, path, value):
-    if len(path) == 1:
-        return dataclasses.replace(obj, **{path[0]: value})
-    return dataclasses.replace(obj, **{path[0]: _replace_at(getattr(obj, path[0]), path[1:], value)})
-
-
 def _field_path(solver, name, depth: int = 2):
     """Where the setting ``name`` is stored in ``solver``: ``(field, ...)``, or None.
 
@@ -389,6 +383,8 @@ def _vmappable(game, solvers, names, settings) -> tuple:
     nothing from it). The candidates are then traced together (and, if that
     fails, added one at a time): see :func:`_traces`.
     """
+    from mfgtools.engine.programs import replace_at
+
     base = next(iter(solvers.values()))
     candidates = []
     for position, name in enumerate(names):
@@ -397,7 +393,7 @@ def _vmappable(game, solvers, names, settings) -> tuple:
         path = _field_path(base, name)
         if path is None:
             continue
-        if all(_same_solver(_replace_at(solvers[point[:position] + (0,) + point[position + 1:]], path,
+        if all(_same_solver(replace_at(solvers[point[:position] + (0,) + point[position + 1:]], path,
                                         settings[name][point[position]]), solver)
                for point, solver in solvers.items() if point[position]):
             candidates.append((name, path))

@@ -188,19 +188,21 @@ def whole_run(solver, game, key, iterations, cap: int):
 
 
 # ----- batches of runs: seeds and sweeps (vmapped), with traced solver parameters ----------------
+def replace_at(obj, path: tuple, value):
+    """``obj`` with the field at ``path`` (``(field, ...)``, into nested dataclasses) set to ``value``."""
+    import dataclasses
+
+    if len(path) == 1:
+        return dataclasses.replace(obj, **{path[0]: value})
+    return dataclasses.replace(obj, **{path[0]: replace_at(getattr(obj, path[0]), path[1:], value)})
+
+
 def rebuilt(base, values: dict, paths: tuple):
     """``base`` with the vmapped parameters set to this run's (traced) values.
 
     ``paths``: ``((name, (field, ...)), ...)``, where each parameter lives: a
     field of the solver, or of a settings dataclass it holds (Off-MMD's learner).
     """
-    import dataclasses
-
-    def replace_at(obj, path, value):
-        if len(path) == 1:
-            return dataclasses.replace(obj, **{path[0]: value})
-        return dataclasses.replace(obj, **{path[0]: replace_at(getattr(obj, path[0]), path[1:], value)})
-
     for name, path in paths:
         base = replace_at(base, path, values[name])
     return base
