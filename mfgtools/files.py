@@ -12,7 +12,9 @@ The contract (docs/reliability.md):
   existing file unless ``--overwrite`` is given;
 - a process writing ``PATH`` holds ``PATH.lock`` (an exclusive ``flock`` on it,
   released by the kernel when the process dies, so the lock of a killed run is
-  taken over); a second writer of the same path is refused.
+  taken over); a second writer of the same path is refused. A kill (SIGKILL,
+  power cut) can leave a write's temporary file (``.NAME.tmp-XXXX``) behind;
+  the next writer of ``NAME``, once it holds the lock, removes it.
 """
 
 from __future__ import annotations
@@ -84,7 +86,8 @@ def atomic_write(path, write, overwrite: bool = True) -> str:
     if not overwrite and os.path.lexists(path):
         raise MFGError(f"{path!r} exists; choose another path or allow replacing it (--overwrite, overwrite=True)")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+        handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=os.path.splitext(path)[1],
+                                             dir=directory)
         os.close(handle)
     except OSError as error:
         raise write_error(path, error) from None
@@ -108,6 +111,34 @@ def atomic_write(path, write, overwrite: bool = True) -> str:
         raise
     _flush_directory(directory)
     return path
+
+
+def _temporary_prefix(path: str) -> str:
+    """Name prefix of ``path``'s temporaries: ``.NAME.tmp-`` (hidden, and traceable to the file they were for)."""
+    return f".{os.path.basename(path)}.tmp-"
+
+
+def remove_stale_temporaries(path) -> list[str]:
+    """Delete the temporaries that killed writes of ``path`` left behind; returns their paths.
+
+    Call it only while holding ``path``'s :class:`FileLock`: then no other
+    process is writing ``path``, and every ``.NAME.tmp-*`` file is a leftover.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temporary_prefix(path)
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if name.startswith(prefix):
+            stale = os.path.join(directory, name)
+            if os.path.isfile(stale) and not os.path.islink(stale):
+                _unlink_quietly(stale)
+                removed.append(stale)
+    return removed
 
 
 def _rename_no_clobber(temporary: str, path: str) -> None:
@@ -226,8 +257,9 @@ class FileLock:
     A second :class:`FileLock` of the same path, in this or another process,
     is refused with one line naming the holder's pid. The kernel drops the
     ``flock`` when the holding process dies, so the lock file of a killed run is
-    simply taken over. :meth:`release` (or leaving the ``with`` block) deletes
-    the lock file. A file ``PATH.lock`` that is not an mfgtools lock is never
+    simply taken over, together with the temporaries its killed writes left
+    (:func:`remove_stale_temporaries`). :meth:`release` (or leaving the
+    ``with`` block) deletes the lock file. A file ``PATH.lock`` that is not an mfgtools lock is never
     touched: the lock is refused instead.
     """
 
@@ -281,6 +313,7 @@ class FileLock:
         except OSError as error:
             self.release()
             raise write_error(self.lock_path, error) from None
+        remove_stale_temporaries(self.path)
         return self
 
     def _open(self) -> int:

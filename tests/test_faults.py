@@ -51,7 +51,9 @@ def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game
                                          meanwhile=lambda _: time.sleep(delay))
     assert status == -signal.SIGKILL, stderr
     assert not (tmp_path / "run.nc").exists()  # no partial result
-    assert leftovers(tmp_path, {"run.nc.ckpt"}, locks=False) == []
+    # a kill during a checkpoint write may leave that write's temporary; nothing else
+    assert [name for name in leftovers(tmp_path, {"run.nc.ckpt"}, locks=False)
+            if not name.startswith(".run.nc.ckpt.tmp-")] == []
     assert (tmp_path / "run.nc.ckpt").exists()  # progress kept
     resumed = run_cli(*args, "--out", "run.nc", "--resume", "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -59,7 +61,7 @@ def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game
     reference = run_cli(*args, "--out", "reference.nc", "-q", cwd=tmp_path)
     assert reference.returncode == 0, reference.stderr
     same_result(tmp_path / "run.nc", tmp_path / "reference.nc")
-    assert leftovers(tmp_path, {"run.nc", "reference.nc"}) == []
+    assert leftovers(tmp_path, {"run.nc", "reference.nc"}) == []  # the resumed run removed any stale temporary
 
 
 def test_killed_sweep_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
@@ -69,7 +71,8 @@ def test_killed_sweep_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
     status, stderr = signal_when_running([*args, "--out", "sweep.nc"], tmp_path, signal.SIGKILL,
                                          meanwhile=lambda _: time.sleep(delay))
     assert status == -signal.SIGKILL, stderr
-    assert leftovers(tmp_path, set(), locks=False) == []  # no partial sweep, no temporary file
+    # no partial sweep; at most the temporary of a write the kill interrupted, which the rerun removes
+    assert [name for name in leftovers(tmp_path, set(), locks=False) if not name.startswith(".sweep.nc.tmp-")] == []
     for out in ("sweep.nc", "reference.nc"):
         done = run_cli(*args, "--out", out, "-q", cwd=tmp_path)
         assert done.returncode == 0, done.stderr

@@ -174,6 +174,21 @@ def test_the_lock_of_a_killed_run_is_taken_over_and_a_foreign_one_is_kept(tmp_pa
     assert (tmp_path / "s.png.lock").read_text() == "my own notes" and not (tmp_path / "s.png").exists()
 
 
+def test_the_next_writer_removes_the_temporaries_of_a_killed_write(tmp_path):
+    stale = [tmp_path / ".x.nc.tmp-abc123.nc", tmp_path / ".x.nc.ckpt.tmp-def456.ckpt"]
+    unrelated = [tmp_path / ".y.nc.tmp-abc123.nc", tmp_path / ".x.nc.tmpnotes"]
+    for path in stale + unrelated:
+        path.write_bytes(b"partial")
+    with FileLock(tmp_path / "x.nc"):
+        assert not stale[0].exists() and stale[1].exists()  # only x.nc's own temporaries
+    with FileLock(tmp_path / "x.nc.ckpt"):
+        assert not stale[1].exists()
+    assert all(path.exists() for path in unrelated)
+    with pytest.raises(ZeroDivisionError):  # an interrupted write names its temporary after the target
+        atomic_write(tmp_path / "z.nc", lambda temporary: (open(temporary, "wb").write(b"x"), 1 / 0))
+    assert sorted(os.listdir(tmp_path)) == sorted(path.name for path in unrelated)
+
+
 def test_lock_in_process():
     import tempfile
 
