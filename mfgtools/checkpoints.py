@@ -6,7 +6,8 @@ entries, in this order:
 - ``mfgtools_checkpoint``: a JSON header: ``format``, ``identity`` (the run:
   game and its parameters, solver and its settings, seed, iterations, float64),
   ``done`` (iterations completed), ``leaves`` (count of state arrays),
-  ``metrics`` (their names) and ``key_impl`` (a typed key's implementation).
+  ``metrics`` (their names), ``key_impl`` (a typed key's implementation) and
+  ``part`` (which batch of a sweep is in progress; 0 for a single run).
   Being first, it also marks a truncated file as an mfgtools checkpoint;
 - ``leaf_0 .. leaf_{n-1}``: the solver state's leaves in pytree order;
 - ``key``: the random key of the next iteration (its raw data);
@@ -44,11 +45,13 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _DISCARD = "pass --restart (restart=True) to discard it and start afresh, or delete it"
 
 
-def run_identity(game, solver: str, settings: dict, seed: int, iterations: int, chunk: int | None = None) -> dict:
+def run_identity(game, solver: str, settings: dict, seed, iterations: int, chunk: int | None = None) -> dict:
     """What a checkpoint must share with the run that resumes from it.
 
-    ``chunk`` (iterations per compiled chunk) belongs to the identity only when
-    the sequence of iterations depends on it; None leaves it out.
+    ``seed``: an int for one run, a list of ints for a batch of seeds
+    (:func:`mfgtools.solve_seeds`). ``chunk`` (iterations per compiled chunk)
+    belongs to the identity only when the sequence of iterations depends on it;
+    None leaves it out.
     """
     identity = {
         "format": CHECKPOINT_FORMAT,
@@ -56,7 +59,7 @@ def run_identity(game, solver: str, settings: dict, seed: int, iterations: int, 
         "game_params": params_to_json(game.parameters),
         "solver": solver,
         "solver_params": params_to_json(settings),
-        "seed": int(seed),
+        "seed": [int(one) for one in seed] if isinstance(seed, (list, tuple)) else int(seed),
         "iterations": int(iterations),
         "float64": bool(jax.config.jax_enable_x64),
     }
@@ -121,20 +124,20 @@ def _key_arrays(key) -> tuple[np.ndarray, str | None]:
     return np.asarray(jax.device_get(key)), None
 
 
-def _arrays(state, key, done: int, collected: list[dict]) -> tuple[dict, dict]:
+def _arrays(state, key, done: int, collected: list[dict], part: int = 0) -> tuple[dict, dict]:
     """``(header fields, arrays)`` of a checkpoint; metrics padded with NaN where a chunk lacks one."""
     leaves = jax.device_get(jax.tree_util.tree_leaves(state))
     arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     arrays["key"], key_impl = _key_arrays(key)
     names = list(dict.fromkeys(name for chunk in collected for name in chunk))
-    for name in names:
+    for name in names:  # metrics are (..., n) per chunk (a leading run axis for a batch): joined along the last axis
         parts = []
         for chunk in collected:
-            length = len(np.atleast_1d(next(iter(chunk.values())))) if chunk else 0
+            shape = np.shape(np.atleast_1d(next(iter(chunk.values())))) if chunk else (0,)
             parts.append(np.asarray(chunk[name], dtype=np.float64) if name in chunk
-                         else np.full(length, np.nan))
-        arrays[f"metric_{name}"] = np.concatenate(parts) if parts else np.zeros(0)
-    fields = {"done": int(done), "leaves": len(leaves), "metrics": names, "key_impl": key_impl}
+                         else np.full(shape, np.nan))
+        arrays[f"metric_{name}"] = np.concatenate(parts, axis=-1) if parts else np.zeros(0)
+    fields = {"done": int(done), "leaves": len(leaves), "metrics": names, "key_impl": key_impl, "part": int(part)}
     return fields, arrays
 
 
@@ -237,6 +240,10 @@ class Checkpoint:
             shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, this run {mine.get(k)!r}" for k in differ[:3])
             raise MFGError(f"checkpoint {path!r} belongs to another run ({shown}); resume with the same game, "
                            f"solver, parameters, seed and iterations, or {_DISCARD}")
+        part, parts = header.get("part", 0), int(mine.get("batches", 1))
+        if isinstance(part, bool) or not isinstance(part, int) or not 0 <= part < parts:
+            raise MFGError(f"checkpoint {path!r} says batch {part!r} is in progress, outside 0..{parts - 1}; "
+                           f"cannot resume from it: {_DISCARD}")
         done = header.get("done")
         total = int(mine.get("iterations", saved.get("iterations", 0)))
         if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= total:
@@ -247,8 +254,8 @@ class Checkpoint:
             raise MFGError(f"checkpoint {path!r} lacks metrics its header lists; cannot resume from it: {_DISCARD}")
         for name in names:
             values = arrays[f"metric_{name}"]
-            if values.ndim < 1 or values.shape[0] != done:
-                raise MFGError(f"checkpoint {path!r}: metric {name!r} has {values.shape[0] if values.ndim else 0} "
+            if values.ndim < 1 or values.shape[-1] != done:
+                raise MFGError(f"checkpoint {path!r}: metric {name!r} has {values.shape[-1] if values.ndim else 0} "
                                f"entries for {done} iterations done; cannot resume from it: {_DISCARD}")
         leaves = header.get("leaves")
         if not isinstance(leaves, int) or any(f"leaf_{i}" not in arrays for i in range(leaves)) or "key" not in arrays:
@@ -256,12 +263,18 @@ class Checkpoint:
                            f"{_DISCARD}")
         return header, arrays
 
-    def load(self, template):
+    @property
+    def pending_part(self) -> int | None:
+        """The batch whose progress :meth:`load` would resume (0 for a single run); None when nothing is pending."""
+        return None if self._pending is None else int(self._pending[0].get("part", 0))
+
+    def load(self, template, allow_nan: bool = False):
         """``None`` when there is nothing to resume, else ``(state, key, done, collected)``.
 
         ``template`` is a freshly initialised state: the saved state must have
-        its pytree structure, leaf shapes and dtypes, and no NaN. ``collected`` is
-        ``[{metric: (done,) float64}]`` (empty when ``done`` is 0).
+        its pytree structure, leaf shapes and dtypes, and no NaN (unless
+        ``allow_nan``: a finished run may have diverged). ``collected`` is
+        ``[{metric: (..., done) float64}]`` (empty when ``done`` is 0).
         """
         if self._pending is None:
             return None
@@ -279,7 +292,7 @@ class Checkpoint:
             if value.shape != shape or value.dtype != dtype:
                 raise MFGError(f"checkpoint {path!r}: state entry {i} has shape {value.shape} {value.dtype}, this "
                                f"run expects {shape} {dtype}; cannot resume from it: {_DISCARD}")
-            if value.dtype.kind in "fc" and np.isnan(value).any():
+            if not allow_nan and value.dtype.kind in "fc" and np.isnan(value).any():
                 raise MFGError(f"checkpoint {path!r}: state entry {i} holds NaN (the run had diverged, or the file "
                                f"was changed); cannot resume from it: {_DISCARD}")
             restored.append(jax.numpy.asarray(value))
@@ -300,20 +313,21 @@ class Checkpoint:
         else:
             fresh = jax.random.PRNGKey(0)
         expected = np.asarray(jax.random.key_data(fresh) if impl is not None else fresh)
-        if data.shape != expected.shape or data.dtype != expected.dtype:
+        if data.shape[data.ndim - expected.ndim:] != expected.shape or data.dtype != expected.dtype:  # (..., key)
             raise MFGError(f"checkpoint {self.path!r}: random key has shape {data.shape} {data.dtype}, expected "
                            f"{expected.shape} {expected.dtype}; cannot resume from it: {_DISCARD}")
         key = jax.numpy.asarray(data)
         return jax.random.wrap_key_data(key, impl=impl) if impl is not None else key
 
-    def save(self, state, key, done: int, collected: list[dict]) -> None:
+    def save(self, state, key, done: int, collected: list[dict], part: int = 0) -> None:
         """Write the checkpoint atomically: ``done`` iterations, the state after them, the key of the next one
-        and ``collected``, the metrics so far as a list of ``{name: (n,) array}`` chunks."""
+        and ``collected``, the metrics so far as a list of ``{name: (..., n) array}`` chunks; ``part``: the
+        batch of a sweep they belong to."""
         if not self.written and not self._claimed and os.path.lexists(self.path) \
                 and not is_checkpoint_file(self.path):
             raise MFGError(f"{self.path!r} appeared during the run and is not an mfgtools checkpoint; not "
                            "replacing it: give --checkpoint another path")
-        fields, arrays = _arrays(state, key, done, collected)
+        fields, arrays = _arrays(state, key, done, collected, part)
         header = dict(fields, format=CHECKPOINT_FORMAT, identity=self.identity)
         _write(self.path, header, arrays)
         self.written = True
@@ -389,14 +403,14 @@ def save(path, identity: dict, state, key, done: int, collected: list[dict]) -> 
     return _write(os.fspath(path), dict(fields, format=CHECKPOINT_FORMAT, identity=dict(identity)), arrays)
 
 
-def load(path, identity: dict, template):
+def load(path, identity: dict, template, allow_nan: bool = False):
     """Read and validate a checkpoint of the run ``identity``; returns ``(state, key, done, collected)``
-    (prefer :meth:`Checkpoint.load`)."""
+    (prefer :meth:`Checkpoint.load`; a sweep's finished batches are read this way)."""
     checkpoint = Checkpoint.__new__(Checkpoint)
     checkpoint.path, checkpoint.written = os.fspath(path), False
     checkpoint.identity = json.loads(json.dumps(identity, sort_keys=True, default=str))
     checkpoint._pending = checkpoint._validated()
-    return checkpoint.load(template)
+    return checkpoint.load(template, allow_nan=allow_nan)
 
 
 def discard(path, identity: dict | None = None) -> bool:

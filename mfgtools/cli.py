@@ -105,16 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--overwrite", action="store_true",
                        help="replace --out and --plot if they exist (default: refuse)")
     solve.add_argument("--plot", metavar="PATH", help="also write a figure of the result (.png, .pdf, .svg, ...)")
-    solve.add_argument("--checkpoint", metavar="PATH",
-                       help="checkpoint file of the run (default: OUT.ckpt; deleted when the run completes; "
-                            "an existing file other than a checkpoint of mfgtools is never touched)")
-    solve.add_argument("--checkpoint-every", default="10", metavar="N",
-                       help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
-    solve.add_argument("--resume", action="store_true",
-                       help="continue from the checkpoint of an interrupted run with the same arguments")
-    solve.add_argument("--restart", action="store_true",
-                       help="discard the checkpoint of an interrupted run and start afresh (without --resume or "
-                            "--restart, an existing checkpoint stops the run)")
+    _add_checkpoint_flags(solve, "run")
     solve.add_argument("--devices", metavar="N",
                        help="split this one run over the first N devices, the state space sharded (finite games; "
                             "default: one device; docs/sweeps.md)")
@@ -316,6 +307,44 @@ def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solve
     return game_params, solver_params
 
 
+def _add_checkpoint_flags(parser, what: str) -> None:
+    """--checkpoint, --checkpoint-every, --resume and --restart of ``solve`` (``what`` = "run") and ``sweep``."""
+    beside = "; a sweep keeps its finished batches beside it, PATH.batch-K" if what == "sweep" else ""
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help=f"checkpoint file of the {what} (default: OUT.ckpt; deleted when the {what} completes"
+                             f"{beside}; an existing file other than a checkpoint of mfgtools is never touched)")
+    parser.add_argument("--checkpoint-every", default="10", metavar="N",
+                        help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue from the checkpoint of an interrupted {what} with the same arguments")
+    parser.add_argument("--restart", action="store_true",
+                        help=f"discard the checkpoint of an interrupted {what} and start afresh (without --resume or "
+                             "--restart, an existing checkpoint stops it)")
+
+
+def _prepare_checkpoint(args, out, inputs) -> str | None:
+    """Check ``--checkpoint`` (default OUT.ckpt) before any work and lock ``--out`` and ``--plot``; returns the
+    checkpoint path, or None when the command keeps none (``--checkpoint-every 0`` without --resume/--restart)."""
+    from mfgtools import checkpoints
+
+    every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
+    checkpoint = args.checkpoint if args.checkpoint is not None else out + ".ckpt"
+    checkpointed = bool(every or args.resume or args.restart)
+    extra = [("--checkpoint", checkpoint)] if checkpointed else []
+    _check_output(out, "--out", args.overwrite, inputs, extra)
+    _check_plot(args.plot, out, args.overwrite, inputs, extra)
+    if checkpointed:
+        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart,
+                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs, existing=False)
+    _claim(args, out, args.plot)  # a second run writing the same files is refused from here on
+    if checkpointed:  # an existing checkpoint is an interrupted run's (a running one holds the lock of --out)
+        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart)
+        args.checkpoint_path = checkpoint
+    if args.resume and not os.path.isfile(checkpoint):
+        print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
+    return checkpoint if checkpointed else None
+
+
 def _check_output(path, what: str, overwrite: bool = False, inputs=(), outputs=()) -> str:
     """Before any work: ``path`` is a writable file name, not one of ``inputs`` or ``outputs``
     (``(label, path)`` pairs), and not an existing file unless ``overwrite``."""
@@ -350,13 +379,6 @@ def _inputs(*groups) -> list:
             for path in input_files(value if isinstance(value, (list, tuple)) else [value]):
                 found.append((f"{name} file {path!r}" if name else f"input file {path!r}", path))
     return found
-
-
-def _accepts(function, name: str) -> bool:
-    """Whether ``function`` takes the keyword ``name`` (solve's checkpoint options, while they are added)."""
-    import inspect
-
-    return name in inspect.signature(function).parameters
 
 
 def _routed_parameters(args) -> tuple[dict, dict]:
@@ -399,20 +421,8 @@ def run_solve(args) -> int:
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
     inputs = _inputs(game_params, solver_params)  # map, graph and dataset files: never an output
-    checkpoint = args.checkpoint if args.checkpoint is not None else out + ".ckpt"
-    checkpointed = bool(every or args.resume or args.restart)
-    extra = [("--checkpoint", checkpoint)] if checkpointed else []
-    _check_output(out, "--out", args.overwrite, inputs, extra)
-    _check_plot(args.plot, out, args.overwrite, inputs, extra)
-    if checkpointed:
-        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart,
-                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs, existing=False)
-    _claim(args, out, args.plot)  # a second run writing the same files is refused from here on
-    if checkpointed:  # an existing checkpoint is an interrupted run's (a running one holds the lock of --out)
-        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart)
-        args.checkpoint_path = checkpoint
-    if args.resume and not os.path.isfile(checkpoint):
-        print(f"mfgtools: no checkpoint {checkpoint!r} to resume from; starting from iteration 0", file=sys.stderr)
+    checkpoint = _prepare_checkpoint(args, out, inputs)
+    checkpointed = checkpoint is not None
 
     if args.x64:
         import jax
@@ -428,12 +438,10 @@ def run_solve(args) -> int:
         return _dry_run(args, game, iterations, solver_params)
     writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
     checkpointed = checkpointed and writer
-    options = {name: value for name, value in (("restart", args.restart),
-                                               ("outputs", tuple(p for p in (out, args.plot) if p)))
-               if _accepts(solve, name)}  # the run loop's Checkpoint options, where solve takes them
     result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
                    checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
-                   resume=args.resume, devices=devices, **options, **solver_params)
+                   resume=args.resume, restart=args.restart, outputs=tuple(p for p in (out, args.plot) if p),
+                   devices=devices, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     if writer:
@@ -543,6 +551,7 @@ def _add_sweep_parser(commands) -> None:
     sweep.add_argument("--plot", metavar="PATH", help="also write a figure: final metric against the swept parameter")
     sweep.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     _add_force_flag(sweep)
+    _add_checkpoint_flags(sweep, "sweep")
     sweep.add_argument("-q", "--quiet", action="store_true", help="no progress bar (the summary is still printed)")
     sweep.add_argument("--distributed", action="store_true",
                        help="one of several processes (jax.distributed; also MFGTOOLS_DISTRIBUTED=1): the runs "
@@ -598,9 +607,7 @@ def run_sweep(args) -> int:
 
     out = args.out if args.out is not None else f"{args.game}-{args.solver}-sweep.nc"
     inputs = _inputs(game_params, solver_params, grid)
-    _check_output(out, "--out", args.overwrite, inputs)
-    _check_plot(args.plot, out, args.overwrite, inputs)
-    _claim(args, out, args.plot)
+    checkpoint = _prepare_checkpoint(args, out, inputs)
 
     import jax
 
@@ -614,10 +621,16 @@ def run_sweep(args) -> int:
     from mfgtools.results import save_dataset
     from mfgtools.sweeps import best_point, final_metric, grid_dims, sweep
 
+    from mfgtools.sweeps import remove_checkpoint_files
+
     game = make_game(args.game, **game_params)
     writer = is_writer()
+    checkpoint = checkpoint if writer else None  # with several processes, only process 0 writes (checkpoints too)
     dataset = sweep(game, args.solver, grid=grid, seeds=seeds, iterations=iterations, batch_size=batch_size,
-                    devices=devices, progress=not args.quiet and writer, solver_params=solver_params)
+                    devices=devices, progress=not args.quiet and writer, solver_params=solver_params,
+                    checkpoint=checkpoint, checkpoint_every=as_int(args.checkpoint_every, "--checkpoint-every", 0),
+                    resume=args.resume, restart=args.restart, outputs=tuple(p for p in (out, args.plot) if p),
+                    remove_checkpoint=False)
     written = args.written  # main() reports it when interrupted
     if writer:
         written.append(save_dataset(dataset, out, overwrite=args.overwrite))
@@ -625,6 +638,8 @@ def run_sweep(args) -> int:
             from mfgtools.plotting import write_sweep_plot
 
             written.append(write_sweep_plot(dataset, args.plot))
+        if checkpoint is not None:  # the sweep is complete and saved: its checkpoint files go, nothing else
+            remove_checkpoint_files(checkpoint)
     if not writer:
         return 0
 

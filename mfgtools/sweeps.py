@@ -49,6 +49,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import time
 import warnings
 
@@ -236,7 +237,8 @@ def _same_solver(a, b) -> bool:
 # ----- sweep ------------------------------------------------------------------------
 def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
           batch_size: int | None = None, devices=None, progress=None, solver_params: dict | None = None,
-          force: bool | None = None, **fixed_params):
+          force: bool | None = None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
+          restart: bool = False, outputs=(), callback=None, remove_checkpoint: bool = True, **fixed_params):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
 
     Args:
@@ -256,6 +258,19 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
       progress: show a progress report (on process 0); None: where a person is watching.
       force: run even when the memory estimate exceeds the memory available
         (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
+      checkpoint: a file path: the sweep survives a kill. The batch in progress
+        is saved there (as :func:`mfgtools.solve` saves a run, at least
+        ``checkpoint_every`` iterations apart; default: after every chunk; 0:
+        never) and every finished batch beside it (``PATH.batch-K``);
+        ``resume=True`` continues (finished batches are read back, the batch in
+        progress resumes) and gives the same Dataset as an uninterrupted sweep;
+        ``restart=True`` discards them; with neither, existing files stop the
+        sweep. ``outputs``: the sweep's output files, which the checkpoint must
+        not be. ``remove_checkpoint``: delete the files once the sweep is
+        complete (False: leave them until the Dataset is saved, then call
+        :func:`remove_checkpoint_files`, as the command line does).
+      callback: ``callback(done, metrics)`` after every chunk of every batch
+        (``done``: iterations of this batch).
       solver_params: the solver's other parameters, the same for every run, as
         a dict: needed for a parameter named like an argument of ``sweep``
         (``batch_size`` of ``off-mmd`` and ``d-momd``).
@@ -276,6 +291,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+    from mfgtools import checkpoints
     from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, seed_key
     from mfgtools.engine.progress import make_report
     from mfgtools.resources import check_run
@@ -296,6 +312,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
     seeds = parse_seeds(seeds)
     batch_size = None if batch_size is None else as_int(batch_size, "batch_size", 1)
+    every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     raw, settings = _grid_values(solver, grid, fixed_params)
     names = list(settings)
     sizes = [len(settings[name]) for name in names]
@@ -330,13 +347,22 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     padded = math.ceil(per_batch / len(devices)) * len(devices)
     batches = sum(math.ceil(len(members) * len(seeds) / per_batch) for _, members in groups)
 
+    holder = None
+    if checkpoint is not None:  # before anything is compiled: refusals come first
+        identity = checkpoints.run_identity(game, solver, _common_settings(first, names), seeds, iterations)
+        identity.update(grid=json.dumps({name: [_label(value) for value in settings[name]] for name in names},
+                                        default=_label),
+                        batch_size=padded, batches=batches, devices=len(devices))
+        holder = _open_checkpoint(checkpoint, identity, batches, resume, restart, outputs)
+
     report = None
     if jax.process_index() == 0:
         report = make_report(iterations * batches, f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
                                                    f"{len(devices)} device{'s' if len(devices) != 1 else ''}",
                              progress)
     headline_name = headline_metric(game)[0]
-    outputs = {}  # (point, seed index) -> (metrics, final)
+    results = {}  # (point, seed index) -> (metrics, final)
+    batch_index = 0
     try:
         for _, members in groups:
             base = replicate(solvers[members[0]], replicated)
@@ -348,30 +374,136 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
                 values = {name: put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
                                                dtype=dtype), sharded) for name in vmapped}
                 batch_runs = BatchRuns(base, game_on_devices, values, paths, sharded)
-                final, metrics = execute(batch_runs, put(keys, sharded), iterations,
-                                         Hooks(report=report, headline=headline_name),
-                                         chunk_hint=first.iterations_per_chunk)
+                finished = None if holder is None else batch_path(holder.path, batch_index)
+                if finished is not None and resume and os.path.exists(finished):  # done before the kill
+                    final, metrics = _finished_batch(finished, holder.identity, batch_index, batch_runs, keys,
+                                                     iterations)
+                    if report is not None:
+                        report.update(iterations)
+                else:
+                    hook = None if holder is None else _BatchHook(holder, batch_index, keys)
+                    final, metrics = execute(batch_runs, put(keys, sharded), iterations,
+                                             Hooks(report=report, checkpoint=hook, every=every, callback=callback,
+                                                   headline=headline_name),
+                                             chunk_hint=first.iterations_per_chunk)
+                    if finished is not None and batch_index < batches - 1:  # the last batch ends the sweep
+                        checkpoints.save(finished, dict(holder.identity, batch=batch_index), final, keys, iterations,
+                                         [metrics])
                 for row, run in enumerate(batch):
-                    outputs[run] = ({name: value[row] for name, value in metrics.items()},
+                    results[run] = ({name: value[row] for name, value in metrics.items()},
                                     jax.tree_util.tree_map(lambda x, row=row: x[row], final))
+                batch_index += 1
     finally:
         if report is not None:
             report.close()
+        if holder is not None:
+            holder.close()
     wall_time = time.perf_counter() - start
 
     datasets = {}
-    for (point, index), (metrics, final) in outputs.items():
+    for (point, index), (metrics, final) in results.items():
         datasets[point, index] = Result(
             game=game, solver=solver, solver_params=solvers[point].settings(), policy=final.policy,
             mean_field=final.mean_field, metrics=merge_metrics(metrics, final.metrics, iterations),
             iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras, **best_iterate(final),
         ).to_xarray()
+    if holder is not None and remove_checkpoint:
+        remove_checkpoint_files(holder.path)
     return _assemble(datasets, points, seeds, names, settings, vmapped, dict(
         solver_params=json.dumps(_common_settings(first, names), default=_label),
         grid=json.dumps(names), vmapped=json.dumps(vmapped), programs=len(groups), iterations=iterations,
         wall_time_s=wall_time, devices=len(devices), platform=devices[0].platform,
         processes=jax.process_count(), batch_size=padded,
     ))
+
+
+# ----- checkpoints of a sweep -------------------------------------------------------
+def batch_path(path, index: int) -> str:
+    """Where a checkpointed sweep keeps its finished batch ``index``: ``PATH.batch-K``."""
+    return f"{os.fspath(path)}.batch-{index}"
+
+
+def _batch_files(path) -> list[str]:
+    folder = os.path.dirname(os.path.abspath(path))
+    prefix = os.path.basename(path) + ".batch-"
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted(os.path.join(folder, name) for name in names
+                  if name.startswith(prefix) and name[len(prefix):].isdigit())
+
+
+def _open_checkpoint(path, identity: dict, batches: int, resume: bool, restart: bool, outputs):
+    """The sweep's :class:`~mfgtools.checkpoints.Checkpoint` (the batch in progress), its finished batches
+    checked: without ``resume`` or ``restart`` they stop the sweep; ``restart`` deletes those of mfgtools."""
+    from mfgtools import checkpoints
+    from mfgtools.files import remove_stale_temporaries
+
+    holder = checkpoints.Checkpoint(path, identity, resume=resume, restart=restart, outputs=outputs)
+    try:
+        saved = _batch_files(holder.path)
+        for index in range(batches):
+            remove_stale_temporaries(batch_path(holder.path, index))  # we hold the lock: any is a leftover
+        foreign = [name for name in saved if not checkpoints.is_checkpoint_file(name)]
+        if foreign:
+            raise MFGError(f"{foreign[0]!r} is in the way of the sweep's checkpoint {holder.path!r} and is not an "
+                           "mfgtools checkpoint; mfgtools never replaces or deletes a file it did not write: give "
+                           "--checkpoint another path")
+        if saved and restart:
+            for name in saved:
+                os.unlink(name)
+        elif saved and not resume:
+            raise MFGError(f"{len(saved)} finished batch{'es' if len(saved) != 1 else ''} of an interrupted sweep "
+                           f"lie beside checkpoint {holder.path!r} ({os.path.basename(saved[0])}...); pass --resume "
+                           "(resume=True) to continue it or --restart (restart=True) to discard it")
+    except BaseException:
+        holder.close()
+        raise
+    return holder
+
+
+class _BatchHook:
+    """The engine's checkpoint hook for batch ``index`` of a sweep: resumes the saved progress only if it is
+    this batch's, and saves with the batch's index."""
+
+    def __init__(self, holder, index: int, keys):
+        self.holder, self.index, self.keys = holder, index, keys
+
+    def load(self, template):
+        if self.holder.pending_part != self.index:  # nothing pending, or another batch's stale progress
+            return None
+        carry, _, done, collected = self.holder.load(template)
+        return carry, done, collected
+
+    def save(self, carry, done, collected):
+        self.holder.save(carry, self.keys, done, collected, part=self.index)
+
+
+def _finished_batch(path, identity: dict, index: int, runs, keys, iterations: int):
+    """``(final, metrics)`` of a finished batch read back from ``path`` (validated against the batch's structure)."""
+    import jax
+
+    from mfgtools import checkpoints
+    from mfgtools.engine.loop import split_keys
+
+    _, init_keys = split_keys(keys)
+    shapes = jax.eval_shape(lambda: runs.finish(runs.init(init_keys), iterations))
+    template = jax.tree_util.tree_map(lambda leaf: np.zeros(leaf.shape, leaf.dtype), shapes)
+    final, _, _, collected = checkpoints.load(path, dict(identity, batch=index), template, allow_nan=True)
+    final = jax.tree_util.tree_map(np.asarray, final)
+    metrics = {name: np.asarray(values) for name, values in (collected[0] if collected else {}).items()}
+    return final, metrics
+
+
+def remove_checkpoint_files(path) -> None:
+    """Delete a checkpointed sweep's files at ``path``: the batch in progress and the finished batches
+    (mfgtools checkpoints only; anything else is left alone)."""
+    from mfgtools import checkpoints
+
+    for name in [os.fspath(path), *_batch_files(path)]:
+        if os.path.isfile(name) and checkpoints.is_checkpoint_file(name):
+            os.unlink(name)
 
 
 def _vmappable(game, solvers, names, settings) -> tuple:
@@ -492,4 +624,5 @@ def best_point(dataset) -> dict:
     }
 
 
-__all__ = ["sweep", "parse_seeds", "check_grid", "best_point", "final_metric", "grid_dims", "headline"]
+__all__ = ["sweep", "parse_seeds", "check_grid", "best_point", "final_metric", "grid_dims", "headline", "batch_path",
+           "remove_checkpoint_files"]

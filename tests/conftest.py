@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import jax
-import pytest
+# One persistent compilation cache for the whole test session: xdist workers, and every command-line
+# subprocess a test starts (they inherit the environment), reuse the XLA programs another process compiled
+# (the suite's cost is compiling: each CLI test, notebook and fault test starts a fresh interpreter). Set
+# before JAX is imported; an existing JAX_COMPILATION_CACHE_DIR is respected. Results do not depend on it.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="mfgtools-tests-jax-cache-")
+    os.environ["MFGTOOLS_TEST_CACHE_OWNER"] = str(os.getpid())  # the process that removes it at the end
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The session's compilation cache goes with the process that made it (the xdist controller)."""
+    if os.environ.get("MFGTOOLS_TEST_CACHE_OWNER") == str(os.getpid()):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

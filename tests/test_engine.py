@@ -61,6 +61,37 @@ def test_stochastic_solver_same_iterates_in_every_execution_path():
     assert not np.allclose(curve, seeds[0].metrics["exploitability"])  # another seed, other samples
 
 
+class Interrupted(Exception):
+    pass
+
+
+def test_solve_seeds_resumes_a_killed_batch_to_the_uninterrupted_results(tmp_path):
+    game = stationary_game()
+    kw = dict(iterations=6, seeds=(2, 3), progress=False, **SAMPLED)
+    whole = mfgtools.solve_seeds(game, "pma-sampled", **kw)
+    path = tmp_path / "batch.ckpt"
+
+    def stop(done, _):
+        if done >= 3:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        mfgtools.solve_seeds(game, "pma-sampled", checkpoint=path, checkpoint_every=1, callback=stop, **kw)
+    done, identity = mfgtools.checkpoints.peek(path)
+    assert 3 <= done < 6 and identity["seed"] == [2, 3]
+    with pytest.raises(MFGError, match="pass --resume"):  # neither resume nor restart: the file stops the run
+        mfgtools.solve_seeds(game, "pma-sampled", checkpoint=path, **kw)
+    with pytest.raises(MFGError, match="belongs to another run"):  # other seeds are another batch
+        mfgtools.solve_seeds(game, "pma-sampled", checkpoint=path, resume=True, **dict(kw, seeds=(2, 4)))
+    resumed = mfgtools.solve_seeds(game, "pma-sampled", checkpoint=path, resume=True, **kw)
+    for one, other in zip(whole, resumed):
+        np.testing.assert_array_equal(one.metrics["exploitability"], other.metrics["exploitability"])
+        np.testing.assert_array_equal(one.policy, other.policy)
+    assert resumed[0].checkpoint is resumed[1].checkpoint
+    resumed[0].checkpoint.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_runs_of_similar_lengths_share_one_compiled_program():
     game = small_game()
     mfgtools.solve(game, "omd", iterations=40, learning_rate=0.3, progress=False)

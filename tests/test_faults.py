@@ -2,8 +2,9 @@
 
 A killed command leaves no partial output; a killed solve resumes from its
 checkpoint (``--resume``) to the result of an uninterrupted run, bit for bit
-(iterates never depend on where a run is cut); a killed sweep or collection,
-run again, gives the uninterrupted result. The kill points are drawn from a
+(iterates never depend on where a run is cut), and so does a killed sweep (its
+batch in progress and its finished batches are checkpointed); a killed
+collection, run again, gives the uninterrupted result. The kill points are drawn from a
 fixed seed so that a failure can be replayed.
 """
 
@@ -44,7 +45,7 @@ def leftovers(folder, keep, locks: bool = True) -> list[str]:
                      "-p", "mixing_steps=2", "-p", "td_steps=4"]),
 ])
 def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game):
-    iterations = "200000" if solver == "omd" else "50000"
+    iterations = "200000" if solver == "omd" else "20000"
     args = ["solve", *game, "--solver", solver, "--iterations", iterations, "--checkpoint-every", "1"]
     delay = KILLS.uniform(0.0, 0.5)
     status, stderr = signal_when_running([*args, "--out", "run.nc"], tmp_path, signal.SIGKILL,
@@ -64,20 +65,25 @@ def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game
     assert leftovers(tmp_path, {"run.nc", "reference.nc"}) == []  # the resumed run removed any stale temporary
 
 
-def test_killed_sweep_leaves_nothing_and_reruns_to_the_same_result(tmp_path):
+def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+    """Two batches (one run each): a kill leaves the batch in progress and any finished batch in checkpoints
+    (OUT.ckpt, OUT.ckpt.batch-K) and no partial sweep; --resume ends with the uninterrupted sweep's dataset."""
     args = ["sweep", "--game", "crowd", "--map", "empty:6", "--horizon", "6", "--solver", "omd",
-            "--iterations", "40000", "--grid", "learning_rate=0.1,0.3"]
-    delay = KILLS.uniform(0.0, 0.5)
+            "--iterations", "20000", "--grid", "learning_rate=0.1,0.3", "--batch-size", "1", "--checkpoint-every", "1"]
+    delay = KILLS.uniform(0.0, 1.5)
     status, stderr = signal_when_running([*args, "--out", "sweep.nc"], tmp_path, signal.SIGKILL,
                                          meanwhile=lambda _: time.sleep(delay))
     assert status == -signal.SIGKILL, stderr
-    # no partial sweep; at most the temporary of a write the kill interrupted, which the rerun removes
-    assert [name for name in leftovers(tmp_path, set(), locks=False) if not name.startswith(".sweep.nc.tmp-")] == []
-    for out in ("sweep.nc", "reference.nc"):
-        done = run_cli(*args, "--out", out, "-q", cwd=tmp_path)
-        assert done.returncode == 0, done.stderr
-    assert leftovers(tmp_path, {"sweep.nc", "reference.nc"}) == []  # the stale lock was taken over and removed
-    same_result(tmp_path / "sweep.nc", tmp_path / "reference.nc", ("policy", "exploitability"))
+    left = leftovers(tmp_path, set(), locks=False)
+    assert "sweep.nc" not in left  # no partial sweep
+    assert all(name == "sweep.nc.ckpt" or name.startswith(("sweep.nc.ckpt.batch-", ".sweep.nc.ckpt.")) for name in left)
+    done = run_cli(*args, "--out", "sweep.nc", "--resume", "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    reference = run_cli(*args, "--out", "reference.nc", "-q", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    same_result(tmp_path / "sweep.nc", tmp_path / "reference.nc")
+    # the checkpoints went once the sweep was saved; the stale locks and temporaries were taken over and removed
+    assert leftovers(tmp_path, {"sweep.nc", "reference.nc"}) == []
 
 
 def test_killed_dataset_collection_leaves_nothing_and_reruns_to_the_same_dataset(tmp_path):

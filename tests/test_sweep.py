@@ -64,6 +64,42 @@ def test_sweep_gives_the_iterates_of_sequential_solves(game):
     assert best["mean"] == pytest.approx(float(finals.min()))
 
 
+class Interrupted(Exception):
+    pass
+
+
+def test_a_killed_sweep_resumes_from_its_checkpoints_to_the_same_dataset(game, tmp_path):
+    """Three batches (batch_size 1): the batch in progress and the finished ones are checkpointed; resuming
+    reads the finished batches back, continues the one in progress and gives the uninterrupted dataset."""
+    kw = dict(grid={"learning_rate": RATES}, seeds=[2], iterations=6, batch_size=1, progress=False)
+    whole = mfgtools.sweep(game, "omd", **kw)
+    path = tmp_path / "sweep.ckpt"
+    calls = []
+
+    def stop(done, _):
+        calls.append(done)
+        if len(calls) == 4:  # during the second batch (each has 6 iterations in chunks of 1, 2, ...)
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        mfgtools.sweep(game, "omd", checkpoint=path, checkpoint_every=1, callback=stop, **kw)
+    assert sorted(os.listdir(tmp_path)) == ["sweep.ckpt", "sweep.ckpt.batch-0"]
+    assert mfgtools.checkpoints.peek(path)[1]["batches"] == 3
+    with pytest.raises(MFGError, match="pass --resume"):
+        mfgtools.sweep(game, "omd", checkpoint=path, **kw)
+    with pytest.raises(MFGError, match="belongs to another run"):  # another grid is another sweep
+        mfgtools.sweep(game, "omd", checkpoint=path, resume=True, **dict(kw, grid={"learning_rate": [0.1, 0.2]}))
+    resumed = mfgtools.sweep(game, "omd", checkpoint=path, resume=True, remove_checkpoint=False, **kw)
+    for name in ("exploitability", "policy", "mean_field"):
+        np.testing.assert_array_equal(resumed[name].values, whole[name].values)
+    assert sorted(os.listdir(tmp_path)) == ["sweep.ckpt", "sweep.ckpt.batch-0", "sweep.ckpt.batch-1"]
+    mfgtools.sweeps.remove_checkpoint_files(path)
+    (tmp_path / "sweep.ckpt.batch-0").write_text("my notes")  # not ours: refused, never deleted
+    with pytest.raises(MFGError, match="not an mfgtools checkpoint"):
+        mfgtools.sweep(game, "omd", checkpoint=path, restart=True, **kw)
+    assert os.listdir(tmp_path) == ["sweep.ckpt.batch-0"]
+
+
 def test_parameters_that_cannot_be_vmapped_run_in_an_outer_loop():
     # boltzmann's temperature is read by Python (`if not self.temperature`): tracing it fails,
     # so it becomes an outer loop; damping is vmapped

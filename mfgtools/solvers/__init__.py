@@ -174,8 +174,23 @@ def best_iterate(final) -> dict:
                 best_mean_field=np.asarray(final.best_mean_field))
 
 
+def _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs):
+    """The run's :class:`~mfgtools.checkpoints.Checkpoint` (None without a path), opened before anything is
+    compiled so that refusals come first."""
+    if checkpoint is None:  # resume and restart have nothing to act on (a process that writes no checkpoint)
+        return None
+    identity = checkpoints.run_identity(game, name, algorithm.settings(), seed, iterations)
+    return checkpoints.Checkpoint(checkpoint, identity, resume=resume, restart=restart, outputs=outputs)
+
+
+def _hooks(game, holder, key, report, every, callback) -> Hooks:
+    return Hooks(report=report, checkpoint=None if holder is None else _CheckpointHook(holder, key), every=every,
+                 callback=callback, headline=headline_metric(game)[0])
+
+
 def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3), progress=None,
-                force: bool | None = None, **solver_params) -> list[Result]:
+                checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
+                outputs=(), callback=None, force: bool | None = None, **solver_params) -> list[Result]:
     """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
 
     Seed ``s`` gives the same iterates as ``solve(..., seed=s)`` (same keys); the
@@ -184,6 +199,10 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     :class:`~mfgtools.results.Result` per seed; ``wall_time`` is the whole batch's.
     ``iterations``: default :func:`default_iterations` of the solver.
     ``progress``: None shows a report where a person is watching (a terminal or a notebook).
+    ``checkpoint``, ``checkpoint_every``, ``resume``, ``restart``, ``outputs``,
+    ``callback``: as for :func:`solve`, for the whole batch (one file; its
+    identity lists the seeds); every result's ``checkpoint`` is that file's
+    :class:`~mfgtools.checkpoints.Checkpoint`.
     ``force``: run even when the memory estimate exceeds the memory available
     (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
     """
@@ -191,24 +210,28 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     seeds = [as_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
     if not seeds:
         raise MFGError("seeds must name at least one seed")
+    every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
     check_run(game, algorithm, iterations, runs=len(seeds), force=force)
+    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seeds, iterations, resume, restart, outputs)
     start = time.perf_counter()
     keys = np.stack([seed_key(seed) for seed in seeds])  # (n, 2)
     report = make_report(iterations, f"{name} on {game.name}, {len(seeds)} seeds", progress)
     try:
         final, metrics = execute(BatchRuns(algorithm, game), keys, iterations,
-                                 Hooks(report=report, headline=headline_metric(game)[0]),
+                                 _hooks(game, holder, keys, report, every, callback),
                                  chunk_hint=algorithm.iterations_per_chunk)
     finally:
         if report is not None:
             report.close()
+        if holder is not None:
+            holder.close()
     wall_time = time.perf_counter() - start
     results = []
     for index, seed in enumerate(seeds):
         mine = jax.tree_util.tree_map(lambda x: x[index], final)
         results.append(_result(game, name, algorithm, mine, {k: v[index] for k, v in metrics.items()}, iterations,
-                               seed, wall_time))
+                               seed, wall_time, checkpoint=holder))
     return results
 
 
@@ -256,11 +279,7 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
 
         devices = resolve_devices(devices)
     check_run(game, algorithm, iterations, force=force, devices=1 if devices is None else len(devices))
-    holder = None
-    if checkpoint is not None:  # before anything is compiled: refusals come first
-        holder = checkpoints.Checkpoint(checkpoint, checkpoints.run_identity(game, name, algorithm.settings(), seed,
-                                                                             iterations),
-                                        resume=resume, restart=restart, outputs=outputs)
+    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs)
     if devices is None:
         runs = OneRun(algorithm, game)
     else:  # one run over several devices: mfgtools.sharding places and runs it
@@ -269,12 +288,9 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
         runs = SpaceRun(game, algorithm, devices)
     start = time.perf_counter()
     key = seed_key(seed)
-    hook = None if holder is None else _CheckpointHook(holder, key)
     report = make_report(iterations, f"{name} on {game.name}", progress)
     try:
-        final, metrics = execute(runs, key, iterations,
-                                 Hooks(report=report, checkpoint=hook, every=every, callback=callback,
-                                       headline=headline_metric(game)[0]),
+        final, metrics = execute(runs, key, iterations, _hooks(game, holder, key, report, every, callback),
                                  chunk_hint=algorithm.iterations_per_chunk)
     finally:
         if report is not None:
