@@ -1,0 +1,69 @@
+"""The contract every registered game keeps, checked over the whole registry at tiny sizes.
+
+A game is a pytree (flattens and rebuilds to an equal game, its sizes static);
+its uniform policy lies on the simplex of legal actions; the flow of any
+policy conserves mass and stays non-negative; exploitability is finite and
+>= 0; the jitted evaluation compiles once per game and shape, not once per
+policy. The solver side of the contract (every solver on every kind of game
+and mode) is ``test_solvers.py::test_every_game_and_every_solver_runs...``.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import mfgtools
+from mfgtools import evaluation
+from test_solvers import tiny_instances
+
+INSTANCES = list(tiny_instances())
+FINITE = [(name, mode, game) for name, mode, game in INSTANCES if game.kind != "swarm"]
+
+
+def ids(instances):
+    return [f"{name}-{mode}" for name, mode, _ in instances]
+
+
+@pytest.mark.parametrize("name, mode, game", INSTANCES, ids=ids(INSTANCES))
+def test_every_game_is_a_pytree_with_static_sizes(name, mode, game):
+    leaves, treedef = jax.tree_util.tree_flatten(game)
+    rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
+    assert type(rebuilt) is type(game) and rebuilt.name == game.name
+    for before, after in zip(leaves, jax.tree_util.tree_leaves(rebuilt)):
+        np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+    assert all(hasattr(leaf, "shape") for leaf in leaves), "every leaf is an array; sizes and settings are static"
+    # the same game built twice has the same structure: a jitted function of it compiles once
+    again = mfgtools.make_game(name, **({"mode": mode} if len(mfgtools.list_games()[name].modes) > 1 else {}),
+                               **_params(name))
+    assert jax.tree_util.tree_structure(again) == treedef
+
+
+def _params(name):
+    from test_solvers import TINY_GAMES
+
+    return TINY_GAMES[name]
+
+
+@pytest.mark.parametrize("name, mode, game", FINITE, ids=ids(FINITE))
+def test_every_finite_game_keeps_the_evaluation_contract(name, mode, game):
+    uniform = mfgtools.uniform_policy(game)
+    assert uniform.shape == game.policy_shape
+    np.testing.assert_allclose(uniform.sum(-1), 1.0, atol=1e-6)
+    legal = np.broadcast_to(np.asarray(game.action_mask), uniform.shape)
+    assert (uniform[~legal] == 0).all() and (uniform[legal] > 0).all()
+
+    flow = mfgtools.mean_field(game, uniform)
+    assert np.isfinite(flow).all() and (flow >= -1e-7).all()
+    np.testing.assert_allclose(flow.sum(-1), 1.0, atol=1e-5)  # mass is conserved at every step
+
+    before = evaluation._exploitability._cache_size()
+    first = mfgtools.exploitability(game, uniform)
+    compiled = evaluation._exploitability._cache_size()
+    assert compiled <= before + 1
+    # another policy of the same shape (half on the first legal action, half uniform): the same program
+    first_legal = np.where(legal & (np.cumsum(legal, axis=-1) == 1), 1.0, 0.0).astype(uniform.dtype)
+    second = mfgtools.exploitability(game, 0.5 * uniform + 0.5 * first_legal)
+    assert evaluation._exploitability._cache_size() == compiled, "a new policy must not recompile"
+    assert np.isfinite(first) and np.isfinite(second) and first >= 0.0 and second >= 0.0
