@@ -1,0 +1,104 @@
+"""OpenSpiel's periodic_aversion, linear_quadratic and garnet against OpenSpiel's own figures.
+
+The reference values were computed by OpenSpiel 2.0.2 itself in float64
+(benchmarks/openspiel_game_references.py: NashConv of the uniform policy, after
+10 MirrorDescent iterations at lr 0.01 and after 10 FictitiousPlay iterations),
+so CI checks them without OpenSpiel installed; tests/test_openspiel_live.py
+re-derives such figures when OpenSpiel is present. Agreement is ~1e-14; the
+tests ask for 1e-9 (the issue's bar is 1e-6).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mfgtools
+from mfgtools.errors import MFGError
+from mfgtools.games.garnet import _MersenneWords, _uniform_int, _uniform_real, openspiel_tables
+
+pytestmark = pytest.mark.usefixtures("x64_module")
+
+# game, its parameters (OpenSpiel's names and values), then OpenSpiel's NashConv:
+# uniform policy, after 10 MirrorDescent(lr=0.01) iterations, after 10 FictitiousPlay iterations
+RECORDED = {
+    "periodic_aversion": (dict(size=7, horizon=4, n_actions_per_side=2),
+                          5.903558663630377, 5.262406461891619, 0.5332428124813458),
+    "linear_quadratic": (dict(size=6, horizon=4, n_actions_per_side=2),
+                         1.482155308888876, 1.437213740213581, 0.21547757172450233),
+    "garnet": (dict(size=6, horizon=4), 0.613543486846087, 0.5613233862906277, 0.11038174178232119),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_uniform_omd_and_fp_match_openspiel(name):
+    params, uniform, after_omd, after_fp = RECORDED[name]
+    game = mfgtools.make_game(name, **params)
+    omd = mfgtools.solve(game, "omd", iterations=10, learning_rate=0.01, progress=False).metrics["exploitability"]
+    fp = mfgtools.solve(game, "fp", iterations=10, progress=False).metrics["exploitability"]
+    # entry 0 of a run's metrics is the uniform policy's exploitability, then one per iteration
+    np.testing.assert_allclose([omd[0], fp[0], omd[-1], fp[-1]], [uniform, uniform, after_omd, after_fp], rtol=1e-9)
+    np.testing.assert_allclose(mfgtools.exploitability(game, mfgtools.uniform_policy(game)), uniform, rtol=1e-9)
+
+
+def test_garnet_generator_draws_openspiels_tables():
+    # std::mt19937(0)'s first outputs, then OpenSpiel's mfg_garnet (seed 0, size 10) read through pyspiel:
+    # the chance outcomes of state 0 under action 0 and of state 9 under action 1
+    words = _MersenneWords(0, block=2)
+    assert [words() for _ in range(3)] == [2357136044, 2546248239, 3071714933]
+    reward, successor, probability = openspiel_tables(10, 3, 3, 1.0, 0)
+    row = lambda x, a: x + 10 * a  # OpenSpiel's reading of its tables
+    assert successor[row(0, 0)].tolist() == [4, 6, 6] and successor[row(9, 1)].tolist() == [8, 9, 6]
+    np.testing.assert_array_equal(probability[row(0, 0)], [0.5448831775801376, 0.05788019299756131, 0.3972366294223011])
+    np.testing.assert_array_equal(probability[row(9, 1)], [0.638921080209101, 0.25711730922320164, 0.10396161056769737])
+    # reward of OpenSpiel's decision node (2, 1) reached by action 1, under a uniform distribution
+    assert reward[row(2, 1)] - np.log(0.1 + 1e-25) == 2.3996863642915596
+    game = mfgtools.make_game("garnet")
+    np.testing.assert_array_equal(np.asarray(game.next_state)[0, 0], [4, 6, 6])
+
+
+def test_abseil_conversions():
+    class Words:
+        def __init__(self, values):
+            self.values = list(values)
+
+        def __call__(self):
+            return self.values.pop(0)
+
+    assert _uniform_real(Words([0, 0])) == 0.0
+    assert _uniform_real(Words([2 ** 31, 0])) == 0.5
+    assert _uniform_real(Words([0xFFFFFFFF, 0xFFFFFFFF])) == 1.0 - 2.0 ** -53  # truncated, never 1
+    assert _uniform_int(Words([0xFFFFFFFF]), 8) == 7  # power of two: the low bits
+    assert _uniform_int(Words([2 ** 31 + 1]), 10) == 5  # multiply-shift: the high word of 10 * bits
+    assert _uniform_int(Words([2 ** 31, 2 ** 31 + 1]), 10) == 5  # low word 0 < threshold 2^32 mod 10 = 6: redrawn
+
+
+def test_quirks_change_the_numbers_and_clean_games_run():
+    for name, extra in (("periodic_aversion", {}), ("linear_quadratic", dict(mean_revert=0.5, dt=0.5)),
+                        ("garnet", dict(sparsity_factor=0.5))):
+        params = dict(RECORDED[name][0], **extra)
+        quirks = params.pop("openspiel_quirks", True)
+        clean = mfgtools.make_game(name, openspiel_quirks=False, **params)
+        value = mfgtools.exploitability(clean, mfgtools.uniform_policy(clean))
+        assert value > 0 and quirks
+        if not extra:
+            assert abs(value - RECORDED[name][1]) > 1e-3
+    dense = mfgtools.make_game("linear_quadratic", size=6, horizon=2, dt=0.5, mean_revert=0.5, openspiel_quirks=False)
+    assert dense.fan_out == 6 and dense.horizon == 4  # ceil(horizon / dt) steps
+    prob = np.asarray(dense.transition(0, dense.initial_distribution))
+    np.testing.assert_allclose(prob.sum(-1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, params, message", [
+    ("linear_quadratic", dict(mean_revert=1.0), "mean_revert=1.0 needs openspiel_quirks=False"),
+    ("linear_quadratic", dict(dt=0), "dt must be > 0"),
+    ("periodic_aversion", dict(xmin=1, xmax=0), "xmax must be above xmin"),
+    ("periodic_aversion", dict(volatility=-1), "volatility must be > 0"),
+    ("garnet", dict(seed=2 ** 32), "seed must be at most"),
+    ("garnet", dict(sparsity_factor=2), "sparsity_factor must be <= 1"),
+    ("garnet", dict(num_chance_action="x"), "num_chance_action must be an integer"),
+])
+def test_parameters_are_validated(name, params, message):
+    with pytest.raises(MFGError, match=message) as error:
+        mfgtools.make_game(name, **params)
+    assert "\n" not in str(error.value)
