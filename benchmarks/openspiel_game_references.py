@@ -58,12 +58,15 @@ def figures(name: str, params: dict, iterations: int, learning_rate: float) -> d
     for _ in range(iterations):
         md.iteration()
         omd.append(nash_conv.NashConv(game, md.get_policy()).nash_conv())
-    fp = fictitious_play.FictitiousPlay(game)
-    fps = []
-    for _ in range(iterations):
-        fp.iteration()
-        fps.append(nash_conv.NashConv(game, fp.get_policy()).nash_conv())
-    return {"game": name, "params": params, "uniform": uniform, "omd": omd, "fp": fps,
+    fps, failure = [], None
+    try:
+        fp = fictitious_play.FictitiousPlay(game)
+        for _ in range(iterations):
+            fp.iteration()
+            fps.append(nash_conv.NashConv(game, fp.get_policy()).nash_conv())
+    except Exception as error:  # noqa: BLE001  (OpenSpiel's FictitiousPlay fails on dynamic routing)
+        failure = f"{type(error).__name__}: {error}"
+    return {"game": name, "params": params, "uniform": uniform, "omd": omd, "fp": fps, "fp_failure": failure,
             "seconds": time.perf_counter() - start}
 
 

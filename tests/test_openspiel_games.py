@@ -1,4 +1,4 @@
-"""OpenSpiel's periodic_aversion, linear_quadratic and garnet against OpenSpiel's own figures.
+"""OpenSpiel's periodic_aversion, linear_quadratic, garnet and dynamic_routing against OpenSpiel's own figures.
 
 The reference values were computed by OpenSpiel 2.0.2 itself in float64
 (benchmarks/openspiel_game_references.py: NashConv of the uniform policy, after
@@ -15,6 +15,7 @@ import pytest
 
 import mfgtools
 from mfgtools.errors import MFGError
+from mfgtools.games.dynamic_routing import floor_quotient
 from mfgtools.games.garnet import _MersenneWords, _uniform_int, _uniform_real, openspiel_tables
 
 pytestmark = pytest.mark.usefixtures("x64_module")
@@ -97,8 +98,58 @@ def test_quirks_change_the_numbers_and_clean_games_run():
     ("garnet", dict(seed=2 ** 32), "seed must be at most"),
     ("garnet", dict(sparsity_factor=2), "sparsity_factor must be <= 1"),
     ("garnet", dict(num_chance_action="x"), "num_chance_action must be an integer"),
+    ("dynamic_routing", dict(network="sioux_falls"), "unknown network 'sioux_falls': choose one of braess, line"),
+    ("dynamic_routing", dict(implementation="java"), "unknown implementation 'java'"),
+    ("dynamic_routing", dict(time_step_length=0), "time_step_length must be > 0"),
+    ("dynamic_routing", dict(max_num_time_step=0), "max_num_time_step must be at least 1"),
 ])
 def test_parameters_are_validated(name, params, message):
     with pytest.raises(MFGError, match=message) as error:
         mfgtools.make_game(name, **params)
     assert "\n" not in str(error.value)
+
+
+# dynamic_routing: OpenSpiel's NashConv of the uniform policy and after 1, 2 and 10 MirrorDescent(lr=0.01)
+# iterations (its FictitiousPlay fails on this game: a KeyError in TabularPolicy). dt = 0.07 puts a waiting time
+# on a rounding tie (1.75 / 0.07); at dt = 0.75 OpenSpiel's mirror descent parts from the textbook one after its
+# first iteration (docs/openspiel_games.md), so only the uniform policy and that iteration are compared.
+ROUTING = [
+    (dict(time_step_length=0.07, max_num_time_step=85),
+     (0.5250000000000004, 0.558921042001423, 0.5577408051416155, 0.49685632975918725)),
+    (dict(time_step_length=0.1, max_num_time_step=40, implementation="python"),
+     (0.5499999999999998, 0.5489238776577938, 0.5478443922895915, 0.5390887118672198)),
+    (dict(time_step_length=0.75, max_num_time_step=12), (0.1875, 0.5628515620880137)),
+]
+
+
+@pytest.mark.parametrize("params, expected", ROUTING)
+def test_dynamic_routing_matches_openspiel(params, expected):
+    game = mfgtools.make_game("dynamic_routing", **params)
+    omd = mfgtools.solve(game, "omd", iterations=10, learning_rate=0.01, progress=False).metrics["exploitability"]
+    picked = [omd[0], omd[1], omd[2], omd[10]][:len(expected)]
+    np.testing.assert_allclose(picked, expected, rtol=1e-9)
+
+
+def test_dynamic_routing_defaults_and_structure():
+    game = mfgtools.make_game("dynamic_routing")  # OpenSpiel's C++ default: Braess, T = 10, dt = 1
+    assert game.n_actions == 8 and game.action_names[1:3] == ("to A->B", "to A->C")
+    assert game.parameters["time_step_length"] == 1.0
+    assert mfgtools.make_game("dynamic_routing", implementation="python").parameters["time_step_length"] == 0.5
+    # every policy is an equilibrium at this coarse time step (OpenSpiel: NashConv 0 as well)
+    assert mfgtools.exploitability(game, mfgtools.uniform_policy(game)) == 0.0
+    line = mfgtools.make_game("dynamic_routing", network="line", max_num_time_step=5)
+    flow = mfgtools.mean_field(line, mfgtools.uniform_policy(line))
+    assert float(flow[-1, -2]) == pytest.approx(1.0)  # everyone arrived
+    fp = mfgtools.solve(mfgtools.make_game("dynamic_routing", time_step_length=0.25, max_num_time_step=20), "fp",
+                        iterations=10, progress=False).metrics["exploitability"]
+    assert fp[0] == pytest.approx(0.5) and fp[-1] < 0.2
+
+
+def test_floor_quotient_rounds_like_scalar_division():
+    rng = np.random.default_rng(1)
+    steps = rng.choice([0.07, 0.05, 0.1, 0.3, 0.15, 0.35, 0.03, 0.7, 0.11], 5000)
+    times = rng.integers(1, 60, 5000) * steps
+    times = np.nextafter(times, times + rng.integers(-1, 2, 5000))  # on, just below and just above k * dt
+    expected = [float(int(t / d)) for t, d in zip(times.tolist(), steps.tolist())]
+    np.testing.assert_array_equal(np.asarray(floor_quotient(times, steps)), expected)
+    assert float(floor_quotient(np.float64(1.75), np.float64(0.07))) == 24.0  # 1.75 / 0.07 = 24.999999999999996

@@ -112,3 +112,27 @@ def test_garnet_tables_are_openspiels(pyspiel):
             pairs = chance.chance_outcomes()
             assert [int(str(chance.child(k)).split(",")[0][1:]) for k, _ in pairs] == next_state[x, a].tolist()
             np.testing.assert_allclose([p for _, p in pairs], prob[x, a], rtol=1e-6)  # our float32 copy
+
+
+@pytest.mark.parametrize("implementation", ["cpp", "python"])
+def test_dynamic_routing_matches_openspiel(pyspiel, x64, implementation):
+    from open_spiel.python import policy as policy_std
+    from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv
+
+    params = dict(max_num_time_step=30, time_step_length=0.13)
+    if implementation == "cpp":
+        theirs = pyspiel.load_game("mfg_dynamic_routing", params)
+    else:
+        from open_spiel.python.games import dynamic_routing_data as data
+        from open_spiel.python.mfg.games import dynamic_routing
+
+        theirs = dynamic_routing.MeanFieldRoutingGame(dict(params, players=-1), network=data.BRAESS_NETWORK,
+                                                      od_demand=data.BRAESS_NETWORK_OD_DEMAND)
+    md = mirror_descent.MirrorDescent(theirs, lr=0.05)
+    for _ in range(3):
+        md.iteration()
+    expected = (nash_conv.NashConv(theirs, policy_std.UniformRandomPolicy(theirs)).nash_conv(),
+                nash_conv.NashConv(theirs, md.get_policy()).nash_conv())
+    game = mfgtools.make_game("dynamic_routing", implementation=implementation, **params)
+    omd = mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"]
+    np.testing.assert_allclose([omd[0], omd[-1]], expected, rtol=1e-9)

@@ -14,7 +14,7 @@ GameSpec = Entry
 
 def _load_builtin_games() -> None:
     from mfgtools.games import (  # noqa: F401  (registration)
-        aggregation, contagion, crowd, crowd_modelling, garnet, kuramoto, linear_quadratic, periodic_aversion, sis,
+        aggregation, contagion, crowd, crowd_modelling, dynamic_routing, garnet, kuramoto, linear_quadratic, periodic_aversion, sis,
         tabular, torus_crowd, vicsek,
     )
 
