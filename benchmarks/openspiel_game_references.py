@@ -25,6 +25,7 @@ OPENSPIEL_NAMES = {
     "garnet": "mfg_garnet",
     "dynamic_routing": "mfg_dynamic_routing",
     "python_dynamic_routing": "python_mfg_dynamic_routing",
+    "mean_field_nfg": "mean_field_nfg",
 }
 
 
@@ -43,6 +44,10 @@ def load(name: str, params: dict):
         full = {"max_num_time_step": 10, "time_step_length": 0.5, "players": -1, **params}
         return dynamic_routing.MeanFieldRoutingGame(full, network=networks[network][0],
                                                     od_demand=networks[network][1])
+    if name == "mean_field_nfg":  # registered by its own module; its class reads both parameters without defaults
+        from open_spiel.python.mfg.games import normal_form_game  # noqa: F401
+
+        params = {"num_actions": 3, "reward_function": "coop", **params}
     return pyspiel.load_game(OPENSPIEL_NAMES[name], params)
 
 

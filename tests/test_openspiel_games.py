@@ -1,4 +1,4 @@
-"""OpenSpiel's periodic_aversion, linear_quadratic, garnet and dynamic_routing against OpenSpiel's own figures.
+"""OpenSpiel's periodic_aversion, linear_quadratic, garnet, dynamic_routing and mean_field_nfg against its figures.
 
 The reference values were computed by OpenSpiel 2.0.2 itself in float64
 (benchmarks/openspiel_game_references.py: NashConv of the uniform policy, after
@@ -22,18 +22,23 @@ pytestmark = pytest.mark.usefixtures("x64_module")
 
 # game, its parameters (OpenSpiel's names and values), then OpenSpiel's NashConv:
 # uniform policy, after 10 MirrorDescent(lr=0.01) iterations, after 10 FictitiousPlay iterations
-RECORDED = {
-    "periodic_aversion": (dict(size=7, horizon=4, n_actions_per_side=2),
-                          5.903558663630377, 5.262406461891619, 0.5332428124813458),
-    "linear_quadratic": (dict(size=6, horizon=4, n_actions_per_side=2),
-                         1.482155308888876, 1.437213740213581, 0.21547757172450233),
-    "garnet": (dict(size=6, horizon=4), 0.613543486846087, 0.5613233862906277, 0.11038174178232119),
-}
+RECORDED = [
+    ("periodic_aversion", dict(size=7, horizon=4, n_actions_per_side=2),
+     5.903558663630377, 5.262406461891619, 0.5332428124813458),
+    ("linear_quadratic", dict(size=6, horizon=4, n_actions_per_side=2),
+     1.482155308888876, 1.437213740213581, 0.21547757172450233),
+    ("garnet", dict(size=6, horizon=4), 0.613543486846087, 0.5613233862906277, 0.11038174178232119),
+    ("mean_field_nfg", dict(reward_function="coop"), 265.5555555555555, 0.0029765734389579634, 36.877869605142344),
+    ("mean_field_nfg", dict(reward_function="dom"), 0.19444444444444442, 0.19551586419066747, 0.036042240587694896),
+    ("mean_field_nfg", dict(reward_function="biased_indirect_rps"),
+     0.06666666666666667, 0.06951310497539798, 0.10220385674931126),
+]
+SMALL = {name: params for name, params, *_ in RECORDED[:3]}
 
 
-@pytest.mark.parametrize("name", sorted(RECORDED))
-def test_uniform_omd_and_fp_match_openspiel(name):
-    params, uniform, after_omd, after_fp = RECORDED[name]
+@pytest.mark.parametrize("name, params, uniform, after_omd, after_fp", RECORDED,
+                         ids=[f"{name}-{'-'.join(map(str, params.values()))}" for name, params, *_ in RECORDED])
+def test_uniform_omd_and_fp_match_openspiel(name, params, uniform, after_omd, after_fp):
     game = mfgtools.make_game(name, **params)
     omd = mfgtools.solve(game, "omd", iterations=10, learning_rate=0.01, progress=False).metrics["exploitability"]
     fp = mfgtools.solve(game, "fp", iterations=10, progress=False).metrics["exploitability"]
@@ -77,13 +82,13 @@ def test_abseil_conversions():
 def test_quirks_change_the_numbers_and_clean_games_run():
     for name, extra in (("periodic_aversion", {}), ("linear_quadratic", dict(mean_revert=0.5, dt=0.5)),
                         ("garnet", dict(sparsity_factor=0.5))):
-        params = dict(RECORDED[name][0], **extra)
+        params = dict(SMALL[name], **extra)
         quirks = params.pop("openspiel_quirks", True)
         clean = mfgtools.make_game(name, openspiel_quirks=False, **params)
         value = mfgtools.exploitability(clean, mfgtools.uniform_policy(clean))
         assert value > 0 and quirks
         if not extra:
-            assert abs(value - RECORDED[name][1]) > 1e-3
+            assert abs(value - next(r[2] for r in RECORDED if r[0] == name)) > 1e-3
     dense = mfgtools.make_game("linear_quadratic", size=6, horizon=2, dt=0.5, mean_revert=0.5, openspiel_quirks=False)
     assert dense.fan_out == 6 and dense.horizon == 4  # ceil(horizon / dt) steps
     prob = np.asarray(dense.transition(0, dense.initial_distribution))
@@ -102,6 +107,7 @@ def test_quirks_change_the_numbers_and_clean_games_run():
     ("dynamic_routing", dict(implementation="java"), "unknown implementation 'java'"),
     ("dynamic_routing", dict(time_step_length=0), "time_step_length must be > 0"),
     ("dynamic_routing", dict(max_num_time_step=0), "max_num_time_step must be at least 1"),
+    ("mean_field_nfg", dict(reward_function="rps"), "unknown reward_function 'rps'"),
 ])
 def test_parameters_are_validated(name, params, message):
     with pytest.raises(MFGError, match=message) as error:
@@ -153,3 +159,13 @@ def test_floor_quotient_rounds_like_scalar_division():
     expected = [float(int(t / d)) for t, d in zip(times.tolist(), steps.tolist())]
     np.testing.assert_array_equal(np.asarray(floor_quotient(times, steps)), expected)
     assert float(floor_quotient(np.float64(1.75), np.float64(0.07))) == 24.0  # 1.75 / 0.07 = 24.999999999999996
+
+
+def test_normal_form_payoffs():
+    dominated = mfgtools.make_game("mean_field_nfg", reward_function="dominated")
+    assert dominated.reward_function == "dom" and dominated.horizon == 1 and dominated.n_states == 4
+    nu = np.array([0.0, 0.5, 0.25, 0.25])  # start state, then the three actions' shares
+    np.testing.assert_allclose(dominated.terminal_reward(nu), [0.0, 0.75, 0.25, 0.5])  # nu_0 + nu_2, nu_1, - 1/4
+    pure = np.zeros((1, 4, 3))
+    pure[0, :, 0] = 1.0  # everyone plays action 0: f = (1, 0, 0.75), an equilibrium
+    assert mfgtools.exploitability(dominated, pure) == 0.0

@@ -136,3 +136,18 @@ def test_dynamic_routing_matches_openspiel(pyspiel, x64, implementation):
     game = mfgtools.make_game("dynamic_routing", implementation=implementation, **params)
     omd = mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"]
     np.testing.assert_allclose([omd[0], omd[-1]], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("reward_function", ["coop", "dom", "biased_indirect_rps"])
+def test_mean_field_nfg_matches_openspiel(pyspiel, x64, reward_function):
+    from open_spiel.python.mfg.games import normal_form_game  # noqa: F401  (registers mean_field_nfg)
+
+    theirs = pyspiel.load_game("mean_field_nfg", {"num_actions": 3, "reward_function": reward_function})
+    expected = _nash_convs(theirs, iterations=5, learning_rate=0.03)
+    game = mfgtools.make_game("mean_field_nfg", reward_function=reward_function)
+    ours = (
+        mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
+        mfgtools.solve(game, "omd", iterations=5, learning_rate=0.03, progress=False).metrics["exploitability"][-1],
+        mfgtools.solve(game, "fp", iterations=5, progress=False).metrics["exploitability"][-1],
+    )
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)

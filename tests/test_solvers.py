@@ -18,6 +18,7 @@ TINY_GAMES = {
     "linear_quadratic": dict(size=5, horizon=3, n_actions_per_side=1),
     "garnet": dict(size=5, horizon=3),
     "dynamic_routing": dict(max_num_time_step=4),
+    "mean_field_nfg": dict(),
     "random": dict(n_states=5, horizon=3),
     "sis": dict(horizon=3),
     "torus-crowd": dict(size="3x3", horizon=3),
