@@ -37,7 +37,7 @@ with no wait and one that has waited there share a policy (mfgtools gives them
 one each), and its ``MirrorDescent`` accumulates values only on the nodes its
 depth-first search reaches, a set that moves with the population. At
 ``time_step_length=0.75, max_num_time_step=12`` the two part after the first
-iteration (4e-3 relative at the second, about 1e-5 after). OpenSpiel's
+iteration (4e-3 relative at the second, below 1e-5 after). OpenSpiel's
 ``FictitiousPlay`` does not run on this game (a ``KeyError`` in its tabular
 policy), so ``fp`` has no reference here (docs/openspiel_games.md).
 """
