@@ -50,7 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_horizon
+from mfgtools.errors import as_choice, as_float, as_horizon
 from mfgtools.games import Parameter, register_game
 from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.resources import check_game_size
