@@ -61,3 +61,93 @@ def test_one_dimensional_game_matches_openspiel_policy_by_policy(pyspiel, x64):
         state = os_game.new_initial_state().child(x)
         probabilities = policy.action_probabilities(state)
         np.testing.assert_allclose([probabilities[a] for a in range(3)], ours[0, x], rtol=1e-10)
+
+
+# ----- periodic_aversion, linear_quadratic, garnet (docs/openspiel_games.md) --------------------------
+def _nash_convs(game, iterations, learning_rate):
+    """OpenSpiel's NashConv: uniform policy, after MirrorDescent, after FictitiousPlay."""
+    from open_spiel.python import policy as policy_std
+    from open_spiel.python.mfg.algorithms import fictitious_play, mirror_descent, nash_conv
+
+    uniform = nash_conv.NashConv(game, policy_std.UniformRandomPolicy(game)).nash_conv()
+    md = mirror_descent.MirrorDescent(game, lr=learning_rate)
+    fp = fictitious_play.FictitiousPlay(game)
+    for _ in range(iterations):
+        md.iteration()
+        fp.iteration()
+    return (uniform, nash_conv.NashConv(game, md.get_policy()).nash_conv(),
+            nash_conv.NashConv(game, fp.get_policy()).nash_conv())
+
+
+@pytest.mark.parametrize("name, openspiel_name, params", [
+    ("periodic_aversion", "python_mfg_periodic_aversion",
+     dict(size=6, horizon=3, n_actions_per_side=2, dt=0.05, volatility=0.7, coef_aversion=0.5, xmin=-1.0, xmax=2.0)),
+    ("linear_quadratic", "mean_field_lin_quad",
+     dict(size=7, horizon=2, dt=0.5, n_actions_per_side=2, volatility=0.8, cross_q=0.3, kappa=0.2)),
+    ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=12345, num_action=4, num_chance_action=5,
+                                  sparsity_factor=0.5, eta=0.3)),
+])
+def test_openspiel_games_match_openspiel(pyspiel, x64, name, openspiel_name, params):
+    from open_spiel.python.mfg import games  # noqa: F401  (registers OpenSpiel's Python games)
+
+    expected = _nash_convs(pyspiel.load_game(openspiel_name, params), iterations=3, learning_rate=0.05)
+    game = mfgtools.make_game(name, **params)
+    ours = (
+        mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
+        mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"][-1],
+        mfgtools.solve(game, "fp", iterations=3, progress=False).metrics["exploitability"][-1],
+    )
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)
+
+
+def test_garnet_tables_are_openspiels(pyspiel):
+    size, actions, outcomes = 7, 3, 4
+    params = dict(size=size, horizon=2, seed=99, num_action=actions, num_chance_action=outcomes, sparsity_factor=0.6)
+    theirs = pyspiel.load_game("mfg_garnet", params)
+    game = mfgtools.make_game("garnet", **params)
+    next_state, prob = np.asarray(game.next_state), np.asarray(game.transition_prob, dtype=np.float64)
+    for x in range(size):
+        for a in range(actions):
+            chance = theirs.new_initial_state().child(x).child(a)
+            pairs = chance.chance_outcomes()
+            assert [int(str(chance.child(k)).split(",")[0][1:]) for k, _ in pairs] == next_state[x, a].tolist()
+            np.testing.assert_allclose([p for _, p in pairs], prob[x, a], rtol=1e-6)  # our float32 copy
+
+
+@pytest.mark.parametrize("implementation", ["cpp", "python"])
+def test_dynamic_routing_matches_openspiel(pyspiel, x64, implementation):
+    from open_spiel.python import policy as policy_std
+    from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv
+
+    params = dict(max_num_time_step=30, time_step_length=0.13)
+    if implementation == "cpp":
+        theirs = pyspiel.load_game("mfg_dynamic_routing", params)
+    else:
+        from open_spiel.python.games import dynamic_routing_data as data
+        from open_spiel.python.mfg.games import dynamic_routing
+
+        theirs = dynamic_routing.MeanFieldRoutingGame(dict(params, players=-1), network=data.BRAESS_NETWORK,
+                                                      od_demand=data.BRAESS_NETWORK_OD_DEMAND)
+    md = mirror_descent.MirrorDescent(theirs, lr=0.05)
+    for _ in range(3):
+        md.iteration()
+    expected = (nash_conv.NashConv(theirs, policy_std.UniformRandomPolicy(theirs)).nash_conv(),
+                nash_conv.NashConv(theirs, md.get_policy()).nash_conv())
+    game = mfgtools.make_game("dynamic_routing", implementation=implementation, **params)
+    omd = mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"]
+    np.testing.assert_allclose([omd[0], omd[-1]], expected, rtol=1e-9)
+
+
+@pytest.mark.parametrize("reward_function", ["coop", "dom", "biased_indirect_rps"])
+def test_mean_field_nfg_matches_openspiel(pyspiel, x64, reward_function):
+    from open_spiel.python.mfg.games import normal_form_game  # noqa: F401  (registers mean_field_nfg)
+
+    theirs = pyspiel.load_game("mean_field_nfg", {"num_actions": 3, "reward_function": reward_function})
+    expected = _nash_convs(theirs, iterations=5, learning_rate=0.03)
+    game = mfgtools.make_game("mean_field_nfg", reward_function=reward_function)
+    ours = (
+        mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
+        mfgtools.solve(game, "omd", iterations=5, learning_rate=0.03, progress=False).metrics["exploitability"][-1],
+        mfgtools.solve(game, "fp", iterations=5, progress=False).metrics["exploitability"][-1],
+    )
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)

@@ -14,7 +14,8 @@ GameSpec = Entry
 
 def _load_builtin_games() -> None:
     from mfgtools.games import (  # noqa: F401  (registration)
-        aggregation, contagion, crowd, crowd_modelling, kuramoto, sis, tabular, torus_crowd, vicsek,
+        aggregation, contagion, crowd, crowd_modelling, dynamic_routing, garnet, kuramoto, linear_quadratic,
+        normal_form, periodic_aversion, sis, tabular, torus_crowd, vicsek,
     )
 
 

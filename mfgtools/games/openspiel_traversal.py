@@ -32,10 +32,13 @@ def openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order
     """First-arrival actions and stale-child masks of OpenSpiel's depth-first order.
 
     Args:
-      post_move: ``(S, A)`` int, the cell after the deliberate move (chance node key).
+      post_move: ``(S, A)`` int, the key ``0..C-1`` of the chance node after the
+        deliberate move (the post-move cell, ``C = S``, in the crowd games; the
+        pair ``(s, a)`` itself, ``C = S A``, where OpenSpiel's chance string
+        holds the action, as in ``garnet``).
       legal: ``(S, A)`` bool, the legal actions (enumerated in index order).
-      noise_next: ``(S, N)`` int, the cell after noise outcome ``n`` from a post-move cell.
-      noise_legal: ``(S, N)`` bool, the noise outcomes OpenSpiel enumerates there.
+      noise_next: ``(C, N)`` int, the cell after noise outcome ``n`` from chance node ``c``.
+      noise_legal: ``(C, N)`` bool, the noise outcomes OpenSpiel enumerates there.
       initial_order: the initial chance outcomes' cells, in OpenSpiel's order.
       horizon: ``T``.
 
@@ -48,7 +51,7 @@ def openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order
     post_move = np.asarray(post_move, dtype=np.int64)
     noise_next = np.asarray(noise_next, dtype=np.int64)
     n_states, n_actions = post_move.shape
-    n_noise = noise_next.shape[1]
+    n_chance, n_noise = noise_next.shape
     unreached = np.iinfo(np.int64).max
 
     first_action = np.full((horizon, n_states), -1, dtype=np.int64)
@@ -63,9 +66,9 @@ def openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order
         expanded = reached[:, None] & legal
         # Chance node y = post_move[u, a] is first visited by the smallest (rank(u), a).
         keys = rank[:, None] * n_actions + np.arange(n_actions)[None, :]
-        chance_key = np.full(n_states, unreached, dtype=np.int64)
+        chance_key = np.full(n_chance, unreached, dtype=np.int64)
         np.minimum.at(chance_key, post_move[expanded], keys[expanded])
-        first_parent = np.full(n_states, -1, dtype=np.int64)
+        first_parent = np.full(n_chance, -1, dtype=np.int64)
         seen = chance_key != unreached
         first_parent[seen] = by_rank[chance_key[seen] // n_actions]
         stale[t] = expanded & (first_parent[post_move] != np.arange(n_states)[:, None])
