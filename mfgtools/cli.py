@@ -329,7 +329,7 @@ def _claim(args, *paths) -> None:
     from mfgtools.files import FileLock
 
     if getattr(args, "distributed", False):
-        from mfgtools.distributed import is_writer
+        from mfgtools.parallel.distributed import is_writer
 
         if not is_writer():  # several processes: only process 0 writes, and locks
             return
@@ -386,7 +386,7 @@ def _check_plot(plot, out, overwrite: bool = False, inputs=(), outputs=()) -> No
 
 def run_solve(args) -> int:
     started = time.perf_counter()
-    from mfgtools.distributed import initialize_from_environment, is_writer
+    from mfgtools.parallel.distributed import initialize_from_environment, is_writer
 
     args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
@@ -491,7 +491,7 @@ def run_solve(args) -> int:
 
 def _dry_run(args, game, iterations, solver_params) -> int:
     """``solve --dry-run``: shapes, memory and time estimates; nothing is written."""
-    from mfgtools.resources import dry_run
+    from mfgtools.dry_run import dry_run
     from mfgtools.solvers import default_iterations
 
     iterations = default_iterations(args.solver) if iterations is None else iterations
@@ -582,7 +582,7 @@ def parse_grid(items, game: str, solver: str, solver_params: dict) -> dict:
 
 def run_sweep(args) -> int:
     started = time.perf_counter()
-    from mfgtools.distributed import initialize_from_environment, is_writer
+    from mfgtools.parallel.distributed import initialize_from_environment, is_writer
 
     args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
     from mfgtools.sweeps import check_grid, parse_seeds
@@ -607,7 +607,7 @@ def run_sweep(args) -> int:
     if args.x64:
         jax.config.update("jax_enable_x64", True)
     if devices is not None:
-        from mfgtools.sharding import resolve_devices
+        from mfgtools.parallel.sharding import resolve_devices
 
         resolve_devices(devices, local_only=False)  # too many: the error before the game is built
     from mfgtools.games import make_game
@@ -746,7 +746,7 @@ class _stage:
 
 
 def _behaviour(game, spec: str):
-    from mfgtools.evaluation import uniform_policy
+    from mfgtools.finite.evaluation import uniform_policy
     from mfgtools.solvers import solve
 
     text = spec.strip()
@@ -842,7 +842,7 @@ def run_dataset_info(args) -> int:
             references = reference_values(game)
     metrics = dataset_metrics(dataset, references=references)
     if game is not None and dataset.behaviour_policy is not None:
-        from mfgtools.evaluation import exploitability
+        from mfgtools.finite.evaluation import exploitability
 
         with _stage("behaviour policy's exploitability"):
             metrics["behaviour_exploitability"] = exploitability(game, dataset.behaviour_policy)

@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from mfgtools.errors import MFGError, as_float, as_int, as_seed
-from mfgtools.games.base import Annotation
+from mfgtools.annotations import Annotation
 from mfgtools.offline.dataset import (FIELDS, OfflineDataset, dynamics_fingerprint, plain_json,
                                       require_finite_horizon)
 
 
 def mixed_policy(game, policy, epsilon: float) -> np.ndarray:
     """``(1 - epsilon) * policy + epsilon * uniform`` (over legal actions)."""
-    from mfgtools.evaluation import as_policy, uniform_policy
+    from mfgtools.finite.evaluation import as_policy, uniform_policy
 
     epsilon = as_float(epsilon, "epsilon", 0.0, 1.0)
     checked = np.asarray(as_policy(game, policy), dtype=np.float64)
@@ -54,8 +54,8 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     population's empirical distribution drives rewards and transitions. Each
     agent contributes one episode. The behaviour table is kept as metadata.
     """
-    from mfgtools.evaluation import as_policy, check_game
-    from mfgtools.simulate import simulate_seeds
+    from mfgtools.finite.evaluation import as_policy, check_game
+    from mfgtools.finite.simulate import simulate_seeds
 
     check_game(game)
     require_finite_horizon(game)

@@ -47,7 +47,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError
-from mfgtools.games.base import Annotation, params_to_json
+from mfgtools.annotations import Annotation, params_to_json
 
 DATASET_FORMAT = 1
 FIELDS = ("state", "action", "reward", "done", "next_state", "log_prob")
@@ -214,7 +214,7 @@ def plain_json(value):
 # ----- empirical distribution ---------------------------------------------------------
 def state_frequency(state: jax.Array, next_state: jax.Array, n_states: int) -> jax.Array:
     """``d_t(s)``: fraction of episodes in ``s`` at ``t``, ``(T+1, S)`` from ``(E, T)`` arrays."""
-    from mfgtools.simulate import empirical_distribution
+    from mfgtools.finite.simulate import empirical_distribution
 
     states = jnp.concatenate([state, next_state[:, -1:]], axis=1).T  # (T+1, E)
     return jax.vmap(lambda row: empirical_distribution(row, n_states))(states)

@@ -26,8 +26,8 @@ def reference_values(game, expert_policy=None, expert_iterations: int = 1000) ->
 
     The expert defaults to online mirror descent run for ``expert_iterations``.
     """
-    from mfgtools import kernels
-    from mfgtools.evaluation import as_policy, uniform_policy
+    from mfgtools.finite import kernels
+    from mfgtools.finite.evaluation import as_policy, uniform_policy
     from mfgtools.solvers import solve
 
     if expert_policy is None:
