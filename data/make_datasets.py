@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Regenerate the offline datasets shipped in data/ (bit for bit, from a seed).
+"""Regenerate the offline datasets shipped in mfgtools/offline/data/ (bit for bit, from a seed).
 
 For crowd exploration and navigation on the four-rooms map (Off-MMD
 conventions), at three behaviour qualities:
@@ -15,7 +15,7 @@ above. The behaviour table is stored in the file as metadata. The same
 software stack reproduces the files exactly; ``--check`` compares regenerated
 arrays with the files instead of writing them.
 
-    python data/make_datasets.py            # writes data/crowd-four_rooms-*.nc
+    python data/make_datasets.py            # writes mfgtools/offline/data/crowd-four_rooms-*.nc
     python data/make_datasets.py --check    # regenerates and compares
 """
 
@@ -33,7 +33,8 @@ TASKS = ("exploration", "navigation")
 QUALITIES = ("random", "intermediate", "expert")
 EXPERT_ITERATIONS = 1000
 MIXTURE = 0.5
-FOLDER = Path(__file__).resolve().parent
+# the package-data folder of mfgtools.offline (what a wheel ships), in this source tree
+FOLDER = Path(__file__).resolve().parents[1] / "mfgtools" / "offline" / "data"
 
 
 def behaviour_policy(game, quality: str, expert=None) -> np.ndarray:
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--episodes", type=int, default=EPISODES)
-    parser.add_argument("--out", default=str(FOLDER), help="folder (default: data/)")
+    parser.add_argument("--out", default=str(FOLDER), help="folder (default: mfgtools/offline/data/)")
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing")
     args = parser.parse_args(argv)
 

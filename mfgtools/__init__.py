@@ -30,10 +30,10 @@ _EXPORTS = {
     "sweep": "mfgtools.sweeps",
     "list_solvers": "mfgtools.solvers",
     "default_iterations": "mfgtools.solvers",
-    "mean_field": "mfgtools.evaluation",
-    "exploitability": "mfgtools.evaluation",
-    "best_response": "mfgtools.evaluation",
-    "uniform_policy": "mfgtools.evaluation",
+    "mean_field": "mfgtools.finite.evaluation",
+    "exploitability": "mfgtools.finite.evaluation",
+    "best_response": "mfgtools.finite.evaluation",
+    "uniform_policy": "mfgtools.finite.evaluation",
     "Result": "mfgtools.results",
     "load_result": "mfgtools.results",
 }
@@ -42,7 +42,7 @@ __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from mfgtools.errors import MFGError
-    from mfgtools.evaluation import best_response, exploitability, mean_field, uniform_policy
+    from mfgtools.finite.evaluation import best_response, exploitability, mean_field, uniform_policy
     from mfgtools.games import list_games, make_game
     from mfgtools.results import Result, load_result
     from mfgtools.solvers import default_iterations, list_solvers, solve, solve_seeds
@@ -54,7 +54,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value  # cache: later lookups skip this hook
         return value
-    # Submodules (``mfgtools.kernels``, ``mfgtools.plotting``, ...) stay reachable as
+    # Submodules (``mfgtools.finite.kernels``, ``mfgtools.plotting``, ...) stay reachable as
     # attributes after a bare ``import mfgtools``, as they were with eager imports.
     try:
         return importlib.import_module(f"{__name__}.{name}")

@@ -36,7 +36,7 @@ import numpy as np
 
 from mfgtools.errors import MFGError
 from mfgtools.files import FileLock, atomic_write, same_file
-from mfgtools.games.base import params_to_json
+from mfgtools.annotations import params_to_json
 
 CHECKPOINT_FORMAT = 2
 _HEADER = "mfgtools_checkpoint"

@@ -62,10 +62,19 @@ class Entry:
 class Registry:
     """Builders registered by name; ``what`` names the kind in messages ("game")."""
 
-    def __init__(self, what: str, load: Callable[[], None]):
+    def __init__(self, what: str, load: Callable[[], None] | None = None):
         self.what = what
-        self._load = load
+        self._load = load or (lambda: None)
         self._entries: dict[str, Entry] = {}
+
+    def set_loader(self, load: Callable[[], None]) -> None:
+        """``load()`` imports the built-in modules (which register themselves) before any lookup.
+
+        The package that holds those modules sets it (``mfgtools.games``,
+        ``mfgtools.solvers``), so that the registry itself, which the modules
+        import to register, imports none of them.
+        """
+        self._load = load
 
     def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite",
                  modes: tuple = ("finite-horizon",), iterations: int | None = None):

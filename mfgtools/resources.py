@@ -443,7 +443,7 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
     if notify and seconds > LONG_RUN_SECONDS:
         from mfgtools.errors import note
 
-        note(f"{_run_label(game, solver, iterations, total_runs)} is estimated at {_seconds(seconds)} "
+        note(f"{_run_label(game, solver, iterations, total_runs)} is estimated at {format_seconds(seconds)} "
              f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
              "measures it")
     return estimate
@@ -453,26 +453,14 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
 LONG_RUN_SECONDS = 600
 
 
-__all__ = ["Estimate", "available_memory", "check_bytes", "check_game_size", "check_run", "check_swarm_size",
-           "estimate_run", "forced", "forcing", "format_bytes", "game_bytes", "walk_jaxpr"]
-
-
-# ----- dry run ---------------------------------------------------------------------------
+# ----- time ------------------------------------------------------------------------------
 # element operations per second assumed by the cost model when nothing is measured
 # (a rough figure for one CPU core running XLA's fused loops)
 ASSUMED_RATE = 1e9
 
 
-def _prepare(game, solver: str, solver_params: dict):
-    from mfgtools.solvers import check_compatible, make_solver, solver_spec
-
-    check_compatible(game, solver_spec(solver))
-    algorithm = make_solver(solver, **solver_params)
-    algorithm.check(game)
-    return algorithm.prepare(game)
-
-
-def _seconds(value: float) -> str:
+def format_seconds(value: float) -> str:
+    """A duration for a person: seconds below two minutes, then minutes, then hours."""
     if value < 120:
         return f"{value:.3g} s"
     if value < 7200:
@@ -480,54 +468,6 @@ def _seconds(value: float) -> str:
     return f"{value / 3600:.3g} h"
 
 
-def dry_run(game, solver: str, iterations: int, solver_params: dict | None = None, measure: bool = True
-            ) -> list[tuple[str, str]]:
-    """What ``solve`` would hold and take, as rows ``(label, text)``; writes nothing.
-
-    Shapes (``S, A, K, T`` or ``N, A, T``, the solver state's arrays), the memory
-    estimate against the memory available, and the time: measured (one
-    iteration compiled and run twice, the second timed) when ``measure`` and the
-    estimate fits, else the cost model's element operations at
-    :data:`ASSUMED_RATE`.
-    """
-    import time
-
-    import jax
-
-    algorithm = _prepare(game, solver, dict(solver_params or {}))
-    estimate = estimate_run(game, algorithm, iterations)
-    available, source = available_memory()
-    fits = estimate.total <= USABLE_SHARE * available
-    if getattr(game, "kind", None) == "swarm":
-        shape = f"N={game.n_agents:,} agents, A={game.n_actions}, T={game.horizon:,}"
-    else:
-        length = "stationary" if game.stationary else f"T={game.horizon:,}"
-        shape = f"S={game.n_states:,}, A={game.n_actions}, K={game.fan_out}, {length}"
-    rows = [("game", game.describe()), ("shapes", shape),
-            ("solver", f"{solver}, {iterations:,} iterations")]
-    for path, leaf_shape, dtype in estimate.state_leaves:
-        rows.append(("state" if path == estimate.state_leaves[0][0] else "", f"{path or '.'} {leaf_shape} {dtype}"))
-    rows += estimate.describe()
-    verdict = "fits" if fits else f"would be refused (more than {USABLE_SHARE:.0%} of it; --force to try anyway)"
-    rows.append(("memory available", f"{format_bytes(available)} ({source}): {verdict}"))
-    modelled = estimate.work / ASSUMED_RATE
-    rows.append(("time (model)", f"{_seconds(modelled)} per iteration, {_seconds(modelled * iterations)} in all, "
-                                 f"at an assumed {ASSUMED_RATE:.0e} element operations/s"))
-    if measure and fits:
-        key = jax.random.PRNGKey(0)
-        state = jax.jit(algorithm.init)(game, key)
-        # game and solver are arguments, not constants baked into (and folded by) the program
-        step = jax.jit(lambda a, g, s, k: a.step(g, s, k))
-        started = time.perf_counter()
-        compiled = step.lower(algorithm, game, state, key).compile()
-        compile_time = time.perf_counter() - started
-        jax.block_until_ready(compiled(algorithm, game, state, key))
-        started = time.perf_counter()
-        jax.block_until_ready(compiled(algorithm, game, state, key))
-        per_iteration = time.perf_counter() - started
-        rows.append(("time (measured)", f"compile {_seconds(compile_time)}, one iteration {_seconds(per_iteration)}: "
-                                        f"about {_seconds(compile_time + per_iteration * iterations)} in all "
-                                        "(one step compiled alone; solve compiles chunks of steps)"))
-    elif measure:
-        rows.append(("time (measured)", "not measured: the run does not fit in memory"))
-    return rows
+__all__ = ["Estimate", "available_memory", "check_bytes", "check_game_size", "check_run", "check_swarm_size",
+           "estimate_run", "forced", "forcing", "format_bytes", "format_seconds", "game_bytes", "walk_jaxpr",
+           "ASSUMED_RATE"]

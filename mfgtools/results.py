@@ -31,7 +31,7 @@ import xarray as xr
 
 from mfgtools.errors import MFGError
 from mfgtools.files import atomic_write  # noqa: F401 - re-exported: mfgtools.results.atomic_write
-from mfgtools.games.base import params_to_json
+from mfgtools.annotations import params_to_json
 from mfgtools.registry import MODES
 
 FORMAT_VERSION = 1
@@ -60,7 +60,7 @@ class Result:
         attribute, and figures draw it as a reference line.
       swarm_policy: on swarm games, the decentralised policy itself (a pytree
         with ``probabilities(t, observations)``, for
-        :func:`mfgtools.simulate.simulate_swarm`); ``policy`` is its table at
+        :func:`mfgtools.swarm.rollouts.simulate_swarm`); ``policy`` is its table at
         ``game.observation_grid()``, ``(T, G, A)``, and ``mean_field`` the
         histogram flow ``(T+1, *game.histogram_shape)``. Not saved in files.
       checkpoint: the :class:`mfgtools.checkpoints.Checkpoint` of a run given

@@ -296,7 +296,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     from mfgtools.engine.progress import make_report
     from mfgtools.resources import check_run
     from mfgtools.results import Result
-    from mfgtools.sharding import put, replicate, resolve_devices
+    from mfgtools.parallel.devices import put, replicate, resolve_devices
     from mfgtools.solvers import best_iterate, check_compatible, default_iterations, prepare_solver, solver_spec
 
     spec = solver_spec(solver)

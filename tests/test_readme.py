@@ -143,7 +143,9 @@ def _run_script_help(path: Path, monkeypatch) -> None:
 def test_readme_commands_run(tmp_path, monkeypatch, capsys):
     from mfgtools.cli import main
 
-    os.symlink(REPO / "data", tmp_path / "data")  # the commands name the shipped datasets as data/...
+    # the commands name the shipped datasets by their path in the source tree, mfgtools/offline/data/...
+    os.makedirs(tmp_path / "mfgtools" / "offline")
+    os.symlink(REPO / "mfgtools" / "offline" / "data", tmp_path / "mfgtools" / "offline" / "data")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     ran = []

@@ -21,6 +21,7 @@ import mfgtools
 from mfgtools import resources
 from mfgtools.cli import main
 from mfgtools.errors import MFGError
+from mfgtools.solvers import prepare_solver
 from test_cli import assert_one_error_line, run_cli
 
 MEMORY = "4GiB"  # the machine the verdicts below assume
@@ -108,7 +109,7 @@ def test_force_reaches_the_game_builder(monkeypatch, capsys):
 # ----- estimates -------------------------------------------------------------------------
 def test_estimate_counts_the_omd_state_exactly():
     game = mfgtools.make_game("crowd", map="empty:4", horizon=3)
-    algorithm = resources._prepare(game, "omd", {})
+    algorithm = prepare_solver(game, "omd", {})[1]
     estimate = resources.estimate_run(game, algorithm, iterations=10, runs=2)
     t, s, a = 3, 16, 5
     assert estimate.state == 2 * t * s * a * 4 + t * s * 4 + 4  # cumulative, policy, flow, iteration
@@ -143,7 +144,7 @@ def test_walk_jaxpr_finds_the_largest_array_and_counts_loops():
 def test_check_run_refuses_solvers_too_big(solver, params, fragment):
     game = mfgtools.make_game("sis" if solver.startswith("pma") else "crowd",
                               **({} if solver.startswith("pma") else {"task": "navigation"}))
-    algorithm = resources._prepare(game, solver, params)
+    algorithm = prepare_solver(game, solver, params)[1]
     with pytest.raises(MFGError) as error:
         resources.check_run(game, algorithm, iterations=10)
     message = str(error.value)
@@ -154,7 +155,7 @@ def test_check_run_refuses_solvers_too_big(solver, params, fragment):
 
 def test_check_run_sizes_many_runs():
     game = mfgtools.make_game("crowd", map="empty:5", horizon=5)
-    algorithm = resources._prepare(game, "omd", {})
+    algorithm = prepare_solver(game, "omd", {})[1]
     assert resources.check_run(game, algorithm, iterations=10, runs=4).runs == 4
     with pytest.raises(MFGError, match="1,000,001 runs of .* lower the number of runs"):
         resources.check_run(game, algorithm, iterations=10, runs=1_000_001)
@@ -162,7 +163,7 @@ def test_check_run_sizes_many_runs():
 
 def test_long_runs_are_announced_in_one_note(monkeypatch, capsys):
     game = mfgtools.make_game("crowd", map="empty:5", horizon=5)
-    algorithm = resources._prepare(game, "omd", {})
+    algorithm = prepare_solver(game, "omd", {})[1]
     monkeypatch.setattr(resources, "LONG_RUN_SECONDS", 1e-9)
     resources.check_run(game, algorithm, iterations=10)
     lines = capsys.readouterr().err.splitlines()

@@ -112,7 +112,7 @@ class BatchRuns:
     def put(self, carry):
         if self.sharding is None:
             return jax.tree_util.tree_map(jnp.asarray, carry)
-        from mfgtools.sharding import put
+        from mfgtools.parallel.devices import put
 
         return jax.tree_util.tree_map(lambda x: put(np.asarray(x), self.sharding), carry)
 

@@ -145,14 +145,14 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     state = carry.state
     policy = solver.policy(game, state)
     if is_swarm(game):
-        from mfgtools.simulate import swarm_flow
+        from mfgtools.swarm.rollouts import swarm_flow
 
         grid = jnp.asarray(game.observation_grid(), jnp.result_type(float))
         table = jax.vmap(lambda t: policy.probabilities(t, grid))(jnp.arange(game.horizon))
         keys = jax.random.split(jax.random.PRNGKey(1), SWARM_FLOW_EPISODES)
         histogram, order = swarm_flow(game, policy, keys, game.n_agents)
         return Final(policy, table, histogram, solver.evaluate(game, policy), {"order": order})
-    from mfgtools import kernels
+    from mfgtools.finite import kernels
 
     metrics = solver.evaluate(game, policy)
     final = Final(None, policy, kernels.mean_field(game, policy), metrics, {})

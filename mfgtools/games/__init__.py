@@ -7,9 +7,8 @@ parameters, defaults and help (what ``mfgtools list`` prints).
 
 from __future__ import annotations
 
-from mfgtools.registry import Entry, Parameter, Registry
-
-GameSpec = Entry
+from mfgtools.games.registry import GAMES, GameSpec, register_game
+from mfgtools.registry import Entry, Parameter
 
 
 def _load_builtin_games() -> None:
@@ -19,8 +18,7 @@ def _load_builtin_games() -> None:
     )
 
 
-GAMES = Registry("game", _load_builtin_games)
-register_game = GAMES.register
+GAMES.set_loader(_load_builtin_games)
 
 
 def make_game(name: str, force: bool | None = None, **params):

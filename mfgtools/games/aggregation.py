@@ -23,8 +23,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from mfgtools.errors import as_float
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.swarm import TWO_PI, SwarmGame, annotation, coherence, common_parameters, static
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.swarm.game import TWO_PI, SwarmGame, annotation, coherence, common_parameters, static
 
 ACTIONS = ("stay", "east", "north", "west", "south")
 DIRECTIONS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))

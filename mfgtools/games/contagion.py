@@ -9,7 +9,7 @@ state has at most one successor ``target[x]`` and leaves for it with
 where ``n_x`` counts the agent's neighbours in the *contact states* of ``x``
 (infected neighbours for infection): every such neighbour transmits
 independently. This is the exact dynamics of the N-agent game on a graph
-(:func:`mfgtools.simulate.simulate_on_graph`). The mean-field game replaces the
+(:func:`mfgtools.graphex.simulate.simulate_on_graph`). The mean-field game replaces the
 graph by population classes (:mod:`mfgtools.graphs.structure`) and takes the
 expectation over the neighbourhood in closed form:
 
@@ -30,7 +30,7 @@ Games (our constants; the paper's are not published):
   contact rate is filtered out when ignoring) and an engaged spreader earns
   ``spread_reward``.
 
-The game is a :class:`~mfgtools.games.base.FiniteGame` on the extended states
+The game is a :class:`~mfgtools.finite.game.FiniteGame` on the extended states
 ``(class, x)`` (state index ``c * X + x``), so every finite-horizon solver runs
 on it; ``hybrid-omd`` uses the core/periphery split. The population is a graph
 given by ``graph`` (an edge-list file, or a :class:`~mfgtools.graphs.Graph`), or
@@ -49,8 +49,10 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int, as_seed
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.graphex.contagion import stay_probability
 
 MODELS = ("hybrid", "graphon")
 # default power-law graphex population (about 5,000 non-isolated vertices)
@@ -134,11 +136,8 @@ class ContagionGame(FiniteGame):
         counts = self.contact_counts(mu)[:, :, None]  # (C, X, 1)
         beta = self.contact_rate.astype(mu.dtype)[None]  # (1, X, A)
         degree = self.class_degree.astype(mu.dtype)[:, None, None]
-        share = jnp.clip(counts / jnp.maximum(degree, 1.0), 0.0, 1.0)
-        multinomial = jnp.power(jnp.clip(1.0 - beta * share, 0.0, 1.0), degree)
-        graphon = jnp.power(1.0 - beta, counts)
-        escape = jnp.where(self.multinomial[:, None, None], multinomial, graphon)  # no transmission
-        stay = (1.0 - self.spontaneous.astype(mu.dtype))[None] * escape  # (C, X, A)
+        stay = stay_probability(self.spontaneous.astype(mu.dtype)[None], beta, counts, degree,
+                                per_degree=self.multinomial[:, None, None])  # (C, X, A)
         probs = jnp.stack([stay, 1.0 - stay], axis=-1)  # (C, X, A, 2): stay, go to target
         return probs.reshape(self.n_states, self.n_actions, 2)
 

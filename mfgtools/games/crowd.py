@@ -28,8 +28,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
 from mfgtools.resources import check_game_size

@@ -43,8 +43,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.graphs.lattice import grid_moves, ring_moves
@@ -85,10 +86,11 @@ class OpenSpielCrowdGame(FiniteGame):
         return per_state[:, None] + cost
 
 
-def _finish(*, post_move, legal, noise_next, noise_prob, noise_legal, mu0, initial_order, horizon,
+def openspiel_crowd_game(*, post_move, legal, noise_next, noise_prob, noise_legal, mu0, initial_order, horizon,
             position, action_cost, quirks, with_move_cost, free, grid_shape, name, params, names,
             aversion, floor, congestion, discount) -> OpenSpielCrowdGame:
-    """Compose move and noise into a fan-out table and attach the quirk arrays."""
+    """An OpenSpiel-convention crowd game (crowd_modelling, its 2-D variant, periodic_aversion): move and noise
+    composed into a fan-out table, with the quirk arrays of OpenSpiel's traversal attached."""
     n_states, n_actions = post_move.shape
     next_state = noise_next[post_move]  # (S, A, N)
     prob = noise_prob[post_move]
@@ -139,7 +141,7 @@ def make_crowd_modelling(size=10, horizon=10, floor=FLOOR, discount=1.0, openspi
     half = size // 2
     position = 1.0 - np.abs(np.arange(size) - half) / half
     params = dict(size=size, horizon=horizon, floor=floor, discount=discount, openspiel_quirks=quirks)
-    return _finish(
+    return openspiel_crowd_game(
         post_move=ring_moves(size, steps), legal=np.ones((size, 3), dtype=bool),
         noise_next=ring_moves(size, steps), noise_prob=np.full((size, 3), 1.0 / 3.0),
         noise_legal=np.ones((size, 3), dtype=bool), mu0=np.full(size, 1.0 / size),
@@ -242,7 +244,7 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
                   only_distribution_reward=only_distribution, positional_reward=tuple(cells),
                   positional_reward_value=tuple(values), with_congestion=congestion, floor=floor,
                   discount=discount, openspiel_quirks=quirks)
-    return _finish(
+    return openspiel_crowd_game(
         post_move=post_move, legal=legal, noise_next=target, noise_prob=noise_prob,
         noise_legal=legal, mu0=mu0_vector, initial_order=np.nonzero(mu0_vector > 0)[0],
         horizon=horizon, position=position, action_cost=action_cost, quirks=quirks,

@@ -51,8 +51,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice, as_float, as_horizon
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.resources import check_game_size
 
 # network: adjacency (node -> successors), BPR coefficients a, b, capacity and free-flow time per link

@@ -35,8 +35,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.resources import check_game_size
 

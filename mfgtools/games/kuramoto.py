@@ -27,8 +27,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from mfgtools.errors import as_float
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.swarm import (TWO_PI, SwarmGame, annotation, coherence, common_parameters, relative_angle,
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.swarm.game import (TWO_PI, SwarmGame, annotation, coherence, common_parameters, relative_angle,
                                   static, unit_vectors)
 
 ACTIONS = ("slow down", "keep", "speed up")

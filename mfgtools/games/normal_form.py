@@ -23,8 +23,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 
 REWARD_FUNCTIONS = ("coop", "dom", "dominated", "biased_indirect_rps")
 N_ACTIONS = 3

@@ -32,8 +32,9 @@ from __future__ import annotations
 import numpy as np
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.crowd_modelling import _finish
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.games.crowd_modelling import openspiel_crowd_game
 from mfgtools.graphs.lattice import ring_moves
 from mfgtools.resources import check_game_size
 
@@ -88,7 +89,7 @@ def make_periodic_aversion(size=21, horizon=20, dt=0.01, xmin=0.0, xmax=1.0, n_a
     moves = ring_moves(size, steps)
     params = dict(size=size, horizon=horizon, dt=dt, xmin=xmin, xmax=xmax, n_actions_per_side=sides,
                   volatility=volatility, coef_aversion=coef, discount=discount, openspiel_quirks=quirks)
-    return _finish(
+    return openspiel_crowd_game(
         post_move=moves, legal=np.ones((size, n_moves), dtype=bool), noise_next=moves,
         noise_prob=np.broadcast_to(noise, (size, n_moves)).copy(), noise_legal=np.ones((size, n_moves), dtype=bool),
         mu0=np.full(size, 1.0 / size), initial_order=np.arange(size), horizon=horizon, position=position,

@@ -38,8 +38,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_float, as_horizon, as_int
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
 from mfgtools.resources import check_game_size
 

@@ -11,7 +11,7 @@ Both can be played in either mode (:data:`mfgtools.registry.MODES`): finite
 horizon (the default) or stationary (``stationary=True`` / ``mode="stationary"``:
 discounted infinite horizon, which needs ``discount < 1`` and a time-homogeneous
 reward; ``horizon`` is then only the default length of simulated sample paths).
-:func:`~mfgtools.games.base.resolve_mode` validates the mode and discount.
+:func:`~mfgtools.finite.game.resolve_mode` validates the mode and discount.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.games import Parameter, register_game
-from mfgtools.games.base import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.registry import MODES
 from mfgtools.resources import check_game_size
 

@@ -29,9 +29,10 @@ from mfgtools.engine import BatchRuns, Hooks, OneRun, execute, headline_metric, 
 from mfgtools.engine.programs import TRACE_COUNT
 from mfgtools.engine.progress import make_report
 from mfgtools.errors import MFGError, as_int, as_seed
-from mfgtools.registry import Entry, Parameter, Registry, satisfies
+from mfgtools.registry import Entry, satisfies
 from mfgtools.resources import check_run
 from mfgtools.results import Result
+from mfgtools.solvers.registry import DEFAULT_ITERATIONS, SOLVERS, SolverSpec, register_solver
 
 
 def _load_builtin_solvers() -> None:
@@ -41,19 +42,7 @@ def _load_builtin_solvers() -> None:
     )
 
 
-SOLVERS = Registry("solver", _load_builtin_solvers)
-SolverSpec = Entry
-
-
-DEFAULT_ITERATIONS = 100
-
-
-def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite",
-                    modes: tuple = ("finite-horizon",), iterations: int = DEFAULT_ITERATIONS):
-    """Decorator registering ``factory(**params) -> solver``; ``requires``: the game
-    family it needs; ``modes``: the game modes it solves (finite-horizon, stationary);
-    ``iterations``: the default length of a run (``solve``, the CLI)."""
-    return SOLVERS.register(name, description, parameters, kind=requires, modes=modes, iterations=iterations)
+SOLVERS.set_loader(_load_builtin_solvers)
 
 
 def default_iterations(solver: str) -> int:
@@ -275,7 +264,7 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
     if devices is not None:
-        from mfgtools.sharding import resolve_devices
+        from mfgtools.parallel.devices import resolve_devices
 
         devices = resolve_devices(devices)
     check_run(game, algorithm, iterations, force=force, devices=1 if devices is None else len(devices))
@@ -283,7 +272,7 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     if devices is None:
         runs = OneRun(algorithm, game)
     else:  # one run over several devices: mfgtools.sharding places and runs it
-        from mfgtools.sharding import SpaceRun
+        from mfgtools.parallel.sharding import SpaceRun
 
         runs = SpaceRun(game, algorithm, devices)
     start = time.perf_counter()

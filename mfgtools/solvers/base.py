@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import MFGError
-from mfgtools.games.base import FiniteGame
+from mfgtools.finite.game import FiniteGame
 
 
 def setting(default=dataclasses.MISSING):
@@ -66,9 +66,9 @@ def shown_settings(solver: str, settings: dict) -> dict:
     settings of a tabular Off-MMD or D-MOMD run; both are left out here, kept in
     the result file.
     """
-    from mfgtools.solvers import list_solvers
+    from mfgtools.solvers.registry import SOLVERS
 
-    entry = list_solvers().get(solver)
+    entry = SOLVERS.entries().get(solver)
     declared = settings if entry is None else {k: v for k, v in settings.items() if k in entry.parameters}
     unused = {name for (key, value), names in _UNUSED_UNDER.items() if declared.get(key) == value for name in names}
     return {k: v for k, v in declared.items() if k not in unused}
@@ -79,7 +79,7 @@ class SwarmSolver(FiniteSolver):
 
     Same protocol as finite-game solvers (``init``, ``step``, ``policy``,
     ``evaluate``), except that ``policy(game, state)`` returns a decentralised
-    swarm policy (:mod:`mfgtools.swarm_policies`: ``probabilities(t, observations)``)
+    swarm policy (:mod:`mfgtools.swarm.policies`: ``probabilities(t, observations)``)
     and the metrics describe returns, not exploitability: ``step`` reports
     ``return`` (the mean discounted shared return of its training episodes) and
     ``order_parameter`` (mean over their last step), and :meth:`evaluate` the same
@@ -95,7 +95,7 @@ class SwarmSolver(FiniteSolver):
                            f"{getattr(game, 'name', type(game).__name__)!r}")
 
     def evaluate(self, game, policy):
-        from mfgtools.simulate import swarm_rollout
+        from mfgtools.swarm.rollouts import swarm_rollout
         import jax
 
         keys = jax.random.split(jax.random.PRNGKey(0), self.evaluation_episodes)

@@ -1,7 +1,7 @@
 """Online D-MOMD: the Munchausen learner of Off-MMD fed by simulation (the paper's baseline).
 
 Each iteration computes the true mean field of ``pi_k``, samples ``episodes``
-independent agents following ``pi_k`` in it (:func:`mfgtools.simulate.simulate_agents`
+independent agents following ``pi_k`` in it (:func:`mfgtools.finite.simulate.simulate_agents`
 with that flow) and fits the next Q-function to the Munchausen targets of these
 fresh transitions, with rewards under the true mean field and no CQL penalty by
 default (:mod:`mfgtools.solvers.munchausen`; the same code as Off-MMD).
@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_int
-from mfgtools.games import Parameter
-from mfgtools.simulate import simulate_agents
-from mfgtools.solvers import register_solver
+from mfgtools.registry import Parameter
+from mfgtools.finite.simulate import simulate_agents
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,

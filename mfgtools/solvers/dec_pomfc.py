@@ -6,7 +6,7 @@ upper-level (Dec-MFC) MDP, trained centrally on finite swarms:
 - upper-level state: the representation of the swarm's empirical mean field,
   the kernel (or histogram) averages ``f_b = (1/N) sum_i k(x_i, c_b)`` over
   ``M`` centres on ``game.feature_periods``
-  (:func:`mfgtools.representations.mean_field_features`), fed to the networks
+  (:func:`mfgtools.swarm.representations.mean_field_features`), fed to the networks
   as ``(M f_b / m - 1) / sqrt(M)`` (``m``: the kernel mass of a point; 0 for the
   uniform distribution, of order 1 for a swarm gathered at one point), plus the
   time ``2 t / T - 1``;
@@ -32,7 +32,7 @@ training swarm size, whose mean fields the upper level was trained on; fixed
 keys from ``policy_seed``), averages the logits ``xi_t`` over the rollouts (a
 Monte Carlo estimate of the sequence of the mean-field limit, where all
 rollouts agree) and hands the sequence ``xi_0 .. xi_{T-1}`` to every agent in
-advance: a :class:`~mfgtools.representations.MixturePolicy` that needs nothing
+advance: a :class:`~mfgtools.swarm.representations.MixturePolicy` that needs nothing
 but each agent's own observation and the time.
 
 ``representation="histogram"`` replaces the kernels by histograms in both
@@ -57,10 +57,11 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools import representations as rep
+from mfgtools.swarm import representations as rep
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
-from mfgtools.games import Parameter
-from mfgtools.solvers import ppo, register_solver
+from mfgtools.registry import Parameter
+from mfgtools.solvers import ppo
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
 
 LOG_2PI = math.log(2.0 * math.pi)

@@ -23,10 +23,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import as_float
-from mfgtools.games import Parameter
-from mfgtools.solvers import register_solver
+from mfgtools.registry import Parameter
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.mirror_descent import OnlineMirrorDescent
 

@@ -4,7 +4,7 @@ Every agent is a learner: it acts from its own observation and the time with
 an actor ``pi(u | y_i, t)``, estimates its values with a critic ``V(y_i, t)``
 and learns from the shared reward, treating the other agents as part of the
 environment. The actor and critic parameters are shared by all agents (flax
-MLPs on :func:`mfgtools.representations.observation_features`: angles as
+MLPs on :func:`mfgtools.swarm.representations.observation_features`: angles as
 ``(cos, sin)``, bounded coordinates in ``[-1, 1]``, plus ``2 t / T - 1``), so
 every agent's transitions feed one PPO update: GAE per agent on the shared
 reward, clipped surrogate, minibatch epochs stopped early at ``target_kl``
@@ -30,13 +30,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools import representations as rep
-from mfgtools.solvers import ppo, register_solver
+from mfgtools.swarm import representations as rep
+from mfgtools.solvers import ppo
+from mfgtools.solvers.registry import register_solver
 
 
 def agent_inputs(observation_periods, observation_bounds, horizon, observations, t):
     """``(..., N, O) -> (..., N, O' + 1)``: network inputs of every agent: its observation
-    features (:func:`~mfgtools.representations.observation_features`) and the time ``2 t / T - 1``."""
+    features (:func:`~mfgtools.swarm.representations.observation_features`) and the time ``2 t / T - 1``."""
     features = rep.observation_features(observation_periods, observation_bounds, observations)
     time = 2.0 * jnp.asarray(t, features.dtype) / horizon - 1.0
     return jnp.concatenate([features, jnp.broadcast_to(time, features.shape[:-1] + (1,))], axis=-1)

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import as_bool, as_float
-from mfgtools.games import Parameter
-from mfgtools.solvers import register_solver
+from mfgtools.registry import Parameter
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
 
 

@@ -50,7 +50,7 @@ import optax
 from flax import struct
 from jax import lax
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
 from mfgtools.solvers.base import FiniteSolver
 

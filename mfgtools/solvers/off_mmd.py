@@ -37,12 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_bool, as_choice, as_float
-from mfgtools.games import Parameter
-from mfgtools.games.base import Annotation
-from mfgtools.offline import OfflineDataset, mis_mean_field, resolve_dataset
-from mfgtools.solvers import register_solver
+from mfgtools.registry import Parameter
+from mfgtools.annotations import Annotation
+from mfgtools.offline.dataset import OfflineDataset
+from mfgtools.offline.mis import mis_mean_field
+from mfgtools.offline.shipped import resolve_dataset
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
@@ -157,7 +159,7 @@ def paper_score(game, policy):
     induction with discount 0.99 against the policy's exact mean field, for the
     policy and for the best response, and scores ``sum_s mu0(s) (max_a Q*_0(s, a) -
     max_a Q^pi_0(s, a))``: the policy's value at ``t = 0`` is the greedy one
-    (:func:`mfgtools.kernels.exploitability` with ``greedy_start=True`` on the game
+    (:func:`mfgtools.finite.kernels.exploitability` with ``greedy_start=True`` on the game
     with discount 0.99). It is not a true exploitability (it can be lower than the
     clean one by the first step's gap); the uniform policy scores 279.4 on
     four-rooms exploration and 2111.7 on navigation (clean: 351.8 and 2716.5).

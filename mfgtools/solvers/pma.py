@@ -40,11 +40,11 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools import kernels
+from mfgtools.finite import kernels
 from mfgtools.errors import as_float, as_int
-from mfgtools.games import Parameter
-from mfgtools.simulate import agents_step, empirical_distribution
-from mfgtools.solvers import register_solver
+from mfgtools.registry import Parameter
+from mfgtools.finite.simulate import agents_step, empirical_distribution
+from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
 
 BOTH_MODES = ("finite-horizon", "stationary")
