@@ -30,6 +30,7 @@ import json
 import os
 import weakref
 import zipfile
+from typing import Any
 
 import jax
 import numpy as np
@@ -61,7 +62,7 @@ def run_identity(game, solver: str, settings: dict, seed, iterations: int, chunk
         "solver_params": params_to_json(settings),
         "seed": [int(one) for one in seed] if isinstance(seed, (list, tuple)) else int(seed),
         "iterations": int(iterations),
-        "float64": bool(jax.config.jax_enable_x64),
+        "float64": bool(jax.config.read("jax_enable_x64")),
     }
     if chunk is not None:
         identity["chunk"] = int(chunk)
@@ -107,7 +108,7 @@ def _checksum(header: str, arrays: dict) -> str:
 def _write(path: str, header: dict, arrays: dict) -> str:
     """Write the archive (header first, checksum last) atomically."""
     text = json.dumps(header, sort_keys=True)
-    entries = {_HEADER: np.asarray(text)}
+    entries: dict[str, Any] = {_HEADER: np.asarray(text)}
     entries.update(arrays)
     entries["checksum"] = np.asarray(_checksum(text, arrays))
 

@@ -35,20 +35,6 @@ def as_int(value, name: str, minimum: int | None = None, maximum: int | None = N
     return number
 
 
-# JAX seeds: jax.random.PRNGKey keeps only the low 32 bits without jax_enable_x64 (2**32 gives the key
-# of 0) and overflows beyond 2**63 - 1 with it; seeds below 2**32 give the same key in both modes.
-MAX_SEED = 2**32 - 1
-
-
-def as_seed(value, name: str = "seed") -> int:
-    """``value`` as a random seed: an integer in ``0..MAX_SEED`` (2**32 - 1)."""
-    number = as_int(value, name, 0)
-    if number > MAX_SEED:
-        raise MFGError(f"{name} must be at most {MAX_SEED} (2**32 - 1: JAX random keys hold 32-bit seeds), "
-                       f"got {number}")
-    return number
-
-
 def as_float(value, name: str, low: float | None = None, high: float | None = None,
              low_open: bool = False, high_open: bool = False) -> float:
     """``value`` as a finite float (strings accepted) within the given bounds."""

@@ -29,12 +29,12 @@ from mfgtools.errors import MFGError
 try:  # POSIX: kernel locks, released when their process dies
     import fcntl
 except ImportError:  # pragma: no cover - Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 LOCK_SUFFIX = ".lock"
 _LOCK_HEADER = "mfgtools lock"
 
-_REASONS = {
+_REASONS: dict[int | None, str] = {
     errno.ENOSPC: "no space left on the device (the disk is full)",
     errno.EDQUOT: "disk quota exceeded",
     errno.EACCES: "permission denied",
@@ -127,7 +127,7 @@ def remove_stale_temporaries(path) -> list[str]:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     prefix = _temporary_prefix(path)
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:
@@ -234,7 +234,7 @@ def check_output_path(path, what: str = "--out", *, overwrite: bool = True, inpu
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
-        raise MFGError(f"cannot write {path!r}: {_REASONS.get(error.errno, error.strerror or error)} "
+        raise MFGError(f"cannot write {path!r}: {_REASONS.get(error.errno, error.strerror or str(error))} "
                        f"in {directory!r}") from None
     if not overwrite and os.path.lexists(path):
         raise MFGError(f"{what} {path!r} exists; pass --overwrite to replace it, or choose another path")
@@ -267,7 +267,7 @@ class FileLock:
         self.path = os.fspath(path)
         self.lock_path = self.path + LOCK_SUFFIX
         self.what = what
-        self._descriptor = None
+        self._descriptor: int | None = None
 
     @property
     def held(self) -> bool:

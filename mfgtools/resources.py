@@ -228,7 +228,7 @@ def _float_bytes() -> int:
     try:
         import jax
 
-        return 8 if jax.config.jax_enable_x64 else 4
+        return 8 if jax.config.read("jax_enable_x64") else 4
     except Exception:  # noqa: BLE001
         return 4
 
@@ -378,7 +378,7 @@ def _profile(game, solver) -> dict:
     import jax
 
     try:
-        key_of = (_shapes_key(solver), _shapes_key(game), jax.config.jax_enable_x64)
+        key_of = (_shapes_key(solver), _shapes_key(game), jax.config.read("jax_enable_x64"))
         hash(key_of)
     except TypeError:  # an unhashable static field: no caching
         key_of = None

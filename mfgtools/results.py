@@ -118,10 +118,10 @@ class Result:
         }
         if not stationary:
             coords["t"] = np.arange(game.horizon + 1)
-        time = () if stationary else ("t",)
+        time: tuple[str, ...] = () if stationary else ("t",)
         if game.grid_shape is not None:
             height, width = game.grid_shape
-            space = ("row", "col")
+            space: tuple[str, ...] = ("row", "col")
             coords.update(row=np.arange(height), col=np.arange(width))
         else:
             space = ("state",)
@@ -156,7 +156,7 @@ class Result:
             attrs["horizon"] = int(game.horizon)
         attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
         if best:
-            attrs["best_iteration"] = int(self.best_iteration)
+            attrs["best_iteration"] = int(self.best_iteration)  # type: ignore[arg-type]  # set when best
         if "behaviour_exploitability" in self.extras:  # offline runs whose data name their behaviour policy
             attrs["behaviour_exploitability"] = float(self.extras["behaviour_exploitability"])
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
@@ -168,7 +168,8 @@ class Result:
             dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
         if best:
             dataset["best_policy"].attrs["description"] = ("the policy of lowest exploitability, at iteration "
-                                                           f"{int(self.best_iteration)} (attribute best_iteration)")
+                                                           f"{int(self.best_iteration)} "  # type: ignore[arg-type]
+                                                           "(attribute best_iteration)")
             dataset["best_mean_field"].attrs["description"] = "the population of best_policy"
         return dataset
 

@@ -200,13 +200,13 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
             hooks.checkpoint.save(runs.fetch(carry), done, collected)
             last_saved = done
         if report is not None:
-            if hooks.headline in collected[-1]:
+            if hooks.headline is not None and hooks.headline in collected[-1]:
                 report.set_postfix(_postfix(hooks.headline, np.asarray(collected[-1][hooks.headline])[..., -1]))
             report.update(active)
         if hooks.callback is not None:
             hooks.callback(done, collected)
     final = _host(runs.finish(carry, iterations))
-    if report is not None and hooks.headline in final.metrics:
+    if report is not None and hooks.headline is not None and hooks.headline in final.metrics:
         report.set_postfix(_postfix(hooks.headline, final.metrics[hooks.headline]))
     names = list(dict.fromkeys(name for chunk in collected for name in chunk))
     metrics = {name: np.concatenate([chunk[name] for chunk in collected], axis=-1) for name in names}

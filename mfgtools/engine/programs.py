@@ -124,7 +124,7 @@ def advance(solver, game, carry: Carry, key, start, count, cap: int):
         if best is not None and headline in metrics:
             value = metrics[headline].astype(best.value.dtype)
             best = lax.cond(value < best.value,  # NaN never counts as better
-                            lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),
+                            lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),  # type: ignore[union-attr]
                             lambda: best)
         buffers = {name: lax.dynamic_update_index_in_dim(buffers[name], metrics[name].astype(buffers[name].dtype),
                                                          i, 0) for name in buffers}
@@ -165,8 +165,8 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     take_last = (value < best.value) | (best.iteration < 0)
     best_policy = jnp.where(take_last, policy, best.policy)
     best_flow = lax.cond(take_last, lambda: final.mean_field, lambda: kernels.mean_field(game, best.policy))
-    return final.replace(best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy,
-                         best_mean_field=best_flow)
+    return final.replace(  # type: ignore[attr-defined]  # flax struct dataclasses add replace
+        best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy, best_mean_field=best_flow)
 
 
 def run_keys(key):
@@ -277,7 +277,7 @@ PROGRAMS = _Programs()
 def seed_key(seed: int) -> np.ndarray:
     """``jax.random.PRNGKey(seed)`` computed on the host (no device round trip): ``(2,)`` uint32."""
     seed = int(seed)
-    if jax.config.jax_enable_x64:
+    if jax.config.read("jax_enable_x64"):
         return np.asarray([(seed >> 32) & 0xFFFFFFFF, seed & 0xFFFFFFFF], np.uint32)
     return np.asarray([0, seed & 0xFFFFFFFF], np.uint32)
 

@@ -482,7 +482,7 @@ def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, perio
 
     Raises:
       MFGError: for a radius outside ``(0, period / 2)``, an unknown method or
-      mismatched shapes.
+        mismatched shapes.
     """
     radius, period = check_radius(radius, period)
     positions, values = jnp.asarray(positions), jnp.asarray(values)
