@@ -8,6 +8,8 @@ unknown parameters with the list of valid ones.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from typing import Any, Callable
 
 from mfgtools.errors import MFGError
@@ -57,6 +59,14 @@ class Entry:
     def requires(self) -> str:
         """For a solver: the family of game it needs (same as ``kind``)."""
         return self.kind
+
+
+def import_modules(package: str) -> None:
+    """Import every module of ``package`` (``mfgtools.games``, ``mfgtools.solvers``): a game or solver module
+    registers itself when imported, so adding one is adding its file (CONTRIBUTING.md)."""
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
 
 
 class Registry:

@@ -8,14 +8,11 @@ parameters, defaults and help (what ``mfgtools list`` prints).
 from __future__ import annotations
 
 from mfgtools.games.registry import GAMES, GameSpec, register_game
-from mfgtools.registry import Entry, Parameter
+from mfgtools.registry import Entry, Parameter, import_modules
 
 
 def _load_builtin_games() -> None:
-    from mfgtools.games import (  # noqa: F401  (registration)
-        aggregation, contagion, crowd, crowd_modelling, dynamic_routing, garnet, kuramoto, linear_quadratic,
-        normal_form, periodic_aversion, sis, tabular, torus_crowd, vicsek,
-    )
+    import_modules("mfgtools.games")  # every module of this folder: a game registers itself when imported
 
 
 GAMES.set_loader(_load_builtin_games)

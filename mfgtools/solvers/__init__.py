@@ -29,17 +29,14 @@ from mfgtools.engine import BatchRuns, Hooks, OneRun, execute, headline_metric, 
 from mfgtools.engine.programs import TRACE_COUNT
 from mfgtools.engine.progress import make_report
 from mfgtools.errors import MFGError, as_int, as_seed
-from mfgtools.registry import Entry, satisfies
+from mfgtools.registry import Entry, import_modules, satisfies
 from mfgtools.resources import check_run
 from mfgtools.results import Result
 from mfgtools.solvers.registry import DEFAULT_ITERATIONS, SOLVERS, SolverSpec, register_solver
 
 
 def _load_builtin_solvers() -> None:
-    from mfgtools.solvers import (  # noqa: F401  (registration)
-        d_momd, fictitious_play, hybrid_omd, mirror_descent, off_mmd, pma,
-        dec_pomfc, ippo,
-    )
+    import_modules("mfgtools.solvers")  # every module of this folder: a solver registers itself when imported
 
 
 SOLVERS.set_loader(_load_builtin_solvers)
