@@ -14,7 +14,7 @@ GameSpec = Entry
 
 def _load_builtin_games() -> None:
     from mfgtools.games import (  # noqa: F401  (registration)
-        aggregation, contagion, crowd, crowd_modelling, kuramoto, sis, tabular, torus_crowd, vicsek,
+        aggregation, contagion, crowd, crowd_modelling, kuramoto, mfglib_envs, sis, tabular, torus_crowd, vicsek,
     )
 
 
