@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "it has a parameter of that name, else to the solver")
     solve.add_argument("--out", metavar="PATH",
                        help="netCDF file of the result (default: GAME-SOLVER.nc in the current "
-                            "directory; an existing file is replaced only with --overwrite)")
+                            "directory, a / in GAME written _; an existing file is replaced only with --overwrite)")
     solve.add_argument("--overwrite", action="store_true",
                        help="replace --out and --plot if they exist (default: refuse)")
     solve.add_argument("--plot", metavar="PATH", help="also write a figure of the result (.png, .pdf, .svg, ...)")
@@ -185,6 +185,11 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum, frame):
     raise Terminated()
+
+
+def file_stem(game: str) -> str:
+    """``game`` as part of a default file name: ``mfglib/beach_bar`` -> ``mfglib_beach_bar``."""
+    return game.replace("/", "_")
 
 
 def main(argv=None) -> int:
@@ -397,7 +402,7 @@ def run_solve(args) -> int:
 
     from mfgtools import checkpoints
 
-    out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
+    out = args.out if args.out is not None else f"{file_stem(args.game)}-{args.solver}.nc"
     inputs = _inputs(game_params, solver_params)  # map, graph and dataset files: never an output
     checkpoint = args.checkpoint if args.checkpoint is not None else out + ".ckpt"
     checkpointed = bool(every or args.resume or args.restart)
@@ -596,7 +601,7 @@ def run_sweep(args) -> int:
     grid = parse_grid(args.grid, args.game, args.solver, solver_params)
     check_grid(args.solver, grid, solver_params)  # every value, before the game is built
 
-    out = args.out if args.out is not None else f"{args.game}-{args.solver}-sweep.nc"
+    out = args.out if args.out is not None else f"{file_stem(args.game)}-{args.solver}-sweep.nc"
     inputs = _inputs(game_params, solver_params, grid)
     _check_output(out, "--out", args.overwrite, inputs)
     _check_plot(args.plot, out, args.overwrite, inputs)

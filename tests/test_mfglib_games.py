@@ -126,10 +126,10 @@ def test_parameters_are_validated(name, params, message):
     assert "\n" not in str(error.value)
 
 
-def test_runs_from_the_command_line(tmp_path):
+def test_runs_from_the_command_line(tmp_path, monkeypatch):
     from mfgtools.cli import main
 
-    out = tmp_path / "beach.nc"
-    status = main(["solve", "--game", "mfglib/beach_bar", "--solver", "omd", "--iterations", "3",
-                   "--out", str(out), "--quiet"])
-    assert status == 0 and out.exists()
+    monkeypatch.chdir(tmp_path)
+    status = main(["solve", "--game", "mfglib/beach_bar", "--solver", "omd", "--iterations", "3", "--quiet"])
+    assert status == 0
+    assert (tmp_path / "mfglib_beach_bar-omd.nc").exists()  # the default name: the game's / written _
