@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import mfgtools
-from mfgtools.games.mfglib_envs import crowd_motion_bar_locations, torch_coin_flips
+from mfgtools import kernels
+from mfgtools.games.mfglib_envs import crowd_motion_bar_locations, torch_coin_flips, torch_uniform
 
 pytestmark = pytest.mark.usefixtures("x64_module")
 
@@ -34,12 +35,22 @@ REFERENCE = [
     ("susceptible_infected", {"T": 8}, 1.3915140461621158, 0.14215900156898353, 0.15333959771131767),
     ("linear_quadratic", {"T": 4, "el": 3, "m": 1, "sigma": 1.0},
      0.3607036186113033, 0.1193336742184381, 0.032791238055572824),
+    # games of the joint state-action distribution L_t(s, a) (FiniteGame.joint)
+    ("conservative_treasure_hunting", {"T": 3, "n": 2, "r": [1.0, 2.0], "c": [0.5, 1.0, 2.0]},
+     1.96875, 1.3706888957187857e-08, 0.3920306940856797),
+    ("equilibrium_price", {"T": 2, "s_inv": 2, "Q": 1, "H": 2, "c": [0.5, 0.2, 0.3, 0.1, 0.05]},
+     1.1675925925925927, 0.09206020293677587, None),
+    ("random_linear", {"T": 2, "n": 3, "m": 2.0, "seed": 4}, 3.3180408515729445, 0.00014651413015620562,
+     0.3544043848861236),
 ]
 
 # Fictitious play where MFGLib's best response meets exactly tied actions: MFGLib splits
 # the mass over them, we take the first maximiser, and which Q values tie exactly depends
 # on each library's order of summation. Our own figure after 10 iterations (MFGLib: above).
 FP_TIES = {"building_evacuation": 0.7609700132614443}
+# MFGLib 0.3.0's FictitiousPlay fails on multi-dimensional action spaces (its state
+# distribution keeps one action axis): our own figure.
+FP_OURS = {"equilibrium_price": 0.10872056779408112}
 
 
 @pytest.mark.parametrize("name, params, uniform, omd, fp", REFERENCE, ids=[case[0] for case in REFERENCE])
@@ -50,13 +61,15 @@ def test_exploitability_matches_mfglib(name, params, uniform, omd, fp):
     mirror = mfgtools.solve(game, "omd", iterations=10, learning_rate=1.0, progress=False)
     assert mfgtools.exploitability(game, mirror.policy) == pytest.approx(omd, rel=RTOL)
     play = mfgtools.solve(game, "fp", iterations=10, progress=False)
-    assert mfgtools.exploitability(game, play.policy) == pytest.approx(FP_TIES.get(name, fp), rel=RTOL)
+    expected = FP_TIES.get(name, FP_OURS.get(name, fp))
+    assert mfgtools.exploitability(game, play.policy) == pytest.approx(expected, rel=RTOL)
 
 
 def test_every_game_is_listed_with_mfglib_defaults():
     games = mfgtools.list_games()
-    for name in ("beach_bar", "building_evacuation", "crowd_motion", "left_right", "linear_quadratic",
-                 "rock_paper_scissors", "susceptible_infected"):
+    for name in ("beach_bar", "building_evacuation", "conservative_treasure_hunting", "crowd_motion",
+                 "equilibrium_price", "left_right", "linear_quadratic", "random_linear", "rock_paper_scissors",
+                 "susceptible_infected"):
         assert "mfglib/" + name in games
     assert games["mfglib/beach_bar"].parameters["T"].default == 2
     assert games["mfglib/susceptible_infected"].parameters["T"].default == 50
@@ -106,6 +119,26 @@ def test_crowd_motion_bar_follows_torch_seed():
         [3, 3], [4, 2], [5, 1], [5, 1], [5, 1], [4, 2], [3, 3], [2, 4], [1, 3], [0, 2]]
 
 
+def test_torch_uniform_draws_are_torchs():
+    # torch.manual_seed(0); torch.rand(3) in float64, as recorded from torch 2.x
+    np.testing.assert_array_equal(torch_uniform(0, 3), [0.9700530018065531, 0.707819864399788, 0.45938294312745087])
+
+
+def test_joint_games_read_the_state_action_distribution():
+    game = mfgtools.make_game("mfglib/equilibrium_price", T=1)
+    assert game.joint and game.action_shape == (3, 3) and game.n_actions == 9
+    assert game.action_names[5] == "q=1,h=2"  # actions (q, h) flattened row-major
+    mu = np.full(4, 0.25)
+    buyers, idle = np.zeros((4, 9)), np.zeros((4, 9))
+    buyers[:, 8], idle[:, 0] = 0.25, 0.25  # everybody consumes q = 2, or nobody consumes
+    # the price (d / (E[q] + e0))^(1/sigma) falls when the population consumes more
+    assert float(game.reward(0, mu, buyers)[0, 3]) < float(game.reward(0, mu, idle)[0, 3])
+    with pytest.raises(mfgtools.MFGError, match="joint state-action distribution"):
+        kernels.best_response(game, kernels.mean_field(game, kernels.uniform_policy(game)))
+    state_only = mfgtools.make_game("mfglib/beach_bar")
+    assert not state_only.joint  # every other game keeps reward(t, mu)
+
+
 @pytest.mark.parametrize("name, params, message", [
     ("beach_bar", {"bar_loc": 4}, "bar_loc"),
     ("beach_bar", {"p_still": 1.5}, "p_still"),
@@ -119,6 +152,11 @@ def test_crowd_motion_bar_follows_torch_seed():
     ("linear_quadratic", {"delta": 0.0}, "delta"),
     ("susceptible_infected", {"mu0": [1.0]}, "mu0"),
     ("rock_paper_scissors", {"horizon": 3}, "no parameter"),
+    ("conservative_treasure_hunting", {"T": 4}, "c must be 4"),
+    ("conservative_treasure_hunting", {"r": [1.0, 2.0]}, "r must be 3"),
+    ("equilibrium_price", {"c": [1.0, 2.0]}, "c must be 5"),
+    ("equilibrium_price", {"e0": 0.0}, "e0"),
+    ("random_linear", {"n": 0}, "n"),
 ])
 def test_parameters_are_validated(name, params, message):
     with pytest.raises(mfgtools.MFGError, match=message) as error:

@@ -18,10 +18,12 @@ documented definitions (``mfglib.env.Environment`` and its examples, MFGLib
 - ``mu0``: ``"uniform"`` or a probability vector (any shape with ``S``
   entries, flattened row-major), as MFGLib's ``mu0`` argument.
 
-The games read only the state distribution ``mu_t``. MFGLib's three games
-whose rewards or transitions read the joint state-action distribution
+Seven games read only the state distribution ``mu_t``. Three
 (``conservative_treasure_hunting``, ``equilibrium_price``, ``random_linear``)
-are not here yet (docs/mfglib_games.md says what they need).
+read the joint state-action distribution ``L_t(s, a)``: they set ``joint =
+True`` and take ``reward(t, mu, joint)`` / ``transition(t, mu, joint)``, and are
+registered with kind ``"joint"`` (the solvers that pass the flow's policy to
+the model run on them: docs/mfglib_games.md).
 """
 
 from __future__ import annotations
@@ -478,3 +480,207 @@ def make_linear_quadratic(T=3, el=5, m=2, sigma=3.0, delta=0.1, k=1.0, q=0.01, k
                  noise_prob=float_array(eps_prob), el=el, delta=delta, k=k, q=q, kappa=kappa, c_term=c_term)
     # the static table holds the transition at mu0 (what the tables show; the kernels call transition())
     return game.replace(transition_prob=game.transition(0, game.initial_distribution))
+
+
+# ----- games of the joint state-action distribution (joint = True) --------------------------
+def torch_uniform(seed_or_words, count: int) -> np.ndarray:
+    """``count`` draws of torch's float64 ``torch.rand`` after ``torch.manual_seed(seed)``.
+
+    Each draw takes two 32-bit outputs of the twister (first one high), keeps the
+    low 53 bits and scales by ``2**-53`` (torch's ``uniform_real``). Pass a seed,
+    or a :class:`numpy.random.RandomState` to continue a stream.
+    """
+    rs = seed_or_words if isinstance(seed_or_words, np.random.RandomState) else np.random.RandomState(seed_or_words)
+    words = rs.randint(0, 2**32, size=(count, 2), dtype=np.uint64)
+    bits = ((words[:, 0] << np.uint64(32)) | words[:, 1]) & np.uint64((1 << 53) - 1)
+    return bits.astype(np.float64) * 2.0**-53
+
+
+@struct.dataclass(kw_only=True)
+class MFGLibTreasureHunting(MFGLibGame):
+    """MFGLib's ``conservative_treasure_hunting`` (see :func:`make_conservative_treasure_hunting`)."""
+
+    treasure: jax.Array  # (n,) r
+    cost: jax.Array  # (T + 1,) c[t - 1] at t >= 1 (entry 0 unused)
+    joint = True
+    kind = "joint"
+
+    def _distance(self, joint):
+        """``||L - e_s e_s^T||^2`` (Frobenius) for every ``s``, ``(S,)``."""
+        n = self.n_states
+        corners = jnp.eye(n * n, dtype=joint.dtype)[:: n + 1].reshape(n, n, n)  # corners[s] = e_s e_s^T
+        return jnp.sum((joint[None] - corners) ** 2, axis=(1, 2))
+
+    def reward(self, t, mu, joint):
+        del mu
+        value = self.treasure.astype(joint.dtype) * (1 - self._distance(joint) / 2.0)
+        return jnp.where(t == 0, 0.0, jnp.diag(value))
+
+    def transition(self, t, mu, joint):
+        del mu
+        n = self.n_states
+        c = self.cost.astype(joint.dtype)[t]
+        spread = c * self._distance(joint)  # (S,)
+        stay = 1.0 / (1.0 + n * spread)
+        move = spread / (1.0 + n * spread)
+        later = move[:, None, None] + stay[:, None, None] * jnp.eye(n, dtype=joint.dtype)[None, :, :]  # (s, a, s')
+        first = jnp.broadcast_to(jnp.eye(n, dtype=joint.dtype)[None], (n, n, n))  # t = 0: s' = a
+        return jnp.where(t == 0, first, later)
+
+
+@register_game(PREFIX + "conservative_treasure_hunting",
+               "MFGLib's conservative treasure hunting: reward and moves read the joint distribution L_t(s, a)", {
+                   "T": Parameter(5, "last time step (T + 1 decisions); len(c) must be T"),
+                   "n": Parameter(3, "number of sites (states and actions)"),
+                   "r": Parameter((1.0, 1.0, 1.0), "treasure of each site (n values)"),
+                   "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "congestion cost of each step t = 1..T (T values)"),
+                   "mu0": _mu0_param(),
+               }, kind="joint")
+def make_conservative_treasure_hunting(T=5, n=3, r=(1.0, 1.0, 1.0), c=(1.0, 1.0, 1.0, 1.0, 1.0),
+                                       mu0="uniform") -> MFGLibTreasureHunting:
+    """Sites ``0..n-1``, the action picks a site. With ``d_s = ||L_t - e_s e_s^T||^2``
+    (Frobenius, ``L_t`` the joint distribution): reward ``r_s (1 - d_s / 2)`` for
+    action ``s`` in state ``s`` at ``t >= 1``, 0 otherwise and at ``t = 0``. At ``t = 0``
+    the agent moves to the chosen site; later ``P(s'|s, a) = (c_t d_s + [s' = a]) /
+    (1 + n c_t d_s)`` with ``c_t = c[t - 1]`` (MFGLib requires ``len(c) = T``)."""
+    name = "conservative_treasure_hunting"
+    T = _decisions(T, name)
+    n = as_int(n, "n (sites)", 1, 10_000)
+    r = _floats(r, "r", n, f"n = {n}")
+    c = _floats(c, "c", T, f"T = {T}")
+    mu = _mu0(mu0, (n,), name)
+    next_state = np.broadcast_to(np.arange(n), (n, n, n)).copy()
+    params = dict(T=T, n=n, r=r.tolist(), c=c.tolist(), mu0=_mu0_record(mu0, mu))
+    game = _game(MFGLibTreasureHunting, name=name, params=params, mu0=mu, next_state=next_state,
+                 prob=np.broadcast_to(np.eye(n)[None], (n, n, n)), horizon=T + 1, base_reward=np.zeros((n, n)),
+                 state_shape=(n,), action_shape=(n,), treasure=float_array(r),
+                 cost=float_array(np.concatenate([[0.0], c])))
+    return game
+
+
+def _floats(value, name: str, size: int, why: str) -> np.ndarray:
+    try:
+        array = np.asarray(value, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise MFGError(f"{name} must be {size} numbers ({why}), got {value!r}") from None
+    if array.size != size or not np.isfinite(array).all():
+        raise MFGError(f"{name} must be {size} finite numbers ({why}), got {np.asarray(value).tolist()}")
+    return array
+
+
+@struct.dataclass(kw_only=True)
+class MFGLibEquilibriumPrice(MFGLibGame):
+    """MFGLib's ``equilibrium_price`` (see :func:`make_equilibrium_price`); actions ``(q, h)``
+    flattened row-major, ``a = q * (H + 1) + h``."""
+
+    inventory: jax.Array  # (S,) s
+    consume: jax.Array  # (A,) q
+    order: jax.Array  # (A,) h
+    d: float = struct.field(pytree_node=False, default=1.0)
+    e0: float = struct.field(pytree_node=False, default=1.0)
+    sigma: float = struct.field(pytree_node=False, default=1.0)
+    costs: tuple = struct.field(pytree_node=False, default=(1.0, 1.0, 1.0, 1.0, 1.0))
+    joint = True
+    kind = "joint"
+
+    def reward(self, t, mu, joint):
+        del t, mu
+        c0, c1, c2, c3, c4 = self.costs
+        s = self.inventory.astype(joint.dtype)[:, None]
+        q = self.consume.astype(joint.dtype)[None, :]
+        h = self.order.astype(joint.dtype)[None, :]
+        price = (self.d / (jnp.sum(joint * q) + self.e0)) ** (1 / self.sigma)
+        return ((price - c0) * q - c1 * q**2 - c2 * h - (c2 + c3) * jnp.maximum(q - s, 0.0)) - c4 * s
+
+    def transition(self, t, mu, joint):
+        del t, mu
+        return self.transition_prob
+
+
+@register_game(PREFIX + "equilibrium_price",
+               "MFGLib's equilibrium price: firms consume and replenish stock; the price reads L_t(s, a)", {
+                   "T": Parameter(4, "last time step (T + 1 decisions)"),
+                   "s_inv": Parameter(3, "largest inventory (states 0..s_inv)"),
+                   "Q": Parameter(2, "largest quantity consumed (actions q = 0..Q)"),
+                   "H": Parameter(2, "largest quantity ordered (actions h = 0..H)"),
+                   "d": Parameter(1.0, "demand scale"),
+                   "e0": Parameter(1.0, "demand offset"),
+                   "sigma": Parameter(1.0, "price elasticity exponent"),
+                   "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "costs c0..c4"),
+                   "mu0": _mu0_param(),
+               }, kind="joint")
+def make_equilibrium_price(T=4, s_inv=3, Q=2, H=2, d=1.0, e0=1.0, sigma=1.0, c=(1.0, 1.0, 1.0, 1.0, 1.0),
+                           mu0="uniform") -> MFGLibEquilibriumPrice:
+    """Inventory ``s``, action ``(q, h)``: next inventory ``min(s - min(q, s) + h, s_inv)``;
+    price ``p_t = (d / (sum_{s,q,h} L_t(s, q, h) q + e0))^(1/sigma)``; reward
+    ``(p_t - c0) q - c1 q^2 - c2 h - (c2 + c3) max(q - s, 0) - c4 s``."""
+    name = "equilibrium_price"
+    T = _decisions(T, name)
+    s_inv = as_int(s_inv, "s_inv", 0, 100_000)
+    Q = as_int(Q, "Q", 0, 10_000)
+    H = as_int(H, "H", 0, 10_000)
+    d = as_float(d, "d", 0.0)
+    e0 = as_float(e0, "e0", 0.0, low_open=True)
+    sigma = as_float(sigma, "sigma", 0.0, low_open=True)
+    costs = tuple(float(x) for x in _floats(c, "c", 5, "c0..c4"))
+    mu = _mu0(mu0, (s_inv + 1,), name)
+    q, h = np.divmod(np.arange((Q + 1) * (H + 1)), H + 1)
+    s = np.arange(s_inv + 1)
+    next_state = np.minimum(s[:, None] - np.minimum(q[None, :], s[:, None]) + h[None, :], s_inv)[..., None]
+    params = dict(T=T, s_inv=s_inv, Q=Q, H=H, d=d, e0=e0, sigma=sigma, c=list(costs), mu0=_mu0_record(mu0, mu))
+    return _game(MFGLibEquilibriumPrice, name=name, params=params, mu0=mu, next_state=next_state,
+                 prob=np.ones(next_state.shape), horizon=T + 1, base_reward=np.zeros(next_state.shape[:2]),
+                 state_shape=(s_inv + 1,), action_shape=(Q + 1, H + 1),
+                 action_labels=tuple(f"q={i},h={j}" for i, j in zip(q, h)),
+                 inventory=jnp.asarray(s, jnp.int32), consume=jnp.asarray(q, jnp.int32),
+                 order=jnp.asarray(h, jnp.int32), d=d, e0=e0, sigma=sigma, costs=costs)
+
+
+@struct.dataclass(kw_only=True)
+class MFGLibRandomLinear(MFGLibGame):
+    """MFGLib's ``random_linear`` (see :func:`make_random_linear`)."""
+
+    r1: jax.Array  # (n, n)
+    r2: jax.Array  # (n, n)
+    p1: jax.Array  # (n, n, n) indexed [s', s, l]
+    p2: jax.Array  # (n, n, n) indexed [s', s, a]
+    joint = True
+    kind = "joint"
+
+    def reward(self, t, mu, joint):
+        del t, mu
+        return self.r1 @ joint + self.r2
+
+    def transition(self, t, mu, joint):
+        del t, mu
+        logits = jnp.einsum("isl,la->isa", self.p1, joint) + self.p2  # (s', s, a)
+        return jnp.moveaxis(jax.nn.softmax(logits, axis=0), 0, -1)
+
+
+@register_game(PREFIX + "random_linear",
+               "MFGLib's random linear game: rewards and softmax transitions affine in L_t(s, a), seeded", {
+                   "T": Parameter(3, "last time step (T + 1 decisions)"),
+                   "n": Parameter(5, "number of states and of actions"),
+                   "m": Parameter(10.0, "coefficients are uniform on [-m, m]"),
+                   "seed": Parameter(0, "torch seed of the coefficients (MFGLib's; reproduced without torch)"),
+                   "mu0": _mu0_param(),
+               }, kind="joint")
+def make_random_linear(T=3, n=5, m=10.0, seed=0, mu0="uniform") -> MFGLibRandomLinear:
+    """``r_t = r1 @ L_t + r2``; ``P_t(.|s, a) = softmax_{s'}((p1 @ L_t)[s', s, a] + p2[s', s, a])``,
+    with ``r1, r2`` ``(n, n)`` and ``p1, p2`` ``(n, n, n)`` uniform on ``[-m, m]``, drawn
+    in that order from ``torch.manual_seed(seed)`` (reproduced by :func:`torch_uniform`)."""
+    name = "random_linear"
+    T = _decisions(T, name)
+    n = as_int(n, "n", 1, 1000)
+    m = as_float(m, "m", 0.0)
+    seed = as_int(seed, "seed (torch.manual_seed's, here below 2**32)", 0, 2**32 - 1)
+    mu = _mu0(mu0, (n,), name)
+    stream = np.random.RandomState(seed)
+    draw = [2 * m * torch_uniform(stream, size).reshape(shape) - m
+            for size, shape in ((n * n, (n, n)), (n * n, (n, n)), (n**3, (n, n, n)), (n**3, (n, n, n)))]
+    next_state = np.broadcast_to(np.arange(n), (n, n, n)).copy()
+    params = dict(T=T, n=n, m=m, seed=seed, mu0=_mu0_record(mu0, mu))
+    return _game(MFGLibRandomLinear, name=name, params=params, mu0=mu, next_state=next_state,
+                 prob=np.full((n, n, n), 1.0 / n), horizon=T + 1, base_reward=np.zeros((n, n)), state_shape=(n,),
+                 action_shape=(n,), r1=float_array(draw[0]), r2=float_array(draw[1]), p1=float_array(draw[2]),
+                 p2=float_array(draw[3]))
