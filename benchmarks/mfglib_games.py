@@ -24,8 +24,8 @@ from mfglib.env import Environment
 from mfglib.scoring import exploitability_score
 
 # MFGLib's environments that mfgtools registers, at MFGLib's default parameters
-GAMES = ("beach_bar", "building_evacuation", "crowd_motion", "left_right", "linear_quadratic",
-         "rock_paper_scissors", "susceptible_infected")
+GAMES = ("beach_bar", "building_evacuation", "conservative_treasure_hunting", "crowd_motion", "equilibrium_price",
+         "left_right", "linear_quadratic", "random_linear", "rock_paper_scissors", "susceptible_infected")
 TIMED = ("beach_bar", "crowd_motion")  # the latency benchmark's rows
 
 
@@ -77,7 +77,10 @@ def agreement(iterations: int = 10):
         env, game = pair(name)
         uniform = torch.ones((env.T + 1,) + tuple(env.S) + tuple(env.A)) / env.n_actions
         _, omd, _ = OnlineMirrorDescent(alpha=1.0).solve(env, max_iter=iterations, atol=None, rtol=None)
-        _, fp, _ = FictitiousPlay().solve(env, max_iter=iterations, atol=None, rtol=None)
+        try:
+            _, fp, _ = FictitiousPlay().solve(env, max_iter=iterations, atol=None, rtol=None)
+        except RuntimeError:  # MFGLib 0.3.0's FP fails on multi-dimensional action spaces (equilibrium_price)
+            fp = [float("nan")] * (iterations + 1)
         ours = (
             mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
             mfgtools.exploitability(game, mfgtools.solve(game, "omd", iterations=iterations, learning_rate=1.0,
