@@ -28,8 +28,13 @@ CASES = [
     ("susceptible_infected", {"T": 8}),
     ("linear_quadratic", {"T": 4, "el": 3, "m": 1, "sigma": 1.0}),
     ("linear_quadratic", {}),
+    ("conservative_treasure_hunting", {"T": 3, "n": 2, "r": [1.0, 2.0], "c": [0.5, 1.0, 2.0]}),
+    ("equilibrium_price", {"T": 2, "s_inv": 2, "Q": 1, "H": 2, "c": [0.5, 0.2, 0.3, 0.1, 0.05]}),
+    ("random_linear", {}),
+    ("random_linear", {"T": 2, "n": 3, "m": 2.0, "seed": 4}),
 ]
 TIES = {"building_evacuation"}  # fictitious play meets exact ties there (see tests/test_mfglib_games.py)
+NO_FP = {"equilibrium_price"}  # MFGLib 0.3.0's FictitiousPlay fails on multi-dimensional action spaces
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,14 +64,21 @@ def test_rewards_and_transitions_match_mfglib(name, params):
     np.testing.assert_allclose(game.initial_distribution, env.mu0.numpy().reshape(-1), rtol=0, atol=1e-15)
     rng = np.random.default_rng(1)
     for t in range(env.T + 1):
-        mu = rng.dirichlet(np.ones(n_s))
-        joint = torch.tensor(mu[:, None] * np.full(n_a, 1.0 / n_a)).reshape(*env.S, *env.A)
+        if game.joint:  # any joint distribution, its state marginal as mu
+            joint_np = rng.dirichlet(np.ones(n_s * n_a)).reshape(n_s, n_a)
+            mu = joint_np.sum(1)
+            model = dict(reward=game.reward(t, mu, joint_np), transition=game.transition(t, mu, joint_np))
+        else:
+            mu = rng.dirichlet(np.ones(n_s))
+            joint_np = mu[:, None] * np.full(n_a, 1.0 / n_a)
+            model = dict(reward=game.reward(t, mu), transition=game.transition(t, mu))
+        joint = torch.tensor(joint_np).reshape(*env.S, *env.A)
         expected_reward = env.reward(t, joint).numpy().reshape(n_s, n_a)
-        np.testing.assert_allclose(game.reward(t, mu), expected_reward, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(model["reward"], expected_reward, rtol=1e-12, atol=1e-12)
         expected = np.moveaxis(env.prob(t, joint).numpy().reshape(n_s, n_s, n_a), 0, -1)  # (s, a, s')
         ours = np.zeros((n_s, n_a, n_s))
         np.add.at(ours, (np.arange(n_s)[:, None, None], np.arange(n_a)[None, :, None], np.asarray(game.next_state)),
-                  np.asarray(game.transition(t, mu)))
+                  np.asarray(model["transition"]))
         np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
 
 
@@ -83,14 +95,18 @@ def test_exploitability_matches_mfglib(name, params):
     _, omd, _ = OnlineMirrorDescent(alpha=1.0).solve(env, max_iter=10, atol=None, rtol=None)
     mirror = mfgtools.solve(game, "omd", iterations=10, learning_rate=1.0, progress=False)
     assert mfgtools.exploitability(game, mirror.policy) == pytest.approx(omd[10], rel=1e-6)
-    if name not in TIES:
+    if name not in TIES | NO_FP:
         _, fp, _ = FictitiousPlay().solve(env, max_iter=10, atol=None, rtol=None)
         play = mfgtools.solve(game, "fp", iterations=10, progress=False)
         assert mfgtools.exploitability(game, play.policy) == pytest.approx(fp[10], rel=1e-6)
 
 
 def test_crowd_motion_bar_is_torchs():
-    from mfgtools.games.mfglib_envs import crowd_motion_bar_locations, torch_coin_flips
+    from mfgtools.games.mfglib_envs import crowd_motion_bar_locations, torch_coin_flips, torch_uniform
+
+    for seed in (0, 3):
+        torch.manual_seed(seed)
+        np.testing.assert_array_equal(torch_uniform(seed, 40), torch.rand(40).numpy())
 
     for seed in (0, 1, 12345):
         torch.manual_seed(seed)
