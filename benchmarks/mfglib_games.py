@@ -1,55 +1,39 @@
-"""MFGLib's environments rebuilt exactly through ``mfgtools.games.tabular.tabular_game`` (benchmarks only).
+"""MFGLib's environments side by side with the registered ``mfglib/<name>`` games (timing).
 
-The arrays are read from MFGLib's own environment objects (transition tensor,
-the reward's constant part), so the rebuilt game is the same game: MFGLib's
-``T`` counts time steps ``0..T``, i.e. ``T + 1`` decisions (our ``horizon``),
-no discount, no terminal reward, and its rewards ``c(t, s, a) - log(mu_t(s) + eps)``
-are our ``base_reward - crowd_aversion * log(mu + floor)``. Importing this
-module needs ``mfglib`` (and torch); ``bench_latency.py`` skips it otherwise.
+mfgtools builds each of MFGLib's environments natively (``mfgtools.make_game
+("mfglib/beach_bar")``, module ``mfgtools.games.mfglib_envs``, with MFGLib's
+conventions and defaults: docs/mfglib_games.md); this module pairs each with
+MFGLib's own environment of the same parameters so that ``bench_latency.py``
+can time one OMD iteration of each library and check that they agree.
+Importing it needs ``mfglib`` (and torch); ``bench_latency.py`` skips it
+otherwise. The games themselves never need MFGLib.
 
-Native MFGLib games (with MFGLib's conventions, registered by name) are the
-subject of another issue; this module only serves the latency benchmark.
+Run alone (``python benchmarks/mfglib_games.py``) it prints, for every game
+at MFGLib's defaults, MFGLib's and mfgtools' exploitability of the uniform
+policy and after 10 OMD (``alpha = 1``) and 10 fictitious-play iterations,
+in float64, with their relative differences.
 """
 
 from __future__ import annotations
 
 import time
 
-import numpy as np
 import torch
-from mfglib.alg import OnlineMirrorDescent
+from mfglib.alg import FictitiousPlay, OnlineMirrorDescent
 from mfglib.env import Environment
+from mfglib.scoring import exploitability_score
+
+# MFGLib's environments that mfgtools registers, at MFGLib's default parameters
+GAMES = ("beach_bar", "building_evacuation", "conservative_treasure_hunting", "crowd_motion", "equilibrium_price",
+         "left_right", "linear_quadratic", "random_linear", "rock_paper_scissors", "susceptible_infected")
+TIMED = ("beach_bar", "crowd_motion")  # the latency benchmark's rows
 
 
-def _dense(p: torch.Tensor, n_states: int, n_actions: int) -> np.ndarray:
-    """MFGLib's ``p[*S', *S, A]`` as our dense ``P[s, a, s']`` (states flattened row-major)."""
-    p = p.double().numpy().reshape(n_states, n_states, n_actions)  # (s', s, a)
-    return np.transpose(p, (1, 2, 0))
+def pair(name: str, **params):
+    """``(MFGLib's environment, mfgtools' game)`` of ``name`` with the same parameters."""
+    import mfgtools
 
-
-def rebuilt(env: Environment, base_reward: np.ndarray, log_eps: float, name: str):
-    """``env`` as an mfgtools tabular game with reward ``base_reward[t] - log(mu + log_eps)``."""
-    from mfgtools.games.tabular import tabular_game
-
-    n_states, n_actions = int(np.prod(env.S)), int(np.prod(env.A))
-    return tabular_game(dense_transition=_dense(env.transition_fn.p, n_states, n_actions),
-                        reward=base_reward.reshape(env.T + 1, n_states, n_actions),
-                        initial_distribution=env.mu0.double().numpy().reshape(-1), horizon=env.T + 1,
-                        crowd_aversion=1.0, floor=log_eps, name=f"mfglib/{name}")
-
-
-def beach_bar():
-    env = Environment.beach_bar()
-    reward = env.reward_fn
-    base = (reward.c1 + reward.c2).double().numpy()
-    return env, rebuilt(env, np.broadcast_to(base, (env.T + 1,) + base.shape), reward.log_eps, "beach_bar")
-
-
-def crowd_motion():
-    env = Environment.crowd_motion()
-    reward = env.reward_fn
-    base = np.stack([reward.c * c1.double().numpy() for c1 in reward.c1s[: env.T + 1]])
-    return env, rebuilt(env, base, reward.log_eps, "crowd_motion")
+    return getattr(Environment, name)(**params), mfgtools.make_game(f"mfglib/{name}", **params)
 
 
 def timer(env):
@@ -65,11 +49,49 @@ def timer(env):
     return run
 
 
-def cases():
-    """``[(label, time_fn, mfgtools_game)]`` in float64 (torch's default dtype is set to float64)."""
+def _label(name: str, game) -> str:
+    shape = " x ".join(map(str, game.state_shape))
+    return f"{name} (S={shape}, T+1={game.horizon})"
+
+
+def cases(names=TIMED):
+    """``[(label, time_fn, mfgtools_game)]`` in float64 (torch's default dtype is set to float64;
+    build the games under ``jax_enable_x64``)."""
     torch.set_default_dtype(torch.float64)
     out = []
-    for label, build in (("beach_bar", beach_bar), ("crowd_motion", crowd_motion)):
-        env, game = build()
-        out.append((f"{label} (S={game.n_states}, T+1={game.horizon})", timer(env), game))
+    for name in names:
+        env, game = pair(name)
+        out.append((_label(name, game), timer(env), game))
     return out
+
+
+def agreement(iterations: int = 10):
+    """Print MFGLib's and mfgtools' exploitability on every game at MFGLib's defaults."""
+    import jax
+
+    import mfgtools
+
+    jax.config.update("jax_enable_x64", True)
+    torch.set_default_dtype(torch.float64)
+    for name in GAMES:
+        env, game = pair(name)
+        uniform = torch.ones((env.T + 1,) + tuple(env.S) + tuple(env.A)) / env.n_actions
+        _, omd, _ = OnlineMirrorDescent(alpha=1.0).solve(env, max_iter=iterations, atol=None, rtol=None)
+        try:
+            _, fp, _ = FictitiousPlay().solve(env, max_iter=iterations, atol=None, rtol=None)
+        except RuntimeError:  # MFGLib 0.3.0's FP fails on multi-dimensional action spaces (equilibrium_price)
+            fp = [float("nan")] * (iterations + 1)
+        ours = (
+            mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
+            mfgtools.exploitability(game, mfgtools.solve(game, "omd", iterations=iterations, learning_rate=1.0,
+                                                         progress=False).policy),
+            mfgtools.exploitability(game, mfgtools.solve(game, "fp", iterations=iterations, progress=False).policy),
+        )
+        theirs = (exploitability_score(env, uniform), omd[iterations], fp[iterations])
+        cells = [f"{what} {t:.10g} / {o:.10g} ({abs(o - t) / max(abs(t), 1e-300):.1e})"
+                 for what, t, o in zip(("uniform", "omd", "fp"), theirs, ours)]
+        print(f"{_label(name, game)}: " + "; ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    agreement()

@@ -21,8 +21,20 @@ MODES = ("finite-horizon", "stationary")
 
 # Game families and the solver requirements each satisfies: a graphex game is a
 # finite game too, so every finite-game solver runs on it; solvers that need its
-# core/periphery structure require "graphex".
-KINDS = {"finite": ("finite",), "graphex": ("graphex", "finite"), "swarm": ("swarm",)}
+# core/periphery structure require "graphex". A "joint" game is a finite game whose
+# reward or transition reads the joint state-action distribution (FiniteGame.joint):
+# only solvers that pass the flow's policy to the model run on it, and they require
+# "joint", which every finite game satisfies.
+KINDS = {"finite": ("finite", "joint"), "graphex": ("graphex", "finite", "joint"), "joint": ("joint",),
+         "swarm": ("swarm",)}
+
+# How error messages and listings name a requirement
+REQUIREMENT_NAMES = {"joint": "finite (state or joint state-action)"}
+
+
+def requirement_name(required: str) -> str:
+    """A solver requirement in words (``"joint"``: any finite game)."""
+    return REQUIREMENT_NAMES.get(required, required)
 
 
 def satisfies(game_kind: str, required: str) -> bool:

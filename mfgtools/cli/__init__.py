@@ -46,7 +46,7 @@ from mfgtools.errors import MFGError
 from mfgtools.cli.common import (EXIT_ERROR, EXIT_IO, EXIT_INTERRUPTED, EXIT_TERMINATED, NONE_WORDS, GAME_SHORTCUTS,
                                  SOLVER_SHORTCUTS, DEFAULT_SOLVERS, LABEL_WIDTH, add_game_flags, add_force_flag,
                                  parse_assignments, route_parameters, check_output, claim_outputs, input_paths,
-                                 routed_parameters, check_plot, show_value, add_checkpoint_flags,
+                                 routed_parameters, check_plot, show_value, add_checkpoint_flags, file_stem,
                                  prepare_checkpoint)
 from mfgtools.cli.solve import run_solve
 from mfgtools.cli.sweep import (add_sweep_parser, parse_grid, run_sweep)
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "it has a parameter of that name, else to the solver")
     solve.add_argument("--out", metavar="PATH",
                        help="netCDF file of the result (default: GAME-SOLVER.nc in the current "
-                            "directory; an existing file is replaced only with --overwrite)")
+                            "directory, a / in GAME written _; an existing file is replaced only with --overwrite)")
     solve.add_argument("--overwrite", action="store_true",
                        help="replace --out and --plot if they exist (default: refuse)")
     solve.add_argument("--plot", metavar="PATH", help="also write a figure of the result (.png, .pdf, .svg, ...)")

@@ -136,6 +136,11 @@ def input_paths(*groups) -> list:
     return found
 
 
+def file_stem(game: str) -> str:
+    """``game`` as part of a default file name: ``mfglib/beach_bar`` -> ``mfglib_beach_bar``."""
+    return game.replace("/", "_")
+
+
 def add_checkpoint_flags(parser, what: str) -> None:
     """--checkpoint, --checkpoint-every, --resume and --restart of ``solve`` (``what`` = "run") and ``sweep``."""
     beside = "; a sweep keeps its finished batches beside it, PATH.batch-K" if what == "sweep" else ""

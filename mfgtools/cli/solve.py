@@ -7,7 +7,7 @@ import sys
 import time
 
 from mfgtools.errors import as_int, as_seed
-from mfgtools.cli.common import input_paths, prepare_checkpoint, routed_parameters, show_value
+from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value
 
 
 def run_solve(args) -> int:
@@ -23,7 +23,7 @@ def run_solve(args) -> int:
 
     from mfgtools import checkpoints
 
-    out = args.out if args.out is not None else f"{args.game}-{args.solver}.nc"
+    out = args.out if args.out is not None else f"{file_stem(args.game)}-{args.solver}.nc"
     inputs = input_paths(game_params, solver_params)  # map, graph and dataset files: never an output
     checkpoint = prepare_checkpoint(args, out, inputs)
     checkpointed = checkpoint is not None

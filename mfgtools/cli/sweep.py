@@ -6,7 +6,8 @@ import argparse
 import time
 
 from mfgtools.errors import MFGError, as_int, as_seed
-from mfgtools.cli.common import (NONE_WORDS, add_checkpoint_flags, add_force_flag, add_game_flags, input_paths,
+from mfgtools.cli.common import (NONE_WORDS, add_checkpoint_flags, add_force_flag, add_game_flags, file_stem,
+                                 input_paths,
                                  prepare_checkpoint, routed_parameters, show_value)
 
 
@@ -106,7 +107,7 @@ def run_sweep(args) -> int:
     grid = parse_grid(args.grid, args.game, args.solver, solver_params)
     check_grid(args.solver, grid, solver_params)  # every value, before the game is built
 
-    out = args.out if args.out is not None else f"{args.game}-{args.solver}-sweep.nc"
+    out = args.out if args.out is not None else f"{file_stem(args.game)}-{args.solver}-sweep.nc"
     inputs = input_paths(game_params, solver_params, grid)
     checkpoint = prepare_checkpoint(args, out, inputs)
 

@@ -42,7 +42,7 @@ def _exploitability(game, policy, temperature, greedy_start):
 @partial(jax.jit, static_argnames=("temperature",))
 def _best_response(game, policy, temperature):
     flow, residual = _mean_field(game, policy)
-    q, v, br = kernels.best_response(game, flow, temperature)
+    q, v, br = kernels.best_response(game, flow, temperature, flow_policy=policy)
     return br, q, v, residual
 
 

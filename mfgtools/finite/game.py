@@ -117,6 +117,12 @@ class FiniteGame:
     stationary: bool = struct.field(pytree_node=False, default=False)
 
     kind = "finite"  # the game family solvers are matched on (:data:`mfgtools.registry.KINDS`)
+    # Games whose reward or transition read the joint state-action distribution
+    # L_t(s, a) = mu_t(s) pi_t(a|s) set this to True and take it as a third argument:
+    # reward(t, mu, joint) and transition(t, mu, joint), joint (S, A). The kernels then
+    # pass the policy that made the flow wherever they read the model (finite horizon
+    # only); every other game keeps the two-argument calls and their programs.
+    joint = False
 
     def __post_init__(self):
         if self.stationary and not 0.0 < self.discount < 1.0:
@@ -165,11 +171,16 @@ class FiniteGame:
 
     # ----- model -------------------------------------------------------------
     def reward(self, t: jax.Array, mu: jax.Array) -> jax.Array:
-        """Rewards ``r_t(s, a, mu_t)``, shape ``(S, A)``. ``t`` may be traced."""
+        """Rewards ``r_t(s, a, mu_t)``, shape ``(S, A)``. ``t`` may be traced.
+
+        Games with ``joint = True`` take ``reward(t, mu, joint)``, ``joint`` the
+        ``(S, A)`` state-action distribution ``mu_t(s) pi_t(a|s)``.
+        """
         raise NotImplementedError
 
     def transition(self, t: jax.Array, mu: jax.Array) -> jax.Array:
-        """Successor probabilities ``(S, A, K)`` at time ``t`` under ``mu_t``."""
+        """Successor probabilities ``(S, A, K)`` at time ``t`` under ``mu_t``
+        (``transition(t, mu, joint)`` in games with ``joint = True``)."""
         del t, mu
         return self.transition_prob
 

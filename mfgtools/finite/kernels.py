@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from mfgtools.errors import MFGError
 from mfgtools.finite.game import FiniteGame
 
 
@@ -78,6 +79,34 @@ def _take(x: jax.Array, index: jax.Array) -> jax.Array:
 def _deterministic(game: FiniteGame) -> bool:
     """Fan-out one on the game's own table: each ``(s, a)`` has one successor, with probability 1."""
     return game.fan_out == 1 and type(game).transition is FiniteGame.transition
+
+
+# ----- the model, read by every kernel ---------------------------------------------------
+def reward_at(game: FiniteGame, t, mu_t: jax.Array, policy_t=None) -> jax.Array:
+    """``r_t(s, a, .)`` ``(S, A)``: ``game.reward(t, mu_t)``, or for a game with
+    ``joint = True`` ``game.reward(t, mu_t, L_t)`` with ``L_t = mu_t[:, None] * policy_t``
+    (``policy_t`` ``(S, A)``, the policy that made the flow)."""
+    if game.joint:
+        return game.reward(t, mu_t, _joint(game, mu_t, policy_t))
+    return game.reward(t, mu_t)
+
+
+def transition_at(game: FiniteGame, t, mu_t: jax.Array, policy_t=None) -> jax.Array:
+    """Successor probabilities ``(S, A, K)``, as :func:`reward_at` reads the reward."""
+    if game.joint:
+        return game.transition(t, mu_t, _joint(game, mu_t, policy_t))
+    return game.transition(t, mu_t)
+
+
+def _joint(game: FiniteGame, mu_t, policy_t):
+    if policy_t is None:
+        raise MFGError(
+            f"game {game.name!r} reads the joint state-action distribution: this computation needs the "
+            "policy that made the flow (flow_policy=...), and this solver or function does not pass it yet"
+        )
+    if game.stationary:
+        raise MFGError(f"game {game.name!r} reads the joint state-action distribution: finite horizon only")
+    return mu_t[:, None] * policy_t
 
 
 # ----- policies -------------------------------------------------------------------
@@ -132,7 +161,7 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
     if _deterministic(game):
         mass = (mu[:, None] * policy_t).reshape(-1)
     else:
-        prob = game.transition(t, mu)
+        prob = transition_at(game, t, mu, policy_t)
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
     mass = jnp.concatenate([mass, jnp.zeros((1,), mass.dtype)])
     if incoming.shape[1] > _UNROLL:
@@ -173,46 +202,54 @@ def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
 
 
 # ----- backward ----------------------------------------------------------------
-def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
-    """``E[V_{t+1}(s') | s, a]`` under ``mu_t``, shape ``(S, A)`` (a gather)."""
-    return continuations(game, t, mu_t, (v_next,))[0]
+def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy_t=None) -> jax.Array:
+    """``E[V_{t+1}(s') | s, a]`` under ``mu_t``, shape ``(S, A)`` (a gather).
+    ``policy_t``: the flow's policy at ``t`` (read only by games with ``joint = True``)."""
+    return continuations(game, t, mu_t, (v_next,), policy_t)[0]
 
 
-def continuations(game: FiniteGame, t, mu_t, values):
+def continuations(game: FiniteGame, t, mu_t, values, policy_t=None):
     """:func:`continuation` of several value vectors, sharing the table reads."""
     if _deterministic(game):
         successor = game.next_state[:, :, 0]
         return [_take(v, successor) for v in values]
-    prob = game.transition(t, mu_t)
+    prob = transition_at(game, t, mu_t, policy_t)
     return [sum_last(prob * _take(v, game.next_state)) for v in values]
 
 
-def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array) -> jax.Array:
-    """``Q_t(s, a) = r_t(s, a, mu_t) + gamma * E[V_{t+1}(s')]``, shape ``(S, A)``."""
-    return game.reward(t, mu_t) + game.discount * continuation(game, t, mu_t, v_next)
+def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy_t=None) -> jax.Array:
+    """``Q_t(s, a) = r_t(s, a, mu_t) + gamma * E[V_{t+1}(s')]``, shape ``(S, A)``
+    (``policy_t``: see :func:`continuation`)."""
+    return reward_at(game, t, mu_t, policy_t) + game.discount * continuation(game, t, mu_t, v_next, policy_t)
 
 
-def _backward(game: FiniteGame, flow: jax.Array, value_of_q, policy=None):
-    """Backward induction with ``V_t = value_of_q(Q_t, pi_t)``; returns ``(Q, V)``."""
+def _backward(game: FiniteGame, flow: jax.Array, value_of_q, policy=None, flow_policy=None):
+    """Backward induction with ``V_t = value_of_q(Q_t, pi_t)``; returns ``(Q, V)``.
+    ``flow_policy`` ``(T, S, A)``: the policy that made ``flow``, passed to the model
+    of games with ``joint = True`` (ignored by the others)."""
     times = jnp.arange(game.horizon)
+    joint = game.joint and flow_policy is not None
 
     def step(v_next, xs):
-        t, mu_t, policy_t = xs
-        q = q_values(game, t, mu_t, v_next)
+        t, mu_t, policy_t, *made = xs
+        q = q_values(game, t, mu_t, v_next, made[0] if joint else None)
         return value_of_q(q, policy_t), (q, v_next)
 
     policies = policy if policy is not None else jnp.zeros((game.horizon, 1), flow.dtype)
+    xs = (times, flow[:-1], policies) + ((flow_policy,) if joint else ())
     v_last = game.terminal_reward(flow[-1])
-    v0, (qs, vs) = lax.scan(step, v_last, (times, flow[:-1], policies), reverse=True)
+    v0, (qs, vs) = lax.scan(step, v_last, xs, reverse=True)
     return qs, jnp.concatenate([v0[None], vs], axis=0)
 
 
-def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temperature=0.0):
+def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temperature=0.0, flow_policy=None):
     """``Q^pi`` ``(T, S, A)`` and ``V^pi`` ``(T+1, S)`` against a fixed flow.
 
     With ``temperature > 0`` the value is the regularised one,
     ``V_t = sum_a pi (Q_t - lam log pi)``. Stationary games: ``Q`` ``(S, A)`` and
     ``V`` ``(S,)`` of the discounted problem, ``flow`` the population ``(S,)``.
+    ``flow_policy``: the policy that made ``flow`` (default ``policy``), read only
+    by games with ``joint = True``.
     """
     if game.stationary:
         return stationary_evaluate(game, policy, flow, temperature)[:2]
@@ -221,22 +258,25 @@ def evaluate_policy(game: FiniteGame, policy: jax.Array, flow: jax.Array, temper
         v = sum_last(policy_t * q)
         return v - temperature * neg_entropy(policy_t) if temperature else v
 
-    return _backward(game, flow, value, policy)
+    return _backward(game, flow, value, policy, policy if flow_policy is None else flow_policy)
 
 
-def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0):
+def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0, flow_policy=None):
     """Best response to a flow: ``(Q*, V*, policy)``.
 
     ``temperature = 0``: hard maximum and the greedy (first-argmax) policy.
     ``temperature > 0``: soft maximum and the softmax policy ``softmax(Q*/lam)``.
     Stationary games: the discounted problem against the population ``flow`` ``(S,)``.
+    ``flow_policy``: the policy that made ``flow``, needed by games with ``joint = True``.
     """
     if game.stationary:
         return stationary_best_response(game, flow, temperature)[:3]
+    if game.joint and flow_policy is None:
+        _joint(game, flow[0], None)  # raises the explanation
     if temperature:
-        qs, vs = _backward(game, flow, lambda q, _: soft_value(game, q, temperature))
+        qs, vs = _backward(game, flow, lambda q, _: soft_value(game, q, temperature), flow_policy=flow_policy)
         return qs, vs, masked_softmax(game, qs, temperature)
-    qs, vs = _backward(game, flow, lambda q, _: masked_max(game, q))
+    qs, vs = _backward(game, flow, lambda q, _: masked_max(game, q), flow_policy=flow_policy)
     return qs, vs, greedy_policy(game, qs)
 
 
@@ -275,7 +315,7 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
     """
     flow = mean_field(game, policy) if flow is None else flow
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
-    _, v_br, _ = best_response(game, flow, temperature)
+    _, v_br, _ = best_response(game, flow, temperature, flow_policy=policy)
     if game.stationary:
         return stationary_gap(game, flow, v_br, masked_max(game, q_pi) if greedy_start else v_pi)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]

@@ -29,7 +29,7 @@ from mfgtools.engine import BatchRuns, Hooks, OneRun, execute, headline_metric, 
 from mfgtools.engine.programs import TRACE_COUNT
 from mfgtools.engine.progress import make_report
 from mfgtools.errors import MFGError, as_int, as_seed
-from mfgtools.registry import Entry, import_modules, satisfies
+from mfgtools.registry import Entry, import_modules, requirement_name, satisfies
 from mfgtools.resources import check_run
 from mfgtools.results import Result
 from mfgtools.solvers.registry import DEFAULT_ITERATIONS, SOLVERS, SolverSpec, register_solver
@@ -69,8 +69,9 @@ def check_compatible(game, spec: Entry) -> None:
         from mfgtools.games import GAMES
 
         fitting = ", ".join(n for n, entry in GAMES.entries().items() if satisfies(entry.kind, spec.kind))
-        raise MFGError(f"solver {spec.name!r} needs a {spec.kind} game, but {name!r} is {kind}"
-                       + (f"; {spec.kind} games: {fitting}" if fitting else ""))
+        needed = requirement_name(spec.kind)
+        raise MFGError(f"solver {spec.name!r} needs a {needed} game, but {name!r} is {kind}"
+                       + (f"; {needed} games: {fitting}" if fitting else ""))
     mode = getattr(game, "mode", None)
     if mode is not None and mode not in spec.modes:
         from mfgtools.games import GAMES

@@ -51,8 +51,8 @@ class FictitiousPlay(FiniteSolver):
         policy = state["policy"]
         flow = kernels.mean_field(game, policy)
         _, v_pi = kernels.evaluate_policy(game, policy, flow)
-        q_br, v_br, _ = kernels.best_response(game, flow)
-        response = self._response(game, flow, q_br)
+        q_br, v_br, _ = kernels.best_response(game, flow, flow_policy=policy)
+        response = self._response(game, flow, q_br, policy)
         response_flow = kernels.mean_field(game, response)
         weight = self._weight(state)
         old = (1.0 - weight) * flow[:-1, :, None]
@@ -70,13 +70,13 @@ class FictitiousPlay(FiniteSolver):
         """Weight of the new response: ``damping``, or ``1/(k+2)`` (fictitious play)."""
         return 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
 
-    def _response(self, game, flow, q_best):
+    def _response(self, game, flow, q_best, flow_policy=None):
         """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
         regularised game's best response ``softmax(Q*_h/lam)`` (``Q*_h`` soft-optimal)."""
         if not self.temperature:
             return kernels.greedy_policy(game, q_best)
         if self.soft:
-            return kernels.best_response(game, flow, self.temperature)[2]
+            return kernels.best_response(game, flow, self.temperature, flow_policy=flow_policy)[2]
         return kernels.masked_softmax(game, q_best, self.temperature)
 
     def _stationary_step(self, game, state):
@@ -90,7 +90,7 @@ class FictitiousPlay(FiniteSolver):
         return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
 
 
-@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay)", {})
+@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay)", {}, requires="joint")
 def make_fp():
     return FictitiousPlay()
 
@@ -98,7 +98,7 @@ def make_fp():
 @register_solver(
     "fixed-point",
     "(damped) fixed-point iteration pi <- BR(mu(pi))", modes=("finite-horizon", "stationary"), parameters=
-    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")},
+    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")}, requires="joint",
 )
 def make_fixed_point(damping=1.0):
     return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True))
@@ -113,7 +113,7 @@ def make_fixed_point(damping=1.0):
         "soft": Parameter(False, "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
                                  "the lam-regularised equilibrium (that of pma)"),
     },
-    modes=("finite-horizon", "stationary"),
+    modes=("finite-horizon", "stationary"), requires="joint",
 )
 def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
     return FictitiousPlay(

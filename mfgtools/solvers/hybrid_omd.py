@@ -38,7 +38,7 @@ class HybridMirrorDescent(OnlineMirrorDescent):
     def periphery_response(self, game, policy):
         """The policy with its periphery rows replaced by the best response to its flow."""
         flow = kernels.mean_field(game, policy)
-        _, _, response = kernels.best_response(game, flow, self.periphery_temperature)
+        _, _, response = kernels.best_response(game, flow, self.periphery_temperature, flow_policy=policy)
         return jnp.where(game.periphery_states[None, :, None], response, policy)
 
     def init(self, game, key):

@@ -68,9 +68,10 @@ class OnlineMirrorDescent(FiniteSolver):
         def backward(carry, xs):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
             t, mu_t = xs
-            reward = game.reward(t, mu_t)
+            # pi_t is still the policy of this iteration's flow (row t is rewritten below)
+            reward = kernels.reward_at(game, t, mu_t, pi_t)
             values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
-            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values)
+            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
             q_pi = reward + game.discount * c_pi
             q_br = reward + game.discount * c_br
             if openspiel:
@@ -113,6 +114,7 @@ class OnlineMirrorDescent(FiniteSolver):
         "learning_rate": Parameter(0.03, "step size eta of y += eta * Q"),
         "openspiel_order": Parameter(None, "emulate OpenSpiel's in-place updates (default: on its games)"),
     },
+    requires="joint",
 )
 def make_omd(learning_rate=0.03, openspiel_order=None):
     order = None if openspiel_order is None else as_bool(openspiel_order, "openspiel_order")

@@ -68,7 +68,7 @@ def _exact_metrics(game, policy, temperature, warm):
     if not game.stationary:
         flow = kernels.mean_field(game, policy)
         q_h, v_h = kernels.evaluate_policy(game, policy, flow, temperature)
-        _, v_star_h, _ = kernels.best_response(game, flow, temperature)
+        _, v_star_h, _ = kernels.best_response(game, flow, temperature, flow_policy=policy)
         metrics = {
             "exploitability": kernels.exploitability(game, policy, flow=flow),
             "regularised_exploitability": kernels.gap_at_start(game, v_star_h[0], v_h[0]),
