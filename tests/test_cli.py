@@ -132,7 +132,7 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
     for name in ("crowd", "crowd_modelling", "crowd_modelling_2d", "omd", "fp", "learning_rate", "four_rooms"):
         assert name in process.stdout, name
     solvers = run_cli("list", "solvers", cwd=tmp_path)
-    assert solvers.returncode == 0 and "omd" in solvers.stdout and "crowd_modelling" not in solvers.stdout
+    assert solvers.returncode == 0 and "omd" in solvers.stdout and "\n  crowd_modelling: " not in solvers.stdout
     # every game and every solver lists its modes, right under its name
     from mfgtools.solvers import list_solvers
 
@@ -147,6 +147,43 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
             assert named[name] == "      modes: " + ", ".join(spec.modes) + iterations, (name, named[name])
     assert "modes: finite-horizon" in solvers.stdout
     assert "  dec-pomfc: " in solvers.stdout and "default iterations: 2000" in solvers.stdout
+
+
+def _listed_names(output: str, label: str) -> dict:
+    """``{entry: [names]}`` from the (wrapped) ``label:`` line under each entry of a `mfgtools list` output."""
+    listed, current, gathering = {}, None, False
+    for line in output.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            current, gathering = line[2:].split(":")[0], False
+        elif line.startswith(f"      {label}: "):
+            listed[current], gathering = line.split(": ", 1)[1], True
+        elif gathering and line.startswith(" " * (8 + len(label))) and not line.strip().startswith(("-", "(")):
+            listed[current] += " " + line.strip()
+        else:
+            gathering = False
+    return {name: [n.strip() for n in names.split(",")] for name, names in listed.items()}
+
+
+def test_list_says_which_games_each_solver_runs_on(tmp_path):
+    from mfgtools.registry import satisfies
+    from mfgtools.solvers import list_solvers
+
+    games, solvers = mfgtools.list_games(), list_solvers()
+    games_of = _listed_names(run_cli("list", "solvers", cwd=tmp_path).stdout, "games")
+    solvers_of = _listed_names(run_cli("list", "games", cwd=tmp_path).stdout, "solvers")
+    assert set(games_of) == set(solvers) and set(solvers_of) == set(games)
+    for s, solver in solvers.items():
+        expected = [g for g, game in games.items()
+                    if satisfies(game.kind, solver.kind) and set(game.modes) & set(solver.modes)]
+        assert games_of[s] == (expected or ["none"]), s
+    for g in games:
+        assert solvers_of[g] == [s for s in solvers if g in games_of[s]] or solvers_of[g] == ["none"], g
+    # examples that must hold whatever the registry grows into
+    assert "omd" in solvers_of["crowd"] and "dec-pomfc" not in solvers_of["crowd"]
+    assert games_of["dec-pomfc"] and "crowd" not in games_of["dec-pomfc"]
+    assert "sis" in games_of["pma-independent"] and "d-momd" not in solvers_of["mfglib/random_linear"]
+    assert max(len(line) for line in run_cli("list", cwd=tmp_path).stdout.splitlines()
+               if line.startswith(("      games: ", "      solvers: ", "             "))) <= 100
 
 
 ERRORS = {
