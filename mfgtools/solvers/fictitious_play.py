@@ -6,7 +6,8 @@ that the average's flow is the average of the flows:
 ``pibar_{k+1}(a|s) = ((1-w) mubar(s) pibar(a|s) + w mu_br(s) br(a|s)) / ((1-w) mubar(s) + w mu_br(s))``
 (uniform over legal actions where both distributions vanish, as OpenSpiel does).
 
-- ``fp``: ``w = 1/(k+2)`` at iteration ``k`` (OpenSpiel's ``FictitiousPlay``);
+- ``fp``: ``w = 1/(k+2)`` at iteration ``k`` (OpenSpiel's ``FictitiousPlay``), or a
+  constant ``w = alpha`` (MFGLib's ``FictitiousPlay(alpha)``: 0 means ``1/(k+2)``);
 - ``fixed-point``: constant ``w`` (``damping``; 1 is the plain fixed point
   ``pi <- BR(mu(pi))``);
 - ``boltzmann``: the fixed point with the softmax response ``softmax(Q*/lam)``;
@@ -17,6 +18,11 @@ that the average's flow is the average of the flows:
 the policy itself, ``pi_{k+1} = (1-w) pi_k + w BR(mu_{pi_k})`` (the stationary
 population of a mixture is not the mixture of populations, so there is no flow
 weighting); their fixed points are the (regularised) equilibria.
+
+Greedy responses (``fp``, ``fixed-point``) break ties between exactly equal
+maximising actions by ``ties``: ``"first"`` (default) puts all the mass on the
+first of them (``argmax``), ``"split"`` spreads it evenly over all of them, as
+MFGLib's greedy policy does.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from mfgtools.finite import kernels
-from mfgtools.errors import as_bool, as_float
+from mfgtools.errors import as_bool, as_choice, as_float
 from mfgtools.registry import Parameter
 from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
@@ -36,6 +42,7 @@ class FictitiousPlay(FiniteSolver):
     damping: float | None = setting(None)  # None: 1/(k+2)
     temperature: float = setting(0.0)
     soft: bool = setting(False)
+    ties: str = setting("first")  # greedy response: "first" maximiser, or "split" over exact ties
 
     def init(self, game, key):
         del key
@@ -74,7 +81,7 @@ class FictitiousPlay(FiniteSolver):
         """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
         regularised game's best response ``softmax(Q*_h/lam)`` (``Q*_h`` soft-optimal)."""
         if not self.temperature:
-            return kernels.greedy_policy(game, q_best)
+            return split_greedy_policy(game, q_best) if self.ties == "split" else kernels.greedy_policy(game, q_best)
         if self.soft:
             return kernels.best_response(game, flow, self.temperature, flow_policy=flow_policy)[2]
         return kernels.masked_softmax(game, q_best, self.temperature)
@@ -90,18 +97,39 @@ class FictitiousPlay(FiniteSolver):
         return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
 
 
-@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay)", {}, requires="joint")
-def make_fp():
-    return FictitiousPlay()
+def split_greedy_policy(game, q):
+    """Greedy policy ``(..., S, A)`` with the mass split evenly over the legal actions whose ``q`` equals the
+    maximum exactly (MFGLib's rule); states whose legal ``q`` are all ``-inf`` or NaN get the uniform policy."""
+    legal = jnp.broadcast_to(game.action_mask, q.shape)
+    best = jnp.max(jnp.where(legal, q, -jnp.inf), axis=-1, keepdims=True)
+    tied = (legal & (q == best)).astype(q.dtype)
+    count = jnp.sum(tied, axis=-1, keepdims=True)
+    uniform = legal / jnp.sum(legal, axis=-1, keepdims=True)
+    return jnp.where(count > 0, tied / jnp.where(count > 0, count, 1), uniform.astype(q.dtype))
+
+
+TIES = ("first", "split")
+TIES_HELP = "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)"
+
+
+@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay, MFGLib's FictitiousPlay)", {
+    "ties": Parameter("first", TIES_HELP),
+    "alpha": Parameter(0.0, "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)"),
+}, requires="joint")
+def make_fp(ties="first", alpha=0.0):
+    alpha = as_float(alpha, "alpha", 0.0, 1.0)
+    return FictitiousPlay(damping=alpha or None, ties=as_choice(ties, "ties", TIES))
 
 
 @register_solver(
     "fixed-point",
     "(damped) fixed-point iteration pi <- BR(mu(pi))", modes=("finite-horizon", "stationary"), parameters=
-    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")}, requires="joint",
+    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)"),
+     "ties": Parameter("first", TIES_HELP)}, requires="joint",
 )
-def make_fixed_point(damping=1.0):
-    return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True))
+def make_fixed_point(damping=1.0, ties="first"):
+    return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
+                          ties=as_choice(ties, "ties", TIES))
 
 
 @register_solver(
