@@ -52,7 +52,7 @@ class Result:
         population ``(S,)``.
       metrics: per-iteration metrics, each ``(iterations + 1,)``; entry 0 is
         the initial policy, entry ``k`` the policy after ``k`` iterations.
-      iterations, seed, wall_time: the run's budget, seed and seconds.
+      iterations, seed, wall_time: the iterations run (the budget, unless it stopped early), seed and seconds.
       extras: further arrays of the final policy (swarm games: ``order``, the
         mean order parameter ``(T+1,)`` of the episodes behind ``mean_field``);
         on finite games, ``behaviour_exploitability`` (a float: the exploitability
@@ -72,6 +72,9 @@ class Result:
         run did not keep it), with the shapes of ``policy`` and ``mean_field``.
         A solver that diverges or cycles after a good start keeps it here; the
         final policy stays in ``policy``.
+      stopped_early: True when the run met its ``atol``/``rtol`` before its
+        budget (``iterations`` is then the count it ran; attribute
+        ``stopped_early`` of the file).
     """
 
     game: Any
@@ -89,6 +92,7 @@ class Result:
     best_iteration: int | None = None
     best_policy: np.ndarray | None = None
     best_mean_field: np.ndarray | None = None
+    stopped_early: bool = False
 
     @property
     def exploitability(self) -> float:
@@ -157,6 +161,8 @@ class Result:
         attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
         if best:
             attrs["best_iteration"] = int(self.best_iteration)  # type: ignore[arg-type]  # set when best
+        if self.stopped_early:
+            attrs["stopped_early"] = 1
         if "behaviour_exploitability" in self.extras:  # offline runs whose data name their behaviour policy
             attrs["behaviour_exploitability"] = float(self.extras["behaviour_exploitability"])
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)

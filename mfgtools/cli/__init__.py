@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="solver iterations (default: the solver's, 100 for most, 2000 for dec-pomfc and ippo; "
                             "see `mfgtools list solvers`)")
     solve.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
+    solve.add_argument("--atol", metavar="X",
+                       help="stop early once exploitability <= atol + rtol * initial exploitability (default: off)")
+    solve.add_argument("--rtol", metavar="X", help="relative part of the early-stopping tolerance (see --atol)")
     solve.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                        help="set a game or solver parameter (repeatable); the key goes to the game if "
                             "it has a parameter of that name, else to the solver")

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from mfgtools.errors import as_int, as_seed
+from mfgtools.errors import as_float, as_int, as_seed
 from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value
 
 
@@ -18,6 +18,8 @@ def run_solve(args) -> int:
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seed = as_seed(args.seed, "--seed")
+    atol = None if args.atol is None else as_float(args.atol, "--atol", 0.0)
+    rtol = None if args.rtol is None else as_float(args.rtol, "--rtol", 0.0)
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = routed_parameters(args)
 
@@ -45,7 +47,7 @@ def run_solve(args) -> int:
     result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
                    checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
                    resume=args.resume, restart=args.restart, outputs=tuple(p for p in (out, args.plot) if p),
-                   devices=devices, **solver_params)
+                   devices=devices, atol=atol, rtol=rtol, **solver_params)
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     if writer:
@@ -71,7 +73,8 @@ def run_solve(args) -> int:
     lines = [
         ("game", result.game.describe()),
         ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
-         + f", {result.iterations} iteration{'s' if result.iterations != 1 else ''}, seed {seed}"),
+         + f", {result.iterations} iteration{'s' if result.iterations != 1 else ''}"
+         + (" (stopped early: tolerance met)" if result.stopped_early else "") + f", seed {seed}"),
     ]
     if "exploitability" in result.metrics:
         history = np.asarray(result.metrics["exploitability"], dtype=float)

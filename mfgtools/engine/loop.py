@@ -8,6 +8,11 @@ with them, in chunks sized by time (about :data:`CHUNK_SECONDS` each), all of
 one compiled program (the chunk length is a traced argument). Iterates do not
 depend on the chunking (the key of iteration ``i`` is ``fold_in(key, i)``), so
 every path gives the same result.
+
+A batch given a :class:`~mfgtools.engine.programs.Stop` (``stop=``; MFGLib's
+``atol``/``rtol``) stops each run inside the program at the first iterate that
+meets its tolerance, and the host loop ends once every run has stopped: the
+iterations run do not depend on the chunking either.
 """
 
 from __future__ import annotations
@@ -48,13 +53,13 @@ class Runs(Protocol):
 
 
 class OneRun:
-    """A single run on one device."""
+    """A single run on one device; ``stop``: early stopping (:func:`~mfgtools.engine.programs.tolerance`)."""
 
-    def __init__(self, solver, game):
-        self.solver, self.game = solver, game
+    def __init__(self, solver, game, stop=None):
+        self.solver, self.game, self.stop = solver, game, stop
 
     def init(self, init_keys):
-        return programs.PROGRAMS.init(self.solver, self.game, init_keys)
+        return programs.PROGRAMS.init(self.solver, self.game, init_keys, self.stop)
 
     def advance(self, carry, run_keys, start, count, cap):
         return programs.PROGRAMS.advance(self.solver, self.game, carry, run_keys, np.int32(start), np.int32(count),
@@ -64,7 +69,7 @@ class OneRun:
         return programs.PROGRAMS.finish(self.solver, self.game, carry, np.int32(iterations))
 
     def whole(self, keys, iterations, cap):
-        return programs.PROGRAMS.whole(self.solver, self.game, keys, np.int32(iterations), cap=cap)
+        return programs.PROGRAMS.whole(self.solver, self.game, keys, np.int32(iterations), cap=cap, stop=self.stop)
 
     def fetch(self, carry):
         return jax.tree_util.tree_map(np.asarray, jax.device_get(carry))
@@ -79,18 +84,18 @@ class BatchRuns:
     ``values``: per-run values of the traced solver parameters (``{name: (n,)}``,
     empty for seeds), ``paths`` where they live in the solver (see
     :func:`~mfgtools.engine.programs.rebuilt`), ``sharding``: how the runs are
-    placed over devices (None: one device).
+    placed over devices (None: one device); ``stop``: every run's early stopping.
     """
 
-    def __init__(self, solver, game, values=None, paths=(), sharding=None, fetch=None):
-        self.solver, self.game = solver, game
+    def __init__(self, solver, game, values=None, paths=(), sharding=None, fetch=None, stop=None):
+        self.solver, self.game, self.stop = solver, game, stop
         self.values = {} if values is None else values
         self.paths, self.sharding = paths, sharding
         self._fetch = fetch
 
     def init(self, init_keys):
         return programs.PROGRAMS.init_runs(self.solver, self.game, self.values, init_keys, paths=self.paths,
-                                           sharding=self.sharding)
+                                           sharding=self.sharding, stop=self.stop)
 
     def advance(self, carry, run_keys, start, count, cap):
         return programs.PROGRAMS.advance_runs(self.solver, self.game, self.values, carry, run_keys, np.int32(start),
@@ -102,7 +107,7 @@ class BatchRuns:
 
     def whole(self, keys, iterations, cap):
         return programs.PROGRAMS.whole_runs(self.solver, self.game, self.values, keys, np.int32(iterations),
-                                            cap=cap, paths=self.paths, sharding=self.sharding)
+                                            cap=cap, paths=self.paths, sharding=self.sharding, stop=self.stop)
 
     def fetch(self, carry):
         if self._fetch is not None:
@@ -159,13 +164,17 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
     ``metrics``: ``{name: (..., iterations)}`` (a leading run axis for batches),
     entry ``i`` describing the policy before iteration ``i``. ``chunk_hint``:
     the solver's preferred chunk length (1 for solvers whose iteration is long).
+    With early stopping (``runs.stop``) ``final.stopped_at`` says where each run
+    stopped (-1: it ran every iteration) and ``metrics`` end at the longest run
+    (NaN past a run's end; :func:`run_lengths` gives each run's length).
     """
     hooks = hooks or Hooks()
     if not hooks.need_chunks:
         cap = programs.capacity(iterations)
         final, metrics = runs.whole(keys, iterations, cap)
         final, metrics = _host((final, metrics))
-        return final, {name: values[..., :iterations] for name, values in metrics.items()}
+        length = int(np.max(run_lengths(final, iterations)))
+        return final, {name: values[..., :length] for name, values in metrics.items()}
 
     cap = programs.capacity(iterations, CHUNK_LIMIT)
     run_keys, init_keys = split_keys(keys)
@@ -188,29 +197,44 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
         carry, metrics = runs.advance(carry, run_keys, done, active, cap)
         metrics = _host(metrics)
         elapsed = time.perf_counter() - began
-        collected.append({name: values[..., :active] for name, values in metrics.items()})
-        done += active
+        stopped = getattr(carry, "stop", None) is not None and bool(np.all(_host(carry.stop.at) >= 0))
+        ran = active
+        if stopped:  # every run met its tolerance, the last of them within this chunk
+            ran = max(0, int(np.max(_host(carry.stop.at))) - done)
+        collected.append({name: values[..., :ran] for name, values in metrics.items()})
+        done += ran
         if chunk_hint is None and not first:  # the first chunk's time includes compiling
             per_iteration = max(elapsed / active, 1e-7)
             count = int(min(cap, max(1, CHUNK_SECONDS / per_iteration)))
         elif chunk_hint is None:
             count = min(cap, 2)
         first = False
-        if hooks.checkpoint is not None and hooks.every and done < iterations and done - last_saved >= hooks.every:
+        if (hooks.checkpoint is not None and hooks.every and done < iterations and not stopped
+                and done - last_saved >= hooks.every):
             hooks.checkpoint.save(runs.fetch(carry), done, collected)
             last_saved = done
         if report is not None:
             if hooks.headline is not None and hooks.headline in collected[-1]:
                 report.set_postfix(_postfix(hooks.headline, np.asarray(collected[-1][hooks.headline])[..., -1]))
-            report.update(active)
+            report.update(ran)
         if hooks.callback is not None:
             hooks.callback(done, collected)
+        if stopped:
+            break
     final = _host(runs.finish(carry, iterations))
     if report is not None and hooks.headline is not None and hooks.headline in final.metrics:
         report.set_postfix(_postfix(hooks.headline, final.metrics[hooks.headline]))
     names = list(dict.fromkeys(name for chunk in collected for name in chunk))
     metrics = {name: np.concatenate([chunk[name] for chunk in collected], axis=-1) for name in names}
     return final, metrics
+
+
+def run_lengths(final, iterations: int) -> np.ndarray:
+    """The iterations each run of a batch ran (``()`` for one run): ``iterations``, or where it stopped early."""
+    if getattr(final, "stopped_at", None) is None:
+        return np.asarray(iterations)
+    at = np.asarray(final.stopped_at)
+    return np.where(at >= 0, at, iterations)
 
 
 def _postfix(name: str, values) -> dict:
@@ -235,5 +259,5 @@ def merge_metrics(metrics: dict, final: dict, iterations: int) -> dict:
     return merged
 
 
-__all__ = ["execute", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics", "make_report",
+__all__ = ["execute", "run_lengths", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics", "make_report",
            "CHUNK_SECONDS", "CHUNK_LIMIT"]

@@ -19,6 +19,15 @@ seeds vmapped, a sweep sharded over devices, one run split over devices):
   three in one program, the shape of purejaxrl's ``train(key)``: pure, so it can
   be used inside a user's own ``jit`` or ``vmap``.
 
+Early stopping (MFGLib's ``atol``/``rtol``): a carry built with a :class:`Stop`
+(``init(..., stop=tolerance(atol, rtol))``) ends its run at the first iterate
+``k`` whose exploitability is at most ``atol + rtol *`` (that of iterate 0),
+inside the compiled program: iteration ``k``'s update is discarded, so the run
+holds iterates ``0..k`` and its final policy is iterate ``k``; every iterate up
+to it is the one a run without tolerance computes. The tolerances are traced
+values (one program for all of them); a carry without a :class:`Stop` runs the
+programs unchanged.
+
 The jitted versions (:data:`PROGRAMS`) are built once per process and cached by
 JAX on the solver's and game's static settings and shapes: a second ``solve``
 of the same game and solver compiles nothing.
@@ -61,11 +70,33 @@ class Best:
 
 
 @struct.dataclass
+class Stop:
+    """Early stopping of a run: stop at the first iterate whose headline metric (exploitability) is at most
+    ``atol + rtol * initial``; every field a () array (a leading run axis in a batch)."""
+
+    atol: jax.Array  # () float
+    rtol: jax.Array  # () float
+    initial: jax.Array  # () float: the exploitability of iterate 0; NaN until the first iteration
+    at: jax.Array  # () int32: the iterate at which the run stopped (its length), -1 while it runs
+
+
+def tolerance(atol=None, rtol=None) -> Stop | None:
+    """The :class:`Stop` of ``atol``/``rtol`` (None for either means 0, as MFGLib); None when both are None."""
+    if atol is None and rtol is None:
+        return None
+    dtype = jnp.result_type(float)
+    return Stop(jnp.asarray(0.0 if atol is None else atol, dtype), jnp.asarray(0.0 if rtol is None else rtol, dtype),
+                jnp.asarray(jnp.nan, dtype), jnp.asarray(-1, jnp.int32))
+
+
+@struct.dataclass
 class Carry:
-    """What a run carries between iterations: the solver's state and the best iterate (or None)."""
+    """What a run carries between iterations: the solver's state, the best iterate (or None) and the early
+    stopping of the run (a :class:`Stop`, or None: run every iteration)."""
 
     state: Any
     best: Best | None = None
+    stop: Stop | None = None
 
 
 @struct.dataclass
@@ -81,21 +112,27 @@ class Final:
     best_iteration: Any = None
     best_policy: Any = None
     best_mean_field: Any = None
+    stopped_at: Any = None  # with a Stop: the iterate at which the run stopped early (its length), -1: it did not
 
 
 def _tracks_best(game) -> bool:
     return not is_swarm(game)
 
 
-def init(solver, game, key) -> Carry:
-    """The solver's initial state and an empty best iterate."""
+def init(solver, game, key, stop: Stop | None = None) -> Carry:
+    """The solver's initial state and an empty best iterate; ``stop``: early stopping (:func:`tolerance`)."""
     state = solver.init(game, key)
     if not _tracks_best(game):
+        if stop is not None:
+            from mfgtools.errors import MFGError
+
+            raise MFGError(f"atol/rtol stop a run on its exploitability; {getattr(game, 'name', 'this game')!r} "
+                           "is a swarm game (mean-field control), which reports a return")
         return Carry(state)
     table = jax.eval_shape(solver.policy, game, state)
     dtype = jnp.result_type(float)
     best = Best(jnp.asarray(jnp.inf, dtype), jnp.asarray(-1, jnp.int32), jnp.zeros(table.shape, table.dtype))
-    return Carry(state, best)
+    return Carry(state, best, stop)
 
 
 def metric_shapes(solver, game, state):
@@ -109,6 +146,8 @@ def advance(solver, game, carry: Carry, key, start, count, cap: int):
     ``metrics``: each metric in a buffer of ``cap`` entries (one per iteration of
     this chunk, NaN past ``count``); entry ``i`` describes the policy before
     iteration ``start + i``. The best iterate is updated from the headline metric.
+    With a :class:`Stop` in the carry the loop ends at the iterate that meets the
+    tolerance (its update discarded, its entry left NaN; see :func:`tolerance`).
     """
     TRACE_COUNT[type(solver).__name__] = TRACE_COUNT.get(type(solver).__name__, 0) + 1
     shapes = metric_shapes(solver, game, carry.state)
@@ -130,7 +169,45 @@ def advance(solver, game, carry: Carry, key, start, count, cap: int):
                                                          i, 0) for name in buffers}
         return Carry(state, best), buffers
 
-    return lax.fori_loop(0, count, body, (carry, buffers))
+    if carry.stop is None:
+        return lax.fori_loop(0, count, body, (carry, buffers))
+    return _advance_until(solver, game, carry, buffers, key, start, count, headline)
+
+
+def _advance_until(solver, game, carry: Carry, buffers, key, start, count, headline):
+    """:func:`advance` with early stopping: the same iterations while no iterate meets the carry's tolerance."""
+    if headline not in metric_shapes(solver, game, carry.state):
+        from mfgtools.errors import MFGError
+
+        raise MFGError(f"atol/rtol stop a run on its {headline}, which solver {type(solver).__name__} "
+                       "does not report per iteration")
+
+    def running(loop):
+        i, carry, _ = loop
+        return (i < count) & (carry.stop.at < 0)
+
+    def body(loop):
+        i, carry, buffers = loop
+        iteration = start + i
+        before = solver.policy(game, carry.state)
+        state, metrics = solver.step(game, carry.state, jax.random.fold_in(key, iteration))
+        stop, best = carry.stop, carry.best
+        value = metrics[headline].astype(stop.initial.dtype)
+        initial = jnp.where(iteration == 0, value, stop.initial)
+        met = value <= stop.atol + stop.rtol * initial  # NaN never meets it
+        # the iterate that meets the tolerance ends the run: its update is discarded
+        state = jax.tree_util.tree_map(lambda old, new: jnp.where(met, old, new), carry.state, state)
+        better = (value.astype(best.value.dtype) < best.value) & ~met
+        best = lax.cond(better, lambda: Best(value.astype(best.value.dtype), iteration.astype(jnp.int32),
+                                             before.astype(best.policy.dtype)), lambda: best)
+        buffers = {name: lax.dynamic_update_index_in_dim(
+            buffers[name], jnp.where(met, buffers[name][i], metrics[name].astype(buffers[name].dtype)), i, 0)
+            for name in buffers}
+        stop = stop.replace(initial=initial, at=jnp.where(met, iteration.astype(jnp.int32), stop.at))
+        return i + 1, Carry(state, best, stop), buffers
+
+    _, carry, buffers = lax.while_loop(running, body, (jnp.zeros((), jnp.int32), carry, buffers))
+    return carry, buffers
 
 
 def finish(solver, game, carry: Carry, iterations=None) -> Final:
@@ -144,6 +221,11 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     """
     state = carry.state
     policy = solver.policy(game, state)
+    stopped_at = None
+    if carry.stop is not None:
+        stopped_at = carry.stop.at
+        if iterations is not None:
+            iterations = jnp.where(stopped_at >= 0, stopped_at, iterations)
     if is_swarm(game):
         from mfgtools.swarm.rollouts import swarm_flow
 
@@ -155,7 +237,7 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     from mfgtools.finite import kernels
 
     metrics = solver.evaluate(game, policy)
-    final = Final(None, policy, kernels.mean_field(game, policy), metrics, {})
+    final = Final(None, policy, kernels.mean_field(game, policy), metrics, {}, stopped_at=stopped_at)
     best = carry.best
     if best is None:
         return final
@@ -175,14 +257,15 @@ def run_keys(key):
     return run_key, init_key
 
 
-def whole_run(solver, game, key, iterations, cap: int):
+def whole_run(solver, game, key, iterations, cap: int, stop: Stop | None = None):
     """A whole run in one program: ``(Final, metrics)`` with metric buffers of ``cap`` entries.
 
     ``key``: the run's seed key, ``jax.random.PRNGKey(seed)`` (split into the run
     key and the init key as :func:`run_keys` does, inside the program).
+    ``stop``: early stopping (:func:`tolerance`); ``Final.stopped_at`` then says where the run ended.
     """
     run_key, init_key = run_keys(key)
-    carry = init(solver, game, init_key)
+    carry = init(solver, game, init_key, stop)
     carry, metrics = advance(solver, game, carry, run_key, jnp.zeros((), jnp.int32), iterations, cap)
     return finish(solver, game, carry, iterations), metrics
 
@@ -214,9 +297,9 @@ def _constrain(tree, sharding):
     return jax.tree_util.tree_map(lambda x: lax.with_sharding_constraint(x, sharding), tree)
 
 
-def init_runs(base, game, values, init_keys, paths=(), sharding=None):
-    """:func:`init` of a batch of runs (one per row of ``init_keys`` and ``values``)."""
-    carry = jax.vmap(lambda v, k: init(rebuilt(base, v, paths), game, k))(values, init_keys)
+def init_runs(base, game, values, init_keys, paths=(), sharding=None, stop=None):
+    """:func:`init` of a batch of runs (one per row of ``init_keys`` and ``values``); ``stop``: every run's."""
+    carry = jax.vmap(lambda v, k: init(rebuilt(base, v, paths), game, k, stop))(values, init_keys)
     return _constrain(carry, sharding)
 
 
@@ -234,10 +317,10 @@ def finish_runs(base, game, values, carry, iterations=None, paths=(), sharding=N
     return _constrain(final, sharding)
 
 
-def whole_runs(base, game, values, keys, iterations, cap, paths=(), sharding=None):
-    """:func:`whole_run` of a batch of runs (``keys``: one seed key per run)."""
+def whole_runs(base, game, values, keys, iterations, cap, paths=(), sharding=None, stop=None):
+    """:func:`whole_run` of a batch of runs (``keys``: one seed key per run); each run stops on its own."""
     def one(v, k):
-        return whole_run(rebuilt(base, v, paths), game, k, iterations, cap)
+        return whole_run(rebuilt(base, v, paths), game, k, iterations, cap, stop)
 
     return _constrain(jax.vmap(one)(values, keys), sharding)
 
@@ -289,6 +372,6 @@ def capacity(iterations: int, limit: int | None = None) -> int:
     return 1 << (n - 1).bit_length()
 
 
-__all__ = ["Best", "Carry", "Final", "init", "advance", "finish", "whole_run", "init_runs", "advance_runs",
+__all__ = ["Best", "Carry", "Final", "Stop", "tolerance", "init", "advance", "finish", "whole_run", "init_runs", "advance_runs",
            "finish_runs", "whole_runs", "rebuilt", "capacity", "seed_key", "run_keys", "headline_metric", "is_swarm", "PROGRAMS",
            "TRACE_COUNT"]

@@ -26,9 +26,10 @@ import numpy as np
 
 from mfgtools import checkpoints
 from mfgtools.engine import BatchRuns, Hooks, OneRun, execute, headline_metric, merge_metrics, seed_key
-from mfgtools.engine.programs import TRACE_COUNT
+from mfgtools.engine.loop import run_lengths
+from mfgtools.engine.programs import TRACE_COUNT, tolerance
 from mfgtools.engine.progress import make_report
-from mfgtools.errors import MFGError, as_int, as_seed
+from mfgtools.errors import MFGError, as_float, as_int, as_seed
 from mfgtools.registry import Entry, import_modules, requirement_name, satisfies
 from mfgtools.resources import check_run
 from mfgtools.results import Result
@@ -141,12 +142,24 @@ class _CheckpointHook:
         self.holder.save(carry, self.key, done, collected)
 
 
+def _stop(game, atol, rtol):
+    """The engine's early stopping of ``atol``/``rtol`` (validated; None when both are None)."""
+    atol = None if atol is None else as_float(atol, "atol", 0.0)
+    rtol = None if rtol is None else as_float(rtol, "rtol", 0.0)
+    if (atol is not None or rtol is not None) and headline_metric(game)[0] != "exploitability":
+        raise MFGError(f"atol/rtol stop a run on its exploitability; {game.name!r} is a swarm game "
+                       "(mean-field control), which reports a return")
+    return tolerance(atol, rtol)
+
+
 def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time, checkpoint=None) -> Result:
-    """A :class:`Result` from the host values of one run."""
+    """A :class:`Result` from the host values of one run (of the iterations it ran, when it stopped early)."""
+    ran = int(run_lengths(final, iterations))
     return Result(checkpoint=checkpoint,
         game=game, solver=name, solver_params=algorithm.settings(), policy=np.asarray(final.policy),
-        mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, iterations),
-        iterations=iterations, seed=seed, wall_time=wall_time,
+        mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, ran),
+        iterations=ran, seed=seed, wall_time=wall_time, stopped_early=ran < iterations or (
+            final.stopped_at is not None and int(final.stopped_at) >= 0),
         extras={key: np.asarray(value) for key, value in final.extras.items()},
         swarm_policy=None if final.executable is None else jax.tree_util.tree_map(jnp.asarray, final.executable),
         **best_iterate(final),
@@ -161,12 +174,14 @@ def best_iterate(final) -> dict:
                 best_mean_field=np.asarray(final.best_mean_field))
 
 
-def _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs):
+def _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs, stop=None):
     """The run's :class:`~mfgtools.checkpoints.Checkpoint` (None without a path), opened before anything is
     compiled so that refusals come first."""
     if checkpoint is None:  # resume and restart have nothing to act on (a process that writes no checkpoint)
         return None
     identity = checkpoints.run_identity(game, name, algorithm.settings(), seed, iterations)
+    if stop is not None:  # a run with early stopping carries its tolerance: resume it only with the same
+        identity.update(atol=float(stop.atol), rtol=float(stop.rtol))
     return checkpoints.Checkpoint(checkpoint, identity, resume=resume, restart=restart, outputs=outputs)
 
 
@@ -177,7 +192,8 @@ def _hooks(game, holder, key, report, every, callback) -> Hooks:
 
 def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3), progress=None,
                 checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
-                outputs=(), callback=None, force: bool | None = None, **solver_params) -> list[Result]:
+                outputs=(), callback=None, force: bool | None = None, atol: float | None = None,
+                rtol: float | None = None, **solver_params) -> list[Result]:
     """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
 
     Seed ``s`` gives the same iterates as ``solve(..., seed=s)`` (same keys); the
@@ -192,6 +208,8 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     :class:`~mfgtools.checkpoints.Checkpoint`.
     ``force``: run even when the memory estimate exceeds the memory available
     (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
+    ``atol``, ``rtol``: early stopping as for :func:`solve`, each seed on its own (the batch ends once every
+    seed has stopped; each result holds its own iterations).
     """
     iterations = _iterations(solver, iterations)
     seeds = [as_seed(seed) for seed in np.atleast_1d(np.asarray(seeds, dtype=object))]
@@ -199,13 +217,15 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
         raise MFGError("seeds must name at least one seed")
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
+    stop = _stop(game, atol, rtol)
     check_run(game, algorithm, iterations, runs=len(seeds), force=force)
-    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seeds, iterations, resume, restart, outputs)
+    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seeds, iterations, resume, restart, outputs,
+                                stop)
     start = time.perf_counter()
     keys = np.stack([seed_key(seed) for seed in seeds])  # (n, 2)
     report = make_report(iterations, f"{name} on {game.name}, {len(seeds)} seeds", progress)
     try:
-        final, metrics = execute(BatchRuns(algorithm, game), keys, iterations,
+        final, metrics = execute(BatchRuns(algorithm, game, stop=stop), keys, iterations,
                                  _hooks(game, holder, keys, report, every, callback),
                                  chunk_hint=algorithm.iterations_per_chunk)
     finally:
@@ -224,7 +244,8 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
 
 def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=None,
           checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
-          outputs=(), callback=None, devices=None, force: bool | None = None, **solver_params) -> Result:
+          outputs=(), callback=None, devices=None, force: bool | None = None, atol: float | None = None,
+          rtol: float | None = None, **solver_params) -> Result:
     """Run ``solver`` (a registry name, or a solver object) on ``game`` for ``iterations``
     iterations (default: the solver's :func:`default_iterations`, 100 for most).
 
@@ -256,19 +277,32 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
 
     ``force``: run even when the memory estimate exceeds the memory available
     (:func:`mfgtools.resources.check_run`; None: as the command line's ``--force`` says).
+
+    ``atol``, ``rtol`` (MFGLib's early stopping; off by default): stop at the
+    first iterate ``k`` whose exploitability is at most ``atol + rtol *`` that of
+    the initial policy (either alone: the other is 0). The result then holds
+    iterates ``0..k``: ``result.iterations == k``, metrics of ``k + 1`` entries,
+    ``result.stopped_early`` True, the final policy iterate ``k``; each iterate
+    is the one a run without tolerance computes. The check runs inside the
+    compiled program, so where a run stops does not depend on how it is cut
+    into chunks.
     """
     iterations = _iterations(solver, iterations)
     seed = as_seed(seed)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
+    stop = _stop(game, atol, rtol)
     if devices is not None:
+        if stop is not None:
+            raise MFGError("atol/rtol (early stopping) are not available for a run split over devices (devices=)")
         from mfgtools.parallel.devices import resolve_devices
 
         devices = resolve_devices(devices)
     check_run(game, algorithm, iterations, force=force, devices=1 if devices is None else len(devices))
-    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs)
+    holder = _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs,
+                                stop)
     if devices is None:
-        runs = OneRun(algorithm, game)
+        runs = OneRun(algorithm, game, stop)
     else:  # one run over several devices: mfgtools.sharding places and runs it
         from mfgtools.parallel.sharding import SpaceRun
 
