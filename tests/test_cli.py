@@ -438,15 +438,15 @@ def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
 
 
 def test_summaries_show_the_declared_settings_that_act():
-    """`mfgtools list` and the run summaries agree: fp declares no parameters (its
-    fixed-point fields are internal), a tabular Off-MMD has no network, an exploration
+    """`mfgtools list` and the run summaries agree: fp declares only ties and alpha (its
+    other fixed-point fields are internal; alpha is recorded as damping), a tabular Off-MMD has no network, an exploration
     game no navigation target or weights."""
     from mfgtools.games.crowd import relevant_parameters
     from mfgtools.solvers import list_solvers, make_solver
     from mfgtools.solvers.base import shown_settings
 
-    assert not list_solvers()["fp"].parameters
-    assert shown_settings("fp", make_solver("fp").settings()) == {}
+    assert set(list_solvers()["fp"].parameters) == {"ties", "alpha"}
+    assert shown_settings("fp", make_solver("fp").settings()) == {"ties": "first"}
     assert shown_settings("boltzmann", make_solver("boltzmann").settings()) == {
         "temperature": 1.0, "damping": 1.0, "soft": False}
     tabular = shown_settings("off-mmd", make_solver("off-mmd", model="tabular").settings())
@@ -460,12 +460,12 @@ def test_summaries_show_the_declared_settings_that_act():
     assert relevant_parameters(navigate) == navigate
 
 
-def test_fp_summary_lists_no_settings(tmp_path):
+def test_fp_summary_lists_only_its_tie_rule(tmp_path):
     process = run_cli("solve", "--map", "empty:4", "--horizon", "3", "--solver", "fp", "--iterations", "2",
                       "--out", "fp.nc", "--quiet", cwd=tmp_path)
     assert process.returncode == 0, process.stderr
     solver_line = next(line for line in process.stdout.splitlines() if line.startswith("solver"))
-    assert solver_line.split(None, 1)[1] == "fp, 2 iterations, seed 0"
+    assert solver_line.split(None, 1)[1] == "fp (ties=first), 2 iterations, seed 0"
 
 
 def test_stages_are_shown_on_a_terminal_only(monkeypatch):
