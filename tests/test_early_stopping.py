@@ -103,3 +103,26 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     assert main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "4", "--atol", "-2",
                  "--quiet"]) != 0
     assert "--atol must be >= 0.0" in capsys.readouterr().err
+
+
+def test_resumed_run_stops_where_an_uninterrupted_one_does(game, tmp_path):
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(done, _):
+        if done >= 2:
+            raise Interrupted
+
+    kw = dict(iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.3)
+    whole = mfgtools.solve(game, "omd", **kw)
+    path = str(tmp_path / "run.ckpt")
+    with pytest.raises(Interrupted):
+        mfgtools.solve(game, "omd", checkpoint=path, checkpoint_every=1, callback=interrupt, **kw)
+    done, identity = mfgtools.checkpoints.peek(path)
+    assert 2 <= done < whole.iterations and identity["rtol"] == pytest.approx(0.3)
+    with pytest.raises(MFGError, match="belongs to another run"):  # another tolerance is another run
+        mfgtools.solve(game, "omd", checkpoint=path, resume=True, **dict(kw, rtol=0.5))
+    resumed = mfgtools.solve(game, "omd", checkpoint=path, resume=True, **kw)
+    assert resumed.iterations == whole.iterations and resumed.stopped_early
+    np.testing.assert_array_equal(resumed.metrics["exploitability"], whole.metrics["exploitability"])
+    np.testing.assert_array_equal(resumed.policy, whole.policy)
