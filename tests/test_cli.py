@@ -439,8 +439,8 @@ def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
 
 def test_summaries_show_the_declared_settings_that_act():
     """`mfgtools list` and the run summaries agree: fp declares only ties and alpha (its
-    other fixed-point fields are internal; alpha is recorded as damping), a tabular Off-MMD has no network, an exploration
-    game no navigation target or weights."""
+    other fixed-point fields are internal; alpha is recorded as damping), a tabular Off-MMD
+    has no network, an exploration game no navigation target or weights."""
     from mfgtools.games.crowd import relevant_parameters
     from mfgtools.solvers import list_solvers, make_solver
     from mfgtools.solvers.base import shown_settings

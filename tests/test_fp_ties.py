@@ -15,7 +15,8 @@ def tied_game():
     """Two states, three actions, everyone stays put; actions 0 and 1 pay exactly 1, action 2 pays 0."""
     reward = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
     stay = np.broadcast_to(np.arange(2)[:, None, None], (2, 3, 1))
-    return tabular_game(next_state=stay, transition_prob=np.ones((2, 3, 1)), reward=reward, initial_distribution=np.array([0.5, 0.5]), horizon=2)
+    return tabular_game(next_state=stay, transition_prob=np.ones((2, 3, 1)), reward=reward,
+                        initial_distribution=np.array([0.5, 0.5]), horizon=2)
 
 
 def test_split_spreads_the_response_over_exactly_tied_actions():

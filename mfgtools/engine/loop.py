@@ -259,5 +259,6 @@ def merge_metrics(metrics: dict, final: dict, iterations: int) -> dict:
     return merged
 
 
-__all__ = ["execute", "run_lengths", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics", "make_report",
+__all__ = ["execute", "run_lengths", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics",
+           "make_report",
            "CHUNK_SECONDS", "CHUNK_LIMIT"]

@@ -372,6 +372,6 @@ def capacity(iterations: int, limit: int | None = None) -> int:
     return 1 << (n - 1).bit_length()
 
 
-__all__ = ["Best", "Carry", "Final", "Stop", "tolerance", "init", "advance", "finish", "whole_run", "init_runs", "advance_runs",
-           "finish_runs", "whole_runs", "rebuilt", "capacity", "seed_key", "run_keys", "headline_metric", "is_swarm", "PROGRAMS",
-           "TRACE_COUNT"]
+__all__ = ["Best", "Carry", "Final", "Stop", "tolerance", "init", "advance", "finish", "whole_run", "init_runs",
+           "advance_runs", "finish_runs", "whole_runs", "rebuilt", "capacity", "seed_key", "run_keys",
+           "headline_metric", "is_swarm", "PROGRAMS", "TRACE_COUNT"]
