@@ -5,16 +5,18 @@
 - :mod:`mfgtools.engine.loop`: the ways of executing a batch of runs (one run,
   vmapped seeds or sweep points; :class:`mfgtools.sharding.SpaceRun` splits one
   run over devices) and the one host loop with its hooks (progress,
-  checkpoints, callbacks);
+  checkpoints, callbacks) and early stopping (``Stop``, ``tolerance``: MFGLib's
+  ``atol``/``rtol``, checked inside the programs);
 - :mod:`mfgtools.engine.progress`: progress reports for terminals, notebooks and logs.
 
 :func:`mfgtools.solve`, :func:`mfgtools.solve_seeds` and :func:`mfgtools.sweep`
 are thin compositions of these.
 """
 
-from mfgtools.engine.loop import BatchRuns, Hooks, OneRun, execute, merge_metrics, seed_keys, split_keys
-from mfgtools.engine.programs import (PROGRAMS, TRACE_COUNT, Carry, Final, advance, finish, headline_metric, init,
-                                      seed_key, whole_run)
+from mfgtools.engine.loop import BatchRuns, Hooks, OneRun, execute, merge_metrics, run_lengths, seed_keys, split_keys
+from mfgtools.engine.programs import (PROGRAMS, TRACE_COUNT, Carry, Final, Stop, advance, finish, headline_metric, init,
+                                      seed_key, tolerance, whole_run)
 
-__all__ = ["BatchRuns", "Hooks", "OneRun", "execute", "merge_metrics", "seed_keys", "split_keys", "seed_key", "PROGRAMS", "TRACE_COUNT",
-           "Carry", "Final", "advance", "finish", "headline_metric", "init", "whole_run"]
+__all__ = ["BatchRuns", "Hooks", "OneRun", "execute", "merge_metrics", "run_lengths", "seed_keys", "split_keys",
+           "seed_key", "PROGRAMS", "TRACE_COUNT", "Carry", "Final", "Stop", "advance", "finish", "headline_metric",
+           "init", "tolerance", "whole_run"]
