@@ -238,7 +238,8 @@ def _same_solver(a, b) -> bool:
 def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
           batch_size: int | None = None, devices=None, progress=None, solver_params: dict | None = None,
           force: bool | None = None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
-          restart: bool = False, outputs=(), callback=None, remove_checkpoint: bool = True, **fixed_params):
+          restart: bool = False, outputs=(), callback=None, remove_checkpoint: bool = True,
+          atol: float | None = None, rtol: float | None = None, **fixed_params):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
 
     Args:
@@ -275,6 +276,10 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
         a dict: needed for a parameter named like an argument of ``sweep``
         (``batch_size`` of ``off-mmd`` and ``d-momd``).
       fixed_params: the same, as keywords (merged with ``solver_params``).
+      atol, rtol: early stopping as for :func:`mfgtools.solve`, each run on its
+        own (a batch ends once every run has stopped). A stopped run's metrics
+        keep its final value to the end of the ``iteration`` axis (its policy
+        stays iterate ``k``); when a run stopped, the variable ``iterations_run`` gives each run's ``k``.
 
     Returns:
       An :class:`xarray.Dataset` with the variables of ``Result.to_xarray()``
@@ -292,15 +297,17 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
     from mfgtools import checkpoints
-    from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, seed_key
+    from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, run_lengths, seed_key
     from mfgtools.engine.progress import make_report
     from mfgtools.resources import check_run
     from mfgtools.results import Result
     from mfgtools.parallel.devices import put, replicate, resolve_devices
-    from mfgtools.solvers import best_iterate, check_compatible, default_iterations, prepare_solver, solver_spec
+    from mfgtools.solvers import (best_iterate, check_compatible, default_iterations, early_stop, prepare_solver,
+                                  solver_spec)
 
     spec = solver_spec(solver)
     check_compatible(game, spec)
+    stop = early_stop(game, atol, rtol)
     if solver_params is not None:
         if not isinstance(solver_params, dict):
             raise MFGError(f"solver_params must be a dict, got {type(solver_params).__name__}")
@@ -353,6 +360,8 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
         identity.update(grid=json.dumps({name: [_label(value) for value in settings[name]] for name in names},
                                         default=_label),
                         batch_size=padded, batches=batches, devices=len(devices))
+        if stop is not None:
+            identity.update(atol=float(stop.atol), rtol=float(stop.rtol))
         holder = _open_checkpoint(checkpoint, identity, batches, resume, restart, outputs)
 
     report = None
@@ -373,7 +382,7 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
                 keys = np.stack([seed_key(seeds[index]) for _, index in filled])
                 values = {name: put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
                                                dtype=dtype), sharded) for name in vmapped}
-                batch_runs = BatchRuns(base, game_on_devices, values, paths, sharded)
+                batch_runs = BatchRuns(base, game_on_devices, values, paths, sharded, stop=stop)
                 finished = None if holder is None else batch_path(holder.path, batch_index)
                 if finished is not None and resume and os.path.exists(finished):  # done before the kill
                     final, metrics = _finished_batch(finished, holder.identity, batch_index, batch_runs, keys,
@@ -402,10 +411,14 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
 
     datasets = {}
     for (point, index), (metrics, final) in results.items():
+        ran = int(run_lengths(final, iterations))
+        merged = merge_metrics(metrics, final.metrics, ran)  # a stopped run holds its final value to the end
+        merged = {name: np.concatenate([values, np.repeat(values[-1:], iterations - ran)])
+                  for name, values in merged.items()}
         datasets[point, index] = Result(
             game=game, solver=solver, solver_params=solvers[point].settings(), policy=final.policy,
-            mean_field=final.mean_field, metrics=merge_metrics(metrics, final.metrics, iterations),
-            iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras, **best_iterate(final),
+            mean_field=final.mean_field, metrics=merged, iterations=ran, seed=seeds[index], wall_time=wall_time,
+            extras=final.extras, stopped_early=stop is not None and ran < iterations, **best_iterate(final),
         ).to_xarray()
     if holder is not None and remove_checkpoint:
         remove_checkpoint_files(holder.path)
@@ -565,8 +578,12 @@ def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
     if "best_iteration" in sample.attrs:  # per run: a variable over the runs, not an attribute
         best = np.asarray([datasets[run].attrs["best_iteration"] for run in order]).reshape(lead_shape)
         data["best_iteration"] = xr.Variable(lead_dims, best, attrs={"description": "iteration of the best iterate"})
+    if any("stopped_early" in datasets[run].attrs for run in order):  # early stopping: each run's length
+        ran = np.asarray([datasets[run].attrs["iterations"] for run in order]).reshape(lead_shape)
+        data["iterations_run"] = xr.Variable(lead_dims, ran, attrs={
+            "description": "iterations the run ran (fewer than iterations: it met atol/rtol and stopped)"})
     kept = {key: value for key, value in sample.attrs.items()
-            if key not in ("seed", "wall_time_s", "solver_params", "best_iteration")}
+            if key not in ("seed", "wall_time_s", "solver_params", "best_iteration", "stopped_early")}
     dataset = xr.Dataset(data, coords=coords, attrs={**kept, "sweep": 1, **attrs})
     dataset["seed"].attrs["description"] = "seed of the run (as solve(..., seed=s))"
     for name in names:

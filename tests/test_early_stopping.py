@@ -126,3 +126,17 @@ def test_resumed_run_stops_where_an_uninterrupted_one_does(game, tmp_path):
     assert resumed.iterations == whole.iterations and resumed.stopped_early
     np.testing.assert_array_equal(resumed.metrics["exploitability"], whole.metrics["exploitability"])
     np.testing.assert_array_equal(resumed.policy, whole.policy)
+
+
+def test_sweep_stops_each_run_on_its_own(game):
+    swept = mfgtools.sweep(game, "omd", grid={"learning_rate": [0.05, 0.1]}, seeds=(0,), iterations=ITERATIONS,
+                           progress=False, rtol=0.5)
+    for column, rate in enumerate((0.05, 0.1)):
+        alone = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=rate, progress=False, rtol=0.5)
+        k = alone.iterations
+        assert int(swept["iterations_run"].values[0, column]) == k < ITERATIONS
+        curve = swept["exploitability"].values[0, column]
+        assert curve.shape == (ITERATIONS + 1,)
+        np.testing.assert_allclose(curve[:k + 1], alone.metrics["exploitability"], rtol=1e-5)
+        np.testing.assert_array_equal(curve[k:], np.full(ITERATIONS + 1 - k, curve[k]))  # held to the end
+    assert swept.attrs["iterations"] == ITERATIONS

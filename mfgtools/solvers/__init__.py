@@ -142,7 +142,7 @@ class _CheckpointHook:
         self.holder.save(carry, self.key, done, collected)
 
 
-def _stop(game, atol, rtol):
+def early_stop(game, atol=None, rtol=None):
     """The engine's early stopping of ``atol``/``rtol`` (validated; None when both are None)."""
     atol = None if atol is None else as_float(atol, "atol", 0.0)
     rtol = None if rtol is None else as_float(rtol, "rtol", 0.0)
@@ -217,7 +217,7 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
         raise MFGError("seeds must name at least one seed")
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
-    stop = _stop(game, atol, rtol)
+    stop = early_stop(game, atol, rtol)
     check_run(game, algorithm, iterations, runs=len(seeds), force=force)
     holder = _checkpoint_holder(checkpoint, game, name, algorithm, seeds, iterations, resume, restart, outputs,
                                 stop)
@@ -291,7 +291,7 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     seed = as_seed(seed)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
     name, algorithm = prepare_solver(game, solver, solver_params)
-    stop = _stop(game, atol, rtol)
+    stop = early_stop(game, atol, rtol)
     if devices is not None:
         if stop is not None:
             raise MFGError("atol/rtol (early stopping) are not available for a run split over devices (devices=)")
@@ -323,4 +323,4 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
 
 
 __all__ = ["register_solver", "default_iterations", "list_solvers", "make_solver", "prepare_solver", "solve",
-           "solve_seeds", "solver_spec", "SolverSpec", "TRACE_COUNT"]
+           "solve_seeds", "solver_spec", "SolverSpec", "TRACE_COUNT", "early_stop"]
