@@ -33,11 +33,13 @@ def test_stops_at_the_first_iterate_within_tolerance(game, full):
     np.testing.assert_array_equal(result.metrics["exploitability"][:k], history[:k])  # the full run's prefix
     assert result.metrics["exploitability"][k] == pytest.approx(history[k], rel=1e-6)
     # the final policy is iterate k, the one a run of k iterations ends with
-    np.testing.assert_array_equal(result.policy, mfgtools.solve(game, "omd", iterations=k, learning_rate=0.1,
-                                                                progress=False).policy)
+    np.testing.assert_array_equal(
+        result.policy, mfgtools.solve(game, "omd", iterations=k, learning_rate=0.1, progress=False).policy
+    )
     # atol alone, met only late; a tolerance never met runs every iteration
-    late = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False,
-                          atol=float(history[30]))
+    late = mfgtools.solve(
+        game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, atol=float(history[30])
+    )
     assert late.iterations == int(np.argmax(history <= np.float32(history[30]))) and late.stopped_early
     never = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, atol=0.0)
     assert never.iterations == ITERATIONS and not never.stopped_early and not full.stopped_early
@@ -49,18 +51,33 @@ def test_chunks_seeds_and_recompiling(game, full, tmp_path):
     whole = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.3)
     traces = dict(TRACE_COUNT)
     # chunked (a callback), another tolerance, a batch of seeds: no new trace of the one-run programs
-    chunked = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.3,
-                             callback=lambda done, collected: None)
+    chunked = mfgtools.solve(
+        game,
+        "omd",
+        iterations=ITERATIONS,
+        learning_rate=0.1,
+        progress=False,
+        rtol=0.3,
+        callback=lambda done, collected: None,
+    )
     assert chunked.iterations == whole.iterations and chunked.stopped_early
     np.testing.assert_array_equal(chunked.metrics["exploitability"], whole.metrics["exploitability"])
     np.testing.assert_array_equal(chunked.policy, whole.policy)
     again = dict(TRACE_COUNT)
-    other = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.6,
-                           callback=lambda done, collected: None)
+    other = mfgtools.solve(
+        game,
+        "omd",
+        iterations=ITERATIONS,
+        learning_rate=0.1,
+        progress=False,
+        rtol=0.6,
+        callback=lambda done, collected: None,
+    )
     assert dict(TRACE_COUNT) == again and other.iterations < whole.iterations
     assert TRACE_COUNT["OnlineMirrorDescent"] <= traces["OnlineMirrorDescent"] + 1
-    seeds = mfgtools.solve_seeds(game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.3,
-                                 seeds=(0, 1))
+    seeds = mfgtools.solve_seeds(
+        game, "omd", iterations=ITERATIONS, learning_rate=0.1, progress=False, rtol=0.3, seeds=(0, 1)
+    )
     for one in seeds:
         assert one.iterations == whole.iterations and one.stopped_early
         np.testing.assert_array_equal(one.metrics["exploitability"], whole.metrics["exploitability"])
@@ -75,16 +92,19 @@ def test_other_solvers_stop_in_the_engine(game):
     history = fp.metrics["exploitability"]
     stopped = mfgtools.solve(game, "fp", iterations=30, progress=False, atol=float(history[5]))
     assert stopped.iterations <= 5 and stopped.stopped_early
-    np.testing.assert_array_equal(stopped.metrics["exploitability"][:-1], history[:stopped.iterations])
+    np.testing.assert_array_equal(stopped.metrics["exploitability"][:-1], history[: stopped.iterations])
     # a tolerance met by the initial policy: no iteration at all (as MFGLib)
     assert mfgtools.solve(game, "fp", iterations=30, progress=False, rtol=1.0).iterations == 0
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"atol": -1.0}, "atol must be >= 0.0, got -1.0"),
-    ({"rtol": "x"}, "rtol must be a number, got 'x'"),
-    ({"rtol": 0.1, "devices": 1}, "not available for a run split over devices"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"atol": -1.0}, "atol must be >= 0.0, got -1.0"),
+        ({"rtol": "x"}, "rtol must be a number, got 'x'"),
+        ({"rtol": 0.1, "devices": 1}, "not available for a run split over devices"),
+    ],
+)
 def test_tolerances_are_validated(game, params, message):
     with pytest.raises(MFGError, match=message):
         mfgtools.solve(game, "omd", iterations=3, progress=False, **params)
@@ -94,14 +114,33 @@ def test_command_line(tmp_path, monkeypatch, capsys):
     from mfgtools.cli import main
 
     monkeypatch.chdir(tmp_path)
-    code = main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
-                 "--iterations", "40", "-p", "learning_rate=0.1", "--rtol", "0.5", "--quiet", "--out", "run.nc"])
+    code = main(
+        [
+            "solve",
+            "--game",
+            "crowd",
+            "--map",
+            "empty:4",
+            "--horizon",
+            "4",
+            "-p",
+            "mu0=0,0",
+            "--iterations",
+            "40",
+            "-p",
+            "learning_rate=0.1",
+            "--rtol",
+            "0.5",
+            "--quiet",
+            "--out",
+            "run.nc",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "(stopped early: tolerance met)" in out
     assert mfgtools.load_result(str(tmp_path / "run.nc")).attrs["stopped_early"] == 1
-    assert main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "4", "--atol", "-2",
-                 "--quiet"]) != 0
+    assert main(["solve", "--game", "crowd", "--map", "empty:4", "--horizon", "4", "--atol", "-2", "--quiet"]) != 0
     assert "--atol must be >= 0.0" in capsys.readouterr().err
 
 
@@ -129,14 +168,15 @@ def test_resumed_run_stops_where_an_uninterrupted_one_does(game, tmp_path):
 
 
 def test_sweep_stops_each_run_on_its_own(game):
-    swept = mfgtools.sweep(game, "omd", grid={"learning_rate": [0.05, 0.1]}, seeds=(0,), iterations=ITERATIONS,
-                           progress=False, rtol=0.5)
+    swept = mfgtools.sweep(
+        game, "omd", grid={"learning_rate": [0.05, 0.1]}, seeds=(0,), iterations=ITERATIONS, progress=False, rtol=0.5
+    )
     for column, rate in enumerate((0.05, 0.1)):
         alone = mfgtools.solve(game, "omd", iterations=ITERATIONS, learning_rate=rate, progress=False, rtol=0.5)
         k = alone.iterations
         assert int(swept["iterations_run"].values[0, column]) == k < ITERATIONS
         curve = swept["exploitability"].values[0, column]
         assert curve.shape == (ITERATIONS + 1,)
-        np.testing.assert_allclose(curve[:k + 1], alone.metrics["exploitability"], rtol=1e-5)
+        np.testing.assert_allclose(curve[: k + 1], alone.metrics["exploitability"], rtol=1e-5)
         np.testing.assert_array_equal(curve[k:], np.full(ITERATIONS + 1 - k, curve[k]))  # held to the end
     assert swept.attrs["iterations"] == ITERATIONS

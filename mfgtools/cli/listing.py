@@ -28,8 +28,13 @@ def pairings(games: dict, solvers: dict) -> tuple[dict, dict]:
 def _names_line(label: str, names: list) -> str:
     """``      label: a, b, c`` wrapped at :data:`WIDTH`, continuation lines indented under the first name."""
     prefix = f"      {label}: "
-    return textwrap.fill(", ".join(names) if names else "none", width=WIDTH, initial_indent=prefix,
-                         subsequent_indent=" " * len(prefix), break_on_hyphens=False)
+    return textwrap.fill(
+        ", ".join(names) if names else "none",
+        width=WIDTH,
+        initial_indent=prefix,
+        subsequent_indent=" " * len(prefix),
+        break_on_hyphens=False,
+    )
 
 
 def _print_entries(title: str, entries: dict, partners: dict, label: str) -> None:
@@ -39,8 +44,10 @@ def _print_entries(title: str, entries: dict, partners: dict, label: str) -> Non
     default_width = min(max([len(r[1]) for r in rows] + [7]), 14)
     for name, spec in entries.items():
         print(f"\n  {name}: {spec.description}")
-        print(f"      modes: {', '.join(spec.modes)}"
-              + (f"; default iterations: {spec.iterations}" if spec.iterations is not None else ""))
+        print(
+            f"      modes: {', '.join(spec.modes)}"
+            + (f"; default iterations: {spec.iterations}" if spec.iterations is not None else "")
+        )
         print(_names_line(label, partners[name]))
         if not spec.parameters:
             print("      (no parameters)")
@@ -55,18 +62,28 @@ def run_list(args) -> int:
     games, solvers = list_games(), list_solvers()
     games_of, solvers_of = pairings(games, solvers)
     if args.what in (None, "games"):
-        _print_entries("Games (mfgtools solve --game NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
-                       games, solvers_of, "solvers")
+        _print_entries(
+            "Games (mfgtools solve --game NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
+            games,
+            solvers_of,
+            "solvers",
+        )
     if args.what is None:
         print()
     if args.what in (None, "solvers"):
-        _print_entries("Solvers (mfgtools solve --solver NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
-                       solvers, games_of, "games")
+        _print_entries(
+            "Solvers (mfgtools solve --solver NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
+            solvers,
+            games_of,
+            "games",
+        )
     if args.what is None:
         print("\n`none`: the game or solver picks the value (see the help); type -p KEY=none to ask for it.")
-        print("modes: finite-horizon (policies over t = 0..T-1) or stationary (discounted, one policy for all t);\n"
-              "a game with both has a parameter mode (--mode); a solver solves the modes it lists.\n"
-              "games / solvers: which run together (the game's family and a mode in common).")
+        print(
+            "modes: finite-horizon (policies over t = 0..T-1) or stationary (discounted, one policy for all t);\n"
+            "a game with both has a parameter mode (--mode); a solver solves the modes it lists.\n"
+            "games / solvers: which run together (the game's family and a mode in common)."
+        )
     return 0
 
 

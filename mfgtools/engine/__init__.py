@@ -14,9 +14,40 @@ are thin compositions of these.
 """
 
 from mfgtools.engine.loop import BatchRuns, Hooks, OneRun, execute, merge_metrics, run_lengths, seed_keys, split_keys
-from mfgtools.engine.programs import (PROGRAMS, TRACE_COUNT, Carry, Final, Stop, advance, finish, headline_metric, init,
-                                      seed_key, tolerance, whole_run)
+from mfgtools.engine.programs import (
+    PROGRAMS,
+    TRACE_COUNT,
+    Carry,
+    Final,
+    Stop,
+    advance,
+    finish,
+    headline_metric,
+    init,
+    seed_key,
+    tolerance,
+    whole_run,
+)
 
-__all__ = ["BatchRuns", "Hooks", "OneRun", "execute", "merge_metrics", "run_lengths", "seed_keys", "split_keys",
-           "seed_key", "PROGRAMS", "TRACE_COUNT", "Carry", "Final", "Stop", "advance", "finish", "headline_metric",
-           "init", "tolerance", "whole_run"]
+__all__ = [
+    "BatchRuns",
+    "Hooks",
+    "OneRun",
+    "execute",
+    "merge_metrics",
+    "run_lengths",
+    "seed_keys",
+    "split_keys",
+    "seed_key",
+    "PROGRAMS",
+    "TRACE_COUNT",
+    "Carry",
+    "Final",
+    "Stop",
+    "advance",
+    "finish",
+    "headline_metric",
+    "init",
+    "tolerance",
+    "whole_run",
+]

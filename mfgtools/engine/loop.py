@@ -62,8 +62,9 @@ class OneRun:
         return programs.PROGRAMS.init(self.solver, self.game, init_keys, self.stop)
 
     def advance(self, carry, run_keys, start, count, cap):
-        return programs.PROGRAMS.advance(self.solver, self.game, carry, run_keys, np.int32(start), np.int32(count),
-                                         cap=cap)
+        return programs.PROGRAMS.advance(
+            self.solver, self.game, carry, run_keys, np.int32(start), np.int32(count), cap=cap
+        )
 
     def finish(self, carry, iterations):
         return programs.PROGRAMS.finish(self.solver, self.game, carry, np.int32(iterations))
@@ -94,20 +95,41 @@ class BatchRuns:
         self._fetch = fetch
 
     def init(self, init_keys):
-        return programs.PROGRAMS.init_runs(self.solver, self.game, self.values, init_keys, paths=self.paths,
-                                           sharding=self.sharding, stop=self.stop)
+        return programs.PROGRAMS.init_runs(
+            self.solver, self.game, self.values, init_keys, paths=self.paths, sharding=self.sharding, stop=self.stop
+        )
 
     def advance(self, carry, run_keys, start, count, cap):
-        return programs.PROGRAMS.advance_runs(self.solver, self.game, self.values, carry, run_keys, np.int32(start),
-                                              np.int32(count), cap=cap, paths=self.paths, sharding=self.sharding)
+        return programs.PROGRAMS.advance_runs(
+            self.solver,
+            self.game,
+            self.values,
+            carry,
+            run_keys,
+            np.int32(start),
+            np.int32(count),
+            cap=cap,
+            paths=self.paths,
+            sharding=self.sharding,
+        )
 
     def finish(self, carry, iterations):
-        return programs.PROGRAMS.finish_runs(self.solver, self.game, self.values, carry, np.int32(iterations),
-                                             paths=self.paths, sharding=self.sharding)
+        return programs.PROGRAMS.finish_runs(
+            self.solver, self.game, self.values, carry, np.int32(iterations), paths=self.paths, sharding=self.sharding
+        )
 
     def whole(self, keys, iterations, cap):
-        return programs.PROGRAMS.whole_runs(self.solver, self.game, self.values, keys, np.int32(iterations),
-                                            cap=cap, paths=self.paths, sharding=self.sharding, stop=self.stop)
+        return programs.PROGRAMS.whole_runs(
+            self.solver,
+            self.game,
+            self.values,
+            keys,
+            np.int32(iterations),
+            cap=cap,
+            paths=self.paths,
+            sharding=self.sharding,
+            stop=self.stop,
+        )
 
     def fetch(self, carry):
         if self._fetch is not None:
@@ -209,8 +231,13 @@ def execute(runs: Runs, keys, iterations: int, hooks: Hooks | None = None, chunk
         elif chunk_hint is None:
             count = min(cap, 2)
         first = False
-        if (hooks.checkpoint is not None and hooks.every and done < iterations and not stopped
-                and done - last_saved >= hooks.every):
+        if (
+            hooks.checkpoint is not None
+            and hooks.every
+            and done < iterations
+            and not stopped
+            and done - last_saved >= hooks.every
+        ):
             hooks.checkpoint.save(runs.fetch(carry), done, collected)
             last_saved = done
         if report is not None:
@@ -252,13 +279,23 @@ def merge_metrics(metrics: dict, final: dict, iterations: int) -> dict:
     names = list(dict.fromkeys(list(final) + list(metrics)))
     merged = {}
     for name in names:
-        head = (np.asarray(metrics[name], dtype=np.float64) if name in metrics
-                else np.full(iterations, np.nan))
+        head = np.asarray(metrics[name], dtype=np.float64) if name in metrics else np.full(iterations, np.nan)
         last = np.atleast_1d(np.asarray(final.get(name, np.nan), dtype=np.float64))
         merged[name] = np.concatenate([head.reshape(-1)[:iterations], last])
     return merged
 
 
-__all__ = ["execute", "run_lengths", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics",
-           "make_report",
-           "CHUNK_SECONDS", "CHUNK_LIMIT"]
+__all__ = [
+    "execute",
+    "run_lengths",
+    "Hooks",
+    "Runs",
+    "OneRun",
+    "BatchRuns",
+    "seed_keys",
+    "split_keys",
+    "merge_metrics",
+    "make_report",
+    "CHUNK_SECONDS",
+    "CHUNK_LIMIT",
+]

@@ -85,8 +85,12 @@ def tolerance(atol=None, rtol=None) -> Stop | None:
     if atol is None and rtol is None:
         return None
     dtype = jnp.result_type(float)
-    return Stop(jnp.asarray(0.0 if atol is None else atol, dtype), jnp.asarray(0.0 if rtol is None else rtol, dtype),
-                jnp.asarray(jnp.nan, dtype), jnp.asarray(-1, jnp.int32))
+    return Stop(
+        jnp.asarray(0.0 if atol is None else atol, dtype),
+        jnp.asarray(0.0 if rtol is None else rtol, dtype),
+        jnp.asarray(jnp.nan, dtype),
+        jnp.asarray(-1, jnp.int32),
+    )
 
 
 @struct.dataclass
@@ -126,8 +130,10 @@ def init(solver, game, key, stop: Stop | None = None) -> Carry:
         if stop is not None:
             from mfgtools.errors import MFGError
 
-            raise MFGError(f"atol/rtol stop a run on its exploitability; {getattr(game, 'name', 'this game')!r} "
-                           "is a swarm game (mean-field control), which reports a return")
+            raise MFGError(
+                f"atol/rtol stop a run on its exploitability; {getattr(game, 'name', 'this game')!r} "
+                "is a swarm game (mean-field control), which reports a return"
+            )
         return Carry(state)
     table = jax.eval_shape(solver.policy, game, state)
     dtype = jnp.result_type(float)
@@ -162,11 +168,15 @@ def advance(solver, game, carry: Carry, key, start, count, cap: int):
         best = carry.best
         if best is not None and headline in metrics:
             value = metrics[headline].astype(best.value.dtype)
-            best = lax.cond(value < best.value,  # NaN never counts as better
-                            lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),  # type: ignore[union-attr]
-                            lambda: best)
-        buffers = {name: lax.dynamic_update_index_in_dim(buffers[name], metrics[name].astype(buffers[name].dtype),
-                                                         i, 0) for name in buffers}
+            best = lax.cond(
+                value < best.value,  # NaN never counts as better
+                lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),  # type: ignore[union-attr]
+                lambda: best,
+            )
+        buffers = {
+            name: lax.dynamic_update_index_in_dim(buffers[name], metrics[name].astype(buffers[name].dtype), i, 0)
+            for name in buffers
+        }
         return Carry(state, best), buffers
 
     if carry.stop is None:
@@ -179,8 +189,10 @@ def _advance_until(solver, game, carry: Carry, buffers, key, start, count, headl
     if headline not in metric_shapes(solver, game, carry.state):
         from mfgtools.errors import MFGError
 
-        raise MFGError(f"atol/rtol stop a run on its {headline}, which solver {type(solver).__name__} "
-                       "does not report per iteration")
+        raise MFGError(
+            f"atol/rtol stop a run on its {headline}, which solver {type(solver).__name__} "
+            "does not report per iteration"
+        )
 
     def running(loop):
         i, carry, _ = loop
@@ -198,11 +210,17 @@ def _advance_until(solver, game, carry: Carry, buffers, key, start, count, headl
         # the iterate that meets the tolerance ends the run: its update is discarded
         state = jax.tree_util.tree_map(lambda old, new: jnp.where(met, old, new), carry.state, state)
         better = (value.astype(best.value.dtype) < best.value) & ~met
-        best = lax.cond(better, lambda: Best(value.astype(best.value.dtype), iteration.astype(jnp.int32),
-                                             before.astype(best.policy.dtype)), lambda: best)
-        buffers = {name: lax.dynamic_update_index_in_dim(
-            buffers[name], jnp.where(met, buffers[name][i], metrics[name].astype(buffers[name].dtype)), i, 0)
-            for name in buffers}
+        best = lax.cond(
+            better,
+            lambda: Best(value.astype(best.value.dtype), iteration.astype(jnp.int32), before.astype(best.policy.dtype)),
+            lambda: best,
+        )
+        buffers = {
+            name: lax.dynamic_update_index_in_dim(
+                buffers[name], jnp.where(met, buffers[name][i], metrics[name].astype(buffers[name].dtype)), i, 0
+            )
+            for name in buffers
+        }
         stop = stop.replace(initial=initial, at=jnp.where(met, iteration.astype(jnp.int32), stop.at))
         return i + 1, Carry(state, best, stop), buffers
 
@@ -248,7 +266,8 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     best_policy = jnp.where(take_last, policy, best.policy)
     best_flow = lax.cond(take_last, lambda: final.mean_field, lambda: kernels.mean_field(game, best.policy))
     return final.replace(  # type: ignore[attr-defined]  # flax struct dataclasses add replace
-        best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy, best_mean_field=best_flow)
+        best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy, best_mean_field=best_flow
+    )
 
 
 def run_keys(key):
@@ -305,6 +324,7 @@ def init_runs(base, game, values, init_keys, paths=(), sharding=None, stop=None)
 
 def advance_runs(base, game, values, carry, keys, start, count, cap, paths=(), sharding=None):
     """:func:`advance` of a batch of runs; metrics ``(runs, cap)``."""
+
     def one(v, c, k):
         return advance(rebuilt(base, v, paths), game, c, k, start, count, cap)
 
@@ -319,6 +339,7 @@ def finish_runs(base, game, values, carry, iterations=None, paths=(), sharding=N
 
 def whole_runs(base, game, values, keys, iterations, cap, paths=(), sharding=None, stop=None):
     """:func:`whole_run` of a batch of runs (``keys``: one seed key per run); each run stops on its own."""
+
     def one(v, k):
         return whole_run(rebuilt(base, v, paths), game, k, iterations, cap, stop)
 
@@ -343,8 +364,9 @@ class _Programs:
                 whole=jax.jit(whole_run, static_argnames=("cap",)),
                 run_keys=jax.jit(jax.vmap(run_keys)),
                 init_runs=jax.jit(init_runs, static_argnames=("paths", "sharding")),
-                advance_runs=jax.jit(advance_runs, static_argnames=("cap", "paths", "sharding"),
-                                     donate_argnames=("carry",)),
+                advance_runs=jax.jit(
+                    advance_runs, static_argnames=("cap", "paths", "sharding"), donate_argnames=("carry",)
+                ),
                 finish_runs=jax.jit(finish_runs, static_argnames=("paths", "sharding")),
                 whole_runs=jax.jit(whole_runs, static_argnames=("cap", "paths", "sharding")),
             )
@@ -372,6 +394,26 @@ def capacity(iterations: int, limit: int | None = None) -> int:
     return 1 << (n - 1).bit_length()
 
 
-__all__ = ["Best", "Carry", "Final", "Stop", "tolerance", "init", "advance", "finish", "whole_run", "init_runs",
-           "advance_runs", "finish_runs", "whole_runs", "rebuilt", "capacity", "seed_key", "run_keys",
-           "headline_metric", "is_swarm", "PROGRAMS", "TRACE_COUNT"]
+__all__ = [
+    "Best",
+    "Carry",
+    "Final",
+    "Stop",
+    "tolerance",
+    "init",
+    "advance",
+    "finish",
+    "whole_run",
+    "init_runs",
+    "advance_runs",
+    "finish_runs",
+    "whole_runs",
+    "rebuilt",
+    "capacity",
+    "seed_key",
+    "run_keys",
+    "headline_metric",
+    "is_swarm",
+    "PROGRAMS",
+    "TRACE_COUNT",
+]

@@ -30,11 +30,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.finite import kernels
 from mfgtools.errors import as_bool, as_choice, as_float
+from mfgtools.finite import kernels
 from mfgtools.registry import Parameter
-from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
+from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
@@ -112,10 +112,15 @@ TIES = ("first", "split")
 TIES_HELP = "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)"
 
 
-@register_solver("fp", "fictitious play (exact; OpenSpiel's FictitiousPlay, MFGLib's FictitiousPlay)", {
-    "ties": Parameter("first", TIES_HELP),
-    "alpha": Parameter(0.0, "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)"),
-}, requires="joint")
+@register_solver(
+    "fp",
+    "fictitious play (exact; OpenSpiel's FictitiousPlay, MFGLib's FictitiousPlay)",
+    {
+        "ties": Parameter("first", TIES_HELP),
+        "alpha": Parameter(0.0, "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)"),
+    },
+    requires="joint",
+)
 def make_fp(ties="first", alpha=0.0):
     alpha = as_float(alpha, "alpha", 0.0, 1.0)
     return FictitiousPlay(damping=alpha or None, ties=as_choice(ties, "ties", TIES))
@@ -123,13 +128,18 @@ def make_fp(ties="first", alpha=0.0):
 
 @register_solver(
     "fixed-point",
-    "(damped) fixed-point iteration pi <- BR(mu(pi))", modes=("finite-horizon", "stationary"), parameters=
-    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)"),
-     "ties": Parameter("first", TIES_HELP)}, requires="joint",
+    "(damped) fixed-point iteration pi <- BR(mu(pi))",
+    modes=("finite-horizon", "stationary"),
+    parameters={
+        "damping": Parameter(1.0, "weight of the new best response (1: undamped)"),
+        "ties": Parameter("first", TIES_HELP),
+    },
+    requires="joint",
 )
 def make_fixed_point(damping=1.0, ties="first"):
-    return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
-                          ties=as_choice(ties, "ties", TIES))
+    return FictitiousPlay(
+        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True), ties=as_choice(ties, "ties", TIES)
+    )
 
 
 @register_solver(
@@ -138,10 +148,14 @@ def make_fixed_point(damping=1.0, ties="first"):
     {
         "temperature": Parameter(1.0, "softmax temperature lam"),
         "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
-        "soft": Parameter(False, "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
-                                 "the lam-regularised equilibrium (that of pma)"),
+        "soft": Parameter(
+            False,
+            "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
+            "the lam-regularised equilibrium (that of pma)",
+        ),
     },
-    modes=("finite-horizon", "stationary"), requires="joint",
+    modes=("finite-horizon", "stationary"),
+    requires="joint",
 )
 def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
     return FictitiousPlay(
