@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     q = block(jax.jit(lambda g, state: learner.q_table(g, state))(game, runner.state))
     policy = block(learner.policy(game, q))
     mis = jax.jit(lambda solver, g, policy: solver.mean_field_estimate(g, policy))
-    estimate = lambda g, policy: mis(solver, g, policy)  # noqa: E731
+    estimate = lambda g, policy: mis(solver, g, policy)
     block(estimate(game, policy))
     mis_time, _ = median_time(lambda: block(estimate(game, policy)), 5)
     targets = jax.jit(lambda g, q, mu, data: learner.targets(g, q, mu, data))
@@ -73,8 +73,11 @@ def main(argv=None) -> int:
     exploit_time, _ = median_time(lambda: block(exploit(game, policy)), 5)
 
     rows = [
-        ["whole iteration (one program)", seconds(per_iteration),
-         f"{OFFICIAL_SECONDS[0] / per_iteration:.0f}x - {OFFICIAL_SECONDS[1] / per_iteration:.0f}x"],
+        [
+            "whole iteration (one program)",
+            seconds(per_iteration),
+            f"{OFFICIAL_SECONDS[0] / per_iteration:.0f}x - {OFFICIAL_SECONDS[1] / per_iteration:.0f}x",
+        ],
         ["  MIS mean-field estimate", seconds(mis_time), ""],
         ["  frozen-network table + all targets", seconds(target_time), ""],
         [f"  {learner.steps} Adam steps, batch {learner.batch_size}", seconds(fit_time), ""],

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WRITERS = {"graphex_dmu.py": "graphex", "pma_population.py": "pma", "swarm_eval.py": "swarm",
-           "evaluate_offline.py": "offline"}
+WRITERS = {
+    "graphex_dmu.py": "graphex",
+    "pma_population.py": "pma",
+    "swarm_eval.py": "swarm",
+    "evaluate_offline.py": "offline",
+}
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def test_default_is_results_and_docs_only_when_asked(common, tmp_path):
 
 @pytest.mark.parametrize("script, docs", sorted(WRITERS.items()))
 def test_every_writing_script_has_the_flags(script, docs):
-    process = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True,
-                             text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert process.returncode == 0, process.stderr
     text = "".join(process.stdout.split())  # help wraps lines, even inside "git-ignored"
     assert f"docs/{docs}" in text and "results/" in text and "git-ignored" in text
