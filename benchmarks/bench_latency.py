@@ -12,7 +12,8 @@ the exploitability of every iterate (float32),
   (the floor: nothing but the iterations);
 - the ratio solve / scan (1 is the floor; the issue asks <= 2 at n = 100).
 
-Part 2 (when the peers are installed; skipped with a message otherwise): one
+Part 2 (when the peers are installed; skipped with a message otherwise; every
+game shared with a peer: ``bench_peers.py``): one
 OMD iteration plus the exploitability on the peers' own games, the peer's
 time against the per-iteration cost of a 100-iteration ``solve`` of the same
 game in mfgtools, in float64 (the precision the peers compute in):
