@@ -24,10 +24,10 @@ def add_output_arguments(parser, name: str, docs: str, allow_none: bool = False)
     """``--out FOLDER`` (default ``results/NAME``, git-ignored) and ``--docs`` (write into
     ``docs/DOCS``, the figures and tables the documentation shows: only when asked)."""
     none = " ('' for none)" if allow_none else ""
-    parser.add_argument("--out", default=None,
-                        help=f"output folder (default: results/{name}, git-ignored){none}")
-    parser.add_argument("--docs", action="store_true",
-                        help=f"write into docs/{docs}, replacing the documented figures and tables")
+    parser.add_argument("--out", default=None, help=f"output folder (default: results/{name}, git-ignored){none}")
+    parser.add_argument(
+        "--docs", action="store_true", help=f"write into docs/{docs}, replacing the documented figures and tables"
+    )
     parser.set_defaults(output_name=name, output_docs=docs)
 
 
@@ -68,8 +68,10 @@ def machine() -> str:
         pass
     import jax
 
-    return (f"{model}, {os.cpu_count()} cores{ram}; Python {platform.python_version()}, "
-            f"jax {jax.__version__}, backend {jax.default_backend()}")
+    return (
+        f"{model}, {os.cpu_count()} cores{ram}; Python {platform.python_version()}, "
+        f"jax {jax.__version__}, backend {jax.default_backend()}"
+    )
 
 
 def load_average() -> str:
@@ -193,8 +195,9 @@ class SolverRunner:
         self.carry = block(PROGRAMS.init(self.solver, game, self.key))
         self.done = 0
         start = time.perf_counter()
-        self.compiled = PROGRAMS.advance.lower(self.solver, game, self.carry, self.key, np.int32(0), np.int32(1),
-                                               cap=1).compile()
+        self.compiled = PROGRAMS.advance.lower(
+            self.solver, game, self.carry, self.key, np.int32(0), np.int32(1), cap=1
+        ).compile()
         self.compile_time = time.perf_counter() - start
         self.exploitability = float("nan")
 
@@ -214,8 +217,9 @@ class SolverRunner:
     def step(self):
         import numpy as np
 
-        self.carry, metrics = self.compiled(self.solver, self.game, self.carry, self.key, np.int32(self.done),
-                                            np.int32(1))
+        self.carry, metrics = self.compiled(
+            self.solver, self.game, self.carry, self.key, np.int32(self.done), np.int32(1)
+        )
         block(self.carry)
         self.done += 1
         self.exploitability = float(metrics["exploitability"][0])

@@ -82,12 +82,15 @@ class SplitRunner:
 
     def describe(self) -> str:
         memory = self.compiled.memory_analysis()
-        found = re.findall(r"(all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter)\(",
-                           self.compiled.as_text())
+        found = re.findall(
+            r"(all-gather|all-reduce|collective-permute|all-to-all|reduce-scatter)\(", self.compiled.as_text()
+        )
         kinds = ", ".join(f"{found.count(k)} {k}" for k in dict.fromkeys(found)) or "none"
-        return (f"split over {self.split.n_devices} devices ({self.split.mesh.devices.flat[0].platform}); per device: "
-                f"arguments {memory.argument_size_in_bytes / 1e9:.3f} GB, temporaries "
-                f"{memory.temp_size_in_bytes / 1e9:.3f} GB; collectives in the program: {kinds}")
+        return (
+            f"split over {self.split.n_devices} devices ({self.split.mesh.devices.flat[0].platform}); per device: "
+            f"arguments {memory.argument_size_in_bytes / 1e9:.3f} GB, temporaries "
+            f"{memory.temp_size_in_bytes / 1e9:.3f} GB; collectives in the program: {kinds}"
+        )
 
     def step(self):
         self.carry, metrics = self.run(self.carry, self.key, self.done, 1)
@@ -103,8 +106,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="timed OMD iterations")
     parser.add_argument("--learning-rate", type=float, default=0.1)
     parser.add_argument("--solve", action="store_true", help="also time mfgtools.solve end to end")
-    parser.add_argument("--devices", type=int, default=None,
-                        help="split the run's state space over this many devices (solve(..., devices=N))")
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="split the run's state space over this many devices (solve(..., devices=N))",
+    )
     args = parser.parse_args()
 
     import mfgtools
@@ -122,8 +129,11 @@ def main() -> None:
     else:
         runner = SplitRunner(game, args.devices, learning_rate=args.learning_rate)
         print(runner.describe())
-    print(f"compile: {seconds(runner.compile_time)}; copies of whole (T, S, A) arrays (or shards) in the compiled "
-          f"program: {runner.whole_array_copies()} (0: the state is updated in place)", flush=True)
+    print(
+        f"compile: {seconds(runner.compile_time)}; copies of whole (T, S, A) arrays (or shards) in the compiled "
+        f"program: {runner.whole_array_copies()} (0: the state is updated in place)",
+        flush=True,
+    )
     rows, times = [], []
     for i in range(args.iterations):
         user0, sys0 = cpu_times()
@@ -132,25 +142,42 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         user1, sys1 = cpu_times()
         times.append(elapsed)
-        rows.append([str(i), seconds(elapsed), f"{user1 - user0:.2f} s", f"{sys1 - sys0:.2f} s",
-                     f"{exploitability:.6g}", load_average()])
+        rows.append(
+            [
+                str(i),
+                seconds(elapsed),
+                f"{user1 - user0:.2f} s",
+                f"{sys1 - sys0:.2f} s",
+                f"{exploitability:.6g}",
+                load_average(),
+            ]
+        )
         print(f"iteration {i}: {seconds(elapsed)}", flush=True)
     print()
     print(f"OMD on {game.describe()}" + ("" if args.devices is None else f", split over {args.devices} devices"))
-    print(table(["iteration", "wall time", "user CPU", "system CPU", "exploitability (of the input policy)",
-                 "load avg"], rows))
-    print(f"compile {seconds(runner.compile_time)}; median iteration {seconds(statistics.median(times))}; "
-          f"peak RSS {peak_rss_gb():.2f} GB")
+    print(
+        table(
+            ["iteration", "wall time", "user CPU", "system CPU", "exploitability (of the input policy)", "load avg"],
+            rows,
+        )
+    )
+    print(
+        f"compile {seconds(runner.compile_time)}; median iteration {seconds(statistics.median(times))}; "
+        f"peak RSS {peak_rss_gb():.2f} GB"
+    )
 
     if args.solve:
         del runner
         start = time.perf_counter()
-        result = mfgtools.solve(game, "omd", iterations=args.iterations, learning_rate=args.learning_rate,
-                                devices=args.devices)
+        result = mfgtools.solve(
+            game, "omd", iterations=args.iterations, learning_rate=args.learning_rate, devices=args.devices
+        )
         total = time.perf_counter() - start
-        print(f"mfgtools.solve(..., iterations={args.iterations}, devices={args.devices}): {seconds(total)} including compile and the "
-              f"final evaluation; final exploitability {float(result.metrics['exploitability'][-1]):.6g}; "
-              f"peak RSS {peak_rss_gb():.2f} GB")
+        print(
+            f"mfgtools.solve(..., iterations={args.iterations}, devices={args.devices}): {seconds(total)} including compile and the "
+            f"final evaluation; final exploitability {float(result.metrics['exploitability'][-1]):.6g}; "
+            f"peak RSS {peak_rss_gb():.2f} GB"
+        )
     print(f"load average at end: {load_average()}")
 
 

@@ -111,7 +111,7 @@ def dense_step(game, P, state, learning_rate):
 
 
 # ----- MFGLib, in another interpreter ----------------------------------------------------
-MFGLIB_HELPER = r'''
+MFGLIB_HELPER = r"""
 import json, sys, time
 import numpy as np, torch
 from mfglib.env import Environment
@@ -143,7 +143,7 @@ for _ in range(repeats):
     exploitability_score(env, state.pi)
     times.append(time.perf_counter() - start)
 print(json.dumps({"time": sorted(times)[len(times) // 2], "exploitability": values}))
-'''
+"""
 
 
 def run_mfglib(python: str, game, repeats: int, iterations: int, floor: float):
@@ -151,13 +151,22 @@ def run_mfglib(python: str, game, repeats: int, iterations: int, floor: float):
 
     with tempfile.TemporaryDirectory() as tmp:
         arrays = Path(tmp) / "game.npz"
-        np.savez(arrays, next_state=np.asarray(game.next_state), transition_prob=np.asarray(game.transition_prob),
-                 mu0=np.asarray(game.initial_distribution), horizon=game.horizon)
+        np.savez(
+            arrays,
+            next_state=np.asarray(game.next_state),
+            transition_prob=np.asarray(game.transition_prob),
+            mu0=np.asarray(game.initial_distribution),
+            horizon=game.horizon,
+        )
         helper = Path(tmp) / "helper.py"
         helper.write_text(MFGLIB_HELPER)
         env = dict(os.environ, OMP_NUM_THREADS=str(os.cpu_count()))
-        out = subprocess.run([python, str(helper), str(arrays), str(repeats), str(iterations),
-                              str(LEARNING_RATE), str(floor)], capture_output=True, text=True, env=env)
+        out = subprocess.run(
+            [python, str(helper), str(arrays), str(repeats), str(iterations), str(LEARNING_RATE), str(floor)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
     if out.returncode:
         raise RuntimeError(f"MFGLib helper failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -217,8 +226,18 @@ def main() -> None:
         del runner
 
         if dense_bytes > budget:
-            rows.append([str(size), str(S), seconds(sparse_time), f"would need {gigabytes(dense_bytes)}", "-",
-                         gigabytes(sparse_bytes), gigabytes(dense_bytes), f"{dense_bytes / sparse_bytes:,.0f}x"])
+            rows.append(
+                [
+                    str(size),
+                    str(S),
+                    seconds(sparse_time),
+                    f"would need {gigabytes(dense_bytes)}",
+                    "-",
+                    gigabytes(sparse_bytes),
+                    gigabytes(dense_bytes),
+                    f"{dense_bytes / sparse_bytes:,.0f}x",
+                ]
+            )
         else:
             P = jax.device_put(dense_transition(game))
             step = jax.jit(partial(dense_step, learning_rate=LEARNING_RATE), donate_argnums=2)
@@ -239,36 +258,79 @@ def main() -> None:
 
             dense_time, _ = median_time(dense_once, args.repeats)
             del P, state
-            rows.append([str(size), str(S), seconds(sparse_time), seconds(dense_time),
-                         f"{dense_time / sparse_time:,.1f}x", gigabytes(sparse_bytes), gigabytes(dense_bytes),
-                         f"{dense_bytes / sparse_bytes:,.0f}x"])
-            checks.append([str(size), f"{max(abs(a - b) / max(abs(b), 1e-30) for a, b in zip(sparse_curve, dense_curve)):.1e}",
-                           f"{np.abs(sparse_policy - dense_policy).max():.1e}",
-                           f"{seconds(sparse_compile)} / {seconds(dense_compile)}"])
+            rows.append(
+                [
+                    str(size),
+                    str(S),
+                    seconds(sparse_time),
+                    seconds(dense_time),
+                    f"{dense_time / sparse_time:,.1f}x",
+                    gigabytes(sparse_bytes),
+                    gigabytes(dense_bytes),
+                    f"{dense_bytes / sparse_bytes:,.0f}x",
+                ]
+            )
+            checks.append(
+                [
+                    str(size),
+                    f"{max(abs(a - b) / max(abs(b), 1e-30) for a, b in zip(sparse_curve, dense_curve)):.1e}",
+                    f"{np.abs(sparse_policy - dense_policy).max():.1e}",
+                    f"{seconds(sparse_compile)} / {seconds(dense_compile)}",
+                ]
+            )
 
         if args.mfglib_python and size <= args.mfglib_max_size:
             result = run_mfglib(args.mfglib_python, game, args.mfglib_repeats, args.check_iterations, game.floor)
             # both lists start with the uniform policy: entry k is the exploitability of pi_k
             theirs = result["exploitability"]
             diff = max(abs(a - b) / max(abs(b), 1e-30) for a, b in zip(sparse_curve, theirs))
-            mfglib_rows.append([str(size), str(S), seconds(sparse_time), seconds(result["time"]),
-                                f"{result['time'] / sparse_time:,.0f}x", f"{diff:.1e}"])
+            mfglib_rows.append(
+                [
+                    str(size),
+                    str(S),
+                    seconds(sparse_time),
+                    seconds(result["time"]),
+                    f"{result['time'] / sparse_time:,.0f}x",
+                    f"{diff:.1e}",
+                ]
+            )
 
     print()
     print(f"One OMD iteration + exploitability, crowd exploration on empty N x N grids, T={args.horizon}, float32:")
-    print(table(["N", "S", "sparse (ours)", "dense P[S,A,S]", "dense / sparse", "transitions (ours)",
-                 "transitions (dense)", "memory ratio"], rows))
+    print(
+        table(
+            [
+                "N",
+                "S",
+                "sparse (ours)",
+                "dense P[S,A,S]",
+                "dense / sparse",
+                "transitions (ours)",
+                "transitions (dense)",
+                "memory ratio",
+            ],
+            rows,
+        )
+    )
     print("(median of the timed iterations after compile and warm-up; 'would need': P alone exceeds the budget)")
     if checks:
         print()
         print(f"Agreement after {args.check_iterations} iterations (learning rate {LEARNING_RATE}):")
-        print(table(["N", "max rel. diff. of exploitabilities", "max abs. diff. of policies",
-                     "compile sparse / dense"], checks))
+        print(
+            table(
+                ["N", "max rel. diff. of exploitabilities", "max abs. diff. of policies", "compile sparse / dense"],
+                checks,
+            )
+        )
     if mfglib_rows:
         print()
         print("MFGLib (PyTorch, dense, OnlineMirrorDescent step + exploitability_score):")
-        print(table(["N", "S", "sparse (ours)", "MFGLib", "MFGLib / ours", "max rel. diff. of exploitabilities"],
-                    mfglib_rows))
+        print(
+            table(
+                ["N", "S", "sparse (ours)", "MFGLib", "MFGLib / ours", "max rel. diff. of exploitabilities"],
+                mfglib_rows,
+            )
+        )
     print(f"load average at end: {load_average()}")
 
 

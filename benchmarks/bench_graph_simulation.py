@@ -111,8 +111,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     play = jax.block_until_ready(simulate_on_graph(game, policy, n_seeds=args.seeds, seed=0))
     first = time.perf_counter() - start
-    ours, _ = _common.median_time(lambda: jax.block_until_ready(simulate_on_graph(game, policy, n_seeds=args.seeds,
-                                                                                    seed=1)), repeats=3)
+    ours, _ = _common.median_time(
+        lambda: jax.block_until_ready(simulate_on_graph(game, policy, n_seeds=args.seeds, seed=1)), repeats=3
+    )
     infected_ours = np.asarray(game.aggregate(play.empirical))[..., 1].mean(0)
 
     rng = np.random.default_rng(0)
@@ -133,12 +134,19 @@ def main(argv=None) -> int:
         ["scipy sparse, all seeds at once", _common.seconds(scipy_time), f"{scipy_time / ours:.1f}x"],
     ]
     if loops:
-        rows.append([f"networkx loop (scaled from {args.loop_seeds} seed)", _common.seconds(loop_time),
-                     f"{loop_time / ours:.0f}x"])
+        rows.append(
+            [
+                f"networkx loop (scaled from {args.loop_seeds} seed)",
+                _common.seconds(loop_time),
+                f"{loop_time / ours:.0f}x",
+            ]
+        )
     print(_common.table(["implementation", f"{args.seeds} seeds", "time / mfgtools compiled"], rows))
     looped = f", networkx {np.mean([r[-1] for r in loops]):.4f}" if loops else ""
-    print(f"# infected share at T: mfgtools {infected_ours[-1]:.4f}, scipy {infected_scipy[-1]:.4f}{looped} "
-          f"(the same game; runs differ by sampling only)")
+    print(
+        f"# infected share at T: mfgtools {infected_ours[-1]:.4f}, scipy {infected_scipy[-1]:.4f}{looped} "
+        f"(the same game; runs differ by sampling only)"
+    )
     return 0
 
 

@@ -44,8 +44,14 @@ def main(argv=None) -> int:
 
     from scipy.optimize import brentq
 
-    from mfgtools.graphs.graphex import (expected_degree, expected_vertex_count, fit_tail_exponent,
-                                         power_law_graphex, sample_graphex, tail_exponent)
+    from mfgtools.graphs.graphex import (
+        expected_degree,
+        expected_vertex_count,
+        fit_tail_exponent,
+        power_law_graphex,
+        sample_graphex,
+        tail_exponent,
+    )
 
     print(f"# power-law graphex sampling, L = {args.L:g}, median of {args.repeats}")
     print(f"# machine: {_common.machine()}; load {_common.load_average()}")
@@ -57,14 +63,26 @@ def main(argv=None) -> int:
             median, graph = time_sampling(lambda seed: sample_graphex(graphex, nu, args.L, seed=seed), args.repeats)
             cutoff = float(expected_degree(graphex, nu, args.L, 0.0))
             alpha = fit_tail_exponent(graph.degree, 10, max(20, int(cutoff / 4)))
-            rows.append([f"{sigma:g}", f"{nu:.1f}", f"{expected_vertex_count(graphex, nu, args.L):,.0f}",
-                         f"{graph.n_vertices:,}", f"{graph.n_edges:,}", _common.seconds(median),
-                         f"{alpha:.3f}", f"{tail_exponent(graphex):.3f}"])
+            rows.append(
+                [
+                    f"{sigma:g}",
+                    f"{nu:.1f}",
+                    f"{expected_vertex_count(graphex, nu, args.L):,.0f}",
+                    f"{graph.n_vertices:,}",
+                    f"{graph.n_edges:,}",
+                    _common.seconds(median),
+                    f"{alpha:.3f}",
+                    f"{tail_exponent(graphex):.3f}",
+                ]
+            )
             print(" | ".join(rows[-1]), flush=True)
             del graph
     print()
-    print(_common.table(["sigma", "nu", "expected vertices", "vertices", "edges", "time", "fitted alpha",
-                         "1 + sigma"], rows))
+    print(
+        _common.table(
+            ["sigma", "nu", "expected vertices", "vertices", "edges", "time", "fitted alpha", "1 + sigma"], rows
+        )
+    )
     print(f"\npeak RSS {_common.peak_rss_gb():.2f} GB")
     return 0
 

@@ -60,8 +60,10 @@ def ladder():
     return [
         ("random S=3 (A=3, K=2, T=10)", mfgtools.make_game("random", n_states=3, n_actions=3, fan_out=2, horizon=10)),
         ("crowd_modelling S=10 (T=10)", mfgtools.make_game("crowd_modelling")),
-        ("random S=100 (A=5, K=3, T=20)", mfgtools.make_game("random", n_states=100, n_actions=5, fan_out=3,
-                                                             horizon=20)),
+        (
+            "random S=100 (A=5, K=3, T=20)",
+            mfgtools.make_game("random", n_states=100, n_actions=5, fan_out=3, horizon=20),
+        ),
         ("four rooms S=169 (T=40)", mfgtools.make_game("crowd_modelling_2d", setting="four_rooms")),
         ("crowd empty:32 S=1024 (T=30)", mfgtools.make_game("crowd", map="empty:32", horizon=30, mu0=(0, 0))),
         ("crowd empty:100 S=10^4 (T=30)", mfgtools.make_game("crowd", map="empty:100", horizon=30, mu0=(0, 0))),
@@ -132,18 +134,28 @@ def part_two(repeats: int) -> None:
         from open_spiel.python.mfg.games import crowd_modelling_2d
 
         cases = [
-            ("OpenSpiel mfg_crowd_modelling (C++)", "mfg_crowd_modelling", {},
-             mfgtools.make_game("crowd_modelling")),
-            ("OpenSpiel mfg_crowd_modelling_2d four rooms (C++)", "mfg_crowd_modelling_2d",
-             dict(crowd_modelling_2d.FOUR_ROOMS, only_distribution_reward=True),
-             mfgtools.make_game("crowd_modelling_2d", setting="four_rooms")),
+            ("OpenSpiel mfg_crowd_modelling (C++)", "mfg_crowd_modelling", {}, mfgtools.make_game("crowd_modelling")),
+            (
+                "OpenSpiel mfg_crowd_modelling_2d four rooms (C++)",
+                "mfg_crowd_modelling_2d",
+                dict(crowd_modelling_2d.FOUR_ROOMS, only_distribution_reward=True),
+                mfgtools.make_game("crowd_modelling_2d", setting="four_rooms"),
+            ),
         ]
         for label, name, params, game in cases:
             print(f"  {label} ...", flush=True)
             theirs, their_value = openspiel_iteration(name, params, max(3, repeats // 4))
             ours, our_value = ours_per_iteration(game, repeats, learning_rate=0.01)
-            rows.append([label, f"{game.n_states}", seconds(theirs), seconds(ours), f"{theirs / ours:,.0f}x",
-                         f"{abs(our_value - their_value) / max(abs(their_value), 1e-300):.1e}"])
+            rows.append(
+                [
+                    label,
+                    f"{game.n_states}",
+                    seconds(theirs),
+                    seconds(ours),
+                    f"{theirs / ours:,.0f}x",
+                    f"{abs(our_value - their_value) / max(abs(their_value), 1e-300):.1e}",
+                ]
+            )
     else:
         print("open_spiel is not installed (pip install open_spiel): OpenSpiel rows skipped")
     try:
@@ -155,9 +167,16 @@ def part_two(repeats: int) -> None:
             print(f"  MFGLib {label} ...", flush=True)
             theirs, their_values = theirs_fn(max(3, repeats // 4))
             ours, our_value = ours_per_iteration(game, repeats, learning_rate=1.0)
-            rows.append([f"MFGLib {label}", f"{game.n_states}", seconds(theirs), seconds(ours),
-                         f"{theirs / ours:,.0f}x",
-                         f"{abs(our_value - their_values) / max(abs(their_values), 1e-300):.1e}"])
+            rows.append(
+                [
+                    f"MFGLib {label}",
+                    f"{game.n_states}",
+                    seconds(theirs),
+                    seconds(ours),
+                    f"{theirs / ours:,.0f}x",
+                    f"{abs(our_value - their_values) / max(abs(their_values), 1e-300):.1e}",
+                ]
+            )
     jax.config.update("jax_enable_x64", False)
     if rows:
         print()

@@ -28,8 +28,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="200,1000,5000,20000")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--clips", default="2,10")
-    parser.add_argument("--behaviour", choices=("intermediate", "uniform"), default="intermediate",
-                        help="behaviour of the data: 0.5 * equilibrium + 0.5 * uniform, or uniform")
+    parser.add_argument(
+        "--behaviour",
+        choices=("intermediate", "uniform"),
+        default="intermediate",
+        help="behaviour of the data: 0.5 * equilibrium + 0.5 * uniform, or uniform",
+    )
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -56,8 +60,18 @@ def main(argv=None) -> int:
             data = collect_dataset(game, behaviour, size, seed=seed)
             for label, target in targets.items():
                 for name, normalise, clip in variants:
-                    estimate = np.asarray(mis_mean_field(data.state, data.action, data.next_state, data.log_prob,
-                                                         jnp.asarray(target), game.n_states, normalise, clip))
+                    estimate = np.asarray(
+                        mis_mean_field(
+                            data.state,
+                            data.action,
+                            data.next_state,
+                            data.log_prob,
+                            jnp.asarray(target),
+                            game.n_states,
+                            normalise,
+                            clip,
+                        )
+                    )
                     error = np.abs(estimate - exact[label]).sum(-1)
                     errors.setdefault((label, size, name), []).append((error.mean(), error.max()))
     print("| target | episodes | " + " | ".join(name for name, _, _ in variants) + " |")

@@ -73,8 +73,11 @@ def main(argv=None) -> int:
     exploit_time, _ = median_time(lambda: block(exploit(game, policy)), 5)
 
     rows = [
-        ["whole iteration (one program)", seconds(per_iteration),
-         f"{OFFICIAL_SECONDS[0] / per_iteration:.0f}x - {OFFICIAL_SECONDS[1] / per_iteration:.0f}x"],
+        [
+            "whole iteration (one program)",
+            seconds(per_iteration),
+            f"{OFFICIAL_SECONDS[0] / per_iteration:.0f}x - {OFFICIAL_SECONDS[1] / per_iteration:.0f}x",
+        ],
         ["  MIS mean-field estimate", seconds(mis_time), ""],
         ["  frozen-network table + all targets", seconds(target_time), ""],
         [f"  {learner.steps} Adam steps, batch {learner.batch_size}", seconds(fit_time), ""],

@@ -73,7 +73,9 @@ def openspiel_run(setting: str, repeats: int) -> dict:
         nash_conv_times.append(end - middle)
     median = lambda xs: sorted(xs)[len(xs) // 2]
     return {
-        "setup": setup, "iteration": median(iteration_times), "nash_conv": median(nash_conv_times),
+        "setup": setup,
+        "iteration": median(iteration_times),
+        "nash_conv": median(nash_conv_times),
         "total": median([a + b for a, b in zip(iteration_times, nash_conv_times)]),
         "exploitability_after_1": values[0],
     }
@@ -123,20 +125,43 @@ def main() -> None:
     for setting in args.settings:
         os_, f32, f64 = openspiel[setting], ours[setting, "float32"], ours[setting, "float64"]
         game = f32["game"]
-        rows.append([
-            setting, f"{game.n_states}x{game.n_actions}x{game.fan_out}, T={game.horizon}",
-            seconds(os_["iteration"]), seconds(os_["nash_conv"]), seconds(os_["total"]),
-            seconds(f32["step"]), f"{os_['total'] / f32['step']:,.0f}x",
-            seconds(f64["step"]), f"{os_['total'] / f64['step']:,.0f}x",
-            seconds(f32["compile"]),
-        ])
+        rows.append(
+            [
+                setting,
+                f"{game.n_states}x{game.n_actions}x{game.fan_out}, T={game.horizon}",
+                seconds(os_["iteration"]),
+                seconds(os_["nash_conv"]),
+                seconds(os_["total"]),
+                seconds(f32["step"]),
+                f"{os_['total'] / f32['step']:,.0f}x",
+                seconds(f64["step"]),
+                f"{os_['total'] / f64['step']:,.0f}x",
+                seconds(f32["compile"]),
+            ]
+        )
     print()
     print("One mirror-descent iteration including the exploitability (NashConv) of the policy:")
-    print(table(["setting", "S x A x K, T", "OpenSpiel MD iteration", "OpenSpiel NashConv",
-                 "OpenSpiel total", "mfgtools f32", "speed-up f32", "mfgtools f64", "speed-up f64",
-                 "compile (f32)"], rows))
-    print("(mfgtools: median of the timed iterations after warm-up; OpenSpiel: median of "
-          f"{args.openspiel_repeats}; compile time not included in the ratio)")
+    print(
+        table(
+            [
+                "setting",
+                "S x A x K, T",
+                "OpenSpiel MD iteration",
+                "OpenSpiel NashConv",
+                "OpenSpiel total",
+                "mfgtools f32",
+                "speed-up f32",
+                "mfgtools f64",
+                "speed-up f64",
+                "compile (f32)",
+            ],
+            rows,
+        )
+    )
+    print(
+        "(mfgtools: median of the timed iterations after warm-up; OpenSpiel: median of "
+        f"{args.openspiel_repeats}; compile time not included in the ratio)"
+    )
 
     rows = []
     for setting in args.settings:

@@ -87,13 +87,24 @@ def openspiel_cases(quick: bool) -> list[Case]:
     return [
         Case("crowd_modelling", "OpenSpiel", "mfg_crowd_modelling (C++)", "crowd_modelling"),
         Case("crowd_modelling_2d", "OpenSpiel", "mfg_crowd_modelling_2d (C++)", "crowd_modelling_2d"),
-        Case("periodic_aversion" + (" (--quick size)" if quick else ""), "OpenSpiel",
-             "python_mfg_periodic_aversion (Python)", "periodic_aversion", dict(periodic), max_peer_iterations=2),
+        Case(
+            "periodic_aversion" + (" (--quick size)" if quick else ""),
+            "OpenSpiel",
+            "python_mfg_periodic_aversion (Python)",
+            "periodic_aversion",
+            dict(periodic),
+            max_peer_iterations=2,
+        ),
         Case("linear_quadratic", "OpenSpiel", "mean_field_lin_quad (Python)", "linear_quadratic"),
         Case("garnet", "OpenSpiel", "mfg_garnet (C++)", "garnet"),
         Case("dynamic_routing", "OpenSpiel", "mfg_dynamic_routing (C++)", "dynamic_routing"),
-        Case("dynamic_routing (factory Braess)", "OpenSpiel", "mfg_dynamic_routing (C++)", "dynamic_routing",
-             dict(DYNAMIC_ROUTING_FACTORY)),
+        Case(
+            "dynamic_routing (factory Braess)",
+            "OpenSpiel",
+            "mfg_dynamic_routing (C++)",
+            "dynamic_routing",
+            dict(DYNAMIC_ROUTING_FACTORY),
+        ),
         Case("mean_field_nfg (coop)", "OpenSpiel", "mean_field_nfg (Python)", "mean_field_nfg"),
     ]
 
@@ -124,13 +135,24 @@ def run_case(case: Case, iterations: int, solve_iterations: int, repeats: int) -
     difference = abs(our_value - peer_value)
     relative = difference / abs(peer_value) if peer_value != 0 else None
     return {
-        "game": case.label, "mfgtools_name": case.name, "params": case.params, "peer": case.peer,
-        "peer_game": case.peer_game, "n_states": int(game.n_states), "n_actions": int(game.n_actions),
-        "horizon": int(game.horizon), "learning_rate": case.learning_rate, "peer_iterations": k,
-        "peer_seconds_per_iteration": peer_seconds, "mfgtools_seconds_per_iteration": ours_seconds,
-        "mfgtools_first_call_seconds": first, "speed_up": peer_seconds / ours_seconds,
-        "peer_exploitability": peer_value, "mfgtools_exploitability": our_value,
-        "absolute_difference": difference, "relative_difference": relative,
+        "game": case.label,
+        "mfgtools_name": case.name,
+        "params": case.params,
+        "peer": case.peer,
+        "peer_game": case.peer_game,
+        "n_states": int(game.n_states),
+        "n_actions": int(game.n_actions),
+        "horizon": int(game.horizon),
+        "learning_rate": case.learning_rate,
+        "peer_iterations": k,
+        "peer_seconds_per_iteration": peer_seconds,
+        "mfgtools_seconds_per_iteration": ours_seconds,
+        "mfgtools_first_call_seconds": first,
+        "speed_up": peer_seconds / ours_seconds,
+        "peer_exploitability": peer_value,
+        "mfgtools_exploitability": our_value,
+        "absolute_difference": difference,
+        "relative_difference": relative,
     }
 
 
@@ -139,14 +161,34 @@ def cells(row: dict) -> list[str]:
         agreement = f"{row['absolute_difference']:.1e} (abs.)"
     else:
         agreement = f"{row['relative_difference']:.1e}"
-    return [row["game"], f"{row['peer']} {row['peer_game']}", f"{row['n_states']}", f"{row['horizon']}",
-            seconds(row["peer_seconds_per_iteration"]), seconds(row["mfgtools_seconds_per_iteration"]),
-            f"{row['speed_up']:,.0f}x", f"{row['peer_iterations']}", f"{row['peer_exploitability']:.10g}", agreement,
-            seconds(row["mfgtools_first_call_seconds"])]
+    return [
+        row["game"],
+        f"{row['peer']} {row['peer_game']}",
+        f"{row['n_states']}",
+        f"{row['horizon']}",
+        seconds(row["peer_seconds_per_iteration"]),
+        seconds(row["mfgtools_seconds_per_iteration"]),
+        f"{row['speed_up']:,.0f}x",
+        f"{row['peer_iterations']}",
+        f"{row['peer_exploitability']:.10g}",
+        agreement,
+        seconds(row["mfgtools_first_call_seconds"]),
+    ]
 
 
-HEADERS = ["game", "peer", "S", "T", "peer / it", "mfgtools / it", "speed-up", "k", "peer exploitability after k",
-           "rel. diff.", "mfgtools first call"]
+HEADERS = [
+    "game",
+    "peer",
+    "S",
+    "T",
+    "peer / it",
+    "mfgtools / it",
+    "speed-up",
+    "k",
+    "peer exploitability after k",
+    "rel. diff.",
+    "mfgtools first call",
+]
 
 
 def versions() -> dict:
@@ -161,16 +203,28 @@ def versions() -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="periodic_aversion at 11 cells, horizon 10; at most 2 peer iterations per game")
-    parser.add_argument("--iterations", type=int, default=5,
-                        help="peer OMD iterations per game (periodic_aversion: at most 2); the exploitability after "
-                             "the last is compared")
-    parser.add_argument("--solve-iterations", type=int, default=100,
-                        help="iterations of the timed mfgtools.solve (its time per iteration is reported)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="periodic_aversion at 11 cells, horizon 10; at most 2 peer iterations per game",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=5,
+        help="peer OMD iterations per game (periodic_aversion: at most 2); the exploitability after "
+        "the last is compared",
+    )
+    parser.add_argument(
+        "--solve-iterations",
+        type=int,
+        default=100,
+        help="iterations of the timed mfgtools.solve (its time per iteration is reported)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="timed mfgtools.solve calls (median)")
-    parser.add_argument("--games", nargs="+", default=None,
-                        help="only these games (mfgtools names, e.g. garnet mfglib/beach_bar)")
+    parser.add_argument(
+        "--games", nargs="+", default=None, help="only these games (mfgtools names, e.g. garnet mfglib/beach_bar)"
+    )
     parser.add_argument("--json", metavar="PATH", default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
     if args.iterations < 1 or args.solve_iterations < 1 or args.repeats < 1:
@@ -197,8 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         known = {case.name for case in cases} | {case.label for case in cases}
         unknown = [name for name in args.games if name not in known]
         if unknown:
-            parser.error(f"--games: {', '.join(unknown)} not among the importable peers' games "
-                         f"({', '.join(sorted({case.name for case in cases})) or 'none'})")
+            parser.error(
+                f"--games: {', '.join(unknown)} not among the importable peers' games "
+                f"({', '.join(sorted({case.name for case in cases})) or 'none'})"
+            )
         cases = [case for case in cases if case.name in args.games or case.label in args.games]
 
     print(f"machine: {machine()}")
@@ -213,21 +269,35 @@ def main(argv: list[str] | None = None) -> None:
     load_end = load_average()
     if rows:
         print()
-        print(f"One OMD iteration + exploitability, float64 (OpenSpiel lr {OPENSPIEL_LR}, MFGLib alpha "
-              f"{MFGLIB_ALPHA}); mfgtools: a {args.solve_iterations}-iteration solve, median of {args.repeats}, "
-              "per iteration; k: peer iterations, exploitabilities compared after k:")
+        print(
+            f"One OMD iteration + exploitability, float64 (OpenSpiel lr {OPENSPIEL_LR}, MFGLib alpha "
+            f"{MFGLIB_ALPHA}); mfgtools: a {args.solve_iterations}-iteration solve, median of {args.repeats}, "
+            "per iteration; k: peer iterations, exploitabilities compared after k:"
+        )
         print(table(HEADERS, [cells(row) for row in rows]))
         big = [row for row in rows if row["n_states"] >= 100]
         slow = [row["game"] for row in big if row["speed_up"] < 100]
-        print(f"games with >= 100 states: {len(big)}; at least 100x faster on {len(big) - len(slow)}"
-              + (f"; below 100x: {', '.join(slow)}" if slow else ""))
+        print(
+            f"games with >= 100 states: {len(big)}; at least 100x faster on {len(big) - len(slow)}"
+            + (f"; below 100x: {', '.join(slow)}" if slow else "")
+        )
     else:
         print("no peer importable: nothing to compare")
     print(f"load average at end: {load_end}")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"command": sys.argv, "machine": machine(), "versions": versions(), "notes": notes,
-                       "load_average": {"start": load_start, "end": load_end}, "rows": rows}, handle, indent=1)
+            json.dump(
+                {
+                    "command": sys.argv,
+                    "machine": machine(),
+                    "versions": versions(),
+                    "notes": notes,
+                    "load_average": {"start": load_start, "end": load_end},
+                    "rows": rows,
+                },
+                handle,
+                indent=1,
+            )
 
 
 if __name__ == "__main__":

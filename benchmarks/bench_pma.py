@@ -60,16 +60,36 @@ def main(argv=None) -> int:
 
         samples = int(batch[0].metrics["samples"][-2]) * args.agents * args.seeds
         floor = np.median([r.metrics["regularised_exploitability"][-21:-1].mean() for r in batch])
-        row = [game.describe().split(",")[0], f"{args.agents} x {args.seeds}",
-               _common.seconds(first), _common.seconds(vmapped), _common.seconds(looped),
-               f"{looped / vmapped:.1f}x", f"{samples / vmapped / 1e6:.1f} M/s", f"{floor:.3g}",
-               _common.seconds(per_iteration), f"{same:.1g}"]
+        row = [
+            game.describe().split(",")[0],
+            f"{args.agents} x {args.seeds}",
+            _common.seconds(first),
+            _common.seconds(vmapped),
+            _common.seconds(looped),
+            f"{looped / vmapped:.1f}x",
+            f"{samples / vmapped / 1e6:.1f} M/s",
+            f"{floor:.3g}",
+            _common.seconds(per_iteration),
+            f"{same:.1g}",
+        ]
         rows.append(row)
         print(" | ".join(row), flush=True)
-    headers = ["game", "agents x seeds", "vmapped, 1st call", "vmapped", "loop of solve", "speed-up",
-               "agent steps", "floor", "exact PMA / it.", "max policy diff"]
-    print(f"\n{args.iterations} iterations of {batch[0].solver_params['mixing_steps']} + "
-          f"{batch[0].solver_params['td_steps']} steps per agent; load {_common.load_average()}\n")
+    headers = [
+        "game",
+        "agents x seeds",
+        "vmapped, 1st call",
+        "vmapped",
+        "loop of solve",
+        "speed-up",
+        "agent steps",
+        "floor",
+        "exact PMA / it.",
+        "max policy diff",
+    ]
+    print(
+        f"\n{args.iterations} iterations of {batch[0].solver_params['mixing_steps']} + "
+        f"{batch[0].solver_params['td_steps']} steps per agent; load {_common.load_average()}\n"
+    )
     print(_common.table(headers, rows))
     return 0
 

@@ -30,7 +30,7 @@ import time
 from contextlib import contextmanager
 from functools import partial
 
-import _common  # noqa: F401  (puts the checkout on sys.path)
+import _common
 from _common import load_average, machine, peak_rss_gb, seconds, table
 
 
@@ -106,8 +106,7 @@ def main(argv=None) -> int:
     parser.add_argument("--big-steps", type=int, default=3, help="steps of the timed episode for big swarms")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs (median)")
     parser.add_argument("--dense-max", type=int, default=20_000, help="largest N timed with the dense method")
-    parser.add_argument("--small-radius", type=float, default=0.05,
-                        help="the largest N again at this radius (0: skip)")
+    parser.add_argument("--small-radius", type=float, default=0.05, help="the largest N again at this radius (0: skip)")
     args = parser.parse_args(argv)
 
     import mfgtools
@@ -133,18 +132,39 @@ def main(argv=None) -> int:
                 continue
             compile_time, run_time = measure(game, n, method, args.repeats)
             row += [seconds(compile_time), seconds(run_time), f"{n * game.horizon / run_time:,.0f}"]
-            print(f"{name} N={n} radius={game.radius} {method}: compile {seconds(compile_time)}, "
-                  f"run {seconds(run_time)}", flush=True)
+            print(
+                f"{name} N={n} radius={game.radius} {method}: compile {seconds(compile_time)}, run {seconds(run_time)}",
+                flush=True,
+            )
         plan = cell_plan(n, game.radius)
         auto = choose_method(n, game.radius)
         row.append(auto + (f" ({plan.n}x{plan.n} cells)" if auto == "cells" else ""))
         rows.append(row)
     print()
-    print(table(["game", "N", "radius", "neighbours", "steps", "dense compile", "dense run", "dense agent-steps/s",
-                 "cells compile", "cells run", "cells agent-steps/s", "auto"], rows))
-    print(f"# run = median wall time of {args.repeats} jitted episodes (after one warm-up run); "
-          f"N > {args.big:,}: {args.big_steps} steps, otherwise {args.steps}; peak RSS {peak_rss_gb():.2f} GB; "
-          f"load average at end: {load_average()}")
+    print(
+        table(
+            [
+                "game",
+                "N",
+                "radius",
+                "neighbours",
+                "steps",
+                "dense compile",
+                "dense run",
+                "dense agent-steps/s",
+                "cells compile",
+                "cells run",
+                "cells agent-steps/s",
+                "auto",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"# run = median wall time of {args.repeats} jitted episodes (after one warm-up run); "
+        f"N > {args.big:,}: {args.big_steps} steps, otherwise {args.steps}; peak RSS {peak_rss_gb():.2f} GB; "
+        f"load average at end: {load_average()}"
+    )
     return 0
 
 

@@ -47,8 +47,11 @@ def run_loop(game, rates, seeds, iterations):
     import mfgtools
 
     start = time.perf_counter()
-    results = {(seed, rate): mfgtools.solve(game, "omd", iterations=iterations, seed=seed, learning_rate=rate)
-               for rate in rates for seed in seeds}
+    results = {
+        (seed, rate): mfgtools.solve(game, "omd", iterations=iterations, seed=seed, learning_rate=rate)
+        for rate in rates
+        for seed in seeds
+    }
     return time.perf_counter() - start, results
 
 
@@ -61,8 +64,9 @@ def max_difference(dataset, results) -> tuple[float, float]:
         run = dataset.sel(seed=seed, learning_rate=rate)
         single = result.to_xarray()
         policy = max(policy, float(np.nanmax(np.abs(run["policy"].values - single["policy"].values))))
-        exploitability = max(exploitability, float(np.nanmax(np.abs(run["exploitability"].values
-                                                                     - single["exploitability"].values))))
+        exploitability = max(
+            exploitability, float(np.nanmax(np.abs(run["exploitability"].values - single["exploitability"].values)))
+        )
     return policy, exploitability
 
 
@@ -85,8 +89,10 @@ def main(argv=None) -> int:
     game = mfgtools.make_game("crowd", map=args.map)
     runs = len(rates) * len(seeds)
     print(f"# {machine()}")
-    print(f"# {game.describe()}; {runs} runs = {len(seeds)} seeds x {len(rates)} learning rates, "
-          f"{iterations} iterations each; {len(jax.devices())} device(s)")
+    print(
+        f"# {game.describe()}; {runs} runs = {len(seeds)} seeds x {len(rates)} learning rates, "
+        f"{iterations} iterations each; {len(jax.devices())} device(s)"
+    )
     print(f"# load average at start: {load_average()}")
 
     sweep_first, _ = run_sweep(game, rates, seeds, iterations)
@@ -100,14 +106,30 @@ def main(argv=None) -> int:
     policy, exploitability = max_difference(dataset, results)
 
     print()
-    print(table(["", f"one sweep ({dataset.attrs['programs']} program)", f"{runs} solve calls", "loop / sweep"], [
-        ["first call (compilation included)", seconds(sweep_first), seconds(loop_first),
-         f"{loop_first / sweep_first:.1f}x"],
-        ["second call (compiled)", seconds(sweep_second), seconds(loop_second), f"{loop_second / sweep_second:.1f}x"],
-    ]))
-    print(f"# max |difference| over the {runs} runs: policy {policy:.1e}, exploitability history "
-          f"{exploitability:.1e}; runs per second (compiled): sweep {runs / sweep_second:.1f}, "
-          f"loop {runs / loop_second:.1f}")
+    print(
+        table(
+            ["", f"one sweep ({dataset.attrs['programs']} program)", f"{runs} solve calls", "loop / sweep"],
+            [
+                [
+                    "first call (compilation included)",
+                    seconds(sweep_first),
+                    seconds(loop_first),
+                    f"{loop_first / sweep_first:.1f}x",
+                ],
+                [
+                    "second call (compiled)",
+                    seconds(sweep_second),
+                    seconds(loop_second),
+                    f"{loop_second / sweep_second:.1f}x",
+                ],
+            ],
+        )
+    )
+    print(
+        f"# max |difference| over the {runs} runs: policy {policy:.1e}, exploitability history "
+        f"{exploitability:.1e}; runs per second (compiled): sweep {runs / sweep_second:.1f}, "
+        f"loop {runs / loop_second:.1f}"
+    )
     print(f"# peak RSS {peak_rss_gb():.2f} GB; load average at end: {load_average()}")
     return 0
 

@@ -99,8 +99,14 @@ def main(argv=None) -> int:
     parser.add_argument("--qualities", default="random,intermediate,expert")
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                        help="Off-MMD parameter (default: the paper's settings)")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Off-MMD parameter (default: the paper's settings)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny network, 2 iterations (smoke run)")
     _common.add_output_arguments(parser, "evaluate_offline", "offline")
     args = parser.parse_args(argv)
@@ -143,20 +149,34 @@ def main(argv=None) -> int:
                 rows.append(row)
                 label = f"{task}/{quality}" + (f"/{size}" if size else "")
                 curves[label], errors[label] = curve, error
-                print(f"{label:<28} coverage {row['state_coverage']:.3f}/{row['state_action_coverage']:.3f} "
-                      f"quality {row['trajectory_quality']:.2f} behaviour {row['behaviour_exploitability']:.4g} "
-                      f"final {row['final_exploitability']:.4g} (paper score {row['final_paper_score']:.4g}) "
-                      f"best {row['best_exploitability']:.4g} "
-                      f"({row['seconds_per_iteration']:.2f} s/it)", flush=True)
+                print(
+                    f"{label:<28} coverage {row['state_coverage']:.3f}/{row['state_action_coverage']:.3f} "
+                    f"quality {row['trajectory_quality']:.2f} behaviour {row['behaviour_exploitability']:.4g} "
+                    f"final {row['final_exploitability']:.4g} (paper score {row['final_paper_score']:.4g}) "
+                    f"best {row['best_exploitability']:.4g} "
+                    f"({row['seconds_per_iteration']:.2f} s/it)",
+                    flush=True,
+                )
 
     write_outputs(out, study, rows, curves, errors, online, iterations, params)
     return 0
 
 
-COLUMNS = ("task", "quality", "episodes", "state_coverage", "state_action_coverage", "trajectory_quality",
-           "behaviour_exploitability", "behaviour_paper_score", "final_exploitability", "final_paper_score",
-           "best_exploitability", "best_iteration",
-           "seconds_per_iteration")
+COLUMNS = (
+    "task",
+    "quality",
+    "episodes",
+    "state_coverage",
+    "state_action_coverage",
+    "trajectory_quality",
+    "behaviour_exploitability",
+    "behaviour_paper_score",
+    "final_exploitability",
+    "final_paper_score",
+    "best_exploitability",
+    "best_iteration",
+    "seconds_per_iteration",
+)
 
 
 def write_outputs(out, study, rows, curves, errors, online, iterations, params):
@@ -169,8 +189,10 @@ def write_outputs(out, study, rows, curves, errors, online, iterations, params):
 
     table = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     table += ["| " + " | ".join(cell(row[c]) for c in COLUMNS) + " |" for row in rows]
-    table += ["", "online OMD solution (1000 iterations): "
-              + ", ".join(f"{task} {value:.3g}" for task, value in online.items())]
+    table += [
+        "",
+        "online OMD solution (1000 iterations): " + ", ".join(f"{task} {value:.3g}" for task, value in online.items()),
+    ]
     text = "\n".join(table) + "\n"
     print(text)
     atomic_write(out / f"offline_{study}.md", lambda p: Path(p).write_text(text))
@@ -204,9 +226,12 @@ def plot(path, rows, curves, online, study):
         for (label, curve), row in zip(curves.items(), rows):
             if row["task"] != task:
                 continue
-            colour = colours.get(row["quality"], None)
-            style = "-" if study == "shipped" else ["-", "--", ":", "-."][
-                sorted({r["episodes"] for r in rows}).index(row["episodes"]) % 4]
+            colour = colours.get(row["quality"])
+            style = (
+                "-"
+                if study == "shipped"
+                else ["-", "--", ":", "-."][sorted({r["episodes"] for r in rows}).index(row["episodes"]) % 4]
+            )
             axis.plot(curve, style, color=colour, label=label.split("/", 1)[1])
             if study == "shipped":
                 axis.axhline(row["behaviour_exploitability"], color=colour, lw=0.8, ls=":")
@@ -258,25 +283,46 @@ def convergence(args, params, iterations) -> int:
                 if model == "mlp" and variant.startswith("last iterate,"):
                     continue  # the network runs are the expensive ones: the two that matter
                 started = time.perf_counter()
-                result = mfgtools.solve(game, "off-mmd", iterations=iterations, seed=args.seed, dataset=dataset,
-                                        model=model, **{**params, **extra})
+                result = mfgtools.solve(
+                    game,
+                    "off-mmd",
+                    iterations=iterations,
+                    seed=args.seed,
+                    dataset=dataset,
+                    model=model,
+                    **{**params, **extra},
+                )
                 curve = result.metrics["exploitability"]
                 label = f"{task}/{quality}/{model}/{variant}"
                 curves[label] = curve
                 tail = curve[-10:]
-                rows.append((label, float(curve[-1]), float(result.metrics["paper_exploitability"][-1]),
-                             float(np.nanmin(curve)), int(np.nanargmin(curve)), float(tail.min()), float(tail.max())))
-                print(f"{label:<70} final {curve[-1]:.4g} (paper {rows[-1][2]:.4g}) best {rows[-1][3]:.4g} "
-                      f"(it {rows[-1][4]}) last 10 {tail.min():.4g}-{tail.max():.4g} "
-                      f"[{time.perf_counter() - started:.0f} s]", flush=True)
+                rows.append(
+                    (
+                        label,
+                        float(curve[-1]),
+                        float(result.metrics["paper_exploitability"][-1]),
+                        float(np.nanmin(curve)),
+                        int(np.nanargmin(curve)),
+                        float(tail.min()),
+                        float(tail.max()),
+                    )
+                )
+                print(
+                    f"{label:<70} final {curve[-1]:.4g} (paper {rows[-1][2]:.4g}) best {rows[-1][3]:.4g} "
+                    f"(it {rows[-1][4]}) last 10 {tail.min():.4g}-{tail.max():.4g} "
+                    f"[{time.perf_counter() - started:.0f} s]",
+                    flush=True,
+                )
     table = ["| run | final | paper score | best (iteration) | last 10 |", "|---|---|---|---|---|"]
     table += [f"| {r[0]} | {r[1]:.4g} | {r[2]:.4g} | {r[3]:.4g} ({r[4]}) | {r[5]:.4g}-{r[6]:.4g} |" for r in rows]
     text = "\n".join(table) + "\n"
     atomic_write(out / "convergence.md", lambda p: Path(p).write_text(text))
     labels = list(curves)
-    data = xr.Dataset({"exploitability": (("run", "iteration"), np.stack([curves[k] for k in labels]))},
-                      coords={"run": labels, "iteration": np.arange(iterations + 1)},
-                      attrs={"study": "convergence", "params": repr(params)})
+    data = xr.Dataset(
+        {"exploitability": (("run", "iteration"), np.stack([curves[k] for k in labels]))},
+        coords={"run": labels, "iteration": np.arange(iterations + 1)},
+        attrs={"study": "convergence", "params": repr(params)},
+    )
     save_dataset(data, str(out / "convergence.nc"))
     panels = [(task, quality, model) for task, quality in CONVERGENCE_CASES for model in models]
     figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)

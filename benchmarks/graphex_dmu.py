@@ -52,10 +52,11 @@ def main(argv=None) -> int:
     _common.add_output_arguments(parser, "graphex_dmu", "graphex")
     args = parser.parse_args(argv)
 
+    from matplotlib.figure import Figure
+
     import mfgtools
     from mfgtools.plotting import plot_degree_distribution, plot_state_shares
     from mfgtools.simulate import mean_field_gap, simulate_on_graph
-    from matplotlib.figure import Figure
 
     args.out = _common.output_folder(args)
     print(f"# {_common.machine()}")
@@ -86,15 +87,29 @@ def main(argv=None) -> int:
                 simulated_at = time.perf_counter()
                 gaps = mean_field_gap(predicted, simulated)
                 bias = float(mean_field_gap(predicted, simulated.mean(0)))
-                rows.append((network, game_name, model, classes.graph.n_vertices, classes.graph.n_edges,
-                             float(gaps.mean()), float(gaps.std()), bias,
-                             float(result.metrics["exploitability"][-1]), solved - start, simulated_at - solved))
-                print(f"{network:12s} {game_name:15s} {model:8s} dmu {gaps.mean():.4f} +- {gaps.std():.4f}  "
-                      f"bias {bias:.4f}  exploitability {result.metrics['exploitability'][-1]:.3g}  "
-                      f"solve {solved - start:.1f} s, simulate {simulated_at - solved:.1f} s", flush=True)
+                rows.append(
+                    (
+                        network,
+                        game_name,
+                        model,
+                        classes.graph.n_vertices,
+                        classes.graph.n_edges,
+                        float(gaps.mean()),
+                        float(gaps.std()),
+                        bias,
+                        float(result.metrics["exploitability"][-1]),
+                        solved - start,
+                        simulated_at - solved,
+                    )
+                )
+                print(
+                    f"{network:12s} {game_name:15s} {model:8s} dmu {gaps.mean():.4f} +- {gaps.std():.4f}  "
+                    f"bias {bias:.4f}  exploitability {result.metrics['exploitability'][-1]:.3g}  "
+                    f"solve {solved - start:.1f} s, simulate {simulated_at - solved:.1f} s",
+                    flush=True,
+                )
                 ax = share_axes[row, column]
-                plot_state_shares(predicted, ax=ax, simulated=simulated, label="predicted",
-                                  names=game.state_names)
+                plot_state_shares(predicted, ax=ax, simulated=simulated, label="predicted", names=game.state_names)
                 ax.set_title(f"{game_name}, {model}: dmu {gaps.mean():.3f}", fontsize=9)
             if column == 0:
                 theory = None
@@ -102,19 +117,51 @@ def main(argv=None) -> int:
                     from mfgtools.games.contagion import DEFAULT_L, DEFAULT_NU, DEFAULT_SIGMA
                     from mfgtools.graphs.graphex import degree_distribution, power_law_graphex
 
-                    theory = degree_distribution(power_law_graphex(DEFAULT_SIGMA), DEFAULT_NU, DEFAULT_L,
-                                                 int(classes.graph.degree.max()))
+                    theory = degree_distribution(
+                        power_law_graphex(DEFAULT_SIGMA), DEFAULT_NU, DEFAULT_L, int(classes.graph.degree.max())
+                    )
                 plot_degree_distribution(classes.graph.degree, ax=degree_axes[index], theory=theory, label=network)
-                degree_axes[index].set_title(classes.graph.name if len(classes.graph.name) < 40 else network,
-                                             fontsize=9)
+                degree_axes[index].set_title(
+                    classes.graph.name if len(classes.graph.name) < 40 else network, fontsize=9
+                )
         share_fig.suptitle(f"{network}: predicted (solid) vs simulated ({args.seeds} seeds, dotted, 5-95% band)")
         share_fig.savefig(os.path.join(args.out, f"shares-{network}.png"), dpi=110)
     degree_fig.savefig(os.path.join(args.out, "degrees.png"), dpi=110)
-    header = ["network", "game", "model", "vertices", "edges", "dmu", "sd", "bias", "exploitability",
-              "solve s", "simulate s"]
+    header = [
+        "network",
+        "game",
+        "model",
+        "vertices",
+        "edges",
+        "dmu",
+        "sd",
+        "bias",
+        "exploitability",
+        "solve s",
+        "simulate s",
+    ]
     print()
-    print(_common.table(header, [[r[0], r[1], r[2], f"{r[3]:,}", f"{r[4]:,}", f"{r[5]:.4f}", f"{r[6]:.4f}",
-                                  f"{r[7]:.4f}", f"{r[8]:.3g}", f"{r[9]:.1f}", f"{r[10]:.1f}"] for r in rows]))
+    print(
+        _common.table(
+            header,
+            [
+                [
+                    r[0],
+                    r[1],
+                    r[2],
+                    f"{r[3]:,}",
+                    f"{r[4]:,}",
+                    f"{r[5]:.4f}",
+                    f"{r[6]:.4f}",
+                    f"{r[7]:.4f}",
+                    f"{r[8]:.3g}",
+                    f"{r[9]:.1f}",
+                    f"{r[10]:.1f}",
+                ]
+                for r in rows
+            ],
+        )
+    )
     return 0
 
 

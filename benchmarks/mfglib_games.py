@@ -22,8 +22,18 @@ from mfglib.env import Environment
 from mfglib.scoring import exploitability_score
 
 # MFGLib's environments that mfgtools registers, at MFGLib's default parameters
-GAMES = ("beach_bar", "building_evacuation", "conservative_treasure_hunting", "crowd_motion", "equilibrium_price",
-         "left_right", "linear_quadratic", "random_linear", "rock_paper_scissors", "susceptible_infected")
+GAMES = (
+    "beach_bar",
+    "building_evacuation",
+    "conservative_treasure_hunting",
+    "crowd_motion",
+    "equilibrium_price",
+    "left_right",
+    "linear_quadratic",
+    "random_linear",
+    "rock_paper_scissors",
+    "susceptible_infected",
+)
 TIMED = ("beach_bar", "crowd_motion")  # the latency benchmark's rows
 
 
@@ -91,13 +101,16 @@ def agreement(iterations: int = 10):
             fp = [float("nan")] * (iterations + 1)
         ours = (
             mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
-            mfgtools.exploitability(game, mfgtools.solve(game, "omd", iterations=iterations, learning_rate=1.0,
-                                                         progress=False).policy),
+            mfgtools.exploitability(
+                game, mfgtools.solve(game, "omd", iterations=iterations, learning_rate=1.0, progress=False).policy
+            ),
             mfgtools.exploitability(game, mfgtools.solve(game, "fp", iterations=iterations, progress=False).policy),
         )
         theirs = (exploitability_score(env, uniform), omd[iterations], fp[iterations])
-        cells = [f"{what} {t:.10g} / {o:.10g} ({abs(o - t) / max(abs(t), 1e-300):.1e})"
-                 for what, t, o in zip(("uniform", "omd", "fp"), theirs, ours)]
+        cells = [
+            f"{what} {t:.10g} / {o:.10g} ({abs(o - t) / max(abs(t), 1e-300):.1e})"
+            for what, t, o in zip(("uniform", "omd", "fp"), theirs, ours)
+        ]
         print(f"{_label(name, game)}: " + "; ".join(cells), flush=True)
 
 

@@ -42,11 +42,12 @@ def load(name: str, params: dict):
 
         params = dict(params)
         network = params.pop("network", "braess")
-        networks = {"braess": (data.BRAESS_NETWORK, data.BRAESS_NETWORK_OD_DEMAND),
-                    "line": (data.LINE_NETWORK, data.LINE_NETWORK_OD_DEMAND)}
+        networks = {
+            "braess": (data.BRAESS_NETWORK, data.BRAESS_NETWORK_OD_DEMAND),
+            "line": (data.LINE_NETWORK, data.LINE_NETWORK_OD_DEMAND),
+        }
         full = {"max_num_time_step": 10, "time_step_length": 0.5, "players": -1, **params}
-        return dynamic_routing.MeanFieldRoutingGame(full, network=networks[network][0],
-                                                    od_demand=networks[network][1])
+        return dynamic_routing.MeanFieldRoutingGame(full, network=networks[network][0], od_demand=networks[network][1])
     if name == "mean_field_nfg":  # registered by its own module; its class reads both parameters without defaults
         from open_spiel.python.mfg.games import normal_form_game  # noqa: F401
 
@@ -74,8 +75,15 @@ def figures(name: str, params: dict, iterations: int, learning_rate: float) -> d
             fps.append(nash_conv.NashConv(game, fp.get_policy()).nash_conv())
     except Exception as error:  # noqa: BLE001  (OpenSpiel's FictitiousPlay fails on dynamic routing)
         failure = f"{type(error).__name__}: {error}"
-    return {"game": name, "params": params, "uniform": uniform, "omd": omd, "fp": fps, "fp_failure": failure,
-            "seconds": time.perf_counter() - start}
+    return {
+        "game": name,
+        "params": params,
+        "uniform": uniform,
+        "omd": omd,
+        "fp": fps,
+        "fp_failure": failure,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main() -> None:

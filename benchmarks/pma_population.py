@@ -44,6 +44,7 @@ def main(argv=None) -> int:
     args.out = _common.output_folder(args)
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -57,19 +58,28 @@ def main(argv=None) -> int:
     for solver, kind in KINDS.items():
         for n in [int(x) for x in args.agents.split(",")]:
             start = time.perf_counter()
-            runs = mfgtools.solve_seeds(game, solver, iterations=args.iterations, seeds=range(args.seeds),
-                                        n_agents=n, **common)
+            runs = mfgtools.solve_seeds(
+                game, solver, iterations=args.iterations, seeds=range(args.seeds), n_agents=n, **common
+            )
             seconds = time.perf_counter() - start
             regularised = np.stack([r.metrics["regularised_exploitability"][:-1] for r in runs])
-            agents = (np.stack([r.metrics["agent_exploitability"][:-1] for r in runs])
-                      if solver == "pma-independent" else None)
+            agents = (
+                np.stack([r.metrics["agent_exploitability"][:-1] for r in runs])
+                if solver == "pma-independent"
+                else None
+            )
             per_iteration = runs[0].metrics["samples"][0]
             curves[kind, n] = (regularised, agents)
-            floors = regularised[:, -args.tail:].mean(axis=1)
-            row = [kind, str(n), f"{floors.mean():.3g}", f"{np.median(floors):.3g}",
-                   f"{floors.min():.3g} – {floors.max():.3g}"]
+            floors = regularised[:, -args.tail :].mean(axis=1)
+            row = [
+                kind,
+                str(n),
+                f"{floors.mean():.3g}",
+                f"{np.median(floors):.3g}",
+                f"{floors.min():.3g} – {floors.max():.3g}",
+            ]
             if agents is not None:
-                row.append(f"{agents[:, -args.tail:].mean():.3g}")
+                row.append(f"{agents[:, -args.tail :].mean():.3g}")
             else:
                 row.append("")
             row.append(f"{seconds:.1f}")
@@ -88,28 +98,42 @@ def main(argv=None) -> int:
             ax.fill_between(samples, low, high, color=colors[n], alpha=0.2, linewidth=0)
             if agents is not None:
                 ax.plot(samples, np.median(agents, axis=0), color=colors[n], linestyle="--", linewidth=1)
-        ax.plot(samples, exact.metrics["regularised_exploitability"][:-1], color="black", linewidth=1.2,
-                label="exact PMA")
+        ax.plot(
+            samples, exact.metrics["regularised_exploitability"][:-1], color="black", linewidth=1.2, label="exact PMA"
+        )
         ax.set_yscale("log")
         ax.set_xlabel("samples per agent")
         ax.set_title(f"{kind} learners" + (" (dashed: agents' own)" if kind == "independent" else ""))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("regularised exploitability")
     axes[0].legend()
-    fig.suptitle(f"sample-based PMA on {game.describe()}; eta = {args.learning_rate}, "
-                 f"lam = {args.temperature}, {args.seeds} seeds", fontsize=9)
+    fig.suptitle(
+        f"sample-based PMA on {game.describe()}; eta = {args.learning_rate}, "
+        f"lam = {args.temperature}, {args.seeds} seeds",
+        fontsize=9,
+    )
     fig.tight_layout()
     stem = f"population-{args.game}"
     figure = os.path.join(args.out, f"{stem}.png")
     fig.savefig(figure, dpi=130)
-    headers = ["learners", "N", "floor (mean)", "floor (median)", "floor (seed range)", "agents' own floor (mean)",
-               "seconds"]
-    text = (f"Floors of sample-based PMA on `{game.describe()}` (mean regularised exploitability over the last "
-            f"{args.tail} of {args.iterations} iterations; {args.seeds} seeds; eta = {args.learning_rate}, "
-            f"lam = {args.temperature}; exact PMA ends at "
-            f"{exact.metrics['regularised_exploitability'][-1]:.2g}).\n"
-            f"Machine: {_common.machine()}. Command: `python benchmarks/pma_population.py {' '.join(argv or sys.argv[1:])}`\n\n"
-            + _common.table(headers, rows) + "\n")
+    headers = [
+        "learners",
+        "N",
+        "floor (mean)",
+        "floor (median)",
+        "floor (seed range)",
+        "agents' own floor (mean)",
+        "seconds",
+    ]
+    text = (
+        f"Floors of sample-based PMA on `{game.describe()}` (mean regularised exploitability over the last "
+        f"{args.tail} of {args.iterations} iterations; {args.seeds} seeds; eta = {args.learning_rate}, "
+        f"lam = {args.temperature}; exact PMA ends at "
+        f"{exact.metrics['regularised_exploitability'][-1]:.2g}).\n"
+        f"Machine: {_common.machine()}. Command: `python benchmarks/pma_population.py {' '.join(argv or sys.argv[1:])}`\n\n"
+        + _common.table(headers, rows)
+        + "\n"
+    )
     with open(os.path.join(args.out, f"{stem}.md"), "w") as handle:
         handle.write(text)
     print(text)

@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     parser.add_argument("--agents", default="10,100,1000", help="swarm sizes of the evaluation")
     parser.add_argument("--seeds", type=int, default=16, help="evaluation episodes per policy and swarm size")
     parser.add_argument("--train-seeds", type=int, default=1, help="training runs per method")
-    parser.add_argument("--iterations", type=int, default=None,
-                        help="training iterations (default: each solver's default, as the CLI)")
+    parser.add_argument(
+        "--iterations", type=int, default=None, help="training iterations (default: each solver's default, as the CLI)"
+    )
     parser.add_argument("--methods", default=",".join(METHODS), help="subset of: " + ", ".join(METHODS))
     _common.add_output_arguments(parser, "swarm_eval", "swarm", allow_none=True)
     args = parser.parse_args(argv)
@@ -69,8 +70,7 @@ def main(argv=None) -> int:
                 trained.append(result.swarm_policy)
                 curves.setdefault(label, []).append(np.asarray(result.metrics["return"])[:-1])
             policies[label] = trained
-            timing_rows.append([name, label, str(iterations), f"{np.mean(times):.0f} s",
-                                f"{game.n_agents}"])
+            timing_rows.append([name, label, str(iterations), f"{np.mean(times):.0f} s", f"{game.n_agents}"])
             print(f"trained {label} on {name}: {iterations} iterations, {np.mean(times):.1f} s per run", flush=True)
         plays = {}
         for label, runs in policies.items():
@@ -82,8 +82,9 @@ def main(argv=None) -> int:
                     orders.append(np.asarray(play.order))
                 returns, orders = np.concatenate(returns), np.concatenate(orders)
                 plays[label, n] = orders
-                rows.append([name, label, str(n), f"{returns.mean():.2f} ± {returns.std():.2f}",
-                             f"{orders[:, -1].mean():.3f}"])
+                rows.append(
+                    [name, label, str(n), f"{returns.mean():.2f} ± {returns.std():.2f}", f"{orders[:, -1].mean():.3f}"]
+                )
             print(f"evaluated {label} on {name}", flush=True)
         if args.out:
             _figures(args.out, game, curves, plays, policies, agents)

@@ -57,10 +57,19 @@ def build(task: str, quality: str, seed: int = SEED, episodes: int = EPISODES, e
     game = mfgtools.make_game("crowd", map="four_rooms", task=task)
     index = TASKS.index(task) * len(QUALITIES) + QUALITIES.index(quality)
     policy = behaviour_policy(game, quality, expert)
-    text = {"random": "uniform policy", "expert": f"OMD, {EXPERT_ITERATIONS} iterations",
-            "intermediate": f"{MIXTURE} * OMD {EXPERT_ITERATIONS} + {1 - MIXTURE} * uniform"}[quality]
-    return game, collect_dataset(game, policy, episodes, seed=seed + index, population=episodes,
-                                 description=f"four rooms {task}, {quality}: {text}, {episodes} episodes")
+    text = {
+        "random": "uniform policy",
+        "expert": f"OMD, {EXPERT_ITERATIONS} iterations",
+        "intermediate": f"{MIXTURE} * OMD {EXPERT_ITERATIONS} + {1 - MIXTURE} * uniform",
+    }[quality]
+    return game, collect_dataset(
+        game,
+        policy,
+        episodes,
+        seed=seed + index,
+        population=episodes,
+        description=f"four rooms {task}, {quality}: {text}, {episodes} episodes",
+    )
 
 
 def main(argv=None) -> int:
@@ -83,8 +92,9 @@ def main(argv=None) -> int:
             path = Path(args.out) / shipped_name(game, quality)
             if args.check:
                 stored = load_dataset(path, game)
-                same = all(np.array_equal(np.asarray(getattr(stored, f)), np.asarray(getattr(dataset, f)))
-                           for f in FIELDS)
+                same = all(
+                    np.array_equal(np.asarray(getattr(stored, f)), np.asarray(getattr(dataset, f))) for f in FIELDS
+                )
                 print(f"{path.name}: {'identical' if same else 'DIFFERENT'}")
                 status |= not same
             else:

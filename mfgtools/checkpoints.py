@@ -35,9 +35,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from mfgtools.annotations import params_to_json
 from mfgtools.errors import MFGError
 from mfgtools.files import FileLock, atomic_write, same_file
-from mfgtools.annotations import params_to_json
 
 CHECKPOINT_FORMAT = 2
 _HEADER = "mfgtools_checkpoint"
@@ -71,8 +71,10 @@ def run_identity(game, solver: str, settings: dict, seed, iterations: int, chunk
 
 def describe(identity: dict) -> str:
     """``"game crowd, solver omd, seed 0"``: a run in a few words, for messages."""
-    return ", ".join(f"{name} {identity[name]}" for name in ("game", "solver", "seed") if name in identity) or \
-        "unknown run"
+    return (
+        ", ".join(f"{name} {identity[name]}" for name in ("game", "solver", "seed") if name in identity)
+        or "unknown run"
+    )
 
 
 # ----- the file -------------------------------------------------------------------------
@@ -135,8 +137,7 @@ def _arrays(state, key, done: int, collected: list[dict], part: int = 0) -> tupl
         parts = []
         for chunk in collected:
             shape = np.shape(np.atleast_1d(next(iter(chunk.values())))) if chunk else (0,)
-            parts.append(np.asarray(chunk[name], dtype=np.float64) if name in chunk
-                         else np.full(shape, np.nan))
+            parts.append(np.asarray(chunk[name], dtype=np.float64) if name in chunk else np.full(shape, np.nan))
         arrays[f"metric_{name}"] = np.concatenate(parts, axis=-1) if parts else np.zeros(0)
     fields = {"done": int(done), "leaves": len(leaves), "metrics": names, "key_impl": key_impl, "part": int(part)}
     return fields, arrays
@@ -145,17 +146,22 @@ def _arrays(state, key, done: int, collected: list[dict], part: int = 0) -> tupl
 def _read(path: str) -> tuple[dict, dict]:
     """``(header, arrays)`` of a checkpoint file, its checksum verified; one line on any failure."""
     if not is_checkpoint_file(path):
-        raise MFGError(f"{path!r} is not an mfgtools checkpoint (a checkpoint is the .npz archive written by "
-                       "`mfgtools solve --checkpoint`); give --checkpoint another path")
+        raise MFGError(
+            f"{path!r} is not an mfgtools checkpoint (a checkpoint is the .npz archive written by "
+            "`mfgtools solve --checkpoint`); give --checkpoint another path"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except Exception as error:  # noqa: BLE001 - BadZipFile, EOFError, CRC, zlib, ValueError...
-        raise MFGError(f"checkpoint {path!r} is damaged or truncated ({_reason(error)}); cannot resume from "
-                       f"it: {_DISCARD}") from None
+        raise MFGError(
+            f"checkpoint {path!r} is damaged or truncated ({_reason(error)}); cannot resume from it: {_DISCARD}"
+        ) from None
     if _HEADER not in arrays:  # format 1 (identity entry, no header)
-        raise MFGError(f"checkpoint {path!r} was written by an older mfgtools (checkpoint format 1; this one "
-                       f"reads format {CHECKPOINT_FORMAT}) and cannot be resumed: {_DISCARD}")
+        raise MFGError(
+            f"checkpoint {path!r} was written by an older mfgtools (checkpoint format 1; this one "
+            f"reads format {CHECKPOINT_FORMAT}) and cannot be resumed: {_DISCARD}"
+        )
     text = arrays.pop(_HEADER)
     try:
         header = json.loads(str(text)) if text.dtype.kind == "U" and text.ndim == 0 else None
@@ -165,8 +171,10 @@ def _read(path: str) -> tuple[dict, dict]:
         raise MFGError(f"checkpoint {path!r} has a malformed header; cannot resume from it: {_DISCARD}")
     saved_sum = arrays.pop("checksum", None)
     if saved_sum is None or saved_sum.ndim != 0 or str(saved_sum) != _checksum(str(text), arrays):
-        raise MFGError(f"checkpoint {path!r} fails its checksum (its content was changed or damaged after it "
-                       f"was written); cannot resume from it: {_DISCARD}")
+        raise MFGError(
+            f"checkpoint {path!r} fails its checksum (its content was changed or damaged after it "
+            f"was written); cannot resume from it: {_DISCARD}"
+        )
     return header, arrays
 
 
@@ -233,35 +241,46 @@ class Checkpoint:
         header, arrays = _read(path)
         saved = header["identity"]
         if saved.get("format", header.get("format")) != CHECKPOINT_FORMAT:
-            raise MFGError(f"checkpoint {path!r} has format {saved.get('format')!r}; this mfgtools reads format "
-                           f"{CHECKPOINT_FORMAT}: {_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} has format {saved.get('format')!r}; this mfgtools reads format "
+                f"{CHECKPOINT_FORMAT}: {_DISCARD}"
+            )
         mine = self.identity
         differ = [k for k in dict.fromkeys([*mine, *saved]) if saved.get(k) != mine.get(k)]
         if differ:
             shown = "; ".join(f"{k}: checkpoint {saved.get(k)!r}, this run {mine.get(k)!r}" for k in differ[:3])
-            raise MFGError(f"checkpoint {path!r} belongs to another run ({shown}); resume with the same game, "
-                           f"solver, parameters, seed and iterations, or {_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} belongs to another run ({shown}); resume with the same game, "
+                f"solver, parameters, seed and iterations, or {_DISCARD}"
+            )
         part, parts = header.get("part", 0), int(mine.get("batches", 1))
         if isinstance(part, bool) or not isinstance(part, int) or not 0 <= part < parts:
-            raise MFGError(f"checkpoint {path!r} says batch {part!r} is in progress, outside 0..{parts - 1}; "
-                           f"cannot resume from it: {_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} says batch {part!r} is in progress, outside 0..{parts - 1}; "
+                f"cannot resume from it: {_DISCARD}"
+            )
         done = header.get("done")
         total = int(mine.get("iterations", saved.get("iterations", 0)))
         if isinstance(done, bool) or not isinstance(done, int) or not 0 <= done <= total:
-            raise MFGError(f"checkpoint {path!r} says {done!r} iterations are done, outside 0..{total}; "
-                           f"cannot resume from it: {_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} says {done!r} iterations are done, outside 0..{total}; "
+                f"cannot resume from it: {_DISCARD}"
+            )
         names = header.get("metrics")
         if not isinstance(names, list) or any(f"metric_{name}" not in arrays for name in names):
             raise MFGError(f"checkpoint {path!r} lacks metrics its header lists; cannot resume from it: {_DISCARD}")
         for name in names:
             values = arrays[f"metric_{name}"]
             if values.ndim < 1 or values.shape[-1] != done:
-                raise MFGError(f"checkpoint {path!r}: metric {name!r} has {values.shape[-1] if values.ndim else 0} "
-                               f"entries for {done} iterations done; cannot resume from it: {_DISCARD}")
+                raise MFGError(
+                    f"checkpoint {path!r}: metric {name!r} has {values.shape[-1] if values.ndim else 0} "
+                    f"entries for {done} iterations done; cannot resume from it: {_DISCARD}"
+                )
         leaves = header.get("leaves")
         if not isinstance(leaves, int) or any(f"leaf_{i}" not in arrays for i in range(leaves)) or "key" not in arrays:
-            raise MFGError(f"checkpoint {path!r} lacks state entries its header lists; cannot resume from it: "
-                           f"{_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} lacks state entries its header lists; cannot resume from it: {_DISCARD}"
+            )
         return header, arrays
 
     @property
@@ -283,19 +302,25 @@ class Checkpoint:
         path = self.path
         leaves, treedef = jax.tree_util.tree_flatten(template)
         if header["leaves"] != len(leaves):
-            raise MFGError(f"checkpoint {path!r} holds a solver state of {header['leaves']} arrays; this run's has "
-                           f"{len(leaves)}; cannot resume from it: {_DISCARD}")
+            raise MFGError(
+                f"checkpoint {path!r} holds a solver state of {header['leaves']} arrays; this run's has "
+                f"{len(leaves)}; cannot resume from it: {_DISCARD}"
+            )
         restored = []
         for i, leaf in enumerate(leaves):
             value = arrays[f"leaf_{i}"]
             shape = tuple(np.shape(leaf))
             dtype = np.dtype(leaf.dtype) if hasattr(leaf, "dtype") else np.asarray(leaf).dtype
             if value.shape != shape or value.dtype != dtype:
-                raise MFGError(f"checkpoint {path!r}: state entry {i} has shape {value.shape} {value.dtype}, this "
-                               f"run expects {shape} {dtype}; cannot resume from it: {_DISCARD}")
+                raise MFGError(
+                    f"checkpoint {path!r}: state entry {i} has shape {value.shape} {value.dtype}, this "
+                    f"run expects {shape} {dtype}; cannot resume from it: {_DISCARD}"
+                )
             if not allow_nan and value.dtype.kind in "fc" and np.isnan(value).any():
-                raise MFGError(f"checkpoint {path!r}: state entry {i} holds NaN (the run had diverged, or the file "
-                               f"was changed); cannot resume from it: {_DISCARD}")
+                raise MFGError(
+                    f"checkpoint {path!r}: state entry {i} holds NaN (the run had diverged, or the file "
+                    f"was changed); cannot resume from it: {_DISCARD}"
+                )
             restored.append(jax.numpy.asarray(value))
         state = jax.tree_util.tree_unflatten(treedef, restored)
         key = self._key(header, arrays["key"])
@@ -314,9 +339,11 @@ class Checkpoint:
         else:
             fresh = jax.random.PRNGKey(0)
         expected = np.asarray(jax.random.key_data(fresh) if impl is not None else fresh)
-        if data.shape[data.ndim - expected.ndim:] != expected.shape or data.dtype != expected.dtype:  # (..., key)
-            raise MFGError(f"checkpoint {self.path!r}: random key has shape {data.shape} {data.dtype}, expected "
-                           f"{expected.shape} {expected.dtype}; cannot resume from it: {_DISCARD}")
+        if data.shape[data.ndim - expected.ndim :] != expected.shape or data.dtype != expected.dtype:  # (..., key)
+            raise MFGError(
+                f"checkpoint {self.path!r}: random key has shape {data.shape} {data.dtype}, expected "
+                f"{expected.shape} {expected.dtype}; cannot resume from it: {_DISCARD}"
+            )
         key = jax.numpy.asarray(data)
         return jax.random.wrap_key_data(key, impl=impl) if impl is not None else key
 
@@ -324,10 +351,11 @@ class Checkpoint:
         """Write the checkpoint atomically: ``done`` iterations, the state after them, the key of the next one
         and ``collected``, the metrics so far as a list of ``{name: (..., n) array}`` chunks; ``part``: the
         batch of a sweep they belong to."""
-        if not self.written and not self._claimed and os.path.lexists(self.path) \
-                and not is_checkpoint_file(self.path):
-            raise MFGError(f"{self.path!r} appeared during the run and is not an mfgtools checkpoint; not "
-                           "replacing it: give --checkpoint another path")
+        if not self.written and not self._claimed and os.path.lexists(self.path) and not is_checkpoint_file(self.path):
+            raise MFGError(
+                f"{self.path!r} appeared during the run and is not an mfgtools checkpoint; not "
+                "replacing it: give --checkpoint another path"
+            )
         fields, arrays = _arrays(state, key, done, collected, part)
         header = dict(fields, format=CHECKPOINT_FORMAT, identity=self.identity)
         _write(self.path, header, arrays)
@@ -349,15 +377,16 @@ class Checkpoint:
         """Release the lock; the file stays (a later run resumes it)."""
         self._finalizer()
 
-    def __enter__(self) -> "Checkpoint":
+    def __enter__(self) -> Checkpoint:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
 
-def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(), inputs=(),
-               existing: bool = True) -> str:
+def check_path(
+    path, *, resume: bool = False, restart: bool = False, outputs=(), inputs=(), existing: bool = True
+) -> str:
     """Check a checkpoint path before any work; returns it as a string.
 
     Refused with one line: an empty name, a directory, a missing or unwritable
@@ -377,14 +406,18 @@ def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(),
     outputs = labelled(outputs, "output")
     for label, other in outputs:
         if other is not None and same_file(path, other):
-            raise MFGError(f"the checkpoint and the {label} are the same file {path!r}: the checkpoint is deleted "
-                           "when the run completes; give --checkpoint another path")
+            raise MFGError(
+                f"the checkpoint and the {label} are the same file {path!r}: the checkpoint is deleted "
+                "when the run completes; give --checkpoint another path"
+            )
     check_output_path(path, "--checkpoint", inputs=inputs)
     if not existing or not os.path.lexists(path):
         return path
     if not os.path.isfile(path) or not is_checkpoint_file(path):
-        raise MFGError(f"{path!r} exists and is not an mfgtools checkpoint; mfgtools never replaces or deletes a "
-                       "file it did not write: give --checkpoint another path")
+        raise MFGError(
+            f"{path!r} exists and is not an mfgtools checkpoint; mfgtools never replaces or deletes a "
+            "file it did not write: give --checkpoint another path"
+        )
     if resume or restart:
         return path
     peeked = peek(path)
@@ -392,9 +425,11 @@ def check_path(path, *, resume: bool = False, restart: bool = False, outputs=(),
         raise MFGError(f"checkpoint {path!r} of an earlier run exists but is damaged; {_DISCARD}")
     done, identity = peeked
     total = identity.get("iterations", "?")
-    raise MFGError(f"checkpoint {path!r} holds {done} of {total} iterations of an interrupted run "
-                   f"({describe(identity)}); pass --resume (resume=True) to continue it or --restart "
-                   "(restart=True) to discard it")
+    raise MFGError(
+        f"checkpoint {path!r} holds {done} of {total} iterations of an interrupted run "
+        f"({describe(identity)}); pass --resume (resume=True) to continue it or --restart "
+        "(restart=True) to discard it"
+    )
 
 
 # ----- the functions of format 1's interface (kept while the run loop moves to Checkpoint) -----

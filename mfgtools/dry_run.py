@@ -7,12 +7,13 @@ command line (``mfgtools solve --dry-run``). The memory model itself is
 
 from __future__ import annotations
 
-from mfgtools.resources import (ASSUMED_RATE, USABLE_SHARE, available_memory, estimate_run, format_bytes,
-                                format_seconds)
+from mfgtools.resources import ASSUMED_RATE, USABLE_SHARE, available_memory, estimate_run, format_bytes, format_seconds
 from mfgtools.solvers import prepare_solver
 
-def dry_run(game, solver: str, iterations: int, solver_params: dict | None = None, measure: bool = True
-            ) -> list[tuple[str, str]]:
+
+def dry_run(
+    game, solver: str, iterations: int, solver_params: dict | None = None, measure: bool = True
+) -> list[tuple[str, str]]:
     """What ``solve`` would hold and take, as rows ``(label, text)``; writes nothing.
 
     Shapes (``S, A, K, T`` or ``N, A, T``, the solver state's arrays), the memory
@@ -34,17 +35,21 @@ def dry_run(game, solver: str, iterations: int, solver_params: dict | None = Non
     else:
         length = "stationary" if game.stationary else f"T={game.horizon:,}"
         shape = f"S={game.n_states:,}, A={game.n_actions}, K={game.fan_out}, {length}"
-    rows = [("game", game.describe()), ("shapes", shape),
-            ("solver", f"{solver}, {iterations:,} iterations")]
+    rows = [("game", game.describe()), ("shapes", shape), ("solver", f"{solver}, {iterations:,} iterations")]
     for path, leaf_shape, dtype in estimate.state_leaves:
         rows.append(("state" if path == estimate.state_leaves[0][0] else "", f"{path or '.'} {leaf_shape} {dtype}"))
     rows += estimate.describe()
     verdict = "fits" if fits else f"would be refused (more than {USABLE_SHARE:.0%} of it; --force to try anyway)"
     rows.append(("memory available", f"{format_bytes(available)} ({source}): {verdict}"))
     modelled = estimate.work / ASSUMED_RATE
-    rows.append(("time (model)", f"{format_seconds(modelled)} per iteration, "
-                                 f"{format_seconds(modelled * iterations)} in all, "
-                                 f"at an assumed {ASSUMED_RATE:.0e} element operations/s"))
+    rows.append(
+        (
+            "time (model)",
+            f"{format_seconds(modelled)} per iteration, "
+            f"{format_seconds(modelled * iterations)} in all, "
+            f"at an assumed {ASSUMED_RATE:.0e} element operations/s",
+        )
+    )
     if measure and fits:
         key = jax.random.PRNGKey(0)
         state = jax.jit(algorithm.init)(game, key)
@@ -57,10 +62,15 @@ def dry_run(game, solver: str, iterations: int, solver_params: dict | None = Non
         started = time.perf_counter()
         jax.block_until_ready(compiled(algorithm, game, state, key))
         per_iteration = time.perf_counter() - started
-        rows.append(("time (measured)", f"compile {format_seconds(compile_time)}, "
-                                        f"one iteration {format_seconds(per_iteration)}: "
-                                        f"about {format_seconds(compile_time + per_iteration * iterations)} in all "
-                                        "(one step compiled alone; solve compiles chunks of steps)"))
+        rows.append(
+            (
+                "time (measured)",
+                f"compile {format_seconds(compile_time)}, "
+                f"one iteration {format_seconds(per_iteration)}: "
+                f"about {format_seconds(compile_time + per_iteration * iterations)} in all "
+                "(one step compiled alone; solve compiles chunks of steps)",
+            )
+        )
     elif measure:
         rows.append(("time (measured)", "not measured: the run does not fit in memory"))
     return rows

@@ -35,8 +35,14 @@ def as_int(value, name: str, minimum: int | None = None, maximum: int | None = N
     return number
 
 
-def as_float(value, name: str, low: float | None = None, high: float | None = None,
-             low_open: bool = False, high_open: bool = False) -> float:
+def as_float(
+    value,
+    name: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a finite float (strings accepted) within the given bounds."""
     try:
         if isinstance(value, bool):
@@ -76,8 +82,8 @@ def as_choice(value, name: str, choices) -> str:
 # Upper bounds of integers that end up in JAX: beyond them a run would crash deep
 # inside (sometimes late) or, for seeds, silently repeat another seed's draws
 # (jax.random.PRNGKey keeps the low 32 bits of a seed unless x64 is enabled).
-MAX_SEED = 2 ** 32 - 1
-MAX_HORIZON = 2 ** 31 - 1
+MAX_SEED = 2**32 - 1
+MAX_HORIZON = 2**31 - 1
 
 
 def as_seed(value, name: str = "seed") -> int:

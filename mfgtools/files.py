@@ -86,8 +86,9 @@ def atomic_write(path, write, overwrite: bool = True) -> str:
     if not overwrite and os.path.lexists(path):
         raise MFGError(f"{path!r} exists; choose another path or allow replacing it (--overwrite, overwrite=True)")
     try:
-        handle, temporary = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=os.path.splitext(path)[1],
-                                             dir=directory)
+        handle, temporary = tempfile.mkstemp(
+            prefix=_temporary_prefix(path), suffix=os.path.splitext(path)[1], dir=directory
+        )
         os.close(handle)
     except OSError as error:
         raise write_error(path, error) from None
@@ -104,8 +105,10 @@ def atomic_write(path, write, overwrite: bool = True) -> str:
     except BaseException as error:
         _unlink_quietly(temporary)
         if isinstance(error, FileExistsError) and not overwrite:
-            raise MFGError(f"{path!r} appeared while it was being written; nothing was replaced: "
-                           "choose another path or allow replacing it (--overwrite, overwrite=True)") from None
+            raise MFGError(
+                f"{path!r} appeared while it was being written; nothing was replaced: "
+                "choose another path or allow replacing it (--overwrite, overwrite=True)"
+            ) from None
         if isinstance(error, OSError) or _is_netcdf_failure(error):
             raise write_error(path, error) from None
         raise
@@ -234,8 +237,9 @@ def check_output_path(path, what: str = "--out", *, overwrite: bool = True, inpu
         os.close(handle)
         os.unlink(probe)
     except OSError as error:
-        raise MFGError(f"cannot write {path!r}: {_REASONS.get(error.errno, error.strerror or str(error))} "
-                       f"in {directory!r}") from None
+        raise MFGError(
+            f"cannot write {path!r}: {_REASONS.get(error.errno, error.strerror or str(error))} in {directory!r}"
+        ) from None
     if not overwrite and os.path.lexists(path):
         raise MFGError(f"{what} {path!r} exists; pass --overwrite to replace it, or choose another path")
     return path
@@ -273,7 +277,7 @@ class FileLock:
     def held(self) -> bool:
         return self._descriptor is not None
 
-    def acquire(self) -> "FileLock":
+    def acquire(self) -> FileLock:
         if self.held:
             return self
         for _ in range(20):  # retried only when the file was replaced between open() and flock()
@@ -288,7 +292,8 @@ class FileLock:
                 os.close(descriptor)
                 raise MFGError(
                     f"another mfgtools process ({_holder(holder)}) is writing {self.path!r}; wait for it to end or "
-                    f"choose another path (the lock is {self.lock_path!r})") from None
+                    f"choose another path (the lock is {self.lock_path!r})"
+                ) from None
             try:  # the holder we waited on may have deleted the file: lock the file that is there now
                 current = os.stat(self.lock_path)
             except FileNotFoundError:
@@ -299,13 +304,16 @@ class FileLock:
             content = _read_text(descriptor)
             if content and not content.startswith(_LOCK_HEADER):
                 os.close(descriptor)
-                raise MFGError(f"{self.lock_path!r} exists and is not an mfgtools lock file; mfgtools uses it to "
-                               f"guard {self.path!r}: move it away or choose another path")
+                raise MFGError(
+                    f"{self.lock_path!r} exists and is not an mfgtools lock file; mfgtools uses it to "
+                    f"guard {self.path!r}: move it away or choose another path"
+                )
             self._descriptor = descriptor
             break
         else:  # pragma: no cover - a lock file replaced 20 times in a row
-            raise MFGError(f"cannot lock {self.path!r}: {self.lock_path!r} keeps changing; another process is "
-                           "writing it")
+            raise MFGError(
+                f"cannot lock {self.path!r}: {self.lock_path!r} keeps changing; another process is writing it"
+            )
         record = f"{_LOCK_HEADER}\npid {os.getpid()}\nhost {socket.gethostname()}\n".encode()
         try:
             os.ftruncate(self._descriptor, 0)
@@ -321,11 +329,15 @@ class FileLock:
         try:
             return os.open(self.lock_path, flags, 0o644)
         except FileExistsError:  # pragma: no cover - Windows
-            raise MFGError(f"another mfgtools process is writing {self.path!r} ({self.lock_path!r} exists); "
-                           "wait for it to end, or delete the lock file if none runs") from None
+            raise MFGError(
+                f"another mfgtools process is writing {self.path!r} ({self.lock_path!r} exists); "
+                "wait for it to end, or delete the lock file if none runs"
+            ) from None
         except IsADirectoryError:
-            raise MFGError(f"{self.lock_path!r} is a directory; mfgtools needs that name for the lock of "
-                           f"{self.path!r}: move it away or choose another path") from None
+            raise MFGError(
+                f"{self.lock_path!r} is a directory; mfgtools needs that name for the lock of "
+                f"{self.path!r}: move it away or choose another path"
+            ) from None
         except OSError as error:
             raise write_error(self.lock_path, error) from None
 
@@ -342,7 +354,7 @@ class FileLock:
         finally:
             os.close(descriptor)
 
-    def __enter__(self) -> "FileLock":
+    def __enter__(self) -> FileLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
@@ -365,6 +377,7 @@ def _read_text(descriptor: int) -> str:
 def _holder(content: str) -> str:
     fields = dict(line.split(" ", 1) for line in content.splitlines()[1:] if " " in line)
     if "pid" in fields:
-        return f"pid {fields['pid']}" + (f" on {fields['host']}" if fields.get("host") not in (None, socket.gethostname())
-                                         else "")
+        return f"pid {fields['pid']}" + (
+            f" on {fields['host']}" if fields.get("host") not in (None, socket.gethostname()) else ""
+        )
     return "pid unknown"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mfgtools.errors import MFGError
 
@@ -25,8 +26,12 @@ MODES = ("finite-horizon", "stationary")
 # reward or transition reads the joint state-action distribution (FiniteGame.joint):
 # only solvers that pass the flow's policy to the model run on it, and they require
 # "joint", which every finite game satisfies.
-KINDS = {"finite": ("finite", "joint"), "graphex": ("graphex", "finite", "joint"), "joint": ("joint",),
-         "swarm": ("swarm",)}
+KINDS = {
+    "finite": ("finite", "joint"),
+    "graphex": ("graphex", "finite", "joint"),
+    "joint": ("joint",),
+    "swarm": ("swarm",),
+}
 
 # How error messages and listings name a requirement
 REQUIREMENT_NAMES = {"joint": "finite (state or joint state-action)"}
@@ -98,8 +103,15 @@ class Registry:
         """
         self._load = load
 
-    def register(self, name: str, description: str, parameters: dict[str, Parameter], kind: str = "finite",
-                 modes: tuple = ("finite-horizon",), iterations: int | None = None):
+    def register(
+        self,
+        name: str,
+        description: str,
+        parameters: dict[str, Parameter],
+        kind: str = "finite",
+        modes: tuple = ("finite-horizon",),
+        iterations: int | None = None,
+    ):
         """Decorator registering ``builder(**params)`` under ``name``."""
         unknown = set(modes) - set(MODES)
         if unknown or not modes:
@@ -108,8 +120,7 @@ class Registry:
         def decorate(builder):
             if name in self._entries:
                 raise RuntimeError(f"{self.what} {name!r} registered twice")
-            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes),
-                                       iterations)
+            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes), iterations)
             return builder
 
         return decorate
@@ -121,9 +132,7 @@ class Registry:
     def entry(self, name: str) -> Entry:
         entries = self.entries()
         if name not in entries:
-            raise MFGError(
-                f"unknown {self.what} {name!r}: choose one of {', '.join(entries)} (see `mfgtools list`)"
-            )
+            raise MFGError(f"unknown {self.what} {name!r}: choose one of {', '.join(entries)} (see `mfgtools list`)")
         return entries[name]
 
     def build(self, name: str, **params):

@@ -42,8 +42,22 @@ INCOMING_SLACK = 2
 RUN_TABLES = 3
 
 _FORCE: contextvars.ContextVar[bool] = contextvars.ContextVar("mfgtools_force", default=False)
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
-          "kib": 2 ** 10, "mib": 2 ** 20, "gib": 2 ** 30, "tib": 2 ** 40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1e3,
+    "kb": 1e3,
+    "m": 1e6,
+    "mb": 1e6,
+    "g": 1e9,
+    "gb": 1e9,
+    "t": 1e12,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 # ----- force ---------------------------------------------------------------------------
@@ -68,8 +82,9 @@ def parse_bytes(text) -> int:
     match = re.fullmatch(r"\s*([0-9.eE+]+)\s*([a-zA-Z]*)\s*", str(text))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS:
-        raise MFGError(f"MFGTOOLS_MEMORY={text!r} is not a size: write bytes, or a number with a unit "
-                       "such as 8GiB or 500MB")
+        raise MFGError(
+            f"MFGTOOLS_MEMORY={text!r} is not a size: write bytes, or a number with a unit such as 8GiB or 500MB"
+        )
     try:
         value = float(match.group(1)) * _UNITS[unit]
     except ValueError:
@@ -95,7 +110,7 @@ def host_memory() -> tuple[int, str]:
             available = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
             source = "physical memory"
         except (OSError, ValueError, AttributeError):
-            available, source = 2 ** 63, "unknown"
+            available, source = 2**63, "unknown"
     limit = _cgroup_room()
     if limit is not None and limit < available:
         available, source = limit, "cgroup memory.max"
@@ -146,7 +161,7 @@ def available_memory() -> tuple[int, str]:
 
 def format_bytes(count: float) -> str:
     """``1536 -> '1.5 KiB'``."""
-    if count >= 2 ** 100:  # beyond any memory (and beyond a float, for some counts)
+    if count >= 2**100:  # beyond any memory (and beyond a float, for some counts)
         return "more than 2^100 bytes"
     count = float(count)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
@@ -167,13 +182,16 @@ def check_bytes(what: str, needed: float, lower: str, force: bool | None = None)
     available, source = available_memory()
     if needed <= USABLE_SHARE * available:
         return
-    raise MFGError(f"{what} needs about {format_bytes(needed)} of memory, more than the "
-                   f"{format_bytes(available)} available ({source}); lower {lower}, or {FORCE_HINT}")
+    raise MFGError(
+        f"{what} needs about {format_bytes(needed)} of memory, more than the "
+        f"{format_bytes(available)} available ({source}); lower {lower}, or {FORCE_HINT}"
+    )
 
 
 # ----- games ---------------------------------------------------------------------------
-def game_bytes(n_states: int, n_actions: int, fan_out: int, horizon: int, dtype_bytes: int = 4,
-               stationary: bool = False) -> int:
+def game_bytes(
+    n_states: int, n_actions: int, fan_out: int, horizon: int, dtype_bytes: int = 4, stationary: bool = False
+) -> int:
     """Bytes of a finite game's tables and of the (T, S, A) tables any run of it holds.
 
     Device: ``next_state`` and ``transition_prob`` ``(S, A, K)``, ``incoming``
@@ -184,16 +202,28 @@ def game_bytes(n_states: int, n_actions: int, fan_out: int, horizon: int, dtype_
     """
     entries = n_states * n_actions * fan_out
     steps = 1 if stationary else horizon
-    device = (entries * (4 + dtype_bytes) + n_states * INCOMING_SLACK * n_actions * fan_out * 4
-              + n_states * n_actions + RUN_TABLES * steps * n_states * n_actions * dtype_bytes
-              + 2 * (steps + 1) * n_states * dtype_bytes)
+    device = (
+        entries * (4 + dtype_bytes)
+        + n_states * INCOMING_SLACK * n_actions * fan_out * 4
+        + n_states * n_actions
+        + RUN_TABLES * steps * n_states * n_actions * dtype_bytes
+        + 2 * (steps + 1) * n_states * dtype_bytes
+    )
     host = entries * 40 + n_states * 64
     return max(device, host)
 
 
-def check_game_size(name: str, n_states: int, n_actions: int, fan_out: int, horizon: int,
-                    force: bool | None = None, dtype_bytes: int | None = None, stationary: bool = False,
-                    lower: str | None = None) -> None:
+def check_game_size(
+    name: str,
+    n_states: int,
+    n_actions: int,
+    fan_out: int,
+    horizon: int,
+    force: bool | None = None,
+    dtype_bytes: int | None = None,
+    stationary: bool = False,
+    lower: str | None = None,
+) -> None:
     """Refuse a finite game whose tables (and one run's ``(T, S, A)`` tables) cannot fit.
 
     Called by game builders before they allocate. ``force``: None follows
@@ -204,8 +234,12 @@ def check_game_size(name: str, n_states: int, n_actions: int, fan_out: int, hori
         dtype_bytes = _float_bytes()
     needed = game_bytes(n_states, n_actions, fan_out, horizon, dtype_bytes, stationary)
     length = "stationary" if stationary else f"T={horizon:,}"
-    check_bytes(f"game {name!r} with S={n_states:,} states, A={n_actions:,} actions, K={fan_out:,}, {length}",
-                needed, lower or "the number of states (size, map), actions or the horizon", force)
+    check_bytes(
+        f"game {name!r} with S={n_states:,} states, A={n_actions:,} actions, K={fan_out:,}, {length}",
+        needed,
+        lower or "the number of states (size, map), actions or the horizon",
+        force,
+    )
 
 
 def check_swarm_size(name: str, n_agents: int, horizon: int, state_dim: int, force: bool | None = None) -> None:
@@ -217,8 +251,12 @@ def check_swarm_size(name: str, n_agents: int, horizon: int, state_dim: int, for
     Solvers' training buffers are counted by :func:`check_run`.
     """
     per_episode = n_agents * 16 * (2 * state_dim + 8) + (horizon + 1) * 16
-    check_bytes(f"swarm game {name!r} with N={n_agents:,} agents and T={horizon:,} steps",
-                SWARM_EPISODES * per_episode, "n_agents or the horizon", force)
+    check_bytes(
+        f"swarm game {name!r} with N={n_agents:,} agents and T={horizon:,} steps",
+        SWARM_EPISODES * per_episode,
+        "n_agents or the horizon",
+        force,
+    )
 
 
 SWARM_EPISODES = 16  # evaluation episodes a swarm run plays at once (SwarmSolver.evaluation_episodes)
@@ -318,8 +356,11 @@ def walk_jaxpr(jaxpr) -> tuple[int, int]:
                     work += int(math.prod(aval.shape))
         if eqn.primitive.name in _IN_PLACE and len(eqn.invars) > 1:  # writes the update, not the whole array
             work -= sum(int(math.prod(v.aval.shape)) for v in eqn.outvars)
-            work += int(math.prod(getattr(eqn.invars[-1 if eqn.primitive.name != "dynamic_update_slice" else 1]
-                                          .aval, "shape", ())))
+            work += int(
+                math.prod(
+                    getattr(eqn.invars[-1 if eqn.primitive.name != "dynamic_update_slice" else 1].aval, "shape", ())
+                )
+            )
         repeat = int(eqn.params.get("length", 1)) if eqn.primitive.name == "scan" else 1
         for sub in subs:
             inner_largest, inner_work = walk_jaxpr(sub)
@@ -338,8 +379,9 @@ def _leaves_bytes(tree) -> int:
     return sum(_nbytes(leaf) for leaf in jax.tree_util.tree_leaves(tree) if hasattr(leaf, "shape"))
 
 
-def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int | None = None,
-                 devices: int = 1) -> Estimate:
+def estimate_run(
+    game, solver, iterations: int, runs: int = 1, stored_runs: int | None = None, devices: int = 1
+) -> Estimate:
     """Estimate the memory and work of ``runs`` runs of ``iterations`` iterations.
 
     ``solver``: a prepared solver object (``init``, ``step``, ``policy``), as
@@ -355,10 +397,19 @@ def estimate_run(game, solver, iterations: int, runs: int = 1, stored_runs: int 
     profile = _profile(game, solver)
     metrics = stored_runs * (iterations + 1) * 8 * max(profile["metrics"], 1)
     per_run_result = profile["policy"] + _game_flow_bytes(game)
-    return Estimate(game=_leaves_bytes(game), state=profile["state"], state_leaves=profile["leaves"],
-                    intermediate=profile["largest"], step_bytes=profile["step_bytes"], work=profile["work"],
-                    metrics=metrics, results=stored_runs * per_run_result, runs=runs, iterations=iterations,
-                    devices=max(int(devices), 1))
+    return Estimate(
+        game=_leaves_bytes(game),
+        state=profile["state"],
+        state_leaves=profile["leaves"],
+        intermediate=profile["largest"],
+        step_bytes=profile["step_bytes"],
+        work=profile["work"],
+        metrics=metrics,
+        results=stored_runs * per_run_result,
+        runs=runs,
+        iterations=iterations,
+        devices=max(int(devices), 1),
+    )
 
 
 _PROFILES: dict = {}  # (solver and game structure and shapes) -> what one iteration holds and does
@@ -369,8 +420,9 @@ def _shapes_key(tree):
     import jax
 
     leaves, structure = jax.tree_util.tree_flatten(tree)
-    return structure, tuple((tuple(getattr(leaf, "shape", ())), str(getattr(leaf, "dtype", type(leaf).__name__)))
-                            for leaf in leaves)
+    return structure, tuple(
+        (tuple(getattr(leaf, "shape", ())), str(getattr(leaf, "dtype", type(leaf).__name__))) for leaf in leaves
+    )
 
 
 def _profile(game, solver) -> dict:
@@ -386,16 +438,29 @@ def _profile(game, solver) -> dict:
         return _PROFILES[key_of]
     key = jax.ShapeDtypeStruct((2,), jax.numpy.uint32)
     state = jax.eval_shape(solver.init, game, key)
-    leaves = tuple((jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
-                   for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0])
+    leaves = tuple(
+        (jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
+        for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]
+    )
     closed = jax.make_jaxpr(lambda a, g, s, k: a.step(g, s, k))(solver, game, state, key)
     largest, work = walk_jaxpr(closed.jaxpr)
-    step_bytes = sum(_nbytes(var.aval) for eqn in closed.jaxpr.eqns for var in eqn.outvars
-                     if hasattr(getattr(var, "aval", None), "shape"))
-    n_metrics = len(jax.tree_util.tree_leaves(closed.out_avals[len(jax.tree_util.tree_leaves(state)):]))
+    step_bytes = sum(
+        _nbytes(var.aval)
+        for eqn in closed.jaxpr.eqns
+        for var in eqn.outvars
+        if hasattr(getattr(var, "aval", None), "shape")
+    )
+    n_metrics = len(jax.tree_util.tree_leaves(closed.out_avals[len(jax.tree_util.tree_leaves(state)) :]))
     policy = jax.eval_shape(lambda s: solver.policy(game, s), state)
-    profile = dict(state=_leaves_bytes(state), leaves=leaves, largest=largest, step_bytes=step_bytes, work=work,
-                   metrics=n_metrics, policy=_leaves_bytes(policy))
+    profile = dict(
+        state=_leaves_bytes(state),
+        leaves=leaves,
+        largest=largest,
+        step_bytes=step_bytes,
+        work=work,
+        metrics=n_metrics,
+        policy=_leaves_bytes(policy),
+    )
     if key_of is not None:
         if len(_PROFILES) >= _MAX_PROFILES:
             _PROFILES.clear()
@@ -419,8 +484,16 @@ def _run_label(game, solver, iterations: int, runs: int) -> str:
     return f"{count}{who} ({iterations:,} iterations) on {shape}"
 
 
-def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None = None, notify: bool = True,
-              stored_runs: int | None = None, devices: int = 1) -> Estimate | None:
+def check_run(
+    game,
+    solver,
+    iterations: int,
+    runs: int = 1,
+    force: bool | None = None,
+    notify: bool = True,
+    stored_runs: int | None = None,
+    devices: int = 1,
+) -> Estimate | None:
     """Refuse ``runs`` runs of ``solver`` on ``game`` when their peak memory cannot fit.
 
     ``runs`` are computed at once (vmapped), ``stored_runs`` (default ``runs``)
@@ -436,16 +509,21 @@ def check_run(game, solver, iterations: int, runs: int = 1, force: bool | None =
         return None
     estimate = estimate_run(game, solver, iterations, runs, stored_runs, devices)
     total_runs = max(runs, stored_runs or runs)
-    lower = "the number of runs (seeds, grid points; or --batch-size)" if total_runs > 1 else \
-        "the game's size (states, horizon, agents) or the solver's (hidden, batch_size, n_agents, episodes)"
+    lower = (
+        "the number of runs (seeds, grid points; or --batch-size)"
+        if total_runs > 1
+        else "the game's size (states, horizon, agents) or the solver's (hidden, batch_size, n_agents, episodes)"
+    )
     check_bytes(_run_label(game, solver, iterations, total_runs), estimate.total, lower, force)
     seconds = estimate.work * total_runs * iterations / ASSUMED_RATE
     if notify and seconds > LONG_RUN_SECONDS:
         from mfgtools.errors import note
 
-        note(f"{_run_label(game, solver, iterations, total_runs)} is estimated at {format_seconds(seconds)} "
-             f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
-             "measures it")
+        note(
+            f"{_run_label(game, solver, iterations, total_runs)} is estimated at {format_seconds(seconds)} "
+            f"(cost model, {estimate.work:.2g} element operations per iteration); `mfgtools solve --dry-run` "
+            "measures it"
+        )
     return estimate
 
 
@@ -468,6 +546,19 @@ def format_seconds(value: float) -> str:
     return f"{value / 3600:.3g} h"
 
 
-__all__ = ["Estimate", "available_memory", "check_bytes", "check_game_size", "check_run", "check_swarm_size",
-           "estimate_run", "forced", "forcing", "format_bytes", "format_seconds", "game_bytes", "walk_jaxpr",
-           "ASSUMED_RATE"]
+__all__ = [
+    "Estimate",
+    "available_memory",
+    "check_bytes",
+    "check_game_size",
+    "check_run",
+    "check_swarm_size",
+    "estimate_run",
+    "forced",
+    "forcing",
+    "format_bytes",
+    "format_seconds",
+    "game_bytes",
+    "walk_jaxpr",
+    "ASSUMED_RATE",
+]

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from mfgtools.errors import MFGError
-from mfgtools.files import atomic_write  # noqa: F401 - re-exported: mfgtools.results.atomic_write
 from mfgtools.annotations import params_to_json
+from mfgtools.errors import MFGError
+from mfgtools.files import atomic_write
 from mfgtools.registry import MODES
 
 FORMAT_VERSION = 1
@@ -94,8 +94,10 @@ class Result:
     def exploitability(self) -> float:
         """Exploitability of the final policy."""
         if "exploitability" not in self.metrics:
-            raise MFGError(f"a {self.game.name!r} result has no exploitability (mean-field control of a swarm): "
-                           "read result.metrics['return'] and ['order_parameter']")
+            raise MFGError(
+                f"a {self.game.name!r} result has no exploitability (mean-field control of a swarm): "
+                "read result.metrics['return'] and ['order_parameter']"
+            )
         return float(self.metrics["exploitability"][-1])
 
     def to_xarray(self) -> xr.Dataset:
@@ -167,9 +169,11 @@ class Result:
             dataset["policy"].attrs["description"] = "pi[t](a|s); NaN at t = T"
             dataset["mean_field"].attrs["description"] = "population distribution mu[t](s)"
         if best:
-            dataset["best_policy"].attrs["description"] = ("the policy of lowest exploitability, at iteration "
-                                                           f"{int(self.best_iteration)} "  # type: ignore[arg-type]
-                                                           "(attribute best_iteration)")
+            dataset["best_policy"].attrs["description"] = (
+                "the policy of lowest exploitability, at iteration "
+                f"{int(self.best_iteration)} "  # type: ignore[arg-type]
+                "(attribute best_iteration)"
+            )
             dataset["best_mean_field"].attrs["description"] = "the population of best_policy"
         return dataset
 
@@ -181,8 +185,11 @@ class Result:
         edges = game.histogram_edges()
         table = np.asarray(self.policy).reshape((game.horizon,) + tuple(len(a) for a in axes) + (game.n_actions,))
         table = np.concatenate([table, np.full((1,) + table.shape[1:], np.nan)], axis=0)
-        coords = {"t": np.arange(game.horizon + 1), "action": list(game.action_names),
-                  "iteration": np.arange(len(next(iter(self.metrics.values()))))}
+        coords = {
+            "t": np.arange(game.horizon + 1),
+            "action": list(game.action_names),
+            "iteration": np.arange(len(next(iter(self.metrics.values())))),
+        }
         coords.update({name: axis for name, axis in zip(observation, axes)})
         coords.update({name: 0.5 * (edge[1:] + edge[:-1]) for name, edge in zip(features, edges)})
         data = {
@@ -194,17 +201,27 @@ class Result:
         for name, values in self.metrics.items():
             data[name] = (("iteration",), np.asarray(values, dtype=np.float64))
         attrs = {
-            "mfgtools_format": FORMAT_VERSION, "kind": "swarm", "game": game.name,
-            "game_params": params_to_json(game.parameters), "mode": FINITE_HORIZON, "solver": self.solver,
-            "solver_params": params_to_json(self.solver_params), "iterations": int(self.iterations),
-            "seed": int(self.seed), "wall_time_s": float(self.wall_time), "horizon": int(game.horizon),
-            "discount": float(game.discount), "n_agents": int(game.n_agents), "n_actions": int(game.n_actions),
+            "mfgtools_format": FORMAT_VERSION,
+            "kind": "swarm",
+            "game": game.name,
+            "game_params": params_to_json(game.parameters),
+            "mode": FINITE_HORIZON,
+            "solver": self.solver,
+            "solver_params": params_to_json(self.solver_params),
+            "iterations": int(self.iterations),
+            "seed": int(self.seed),
+            "wall_time_s": float(self.wall_time),
+            "horizon": int(game.horizon),
+            "discount": float(game.discount),
+            "n_agents": int(game.n_agents),
+            "n_actions": int(game.n_actions),
             "order_label": game.order_label,
         }
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
         dataset["policy"].attrs["description"] = "pi[t](u|y) of every agent at observation y; NaN at t = T"
-        dataset["mean_field"].attrs["description"] = (f"share of agents per bin of ({', '.join(features)}), "
-                                                      "mean over episodes of game.n_agents agents")
+        dataset["mean_field"].attrs["description"] = (
+            f"share of agents per bin of ({', '.join(features)}), mean over episodes of game.n_agents agents"
+        )
         if "order" in dataset:
             dataset["order"].attrs["description"] = f"{game.order_label} over time (mean over episodes)"
         return dataset
@@ -264,7 +281,7 @@ def save_dataset(dataset: xr.Dataset, path: str, overwrite: bool = True) -> str:
 # what each kind of netCDF file mfgtools reads should be, for the error when it is not
 _EXPECTED = {
     "result file": "a result file is the netCDF written by `mfgtools solve --out`, `mfgtools sweep --out` or "
-                   "Result.save",
+    "Result.save",
     "dataset file": "a dataset file is the netCDF written by `mfgtools dataset collect` or `mfgtools dataset mix`",
     "sweep file": "a sweep file is the netCDF written by `mfgtools sweep --out` or mfgtools.sweeps.sweep",
     "file": "mfgtools reads the netCDF files it writes (results, sweeps, datasets)",
@@ -321,8 +338,9 @@ def read_netcdf(path, what: str = "file", kind: str | None = None) -> xr.Dataset
             return handle.load()
     except Exception as error:  # netCDF4/h5 raise many types  # noqa: BLE001
         reason = " ".join(str(error).split()).split(". ")[0][:160] or error.__class__.__name__
-        raise MFGError(f"{path!r} is not a readable netCDF file: it is damaged or truncated ({reason}); "
-                       f"{expected}") from None
+        raise MFGError(
+            f"{path!r} is not a readable netCDF file: it is damaged or truncated ({reason}); {expected}"
+        ) from None
 
 
 def load_result(path: str) -> xr.Dataset:
@@ -346,8 +364,9 @@ def check_format_version(version, supported: int, where: str, what: str = "forma
         if number != float(version):
             raise ValueError
     except (TypeError, ValueError, OverflowError):
-        raise MFGError(f"{where} has {what} {version!r}, not an integer: the file is damaged or was not "
-                       "written by mfgtools") from None
+        raise MFGError(
+            f"{where} has {what} {version!r}, not an integer: the file is damaged or was not written by mfgtools"
+        ) from None
     if not 1 <= number <= supported:
         newer = " (written by a newer mfgtools: upgrade to read it)" if number > supported else ""
         raise MFGError(f"{where} has {what} {number}, but this mfgtools reads versions 1 to {supported}{newer}")

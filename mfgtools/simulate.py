@@ -11,11 +11,29 @@ names so that ``from mfgtools.simulate import ...`` keeps working:
 
 from __future__ import annotations
 
-from mfgtools.finite.simulate import (Trajectories, agents_step, empirical_distribution, simulate, simulate_agents,
-                                      simulate_seeds)
+from mfgtools.finite.simulate import (
+    Trajectories,
+    agents_step,
+    empirical_distribution,
+    simulate,
+    simulate_agents,
+    simulate_seeds,
+)
 from mfgtools.graphex.simulate import GraphPlay, mean_field_gap, simulate_on_graph
 from mfgtools.swarm.rollouts import SwarmPlay, simulate_swarm, swarm_flow, swarm_rollout
 
-__all__ = ["Trajectories", "agents_step", "empirical_distribution", "simulate", "simulate_agents", "simulate_seeds",
-           "GraphPlay", "mean_field_gap", "simulate_on_graph", "SwarmPlay", "simulate_swarm", "swarm_flow",
-           "swarm_rollout"]
+__all__ = [
+    "Trajectories",
+    "agents_step",
+    "empirical_distribution",
+    "simulate",
+    "simulate_agents",
+    "simulate_seeds",
+    "GraphPlay",
+    "mean_field_gap",
+    "simulate_on_graph",
+    "SwarmPlay",
+    "simulate_swarm",
+    "swarm_flow",
+    "swarm_rollout",
+]

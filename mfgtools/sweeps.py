@@ -131,11 +131,13 @@ def parse_seeds(seeds, name: str = "seeds") -> list[int]:
             except MFGError as error:
                 if "at most" in str(error):
                     raise
-                raise MFGError(f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), "
-                               f"got {seeds!r}") from None
+                raise MFGError(
+                    f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), got {seeds!r}"
+                ) from None
             except ValueError:
-                raise MFGError(f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), "
-                               f"got {seeds!r}") from None
+                raise MFGError(
+                    f"{name} must be seeds such as 0-7 or 0,1,2 (non-negative integers), got {seeds!r}"
+                ) from None
             if last < first:
                 raise MFGError(f"{name}: the range {part!r} is empty (write it low-high)")
             ranges.append((first, last))
@@ -149,8 +151,9 @@ def parse_seeds(seeds, name: str = "seeds") -> list[int]:
         try:
             values = list(seeds)
         except TypeError:
-            raise MFGError(f"{name} must be an int, a sequence of ints or a string such as '0-7', "
-                           f"got {seeds!r}") from None
+            raise MFGError(
+                f"{name} must be an int, a sequence of ints or a string such as '0-7', got {seeds!r}"
+            ) from None
     if len(values) > MAX_SEEDS:
         raise MFGError(f"{name} names {len(values):,} seeds, more than {MAX_SEEDS:,}; sweep fewer seeds")
     if not isinstance(seeds, str):
@@ -162,9 +165,13 @@ def parse_seeds(seeds, name: str = "seeds") -> list[int]:
     seen: set = set()
     repeated = [] if disjoint else sorted({value for value in values if value in seen or seen.add(value)})
     if repeated:
-        shown = ", ".join(map(str, repeated[:10])) + (f" (and {len(repeated) - 10:,} more)" if len(repeated) > 10 else "")
-        raise MFGError(f"{name} repeat{'s' if len(repeated) == 1 else ''} seed{'s' if len(repeated) > 1 else ''} "
-                       f"{shown}; give each seed once")
+        shown = ", ".join(map(str, repeated[:10])) + (
+            f" (and {len(repeated) - 10:,} more)" if len(repeated) > 10 else ""
+        )
+        raise MFGError(
+            f"{name} repeat{'s' if len(repeated) == 1 else ''} seed{'s' if len(repeated) > 1 else ''} "
+            f"{shown}; give each seed once"
+        )
     return values
 
 
@@ -207,8 +214,10 @@ def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
     raw, settings = {}, {}
     for name, values in grid.items():
         if name not in spec.parameters:
-            raise MFGError(f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
-                           f"{', '.join(sorted(spec.parameters)) or 'none'}")
+            raise MFGError(
+                f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
+                f"{', '.join(sorted(spec.parameters)) or 'none'}"
+            )
         if name in fixed_params:
             raise MFGError(f"parameter {name!r} is both swept (grid) and fixed; keep one")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
@@ -235,10 +244,26 @@ def _same_solver(a, b) -> bool:
 
 
 # ----- sweep ------------------------------------------------------------------------
-def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: int | None = None,
-          batch_size: int | None = None, devices=None, progress=None, solver_params: dict | None = None,
-          force: bool | None = None, checkpoint=None, checkpoint_every: int | None = None, resume: bool = False,
-          restart: bool = False, outputs=(), callback=None, remove_checkpoint: bool = True, **fixed_params):
+def sweep(
+    game,
+    solver: str,
+    grid: dict | None = None,
+    seeds=(0,),
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    devices=None,
+    progress=None,
+    solver_params: dict | None = None,
+    force: bool | None = None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    outputs=(),
+    callback=None,
+    remove_checkpoint: bool = True,
+    **fixed_params,
+):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
 
     Args:
@@ -294,9 +319,9 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     from mfgtools import checkpoints
     from mfgtools.engine import BatchRuns, Hooks, execute, headline_metric, merge_metrics, seed_key
     from mfgtools.engine.progress import make_report
+    from mfgtools.parallel.devices import put, replicate, resolve_devices
     from mfgtools.resources import check_run
     from mfgtools.results import Result
-    from mfgtools.parallel.devices import put, replicate, resolve_devices
     from mfgtools.solvers import best_iterate, check_compatible, default_iterations, prepare_solver, solver_spec
 
     spec = solver_spec(solver)
@@ -306,8 +331,9 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
             raise MFGError(f"solver_params must be a dict, got {type(solver_params).__name__}")
         twice = sorted(set(solver_params) & set(fixed_params))
         if twice:
-            raise MFGError(f"solver parameter {', '.join(map(repr, twice))} given both in solver_params and as a "
-                           "keyword; keep one")
+            raise MFGError(
+                f"solver parameter {', '.join(map(repr, twice))} given both in solver_params and as a keyword; keep one"
+            )
         fixed_params = {**solver_params, **fixed_params}
     iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 0)
     seeds = parse_seeds(seeds)
@@ -321,12 +347,21 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     start = time.perf_counter()
     # every grid point's solver, built, checked and prepared as `solve` does
     points = list(itertools.product(*(range(size) for size in sizes)))
-    solvers = {point: prepare_solver(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})[1]
-               for point in points}
+    solvers = {
+        point: prepare_solver(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})[1]
+        for point in points
+    }
     first = solvers[points[0]]
     total = len(points) * len(seeds)
-    check_run(game, first, iterations, runs=min(batch_size or total, total), stored_runs=total,
-              devices=len(devices), force=force)
+    check_run(
+        game,
+        first,
+        iterations,
+        runs=min(batch_size or total, total),
+        stored_runs=total,
+        devices=len(devices),
+        force=force,
+    )
     paths = _vmappable(game, solvers, names, settings)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]
@@ -350,16 +385,22 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     holder = None
     if checkpoint is not None:  # before anything is compiled: refusals come first
         identity = checkpoints.run_identity(game, solver, _common_settings(first, names), seeds, iterations)
-        identity.update(grid=json.dumps({name: [_label(value) for value in settings[name]] for name in names},
-                                        default=_label),
-                        batch_size=padded, batches=batches, devices=len(devices))
+        identity.update(
+            grid=json.dumps({name: [_label(value) for value in settings[name]] for name in names}, default=_label),
+            batch_size=padded,
+            batches=batches,
+            devices=len(devices),
+        )
         holder = _open_checkpoint(checkpoint, identity, batches, resume, restart, outputs)
 
     report = None
     if jax.process_index() == 0:
-        report = make_report(iterations * batches, f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
-                                                   f"{len(devices)} device{'s' if len(devices) != 1 else ''}",
-                             progress)
+        report = make_report(
+            iterations * batches,
+            f"{solver} on {game.name}: {len(points) * len(seeds)} runs, "
+            f"{len(devices)} device{'s' if len(devices) != 1 else ''}",
+            progress,
+        )
     headline_name = headline_metric(game)[0]
     results = {}  # (point, seed index) -> (metrics, final)
     batch_index = 0
@@ -368,30 +409,42 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
             base = replicate(solvers[members[0]], replicated)
             runs = [(point, index) for point in members for index in range(len(seeds))]
             for begin in range(0, len(runs), per_batch):
-                batch = runs[begin:begin + per_batch]
+                batch = runs[begin : begin + per_batch]
                 filled = batch + [batch[-1]] * (padded - len(batch))  # padding: copies of the last run
                 keys = np.stack([seed_key(seeds[index]) for _, index in filled])
-                values = {name: put(np.asarray([settings[name][point[names.index(name)]] for point, _ in filled],
-                                               dtype=dtype), sharded) for name in vmapped}
+                values = {
+                    name: put(
+                        np.asarray([settings[name][point[names.index(name)]] for point, _ in filled], dtype=dtype),
+                        sharded,
+                    )
+                    for name in vmapped
+                }
                 batch_runs = BatchRuns(base, game_on_devices, values, paths, sharded)
                 finished = None if holder is None else batch_path(holder.path, batch_index)
                 if finished is not None and resume and os.path.exists(finished):  # done before the kill
-                    final, metrics = _finished_batch(finished, holder.identity, batch_index, batch_runs, keys,
-                                                     iterations)
+                    final, metrics = _finished_batch(
+                        finished, holder.identity, batch_index, batch_runs, keys, iterations
+                    )
                     if report is not None:
                         report.update(iterations)
                 else:
                     hook = None if holder is None else _BatchHook(holder, batch_index, keys)
-                    final, metrics = execute(batch_runs, put(keys, sharded), iterations,
-                                             Hooks(report=report, checkpoint=hook, every=every, callback=callback,
-                                                   headline=headline_name),
-                                             chunk_hint=first.iterations_per_chunk)
+                    final, metrics = execute(
+                        batch_runs,
+                        put(keys, sharded),
+                        iterations,
+                        Hooks(report=report, checkpoint=hook, every=every, callback=callback, headline=headline_name),
+                        chunk_hint=first.iterations_per_chunk,
+                    )
                     if finished is not None and batch_index < batches - 1:  # the last batch ends the sweep
-                        checkpoints.save(finished, dict(holder.identity, batch=batch_index), final, keys, iterations,
-                                         [metrics])
+                        checkpoints.save(
+                            finished, dict(holder.identity, batch=batch_index), final, keys, iterations, [metrics]
+                        )
                 for row, run in enumerate(batch):
-                    results[run] = ({name: value[row] for name, value in metrics.items()},
-                                    jax.tree_util.tree_map(lambda x, row=row: x[row], final))
+                    results[run] = (
+                        {name: value[row] for name, value in metrics.items()},
+                        jax.tree_util.tree_map(lambda x, row=row: x[row], final),
+                    )
                 batch_index += 1
     finally:
         if report is not None:
@@ -403,18 +456,40 @@ def sweep(game, solver: str, grid: dict | None = None, seeds=(0,), iterations: i
     datasets = {}
     for (point, index), (metrics, final) in results.items():
         datasets[point, index] = Result(
-            game=game, solver=solver, solver_params=solvers[point].settings(), policy=final.policy,
-            mean_field=final.mean_field, metrics=merge_metrics(metrics, final.metrics, iterations),
-            iterations=iterations, seed=seeds[index], wall_time=wall_time, extras=final.extras, **best_iterate(final),
+            game=game,
+            solver=solver,
+            solver_params=solvers[point].settings(),
+            policy=final.policy,
+            mean_field=final.mean_field,
+            metrics=merge_metrics(metrics, final.metrics, iterations),
+            iterations=iterations,
+            seed=seeds[index],
+            wall_time=wall_time,
+            extras=final.extras,
+            **best_iterate(final),
         ).to_xarray()
     if holder is not None and remove_checkpoint:
         remove_checkpoint_files(holder.path)
-    return _assemble(datasets, points, seeds, names, settings, vmapped, dict(
-        solver_params=json.dumps(_common_settings(first, names), default=_label),
-        grid=json.dumps(names), vmapped=json.dumps(vmapped), programs=len(groups), iterations=iterations,
-        wall_time_s=wall_time, devices=len(devices), platform=devices[0].platform,
-        processes=jax.process_count(), batch_size=padded,
-    ))
+    return _assemble(
+        datasets,
+        points,
+        seeds,
+        names,
+        settings,
+        vmapped,
+        dict(
+            solver_params=json.dumps(_common_settings(first, names), default=_label),
+            grid=json.dumps(names),
+            vmapped=json.dumps(vmapped),
+            programs=len(groups),
+            iterations=iterations,
+            wall_time_s=wall_time,
+            devices=len(devices),
+            platform=devices[0].platform,
+            processes=jax.process_count(),
+            batch_size=padded,
+        ),
+    )
 
 
 # ----- checkpoints of a sweep -------------------------------------------------------
@@ -430,8 +505,9 @@ def _batch_files(path) -> list[str]:
         names = os.listdir(folder)
     except OSError:
         return []
-    return sorted(os.path.join(folder, name) for name in names
-                  if name.startswith(prefix) and name[len(prefix):].isdigit())
+    return sorted(
+        os.path.join(folder, name) for name in names if name.startswith(prefix) and name[len(prefix) :].isdigit()
+    )
 
 
 def _open_checkpoint(path, identity: dict, batches: int, resume: bool, restart: bool, outputs):
@@ -447,16 +523,20 @@ def _open_checkpoint(path, identity: dict, batches: int, resume: bool, restart: 
             remove_stale_temporaries(batch_path(holder.path, index))  # we hold the lock: any is a leftover
         foreign = [name for name in saved if not checkpoints.is_checkpoint_file(name)]
         if foreign:
-            raise MFGError(f"{foreign[0]!r} is in the way of the sweep's checkpoint {holder.path!r} and is not an "
-                           "mfgtools checkpoint; mfgtools never replaces or deletes a file it did not write: give "
-                           "--checkpoint another path")
+            raise MFGError(
+                f"{foreign[0]!r} is in the way of the sweep's checkpoint {holder.path!r} and is not an "
+                "mfgtools checkpoint; mfgtools never replaces or deletes a file it did not write: give "
+                "--checkpoint another path"
+            )
         if saved and restart:
             for name in saved:
                 os.unlink(name)
         elif saved and not resume:
-            raise MFGError(f"{len(saved)} finished batch{'es' if len(saved) != 1 else ''} of an interrupted sweep "
-                           f"lie beside checkpoint {holder.path!r} ({os.path.basename(saved[0])}...); pass --resume "
-                           "(resume=True) to continue it or --restart (restart=True) to discard it")
+            raise MFGError(
+                f"{len(saved)} finished batch{'es' if len(saved) != 1 else ''} of an interrupted sweep "
+                f"lie beside checkpoint {holder.path!r} ({os.path.basename(saved[0])}...); pass --resume "
+                "(resume=True) to continue it or --restart (restart=True) to discard it"
+            )
     except BaseException:
         holder.close()
         raise
@@ -520,14 +600,21 @@ def _vmappable(game, solvers, names, settings) -> tuple:
     base = next(iter(solvers.values()))
     candidates = []
     for position, name in enumerate(names):
-        if not all(type(value) is float for value in settings[name]):  # noqa: E721  (not bool, not int)
+        if not all(type(value) is float for value in settings[name]):
             continue
         path = _field_path(base, name)
         if path is None:
             continue
-        if all(_same_solver(replace_at(solvers[point[:position] + (0,) + point[position + 1:]], path,
-                                        settings[name][point[position]]), solver)
-               for point, solver in solvers.items() if point[position]):
+        if all(
+            _same_solver(
+                replace_at(
+                    solvers[point[:position] + (0,) + point[position + 1 :]], path, settings[name][point[position]]
+                ),
+                solver,
+            )
+            for point, solver in solvers.items()
+            if point[position]
+        ):
             candidates.append((name, path))
     if not candidates or _traces(base, game, tuple(candidates)):
         return tuple(candidates)
@@ -565,13 +652,17 @@ def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
     if "best_iteration" in sample.attrs:  # per run: a variable over the runs, not an attribute
         best = np.asarray([datasets[run].attrs["best_iteration"] for run in order]).reshape(lead_shape)
         data["best_iteration"] = xr.Variable(lead_dims, best, attrs={"description": "iteration of the best iterate"})
-    kept = {key: value for key, value in sample.attrs.items()
-            if key not in ("seed", "wall_time_s", "solver_params", "best_iteration")}
+    kept = {
+        key: value
+        for key, value in sample.attrs.items()
+        if key not in ("seed", "wall_time_s", "solver_params", "best_iteration")
+    }
     dataset = xr.Dataset(data, coords=coords, attrs={**kept, "sweep": 1, **attrs})
     dataset["seed"].attrs["description"] = "seed of the run (as solve(..., seed=s))"
     for name in names:
-        dataset[name].attrs["description"] = (f"solver parameter {name}"
-                                              + (" (vmapped)" if name in vmapped else " (outer loop)"))
+        dataset[name].attrs["description"] = f"solver parameter {name}" + (
+            " (vmapped)" if name in vmapped else " (outer loop)"
+        )
     return dataset
 
 
@@ -618,11 +709,23 @@ def best_point(dataset) -> dict:
     column = values[:, flat]
     return {
         "point": {d: dataset[d].values[i].item() for d, i in zip(dims, index)},
-        "metric": name, "higher_is_better": higher,
-        "mean": float(means[flat]), "std": float(np.nanstd(column)),
-        "min": float(np.nanmin(column)), "max": float(np.nanmax(column)),
+        "metric": name,
+        "higher_is_better": higher,
+        "mean": float(means[flat]),
+        "std": float(np.nanstd(column)),
+        "min": float(np.nanmin(column)),
+        "max": float(np.nanmax(column)),
     }
 
 
-__all__ = ["sweep", "parse_seeds", "check_grid", "best_point", "final_metric", "grid_dims", "headline", "batch_path",
-           "remove_checkpoint_files"]
+__all__ = [
+    "sweep",
+    "parse_seeds",
+    "check_grid",
+    "best_point",
+    "final_metric",
+    "grid_dims",
+    "headline",
+    "batch_path",
+    "remove_checkpoint_files",
+]

@@ -53,9 +53,11 @@ def _module_name(path: Path, root: Path) -> str:
 
 def _alias_target(tree: ast.Module) -> str | None:
     """The module an alias module stands for (``sys.modules[__name__] = target``), else None."""
-    replaces = any(isinstance(node, ast.Assign) and any(isinstance(t, ast.Subscript) and ast.unparse(t)
-                                                        == "sys.modules[__name__]" for t in node.targets)
-                   for node in tree.body)
+    replaces = any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Subscript) and ast.unparse(t) == "sys.modules[__name__]" for t in node.targets)
+        for node in tree.body
+    )
     if not replaces:
         return None
     for node in tree.body:
@@ -73,7 +75,7 @@ def _imports(tree: ast.Module, module: str, is_package: bool):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".") if is_package else module.split(".")[:-1]
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 source = ".".join(base + ([node.module] if node.module else []))
             else:
                 source = node.module or ""
@@ -154,14 +156,39 @@ def test_no_private_names_across_modules(package_graph):
 def test_layers_point_down(package_graph):
     """The bottom and the families import nothing of the layers above them."""
     graph, _ = package_graph
-    above_families = ("mfgtools.engine", "mfgtools.solvers", "mfgtools.sweeps", "mfgtools.cli", "mfgtools.plotting",
-                      "mfgtools.parallel.sharding", "mfgtools.dry_run", "mfgtools.games")
-    lower = [m for m in graph if m.startswith(("mfgtools.finite", "mfgtools.swarm", "mfgtools.graphex",
-                                               "mfgtools.errors", "mfgtools.files", "mfgtools.registry",
-                                               "mfgtools.resources", "mfgtools.parallel.devices"))]
+    above_families = (
+        "mfgtools.engine",
+        "mfgtools.solvers",
+        "mfgtools.sweeps",
+        "mfgtools.cli",
+        "mfgtools.plotting",
+        "mfgtools.parallel.sharding",
+        "mfgtools.dry_run",
+        "mfgtools.games",
+    )
+    lower = [
+        m
+        for m in graph
+        if m.startswith(
+            (
+                "mfgtools.finite",
+                "mfgtools.swarm",
+                "mfgtools.graphex",
+                "mfgtools.errors",
+                "mfgtools.files",
+                "mfgtools.registry",
+                "mfgtools.resources",
+                "mfgtools.parallel.devices",
+            )
+        )
+    ]
     assert len(lower) > 10
-    wrong = [f"{module} -> {target}" for module in lower for target in nx.descendants(graph, module)
-             if target.startswith(above_families) and target != "mfgtools.games.registry"]
+    wrong = [
+        f"{module} -> {target}"
+        for module in lower
+        for target in nx.descendants(graph, module)
+        if target.startswith(above_families) and target != "mfgtools.games.registry"
+    ]
     assert not wrong, "imports going up a layer:\n" + "\n".join(sorted(wrong))
 
 
@@ -175,25 +202,31 @@ def _fake_package(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_checker_finds_a_function_level_cycle_and_a_private_import(tmp_path):
-    root = _fake_package(tmp_path, {
-        "__init__.py": "",
-        "low.py": "def f():\n    from fake.high import g\n    return g\n",
-        "high.py": "from fake import low\nfrom fake.mid import _hidden\n",
-        "mid.py": "_hidden = 1\n",
-    })
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "low.py": "def f():\n    from fake.high import g\n    return g\n",
+            "high.py": "from fake import low\nfrom fake.mid import _hidden\n",
+            "mid.py": "_hidden = 1\n",
+        },
+    )
     graph, problems = import_graph(root, "fake")
     assert cycles(graph) and set(cycles(graph)[0][:2]) == {"fake.high", "fake.low"}
     assert problems == ["fake.high:2 imports the private name _hidden of fake.mid"]
 
 
 def test_checker_resolves_aliases_and_ignores_the_package_loading_its_submodules(tmp_path):
-    root = _fake_package(tmp_path, {
-        "__init__.py": "def load():\n    from fake import mod\n",
-        "mod.py": "from fake.registry import REGISTRY\nfrom fake import old\n",
-        "registry.py": "REGISTRY = {}\n",
-        "new.py": "import fake.registry\n",
-        "old.py": '"""Alias."""\nimport sys\n\nfrom fake import new as _module\n\nsys.modules[__name__] = _module\n',
-    })
+    root = _fake_package(
+        tmp_path,
+        {
+            "__init__.py": "def load():\n    from fake import mod\n",
+            "mod.py": "from fake.registry import REGISTRY\nfrom fake import old\n",
+            "registry.py": "REGISTRY = {}\n",
+            "new.py": "import fake.registry\n",
+            "old.py": '"""Alias."""\nimport sys\n\nfrom fake import new as _module\n\nsys.modules[__name__] = _module\n',
+        },
+    )
     graph, problems = import_graph(root, "fake")
     assert not cycles(graph) and not problems
     assert graph.has_edge("fake.mod", "fake.new") and "fake.old" not in graph
@@ -237,15 +270,22 @@ def test_package_data_covers_every_shipped_dataset(monkeypatch):
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
     assert config.has_section("options.package_data"), "setup.cfg declares no package data"
-    patterns = {package.strip(): [p.strip() for p in value.replace(",", "\n").split() if p.strip()]
-                for package, value in config["options.package_data"].items()}
+    patterns = {
+        package.strip(): [p.strip() for p in value.replace(",", "\n").split() if p.strip()]
+        for package, value in config["options.package_data"].items()
+    }
     folder = ROOT / "mfgtools" / "offline" / shipped.DATA_FOLDER
     files = sorted(folder.glob("*.nc"))
     assert len(files) == 6, files
     package_dir = ROOT / shipped.DATA_PACKAGE.replace(".", "/")
-    missing = [f.name for f in files
-               if not any(fnmatch.fnmatch(f.relative_to(package_dir).as_posix(), pattern)
-                          for pattern in patterns.get(shipped.DATA_PACKAGE, []) + patterns.get("*", []))]
+    missing = [
+        f.name
+        for f in files
+        if not any(
+            fnmatch.fnmatch(f.relative_to(package_dir).as_posix(), pattern)
+            for pattern in patterns.get(shipped.DATA_PACKAGE, []) + patterns.get("*", [])
+        )
+    ]
     assert not missing, f"setup.cfg [options.package_data] leaves out {missing}: a wheel would not carry them"
     # and the reader looks where the files are
     monkeypatch.delenv("MFGTOOLS_DATA", raising=False)

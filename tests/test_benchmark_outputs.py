@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-WRITERS = {"graphex_dmu.py": "graphex", "pma_population.py": "pma", "swarm_eval.py": "swarm",
-           "evaluate_offline.py": "offline"}
+WRITERS = {
+    "graphex_dmu.py": "graphex",
+    "pma_population.py": "pma",
+    "swarm_eval.py": "swarm",
+    "evaluate_offline.py": "offline",
+}
 
 
 @pytest.fixture
@@ -43,8 +47,9 @@ def test_default_is_results_and_docs_only_when_asked(common, tmp_path):
 
 @pytest.mark.parametrize("script, docs", sorted(WRITERS.items()))
 def test_every_writing_script_has_the_flags(script, docs):
-    process = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True,
-                             text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / script), "--help"], capture_output=True, text=True, timeout=120
+    )
     assert process.returncode == 0, process.stderr
     text = "".join(process.stdout.split())  # help wraps lines, even inside "git-ignored"
     assert f"docs/{docs}" in text and "results/" in text and "git-ignored" in text
@@ -56,7 +61,12 @@ def test_bench_peers_starts_and_refuses_unknown_games(tmp_path):
     assert process.returncode == 0, process.stderr
     assert "--quick" in process.stdout and "--json" in process.stdout
     # with or without the peers installed: a game no peer shares is refused before anything runs
-    process = subprocess.run([sys.executable, script, "--games", "no_such_game", "--json", str(tmp_path / "x.json")],
-                             capture_output=True, text=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    process = subprocess.run(
+        [sys.executable, script, "--games", "no_such_game", "--json", str(tmp_path / "x.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     assert process.returncode == 2 and "no_such_game not among the importable peers' games" in process.stderr
     assert not (tmp_path / "x.json").exists()

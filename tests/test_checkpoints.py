@@ -19,8 +19,16 @@ from mfgtools import checkpoints
 from mfgtools.checkpoints import CHECKPOINT_FORMAT, Checkpoint
 from mfgtools.errors import MFGError
 
-IDENTITY = {"format": CHECKPOINT_FORMAT, "game": "crowd", "game_params": "{\"map\": \"empty:3\"}", "solver": "omd",
-            "solver_params": "{\"learning_rate\": 0.1}", "seed": 3, "iterations": 10, "float64": False}
+IDENTITY = {
+    "format": CHECKPOINT_FORMAT,
+    "game": "crowd",
+    "game_params": '{"map": "empty:3"}',
+    "solver": "omd",
+    "solver_params": '{"learning_rate": 0.1}',
+    "seed": 3,
+    "iterations": 10,
+    "float64": False,
+}
 
 
 def template():
@@ -34,8 +42,10 @@ def progressed():
 
 KEY = jax.random.PRNGKey(11)
 # two chunks of 2 iterations; the second lacks "bonus" (padded with NaN in the file)
-COLLECTED = [{"exploitability": np.array([3.0, 2.0]), "bonus": np.array([0.1, 0.2])},
-             {"exploitability": np.array([1.5, 1.0])}]
+COLLECTED = [
+    {"exploitability": np.array([3.0, 2.0]), "bonus": np.array([0.1, 0.2])},
+    {"exploitability": np.array([1.5, 1.0])},
+]
 
 
 def saved(path, identity=IDENTITY, state=None, done=4, collected=COLLECTED, key=KEY) -> str:
@@ -172,7 +182,7 @@ def _valid_bytes(tmp_path) -> bytes:
 
 
 def _flip(data: bytes, where: int) -> bytes:
-    return data[:where] + bytes([data[where] ^ 0x10]) + data[where + 1:]
+    return data[:where] + bytes([data[where] ^ 0x10]) + data[where + 1 :]
 
 
 BROKEN = {
@@ -182,8 +192,10 @@ BROKEN = {
     "pickle": (lambda good: b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.", "is not an mfgtools checkpoint"),
     "truncated": (lambda good: good[: len(good) // 2], "damaged or truncated"),
     "truncated header": (lambda good: good[:80], "damaged or truncated"),
-    "bit flipped in the state": (lambda good: _flip(good, good.index(b"\x93NUMPY", good.index(b"leaf_0.npy")) + 132),
-                                 "CRC"),
+    "bit flipped in the state": (
+        lambda good: _flip(good, good.index(b"\x93NUMPY", good.index(b"leaf_0.npy")) + 132),
+        "CRC",
+    ),
     "zeroed tail": (lambda good: good[:-40] + bytes(40), "damaged or truncated"),
 }
 
@@ -221,7 +233,10 @@ INVALID = {
     "leaf shape": (lambda h, a: a.update(leaf_0=np.zeros((4, 3), np.float32)), "state entry 0 has shape (4, 3)"),
     "leaf dtype": (lambda h, a: a.update(leaf_1=np.asarray(4, np.int64)), "int64"),
     "key shape": (lambda h, a: a.update(key=np.zeros(3, np.uint32)), "random key has shape (3,)"),
-    "another run": (lambda h, a: h["identity"].update(seed=4), "belongs to another run (seed: checkpoint 4, this run 3)"),
+    "another run": (
+        lambda h, a: h["identity"].update(seed=4),
+        "belongs to another run (seed: checkpoint 4, this run 3)",
+    ),
     "chunk of an old identity": (lambda h, a: h["identity"].update(chunk=5), "belongs to another run (chunk"),
     "other format": (lambda h, a: h["identity"].update(format=7), "format 7"),
     "identity not a record": (lambda h, a: h.update(identity=[1, 2]), "malformed header"),
@@ -266,8 +281,13 @@ def test_malformed_header_json(tmp_path):
 def test_format_1_checkpoints_are_named_and_can_be_discarded(tmp_path):
     path = tmp_path / "old.ckpt"
     with open(path, "wb") as handle:
-        np.savez(handle, leaf_0=np.zeros((3, 4), np.float32), key=np.zeros(2, np.uint32), done=np.asarray(2),
-                 identity=np.asarray(json.dumps(dict(IDENTITY, format=1, chunk=1, leaves=1))))
+        np.savez(
+            handle,
+            leaf_0=np.zeros((3, 4), np.float32),
+            key=np.zeros(2, np.uint32),
+            done=np.asarray(2),
+            identity=np.asarray(json.dumps(dict(IDENTITY, format=1, chunk=1, leaves=1))),
+        )
     with pytest.raises(MFGError) as error:
         Checkpoint(path, IDENTITY)
     assert "holds 2 of 10 iterations" in one_line(error, path)
@@ -305,7 +325,7 @@ def test_any_damage_is_refused_or_harmless(tmp_path_factory, where, bits, cut):
     folder = tmp_path_factory.mktemp("fuzz")
     good = _valid_bytes(folder)
     at = int(where * len(good))
-    damaged = good[:at] if cut else good[:at] + bytes([good[at] ^ bits]) + good[at + 1:]
+    damaged = good[:at] if cut else good[:at] + bytes([good[at] ^ bits]) + good[at + 1 :]
     path = folder / "run.ckpt"
     path.write_bytes(damaged)
     try:

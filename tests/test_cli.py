@@ -34,8 +34,9 @@ def _env() -> dict:
 
 
 def run_cli(*args, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def assert_png(path: Path) -> None:
@@ -68,7 +69,11 @@ def test_help_is_quick_and_imports_no_jax(tmp_path):
     assert process.returncode == 0 and "solve" in process.stdout and "plot" in process.stdout
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, mfgtools, mfgtools.cli; print('jax' in sys.modules)"],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert probe.stdout.strip() == "False", probe.stderr
 
@@ -93,7 +98,9 @@ def test_solve_writes_result_figure_and_summary(solved):
     params = dataset_params(dataset)
     assert params["map"] == "empty:5" and params["horizon"] == 5
     assert dataset_params(dataset, "solver_params")["learning_rate"] == 0.03
-    assert float(dataset.exploitability[-1]) == pytest.approx(float(out.split("exploitability")[1].split()[0]), rel=1e-4)
+    assert float(dataset.exploitability[-1]) == pytest.approx(
+        float(out.split("exploitability")[1].split()[0]), rel=1e-4
+    )
 
     assert_png(folder / "run.png")
     assert not [name for name in os.listdir(folder) if name.startswith(".tmp")], "temporary files left"
@@ -110,9 +117,28 @@ def test_plot_command_default_output(solved):
 def test_solve_routes_parameters_to_game_and_solver(tmp_path):
     """-p keys go to the game when it has them, else to the solver; `none` is None; --x64; --quiet."""
     process = run_cli(
-        "solve", "--game", "crowd_modelling", "--solver", "omd", "--iterations", "2", "--seed", "7",
-        "-p", "size=6", "-p", "horizon=3", "-p", "learning_rate=0.5", "-p", "openspiel_order=none",
-        "--out", "ring.nc", "--x64", "--quiet", cwd=tmp_path,
+        "solve",
+        "--game",
+        "crowd_modelling",
+        "--solver",
+        "omd",
+        "--iterations",
+        "2",
+        "--seed",
+        "7",
+        "-p",
+        "size=6",
+        "-p",
+        "horizon=3",
+        "-p",
+        "learning_rate=0.5",
+        "-p",
+        "openspiel_order=none",
+        "--out",
+        "ring.nc",
+        "--x64",
+        "--quiet",
+        cwd=tmp_path,
     )
     assert process.returncode == 0, process.stderr
     assert "it/s" not in process.stderr, "--quiet shows no progress bar"
@@ -139,8 +165,11 @@ def test_list_shows_games_solvers_and_parameters(tmp_path):
     games_part, solvers_part = process.stdout.split("\nSolvers (")
     for part, entries in ((games_part, mfgtools.list_games()), (solvers_part, list_solvers())):
         lines = part.splitlines()
-        named = {line[2:].split(":")[0]: lines[index + 1] for index, line in enumerate(lines)
-                 if line.startswith("  ") and not line.startswith("   ")}
+        named = {
+            line[2:].split(":")[0]: lines[index + 1]
+            for index, line in enumerate(lines)
+            if line.startswith("  ") and not line.startswith("   ")
+        }
         assert set(named) == set(entries)
         for name, spec in entries.items():
             iterations = f"; default iterations: {spec.iterations}" if spec.iterations is not None else ""
@@ -153,18 +182,29 @@ ERRORS = {
     "unknown game": (["solve", "--game", "nope"], ["unknown game 'nope'", "crowd"]),
     "unknown solver": (["solve", "--solver", "nope", *TINY], ["unknown solver 'nope'", "omd"]),
     "unknown parameter": (["solve", *TINY, "-p", "bogus=1"], ["unknown parameter 'bogus'", "learning_rate", "map"]),
-    "negative iterations": (["solve", "--map", "empty:5", "--horizon", "5", "--iterations", "-1"],
-                            ["--iterations must be at least 0"]),
+    "negative iterations": (
+        ["solve", "--map", "empty:5", "--horizon", "5", "--iterations", "-1"],
+        ["--iterations must be at least 0"],
+    ),
     "bad solver value": (["solve", *TINY, "-p", "learning_rate=abc"], ["learning_rate must be a number"]),
     "bad game value": (["solve", *TINY[2:], "--map", "empty:5", "--task", "swim"], ["unknown task 'swim'"]),
-    "start on a wall": (["solve", "--map", "four_rooms", "--iterations", "3", "-p", "mu0=0,0"], ["mu0 (0, 0) is a wall"]),
-    "shortcut not of the game": (["solve", "--game", "crowd_modelling", "--map", "four_rooms"],
-                                 ["--map does not apply to game 'crowd_modelling'"]),
+    "start on a wall": (
+        ["solve", "--map", "four_rooms", "--iterations", "3", "-p", "mu0=0,0"],
+        ["mu0 (0, 0) is a wall"],
+    ),
+    "shortcut not of the game": (
+        ["solve", "--game", "crowd_modelling", "--map", "four_rooms"],
+        ["--map does not apply to game 'crowd_modelling'"],
+    ),
     "malformed -p": (["solve", *TINY, "-p", "learning_rate"], ["KEY=VALUE"]),
-    "solver of the other mode": (["solve", "--game", "sis", "--solver", "omd"],
-                                 ["solver 'omd' needs a finite-horizon game", "--mode finite-horizon", "pma"]),
-    "stationary-only solver": (["solve", "--game", "sis", "--mode", "finite-horizon", "--solver", "pma-independent"],
-                               ["needs a stationary game", "--mode stationary"]),
+    "solver of the other mode": (
+        ["solve", "--game", "sis", "--solver", "omd"],
+        ["solver 'omd' needs a finite-horizon game", "--mode finite-horizon", "pma"],
+    ),
+    "stationary-only solver": (
+        ["solve", "--game", "sis", "--mode", "finite-horizon", "--solver", "pma-independent"],
+        ["needs a stationary game", "--mode stationary"],
+    ),
     "bad figure format": (["solve", *TINY, "--plot", "out.txt"], ["cannot write a figure as .txt"]),
 }
 
@@ -195,10 +235,17 @@ def signal_when_running(args, cwd, signum, meanwhile=None) -> tuple[int, str]:
     ``meanwhile(process)``, send ``signum``; returns the exit status and all of stderr."""
     # restore the default disposition in the child: a test run started as a background job of a
     # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it
-    process = subprocess.Popen([sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE,
-                               preexec_fn=None if signum == signal.SIGKILL else  # SIGKILL has no handler
-                               lambda: signal.signal(signum, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfgtools", *args],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=None
+        if signum == signal.SIGKILL
+        # SIGKILL has no handler
+        else lambda: signal.signal(signum, signal.SIG_DFL),
+    )
     seen = b""
     deadline = time.monotonic() + 120
     try:
@@ -221,8 +268,23 @@ def signal_when_running(args, cwd, signum, meanwhile=None) -> tuple[int, str]:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 def test_ctrl_c_exits_130_without_partial_file(tmp_path):
-    status, stderr = signal_when_running(["solve", "--map", "empty:5", "--horizon", "5", "--iterations", "1000000",
-                                          "--out", "big.nc", "--plot", "big.png"], tmp_path, signal.SIGINT)
+    status, stderr = signal_when_running(
+        [
+            "solve",
+            "--map",
+            "empty:5",
+            "--horizon",
+            "5",
+            "--iterations",
+            "1000000",
+            "--out",
+            "big.nc",
+            "--plot",
+            "big.png",
+        ],
+        tmp_path,
+        signal.SIGINT,
+    )
     assert status == 130, stderr
     assert "Traceback" not in stderr
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]
@@ -244,14 +306,45 @@ TINY_LEARNER = ["-p", "steps=3", "-p", "batch_size=16", "-p", "hidden=8"]
 
 
 def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
-    collect = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
-                      "--policy", "omd:5", "--epsilon", "0.3", "--episodes", "40", "--seed", "2",
-                      "--out", "data.nc", cwd=tmp_path)
+    collect = run_cli(
+        "dataset",
+        "collect",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "4",
+        "-p",
+        "mu0=0,0",
+        "--policy",
+        "omd:5",
+        "--epsilon",
+        "0.3",
+        "--episodes",
+        "40",
+        "--seed",
+        "2",
+        "--out",
+        "data.nc",
+        cwd=tmp_path,
+    )
     assert collect.returncode == 0, collect.stderr
     assert "state_coverage" in collect.stdout and (tmp_path / "data.nc").is_file()
     assert "mfgtools:" not in collect.stderr  # stages are shown on a terminal only
-    other = run_cli("dataset", "collect", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
-                    "--episodes", "20", "--out", "uniform.nc", cwd=tmp_path)
+    other = run_cli(
+        "dataset",
+        "collect",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "4",
+        "-p",
+        "mu0=0,0",
+        "--episodes",
+        "20",
+        "--out",
+        "uniform.nc",
+        cwd=tmp_path,
+    )
     assert other.returncode == 0, other.stderr
     mixed = run_cli("dataset", "mix", "data.nc", "uniform.nc", "--counts", "10,20", "--out", "mix.nc", cwd=tmp_path)
     assert mixed.returncode == 0, mixed.stderr
@@ -268,9 +361,29 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
     lines = [line for line in own.stdout.splitlines() if line.strip()]
     assert any(line.startswith("behaviour_exploitability ") for line in lines), own.stdout
     assert len({len(line) - len(line.split(None, 1)[1]) for line in lines}) == 1, own.stdout
-    solve = run_cli("solve", "--solver", "off-mmd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0",
-                    "--task", "navigation", "--dataset", "mix.nc", "--iterations", "2", *TINY_LEARNER,
-                    "--out", "off.nc", "--plot", "off.png", cwd=tmp_path)
+    solve = run_cli(
+        "solve",
+        "--solver",
+        "off-mmd",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "4",
+        "-p",
+        "mu0=0,0",
+        "--task",
+        "navigation",
+        "--dataset",
+        "mix.nc",
+        "--iterations",
+        "2",
+        *TINY_LEARNER,
+        "--out",
+        "off.nc",
+        "--plot",
+        "off.png",
+        cwd=tmp_path,
+    )
     assert solve.returncode == 0, solve.stderr
     assert_png(tmp_path / "off.png")
     result = mfgtools.load_result(str(tmp_path / "off.nc"))
@@ -281,24 +394,48 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
 
 def test_dataset_and_off_mmd_errors_are_one_line(tmp_path):
     assert_one_error_line(run_cli("dataset", "info", "missing.nc", cwd=tmp_path), "no such dataset file")
-    assert_one_error_line(run_cli("dataset", "collect", "--policy", "best", "--out", "d.nc", cwd=tmp_path),
-                          "--policy 'best'")
-    assert_one_error_line(run_cli("solve", "--solver", "off-mmd", "--map", "labyrinth", "--iterations", "1",
-                                  cwd=tmp_path), "no shipped expert dataset")
-    assert_one_error_line(run_cli("solve", "--solver", "omd", "--dataset", "x.nc", cwd=tmp_path),
-                          "--dataset does not apply to solver 'omd'")
+    assert_one_error_line(
+        run_cli("dataset", "collect", "--policy", "best", "--out", "d.nc", cwd=tmp_path), "--policy 'best'"
+    )
+    assert_one_error_line(
+        run_cli("solve", "--solver", "off-mmd", "--map", "labyrinth", "--iterations", "1", cwd=tmp_path),
+        "no shipped expert dataset",
+    )
+    assert_one_error_line(
+        run_cli("solve", "--solver", "omd", "--dataset", "x.nc", cwd=tmp_path),
+        "--dataset does not apply to solver 'omd'",
+    )
     assert os.listdir(tmp_path) == []
 
 
 def test_killed_cli_run_resumes_to_the_same_result(tmp_path):
     # Off-MMD on the shipped data with a tiny network: long enough iterations (3000 small Adam
     # steps) to kill the run between two checkpoints
-    common = ["solve", "--solver", "off-mmd", "--iterations", "6", "-p", "steps=3000", "-p", "batch_size=8",
-              "-p", "hidden=4", "--checkpoint-every", "1", "--quiet"]
+    common = [
+        "solve",
+        "--solver",
+        "off-mmd",
+        "--iterations",
+        "6",
+        "-p",
+        "steps=3000",
+        "-p",
+        "batch_size=8",
+        "-p",
+        "hidden=4",
+        "--checkpoint-every",
+        "1",
+        "--quiet",
+    ]
     whole = run_cli(*common, "--out", "whole.nc", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
-    process = subprocess.Popen([sys.executable, "-m", "mfgtools", *common, "--out", "run.nc"], cwd=tmp_path,
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfgtools", *common, "--out", "run.nc"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     checkpoint = tmp_path / "run.nc.ckpt"
     deadline = time.monotonic() + 120
     try:
@@ -326,9 +463,17 @@ def stationary_result(game) -> Result:
     """A hand-built result of ``game`` in stationary mode: (S, A) policy, (S,) population."""
     game = game.replace(stationary=True, discount=0.9)
     policy = np.asarray(game.action_mask, dtype=float)
-    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
-                  policy=policy / policy.sum(-1, keepdims=True), mean_field=np.full(game.n_states, 1 / game.n_states),
-                  metrics={"exploitability": np.array([0.8, 0.3, 0.2])}, iterations=2, seed=0, wall_time=0.1)
+    return Result(
+        game=game,
+        solver="omd",
+        solver_params={"learning_rate": 0.03},
+        policy=policy / policy.sum(-1, keepdims=True),
+        mean_field=np.full(game.n_states, 1 / game.n_states),
+        metrics={"exploitability": np.array([0.8, 0.3, 0.2])},
+        iterations=2,
+        seed=0,
+        wall_time=0.1,
+    )
 
 
 def test_mode_flag_is_a_game_shortcut():
@@ -346,8 +491,24 @@ def test_mode_flag_is_a_game_shortcut():
 
 
 def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, capsys):
-    status = main(["solve", "--game", "sis", "--solver", "pma", "-p", "learning_rate=1", "--iterations", "40",
-                   "--out", str(tmp_path / "s.nc"), "--plot", str(tmp_path / "s.png"), "-q"])
+    status = main(
+        [
+            "solve",
+            "--game",
+            "sis",
+            "--solver",
+            "pma",
+            "-p",
+            "learning_rate=1",
+            "--iterations",
+            "40",
+            "--out",
+            str(tmp_path / "s.nc"),
+            "--plot",
+            str(tmp_path / "s.png"),
+            "-q",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0, out
     summary = dict(line.split(None, 1) for line in out.splitlines() if line.strip() and not line.startswith("wall"))
@@ -363,8 +524,11 @@ def test_solve_summary_and_plot_of_a_stationary_result(tmp_path, capsys):
     plotted = run_cli("plot", "s.nc", "--out", "again.png", cwd=tmp_path)
     assert plotted.returncode == 0, plotted.stderr
     assert_png(tmp_path / "again.png")
-    assert_one_error_line(run_cli("plot", "s.nc", "--times", "0,1", "--out", "t.png", cwd=tmp_path),
-                          "--times does not apply", "stationary result")
+    assert_one_error_line(
+        run_cli("plot", "s.nc", "--times", "0,1", "--out", "t.png", cwd=tmp_path),
+        "--times does not apply",
+        "stationary result",
+    )
     assert sorted(os.listdir(tmp_path)) == ["again.png", "s.nc", "s.png"]
 
 
@@ -384,8 +548,11 @@ def test_datasets_refuse_stationary_games(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(game_module, "make_game", lambda name, **params: game)
     status = main(["dataset", "collect", "--episodes", "10", "--out", str(tmp_path / "d.nc")])
     err = capsys.readouterr().err
-    assert status == 2 and err.startswith("mfgtools: error: offline datasets are finite-horizon") and len(
-        err.strip().splitlines()) == 1
+    assert (
+        status == 2
+        and err.startswith("mfgtools: error: offline datasets are finite-horizon")
+        and len(err.strip().splitlines()) == 1
+    )
     assert "--mode finite-horizon" in err
     assert os.listdir(tmp_path) == []
 
@@ -393,8 +560,24 @@ def test_datasets_refuse_stationary_games(tmp_path, monkeypatch, capsys):
 def test_dataset_behaviour_must_be_a_finite_horizon_policy(tmp_path, capsys):
     """A stationary result file is no behaviour policy for a finite-horizon game."""
     saved = stationary_result(mfgtools.make_game("random", n_states=5, horizon=3)).save(str(tmp_path / "s.nc"))
-    status = main(["dataset", "collect", "--game", "random", "-p", "n_states=5", "--horizon", "3",
-                   "--policy", saved, "--episodes", "10", "--out", str(tmp_path / "d.nc")])
+    status = main(
+        [
+            "dataset",
+            "collect",
+            "--game",
+            "random",
+            "-p",
+            "n_states=5",
+            "--horizon",
+            "3",
+            "--policy",
+            saved,
+            "--episodes",
+            "10",
+            "--out",
+            str(tmp_path / "d.nc"),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "holds a stationary policy" in err and "--mode finite-horizon" in err, err
     assert os.listdir(tmp_path) == ["s.nc"]
@@ -411,7 +594,10 @@ def test_summaries_show_the_declared_settings_that_act():
     assert not list_solvers()["fp"].parameters
     assert shown_settings("fp", make_solver("fp").settings()) == {}
     assert shown_settings("boltzmann", make_solver("boltzmann").settings()) == {
-        "temperature": 1.0, "damping": 1.0, "soft": False}
+        "temperature": 1.0,
+        "damping": 1.0,
+        "soft": False,
+    }
     tabular = shown_settings("off-mmd", make_solver("off-mmd", model="tabular").settings())
     assert {"tau", "alpha", "gamma", "cql", "dataset"} <= set(tabular)
     assert not {"hidden", "steps", "batch_size", "learning_rate", "dataset_digest"} & set(tabular)
@@ -424,8 +610,21 @@ def test_summaries_show_the_declared_settings_that_act():
 
 
 def test_fp_summary_lists_no_settings(tmp_path):
-    process = run_cli("solve", "--map", "empty:4", "--horizon", "3", "--solver", "fp", "--iterations", "2",
-                      "--out", "fp.nc", "--quiet", cwd=tmp_path)
+    process = run_cli(
+        "solve",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "3",
+        "--solver",
+        "fp",
+        "--iterations",
+        "2",
+        "--out",
+        "fp.nc",
+        "--quiet",
+        cwd=tmp_path,
+    )
     assert process.returncode == 0, process.stderr
     solver_line = next(line for line in process.stdout.splitlines() if line.startswith("solver"))
     assert solver_line.split(None, 1)[1] == "fp, 2 iterations, seed 0"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
+from test_solvers import tiny_instances
 
 import mfgtools
 from mfgtools import evaluation
-from test_solvers import tiny_instances
 
 INSTANCES = list(tiny_instances(every=True))
 FINITE = [(name, mode, game) for name, mode, game in INSTANCES if game.kind != "swarm"]
@@ -35,8 +35,9 @@ def test_every_game_is_a_pytree_with_static_sizes(name, mode, game):
         np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
     assert all(hasattr(leaf, "shape") for leaf in leaves), "every leaf is an array; sizes and settings are static"
     # the same game built twice has the same structure: a jitted function of it compiles once
-    again = mfgtools.make_game(name, **({"mode": mode} if len(mfgtools.list_games()[name].modes) > 1 else {}),
-                               **_params(name))
+    again = mfgtools.make_game(
+        name, **({"mode": mode} if len(mfgtools.list_games()[name].modes) > 1 else {}), **_params(name)
+    )
     assert jax.tree_util.tree_structure(again) == treedef
 
 

@@ -60,8 +60,16 @@ def test_classes_conserve_vertices_and_edges(graph):
 
 def test_transition_matches_hand_computation(graph, x64):
     """Core bins: (1 - beta)^lam at the mean count; periphery: the expectation over Binomial(k, m) neighbours."""
-    game = mfgtools.make_game("sis-graphex", graph=graph, k_max=3, core_bins=2, split="degree",
-                              infection_rate=0.4, recovery_rate=0.1, protection=0.5)
+    game = mfgtools.make_game(
+        "sis-graphex",
+        graph=graph,
+        k_max=3,
+        core_bins=2,
+        split="degree",
+        infection_rate=0.4,
+        recovery_rate=0.1,
+        protection=0.5,
+    )
     classes = game.population.value
     rng = np.random.default_rng(1)
     infected = rng.uniform(size=game.n_classes)
@@ -106,8 +114,9 @@ def test_hybrid_omd_periphery_is_an_exact_best_response(graph):
     q = np.asarray(mfgtools.kernels.best_response(game, mfgtools.mean_field(game, result.policy))[0])
     strict = np.abs(q[..., 0] - q[..., 1]) > 1e-4
     chosen = result.policy.argmax(-1)
-    assert np.array_equal(chosen[:, periphery][strict[:, periphery]],
-                          response.argmax(-1)[:, periphery][strict[:, periphery]])
+    assert np.array_equal(
+        chosen[:, periphery][strict[:, periphery]], response.argmax(-1)[:, periphery][strict[:, periphery]]
+    )
 
 
 def test_hybrid_omd_without_periphery_is_omd():
@@ -127,8 +136,17 @@ def test_hybrid_omd_needs_a_graphex_game():
 
 def test_simulation_without_contacts_matches_the_recovery_law(graph):
     """No transmission: the infected share decays as i0 (1 - gamma)^t, in prediction and on the graph."""
-    game = mfgtools.make_game("sis-graphex", graph=graph, k_max=3, core_bins=2, split="degree", horizon=12,
-                              infection_rate=0.0, recovery_rate=0.25, initial_infected=0.6)
+    game = mfgtools.make_game(
+        "sis-graphex",
+        graph=graph,
+        k_max=3,
+        core_bins=2,
+        split="degree",
+        horizon=12,
+        infection_rate=0.0,
+        recovery_rate=0.25,
+        initial_infected=0.6,
+    )
     policy = mfgtools.uniform_policy(game)
     predicted = np.asarray(game.aggregate(mfgtools.mean_field(game, policy)))[:, 1]
     np.testing.assert_allclose(predicted, 0.6 * 0.75 ** np.arange(13), rtol=1e-5)
@@ -140,8 +158,9 @@ def test_simulation_without_contacts_matches_the_recovery_law(graph):
 
 
 def test_full_protection_stops_every_infection(graph):
-    game = mfgtools.make_game("sir-graphex", graph=graph, k_max=3, core_bins=2, split="degree", horizon=10,
-                              infection_rate=1.0, protection=1.0)
+    game = mfgtools.make_game(
+        "sir-graphex", graph=graph, k_max=3, core_bins=2, split="degree", horizon=10, infection_rate=1.0, protection=1.0
+    )
     protect = np.zeros(game.policy_shape, np.float32)
     protect[..., 1] = 1.0
     play = simulate_on_graph(game, protect, n_seeds=5)

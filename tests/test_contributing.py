@@ -40,7 +40,7 @@ def _python_blocks(section: str) -> list[str]:
     text = GUIDE.read_text()
     start = text.index(f"## {section}")
     end = text.find("\n## ", start + 1)
-    return re.findall(r"```python\n(.*?)```", text[start:end if end > 0 else None], flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], flags=re.S)
 
 
 def test_the_recipes_add_a_game_and_a_solver_that_solve_it(tmp_path):
@@ -49,10 +49,14 @@ def test_the_recipes_add_a_game_and_a_solver_that_solve_it(tmp_path):
     (tmp_path / "line_crowd.py").write_text(game_blocks[0])
     (tmp_path / "damped_br.py").write_text(solver_blocks[0])
     (tmp_path / "check.py").write_text(CHECK.format(usage=solver_blocks[1]))
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               PYTHONPATH=os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    done = subprocess.run([sys.executable, str(tmp_path / "check.py")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = dict(
+        os.environ,
+        JAX_PLATFORMS="cpu",
+        PYTHONPATH=os.pathsep.join([str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "check.py")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["games"] and out["solvers"]

@@ -75,8 +75,9 @@ def test_normalise_and_minibatch_epochs():
 
     optimizer = ppo.make_optimizer(0.1, 10.0)
     params = {"w": jnp.zeros(())}
-    params, _, info = ppo.update(loss, optimizer, params, optimizer.init(params), batch, jax.random.PRNGKey(0),
-                                 epochs=5, minibatches=4)
+    params, _, info = ppo.update(
+        loss, optimizer, params, optimizer.init(params), batch, jax.random.PRNGKey(0), epochs=5, minibatches=4
+    )
     assert 1.0 < float(params["w"]) <= 3.5
     assert set(info) == {"error", "grad_norm", "updates"} and np.isfinite(float(info["error"]))
     assert float(info["updates"]) == 1.0
@@ -87,8 +88,17 @@ def test_normalise_and_minibatch_epochs():
         return error, {"approx_kl": jnp.abs(params["w"])}
 
     start = {"w": jnp.zeros(())}
-    stopped, _, info = ppo.update(far, optimizer, start, optimizer.init(start), batch, jax.random.PRNGKey(0),
-                                  epochs=5, minibatches=4, target_kl=0.2)
+    stopped, _, info = ppo.update(
+        far,
+        optimizer,
+        start,
+        optimizer.init(start),
+        batch,
+        jax.random.PRNGKey(0),
+        epochs=5,
+        minibatches=4,
+        target_kl=0.2,
+    )
     assert 0.0 < float(info["updates"]) < 0.5
     assert 0.3 <= float(stopped["w"]) < 1.0  # stopped soon after |w| passed 1.5 x 0.2
 
@@ -182,11 +192,14 @@ def tiny_game():
     return mfgtools.make_game("vicsek", n_agents=8, horizon=5)
 
 
-@pytest.mark.parametrize("name,params,full", [
-    ("dec-pomfc", dict(TINY, policy_rollouts=2), True),
-    ("dec-pomfc", dict(TINY, policy_rollouts=2, representation="histogram"), False),
-    ("ippo", TINY, True),
-])
+@pytest.mark.parametrize(
+    "name,params,full",
+    [
+        ("dec-pomfc", dict(TINY, policy_rollouts=2), True),
+        ("dec-pomfc", dict(TINY, policy_rollouts=2, representation="histogram"), False),
+        ("ippo", TINY, True),
+    ],
+)
 def test_solvers_iterate_without_retracing(name, params, full):
     game = tiny_game()
     solver = solvers.make_solver(name, **params)
@@ -197,8 +210,9 @@ def test_solvers_iterate_without_retracing(name, params, full):
     kind = type(solver).__name__
     history = []
     for index in range(2):
-        carry, metrics = PROGRAMS.advance(solver, game, carry, jax.random.PRNGKey(1), np.int32(2 * index),
-                                          np.int32(2), cap=2)
+        carry, metrics = PROGRAMS.advance(
+            solver, game, carry, jax.random.PRNGKey(1), np.int32(2 * index), np.int32(2), cap=2
+        )
         if index == 0:
             count = solvers.TRACE_COUNT[kind]
         history.append(jax.device_get(metrics))

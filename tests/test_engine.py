@@ -8,6 +8,7 @@ import sys
 import jax
 import numpy as np
 import pytest
+from test_cli import _env
 
 import mfgtools
 from mfgtools import solvers
@@ -15,7 +16,6 @@ from mfgtools.engine import PROGRAMS, TRACE_COUNT, programs, seed_key, whole_run
 from mfgtools.engine.loop import CHUNK_LIMIT
 from mfgtools.engine.progress import LogReport, wanted
 from mfgtools.errors import MFGError
-from test_cli import _env
 
 
 def small_game():
@@ -39,8 +39,9 @@ def test_chunks_sized_by_time_give_the_iterates_of_one_program():
     game = small_game()
     whole = mfgtools.solve(game, "omd", iterations=23, learning_rate=0.3, progress=False)
     seen = []
-    chunked = mfgtools.solve(game, "omd", iterations=23, learning_rate=0.3, progress=False,
-                             callback=lambda done, _: seen.append(done))
+    chunked = mfgtools.solve(
+        game, "omd", iterations=23, learning_rate=0.3, progress=False, callback=lambda done, _: seen.append(done)
+    )
     assert seen[-1] == 23 and seen == sorted(seen) and len(seen) >= 2
     np.testing.assert_array_equal(whole.metrics["exploitability"], chunked.metrics["exploitability"])
     np.testing.assert_array_equal(whole.policy, chunked.policy)
@@ -49,8 +50,9 @@ def test_chunks_sized_by_time_give_the_iterates_of_one_program():
 def test_stochastic_solver_same_iterates_in_every_execution_path():
     game = stationary_game()
     one = mfgtools.solve(game, "pma-sampled", iterations=5, seed=3, progress=False, **SAMPLED)
-    chunked = mfgtools.solve(game, "pma-sampled", iterations=5, seed=3, progress=False, callback=lambda *_: None,
-                             **SAMPLED)
+    chunked = mfgtools.solve(
+        game, "pma-sampled", iterations=5, seed=3, progress=False, callback=lambda *_: None, **SAMPLED
+    )
     seeds = mfgtools.solve_seeds(game, "pma-sampled", iterations=5, seeds=(2, 3), progress=False, **SAMPLED)
     swept = mfgtools.sweep(game, "pma-sampled", seeds=(3,), iterations=5, progress=False, **SAMPLED)
     curve = one.metrics["exploitability"]
@@ -121,8 +123,9 @@ def test_whole_run_is_pure_inside_a_users_jit_and_vmap():
     final, metrics = jax.jit(jax.vmap(lambda k: whole_run(solver, game, k, 6, 8)))(keys)
     assert final.policy.shape == (2,) + game.policy_shape and metrics["exploitability"].shape == (2, 8)
     reference = mfgtools.solve(game, "omd", iterations=6, learning_rate=0.3, progress=False)
-    np.testing.assert_allclose(np.asarray(metrics["exploitability"][0, :6]), reference.metrics["exploitability"][:6],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(metrics["exploitability"][0, :6]), reference.metrics["exploitability"][:6], rtol=1e-6
+    )
     assert np.isnan(np.asarray(metrics["exploitability"][:, 6:])).all()  # past the run: NaN
 
 
@@ -145,18 +148,22 @@ def test_advance_program_compiles_once_for_any_chunk_length():
     carry, _ = PROGRAMS.advance(solver, game, carry, jax.random.PRNGKey(1), np.int32(0), np.int32(1), cap=8)
     count = TRACE_COUNT["OnlineMirrorDescent"]
     for start, length in ((1, 3), (4, 8), (12, 5)):
-        carry, metrics = PROGRAMS.advance(solver, game, carry, jax.random.PRNGKey(1), np.int32(start),
-                                          np.int32(length), cap=8)
+        carry, metrics = PROGRAMS.advance(
+            solver, game, carry, jax.random.PRNGKey(1), np.int32(start), np.int32(length), cap=8
+        )
         values = np.asarray(metrics["exploitability"])
         assert np.isfinite(values[:length]).all() and np.isnan(values[length:]).all()
     assert TRACE_COUNT["OnlineMirrorDescent"] == count
 
 
 def test_progress_in_a_log_is_lines_not_frames(tmp_path):
-    code = ("import mfgtools; g = mfgtools.make_game('crowd', map='empty:4', horizon=4, mu0=(0, 0)); "
-            "mfgtools.solve(g, 'omd', iterations=30, progress=True)")
-    process = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True,
-                             timeout=300)
+    code = (
+        "import mfgtools; g = mfgtools.make_game('crowd', map='empty:4', horizon=4, mu0=(0, 0)); "
+        "mfgtools.solve(g, 'omd', iterations=30, progress=True)"
+    )
+    process = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 0, process.stderr
     assert "\r" not in process.stderr
     assert "omd on crowd: 30/30 it (100%)" in process.stderr and "exploitability" in process.stderr

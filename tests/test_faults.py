@@ -20,7 +20,6 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
-
 from test_cli import _env, run_cli, signal_when_running
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -39,22 +38,42 @@ def leftovers(folder, keep, locks: bool = True) -> list[str]:
     return sorted(name for name in os.listdir(folder) if name not in keep and (locks or not name.endswith(".lock")))
 
 
-@pytest.mark.parametrize("solver, game", [
-    ("omd", ["--game", "crowd", "--map", "empty:6", "--horizon", "6"]),
-    ("pma-sampled", ["--game", "torus-crowd", "--mode", "stationary", "-p", "size=3x3", "-p", "n_agents=8",
-                     "-p", "mixing_steps=2", "-p", "td_steps=4"]),
-])
+@pytest.mark.parametrize(
+    "solver, game",
+    [
+        ("omd", ["--game", "crowd", "--map", "empty:6", "--horizon", "6"]),
+        (
+            "pma-sampled",
+            [
+                "--game",
+                "torus-crowd",
+                "--mode",
+                "stationary",
+                "-p",
+                "size=3x3",
+                "-p",
+                "n_agents=8",
+                "-p",
+                "mixing_steps=2",
+                "-p",
+                "td_steps=4",
+            ],
+        ),
+    ],
+)
 def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game):
     iterations = "200000" if solver == "omd" else "20000"
     args = ["solve", *game, "--solver", solver, "--iterations", iterations, "--checkpoint-every", "1"]
     delay = KILLS.uniform(0.0, 0.5)
-    status, stderr = signal_when_running([*args, "--out", "run.nc"], tmp_path, signal.SIGKILL,
-                                         meanwhile=lambda _: time.sleep(delay))
+    status, stderr = signal_when_running(
+        [*args, "--out", "run.nc"], tmp_path, signal.SIGKILL, meanwhile=lambda _: time.sleep(delay)
+    )
     assert status == -signal.SIGKILL, stderr
     assert not (tmp_path / "run.nc").exists()  # no partial result
     # a kill during a checkpoint write may leave that write's temporary; nothing else
-    assert [name for name in leftovers(tmp_path, {"run.nc.ckpt"}, locks=False)
-            if not name.startswith(".run.nc.ckpt.tmp-")] == []
+    assert [
+        name for name in leftovers(tmp_path, {"run.nc.ckpt"}, locks=False) if not name.startswith(".run.nc.ckpt.tmp-")
+    ] == []
     assert (tmp_path / "run.nc.ckpt").exists()  # progress kept
     resumed = run_cli(*args, "--out", "run.nc", "--resume", "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -68,11 +87,29 @@ def test_killed_solve_resumes_to_the_uninterrupted_result(tmp_path, solver, game
 def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     """Two batches (one run each): a kill leaves the batch in progress and any finished batch in checkpoints
     (OUT.ckpt, OUT.ckpt.batch-K) and no partial sweep; --resume ends with the uninterrupted sweep's dataset."""
-    args = ["sweep", "--game", "crowd", "--map", "empty:6", "--horizon", "6", "--solver", "omd",
-            "--iterations", "20000", "--grid", "learning_rate=0.1,0.3", "--batch-size", "1", "--checkpoint-every", "1"]
+    args = [
+        "sweep",
+        "--game",
+        "crowd",
+        "--map",
+        "empty:6",
+        "--horizon",
+        "6",
+        "--solver",
+        "omd",
+        "--iterations",
+        "20000",
+        "--grid",
+        "learning_rate=0.1,0.3",
+        "--batch-size",
+        "1",
+        "--checkpoint-every",
+        "1",
+    ]
     delay = KILLS.uniform(0.0, 1.5)
-    status, stderr = signal_when_running([*args, "--out", "sweep.nc"], tmp_path, signal.SIGKILL,
-                                         meanwhile=lambda _: time.sleep(delay))
+    status, stderr = signal_when_running(
+        [*args, "--out", "sweep.nc"], tmp_path, signal.SIGKILL, meanwhile=lambda _: time.sleep(delay)
+    )
     assert status == -signal.SIGKILL, stderr
     left = leftovers(tmp_path, set(), locks=False)
     assert "sweep.nc" not in left  # no partial sweep
@@ -87,10 +124,27 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_killed_dataset_collection_leaves_nothing_and_reruns_to_the_same_dataset(tmp_path):
-    args = ["dataset", "collect", "--game", "crowd", "--map", "empty:6", "--horizon", "6", "--policy", "uniform",
-            "--episodes", "20000"]
-    process = subprocess.Popen([sys.executable, "-m", "mfgtools", *args, "--out", "data.nc"], cwd=tmp_path,
-                               env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    args = [
+        "dataset",
+        "collect",
+        "--game",
+        "crowd",
+        "--map",
+        "empty:6",
+        "--horizon",
+        "6",
+        "--policy",
+        "uniform",
+        "--episodes",
+        "20000",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfgtools", *args, "--out", "data.nc"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(KILLS.uniform(2.0, 6.0))
     process.kill()
     process.communicate(timeout=60)

@@ -21,6 +21,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
+from test_cli import assert_one_error_line, run_cli, signal_when_running
 
 import mfgtools
 from mfgtools import checkpoints
@@ -28,27 +29,43 @@ from mfgtools.cli import main
 from mfgtools.errors import MAX_SEED, MFGError, as_seed
 from mfgtools.files import FileLock, atomic_write, check_output_path
 from mfgtools.results import Result, save_dataset
-from test_cli import assert_one_error_line, run_cli, signal_when_running
 
 TINY = ["--game", "crowd_modelling", "--solver", "omd", "--iterations", "2", "-p", "size=4", "--horizon", "3"]
 MAP = "#####\n#   #\n#   #\n#####\n"
-IDENTITY = {"format": checkpoints.CHECKPOINT_FORMAT, "game": "crowd_modelling", "game_params": "{}",
-            "solver": "omd", "solver_params": "{}", "seed": 0, "iterations": 10, "float64": False}
+IDENTITY = {
+    "format": checkpoints.CHECKPOINT_FORMAT,
+    "game": "crowd_modelling",
+    "game_params": "{}",
+    "solver": "omd",
+    "solver_params": "{}",
+    "seed": 0,
+    "iterations": 10,
+    "float64": False,
+}
 
 
 def tiny_result() -> Result:
     """A hand-built finite-horizon result of a 4-state random game (no solver run)."""
     game = mfgtools.make_game("random", n_states=4, horizon=2)
-    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.1},
-                  policy=np.full(game.policy_shape, 1 / game.n_actions), mean_field=np.full((3, 4), 0.25),
-                  metrics={"exploitability": np.array([0.5, 0.25])}, iterations=1, seed=0, wall_time=0.1)
+    return Result(
+        game=game,
+        solver="omd",
+        solver_params={"learning_rate": 0.1},
+        policy=np.full(game.policy_shape, 1 / game.n_actions),
+        mean_field=np.full((3, 4), 0.25),
+        metrics={"exploitability": np.array([0.5, 0.25])},
+        iterations=1,
+        seed=0,
+        wall_time=0.1,
+    )
 
 
 def hand_checkpoint(path, done=4) -> str:
     """A valid checkpoint of an interrupted run, written without running a solver."""
     state = {"logits": np.zeros((3, 2), np.float32)}
-    return checkpoints.save(path, IDENTITY, state, jax.random.PRNGKey(0), done,
-                            [{"exploitability": np.arange(done, dtype=float)}])
+    return checkpoints.save(
+        path, IDENTITY, state, jax.random.PRNGKey(0), done, [{"exploitability": np.arange(done, dtype=float)}]
+    )
 
 
 def cli(*args, cwd) -> subprocess.CompletedProcess:
@@ -85,22 +102,35 @@ def test_an_unrelated_file_given_as_checkpoint_is_never_deleted(tmp_path):
 
 def test_the_input_dataset_given_as_checkpoint_is_kept(tmp_path):
     (tmp_path / "in.nc").write_bytes(b"dataset bytes")
-    process = cli("solve", "--solver", "off-mmd", "--dataset", "in.nc", "--checkpoint", "in.nc",
-                      "--out", "out.nc", cwd=tmp_path)
+    process = cli(
+        "solve", "--solver", "off-mmd", "--dataset", "in.nc", "--checkpoint", "in.nc", "--out", "out.nc", cwd=tmp_path
+    )
     assert_one_error_line(process, "--checkpoint 'in.nc' is the dataset file")
     assert snapshot(tmp_path) == {"in.nc": b"dataset bytes"}
 
 
 OUT_IS_INPUT = {
-    "solve --dataset": (["solve", "--solver", "off-mmd", "--dataset", "in.nc", "--out", "in.nc"], "in.nc",
-                        "dataset file"),
+    "solve --dataset": (
+        ["solve", "--solver", "off-mmd", "--dataset", "in.nc", "--out", "in.nc"],
+        "in.nc",
+        "dataset file",
+    ),
     "solve --map": (["solve", "--map", "in.txt", "--out", "in.txt"], "in.txt", "map file"),
-    "solve --graph": (["solve", "--game", "sis-graphex", "--graph", "edges.txt", "--out", "edges.txt"], "edges.txt",
-                      "graph file"),
-    "solve --plot on the map": (["solve", "--map", "in.png", "--out", "o.nc", "--plot", "in.png"], "in.png",
-                                "map file"),
-    "dataset collect --policy": (["dataset", "collect", "--policy", "in.nc", "--out", "in.nc"], "in.nc",
-                                 "--policy file"),
+    "solve --graph": (
+        ["solve", "--game", "sis-graphex", "--graph", "edges.txt", "--out", "edges.txt"],
+        "edges.txt",
+        "graph file",
+    ),
+    "solve --plot on the map": (
+        ["solve", "--map", "in.png", "--out", "o.nc", "--plot", "in.png"],
+        "in.png",
+        "map file",
+    ),
+    "dataset collect --policy": (
+        ["dataset", "collect", "--policy", "in.nc", "--out", "in.nc"],
+        "in.nc",
+        "--policy file",
+    ),
     "dataset mix": (["dataset", "mix", "a.nc", "b.nc", "--out", "a.nc"], "a.nc", "dataset file"),
     "sweep --map": (["sweep", "--map", "in.txt", "--out", "in.txt"], "in.txt", "map file"),
     "plot": (["plot", "in.nc", "--out", "in.nc"], "in.nc", "would overwrite the result"),
@@ -147,8 +177,11 @@ def test_plot_replaces_a_figure_with_overwrite_only(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["r.nc", "r.png"], "no lock or temporary file left"
 
 
-@pytest.mark.parametrize("args", [["solve", *TINY], ["sweep", *TINY], ["dataset", "collect"], ["plot", "r.nc"]],
-                         ids=["solve", "sweep", "collect", "plot"])
+@pytest.mark.parametrize(
+    "args",
+    [["solve", *TINY], ["sweep", *TINY], ["dataset", "collect"], ["plot", "r.nc"]],
+    ids=["solve", "sweep", "collect", "plot"],
+)
 def test_an_empty_out_is_refused_before_any_work(tmp_path, args):
     (tmp_path / "r.nc").write_text("x")
     assert_one_error_line(cli(*args, "--out", "", cwd=tmp_path), "--out is empty")
@@ -209,8 +242,9 @@ def test_an_existing_checkpoint_stops_a_rerun_and_restart_discards_it(tmp_path):
     before = snapshot(tmp_path)
     refused = cli("solve", *TINY, "--out", "out.nc", cwd=tmp_path)
     assert_one_error_line(refused, "'out.nc.ckpt' holds 4 of 10 iterations", "--resume", "--restart")
-    assert_one_error_line(cli("solve", *TINY, "--out", "out.nc", "--resume", "--restart", cwd=tmp_path),
-                          "pass one of them")
+    assert_one_error_line(
+        cli("solve", *TINY, "--out", "out.nc", "--resume", "--restart", cwd=tmp_path), "pass one of them"
+    )
     assert snapshot(tmp_path) == before
     restarted = cli("solve", *TINY, "--out", "out.nc", "--restart", "-q", cwd=tmp_path)
     assert restarted.returncode == 0, restarted.stderr
@@ -334,13 +368,22 @@ def test_every_accepted_seed_has_its_own_key():
             as_seed(bad)
 
 
-@pytest.mark.parametrize("content, fragment", [(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data"),
-                                               ("#####\n# é #\n#####".encode("latin-1"), "not UTF-8 text")],
-                         ids=["binary", "latin-1"])
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary data"),
+        ("#####\n# é #\n#####".encode("latin-1"), "not UTF-8 text"),
+    ],
+    ids=["binary", "latin-1"],
+)
 def test_a_binary_map_file_is_one_line(tmp_path, content, fragment):
     (tmp_path / "map.txt").write_bytes(content)
-    assert_one_error_line(cli("solve", "--map", "map.txt", "--iterations", "1", "--out", "o.nc", cwd=tmp_path),
-                          "map file 'map.txt'", fragment, "rows of '#'")
+    assert_one_error_line(
+        cli("solve", "--map", "map.txt", "--iterations", "1", "--out", "o.nc", cwd=tmp_path),
+        "map file 'map.txt'",
+        fragment,
+        "rows of '#'",
+    )
     with pytest.raises(MFGError, match=fragment):
         mfgtools.make_game("crowd", map=str(tmp_path / "map.txt"))
     assert os.listdir(tmp_path) == ["map.txt"]
@@ -389,12 +432,17 @@ def test_files_that_are_not_netcdf_say_what_they_should_be(broken_inputs, tmp_pa
 @pytest.mark.skipif(sys.platform == "win32", reason="no SIGTERM on Windows")
 def test_sigterm_exits_like_ctrl_c_and_the_lock_refuses_a_second_writer(tmp_path):
     def second_writer(process):
-        second = run_cli("solve", "--game", "crowd_modelling", "--iterations", "1", "--out", "big.nc",
-                         "--overwrite", cwd=tmp_path)
+        second = run_cli(
+            "solve", "--game", "crowd_modelling", "--iterations", "1", "--out", "big.nc", "--overwrite", cwd=tmp_path
+        )
         assert_one_error_line(second, "another mfgtools process", f"pid {process.pid}")
 
-    status, stderr = signal_when_running(["solve", "--game", "crowd_modelling", "--iterations", "1000000",
-                                          "--out", "big.nc"], tmp_path, signal.SIGTERM, meanwhile=second_writer)
+    status, stderr = signal_when_running(
+        ["solve", "--game", "crowd_modelling", "--iterations", "1000000", "--out", "big.nc"],
+        tmp_path,
+        signal.SIGTERM,
+        meanwhile=second_writer,
+    )
     assert status == 143, stderr
     assert "Traceback" not in stderr
     lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip()]

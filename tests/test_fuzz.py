@@ -48,8 +48,17 @@ CLI = settings(max_examples=12, deadline=None, suppress_health_check=list(Health
 SUBPROCESS = settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 # games built by the API fuzz (the graphex games sample a graph: their file input is fuzzed below)
-GAMES = ("aggregation", "crowd", "crowd_modelling", "crowd_modelling_2d", "kuramoto", "random", "sis",
-         "torus-crowd", "vicsek")
+GAMES = (
+    "aggregation",
+    "crowd",
+    "crowd_modelling",
+    "crowd_modelling_2d",
+    "kuramoto",
+    "random",
+    "sis",
+    "torus-crowd",
+    "vicsek",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,14 +79,52 @@ def small_machine():
 
 
 # ----- values ------------------------------------------------------------------------------
-NASTY_WORDS = ["", " ", "none", "nan", "inf", "-inf", "-1", "0", "1", "2", "3", "1e9", "1e400", "2**70",
-               str(2 ** 70), str(2 ** 64), str(2 ** 32), "0x10", "1,2", "1;2", "a,b", "1,1;2,2", "-1,-1",
-               "true", "yes", "\x00", "é", "#", "empty:0", "empty:3", "empty:2x3", "uniform", "stationary",
-               "finite-horizon", "navigation", "four_rooms", "3x3", "1x1", "128,128", "0,0"]
+NASTY_WORDS = [
+    "",
+    " ",
+    "none",
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "1",
+    "2",
+    "3",
+    "1e9",
+    "1e400",
+    "2**70",
+    str(2**70),
+    str(2**64),
+    str(2**32),
+    "0x10",
+    "1,2",
+    "1;2",
+    "a,b",
+    "1,1;2,2",
+    "-1,-1",
+    "true",
+    "yes",
+    "\x00",
+    "é",
+    "#",
+    "empty:0",
+    "empty:3",
+    "empty:2x3",
+    "uniform",
+    "stationary",
+    "finite-horizon",
+    "navigation",
+    "four_rooms",
+    "3x3",
+    "1x1",
+    "128,128",
+    "0,0",
+]
 values = st.one_of(
     st.sampled_from(NASTY_WORDS),
     st.integers(min_value=-3, max_value=9),
-    st.sampled_from([2 ** 31, 2 ** 32, 2 ** 63, 2 ** 70, -2 ** 70, 10 ** 9, 10 ** 12]),
+    st.sampled_from([2**31, 2**32, 2**63, 2**70, -(2**70), 10**9, 10**12]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.floats(min_value=0.0, max_value=1.0),
     st.booleans(),
@@ -153,11 +200,15 @@ def test_solver_parameters(solver, data):
 
 
 @FAST
-@given(width=st.integers(1, 7), cells=st.lists(st.sampled_from("# . ## .#x\t\x00é"), max_size=42),
-       ragged=st.booleans(), game=st.sampled_from(["crowd", "crowd_modelling_2d"]))
+@given(
+    width=st.integers(1, 7),
+    cells=st.lists(st.sampled_from("# . ## .#x\t\x00é"), max_size=42),
+    ragged=st.booleans(),
+    game=st.sampled_from(["crowd", "crowd_modelling_2d"]),
+)
 def test_maps(width, cells, ragged, game):
     text = "".join(cells)
-    rows = [text[i:i + width] for i in range(0, len(text), width)]
+    rows = [text[i : i + width] for i in range(0, len(text), width)]
     if not ragged:
         rows = [row.ljust(width, "#") for row in rows]
     picture = "\n".join(rows + ["#" * width])  # a '#' makes it a picture, never a file name
@@ -165,8 +216,12 @@ def test_maps(width, cells, ragged, game):
 
 
 @FAST
-@given(seeds=st.one_of(st.text(alphabet="0123456789-, x", max_size=12),
-                       st.lists(st.one_of(st.integers(-3, 2 ** 33), st.text(max_size=3)), max_size=5)))
+@given(
+    seeds=st.one_of(
+        st.text(alphabet="0123456789-, x", max_size=12),
+        st.lists(st.one_of(st.integers(-3, 2**33), st.text(max_size=3)), max_size=5),
+    )
+)
 def test_seed_lists(seeds):
     from mfgtools.sweeps import parse_seeds
 
@@ -174,9 +229,11 @@ def test_seed_lists(seeds):
 
 
 @FAST
-@given(shape=st.sampled_from(["ok", "batched", "flat"]),
-       kind=st.sampled_from(["float", "complex", "int", "bool", "object", "nan", "negative", "unnormalised"]),
-       temperature=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["x", None])))
+@given(
+    shape=st.sampled_from(["ok", "batched", "flat"]),
+    kind=st.sampled_from(["float", "complex", "int", "bool", "object", "nan", "negative", "unnormalised"]),
+    temperature=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["x", None])),
+)
 def test_policies_and_temperatures(shape, kind, temperature):
     from mfgtools.evaluation import exploitability, uniform_policy
 
@@ -184,8 +241,13 @@ def test_policies_and_temperatures(shape, kind, temperature):
     policy = np.asarray(uniform_policy(game), dtype=np.float64)
     policy = {"ok": policy, "batched": policy[None], "flat": policy.reshape(-1)}[shape]
     policy = {
-        "float": policy, "complex": policy + 0j, "int": policy.astype(int), "bool": policy > 0,
-        "object": policy.astype(object), "nan": np.where(policy > 0, np.nan, policy), "negative": -policy,
+        "float": policy,
+        "complex": policy + 0j,
+        "int": policy.astype(int),
+        "bool": policy > 0,
+        "object": policy.astype(object),
+        "nan": np.where(policy > 0, np.nan, policy),
+        "negative": -policy,
         "unnormalised": 2 * policy,
     }[kind]
 
@@ -206,7 +268,7 @@ def _fuzz_game():
 
 
 # ----- files (API, random bytes and damaged valid files) -------------------------------------------
-EDGE_TOKENS = ["0", "1", "2", "3", "-1", "1.5", str(2 ** 62), str(2 ** 64), "a", "#", "%", "0x1", "\t", "w=1"]
+EDGE_TOKENS = ["0", "1", "2", "3", "-1", "1.5", str(2**62), str(2**64), "a", "#", "%", "0x1", "\t", "w=1"]
 edge_lines = st.lists(st.lists(st.sampled_from(EDGE_TOKENS), max_size=4).map(" ".join), max_size=8)
 
 
@@ -246,8 +308,11 @@ def valid_files(tmp_path_factory):
     game = _fuzz_game()
     checkpoint = folder / "run.ckpt"
     result = mfgtools.solve(game, "omd", iterations=3, checkpoint=str(checkpoint), checkpoint_every=1)
-    files = {"result": result.save(str(folder / "result.nc")), "checkpoint": str(checkpoint),
-             "dataset": collect_dataset(game, uniform_policy(game), 4).save(str(folder / "data.nc"))}
+    files = {
+        "result": result.save(str(folder / "result.nc")),
+        "checkpoint": str(checkpoint),
+        "dataset": collect_dataset(game, uniform_policy(game), 4).save(str(folder / "data.nc")),
+    }
     VALID.update({name: Path(path).read_bytes() for name, path in files.items()})
     return VALID
 
@@ -266,8 +331,11 @@ def _damaged(data: bytes, how: str, where: list, fill: int) -> bytes:
     return bytes(damaged)
 
 
-damage = dict(how=st.sampled_from(["random", "empty", "truncated", "flipped"]),
-              where=st.lists(st.integers(0, 2 ** 20), min_size=1, max_size=64), fill=st.integers(0, 255))
+damage = dict(
+    how=st.sampled_from(["random", "empty", "truncated", "flipped"]),
+    where=st.lists(st.integers(0, 2**20), min_size=1, max_size=64),
+    fill=st.integers(0, 255),
+)
 
 
 def _loader(kind: str):
@@ -317,10 +385,36 @@ def test_damaged_checkpoints(tmp_path_factory, how, where, fill):
 
 # ----- command lines (in-process, few examples) -------------------------------------------------------
 SOLVE = ["solve", "--map", "empty:3", "--horizon", "2", "--iterations", "1", "-q", "--out", "out.nc"]
-FLAGS = ["--game", "--solver", "--map", "--task", "--horizon", "--mode", "--iterations", "--seed",
-         "--checkpoint-every", "--devices", "--plot", "--dataset", "-p"]
-PARAMETER_NAMES = ["size", "noise", "target", "mu0", "floor", "learning_rate", "temperature", "n_states", "hidden",
-                   "batch_size", "horizon", "discount", "bogus"]
+FLAGS = [
+    "--game",
+    "--solver",
+    "--map",
+    "--task",
+    "--horizon",
+    "--mode",
+    "--iterations",
+    "--seed",
+    "--checkpoint-every",
+    "--devices",
+    "--plot",
+    "--dataset",
+    "-p",
+]
+PARAMETER_NAMES = [
+    "size",
+    "noise",
+    "target",
+    "mu0",
+    "floor",
+    "learning_rate",
+    "temperature",
+    "n_states",
+    "hidden",
+    "batch_size",
+    "horizon",
+    "discount",
+    "bogus",
+]
 
 
 @CLI
@@ -335,14 +429,20 @@ def test_solve_command_lines(tmp_path_factory, capsys, flag, value, name):
 
 
 @CLI
-@given(command=st.sampled_from([["plot", "in.nc"], ["dataset", "info", "in.nc"],
-                                ["dataset", "mix", "in.nc", "in.nc", "--out", "mix.nc"],
-                                ["solve", "--solver", "off-mmd", "--task", "navigation", "--dataset", "in.nc",
-                                 "--out", "r.nc", "-q"],
-                                ["dataset", "collect", "--policy", "in.nc", "--episodes", "2", "--out", "d.nc"],
-                                ["solve", "--map", "in.nc", "--out", "r.nc", "-q"],
-                                ["solve", "--game", "sis-graphex", "--graph", "in.nc", "--out", "r.nc", "-q"]]),
-       data=st.binary(max_size=256))
+@given(
+    command=st.sampled_from(
+        [
+            ["plot", "in.nc"],
+            ["dataset", "info", "in.nc"],
+            ["dataset", "mix", "in.nc", "in.nc", "--out", "mix.nc"],
+            ["solve", "--solver", "off-mmd", "--task", "navigation", "--dataset", "in.nc", "--out", "r.nc", "-q"],
+            ["dataset", "collect", "--policy", "in.nc", "--episodes", "2", "--out", "d.nc"],
+            ["solve", "--map", "in.nc", "--out", "r.nc", "-q"],
+            ["solve", "--game", "sis-graphex", "--graph", "in.nc", "--out", "r.nc", "-q"],
+        ]
+    ),
+    data=st.binary(max_size=256),
+)
 def test_commands_reading_random_bytes(tmp_path_factory, capsys, command, data):
     folder = tmp_path_factory.mktemp("bytes")
     (folder / "in.nc").write_bytes(data)
@@ -359,16 +459,25 @@ def _env() -> dict:
 
 
 @SUBPROCESS
-@given(argv=st.sampled_from([["solve", "--map", "empty:100000"], ["solve", "--seed", str(2 ** 70)],
-                             ["plot", "in.nc"], ["dataset", "info", "in.nc"],
-                             ["solve", "--game", "random", "-p", "n_states=1000000000"]]),
-       data=st.binary(min_size=1, max_size=64))
+@given(
+    argv=st.sampled_from(
+        [
+            ["solve", "--map", "empty:100000"],
+            ["solve", "--seed", str(2**70)],
+            ["plot", "in.nc"],
+            ["dataset", "info", "in.nc"],
+            ["solve", "--game", "random", "-p", "n_states=1000000000"],
+        ]
+    ),
+    data=st.binary(min_size=1, max_size=64),
+)
 def test_real_command_line(tmp_path_factory, argv, data):
     folder = tmp_path_factory.mktemp("process")
     (folder / "in.nc").write_bytes(data)
     before = snapshot(folder)
-    process = subprocess.run([sys.executable, "-m", "mfgtools", *argv], cwd=folder, env=_env(),
-                             capture_output=True, text=True, timeout=120)
+    process = subprocess.run(
+        [sys.executable, "-m", "mfgtools", *argv], cwd=folder, env=_env(), capture_output=True, text=True, timeout=120
+    )
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert process.returncode == 2 and len(lines) == 1 and lines[0].startswith("mfgtools: error: "), process.stderr
     assert snapshot(folder) == before

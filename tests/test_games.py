@@ -207,12 +207,20 @@ def test_dense_transitions_keep_only_possible_successors():
         for a in range(3):
             successors = rng.choice(6, 1 + (s + a) % 3, replace=False)
             dense[s, a, successors] = rng.dirichlet(np.ones(len(successors)))
-    game = tabular_game(dense_transition=dense, reward=rng.uniform(size=(6, 3)), initial_distribution=np.ones(6) / 6,
-                        horizon=4, crowd_aversion=1.0)
+    game = tabular_game(
+        dense_transition=dense,
+        reward=rng.uniform(size=(6, 3)),
+        initial_distribution=np.ones(6) / 6,
+        horizon=4,
+        crowd_aversion=1.0,
+    )
     assert game.fan_out == 3
     rebuilt = np.zeros_like(dense)
-    np.add.at(rebuilt, (np.arange(6)[:, None, None], np.arange(3)[None, :, None], np.asarray(game.next_state)),
-              np.asarray(game.transition_prob))
+    np.add.at(
+        rebuilt,
+        (np.arange(6)[:, None, None], np.arange(3)[None, :, None], np.asarray(game.next_state)),
+        np.asarray(game.transition_prob),
+    )
     np.testing.assert_allclose(rebuilt, dense, atol=1e-6)
     flow = np.asarray(mfgtools.mean_field(game, mfgtools.uniform_policy(game)))
     expected = [np.ones(6) / 6]

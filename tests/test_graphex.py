@@ -12,9 +12,18 @@ from hypothesis import strategies as st
 from mfgtools.errors import MFGError
 from mfgtools.graphs import graphex as gx
 from mfgtools.graphs.graph import Graph
-from mfgtools.graphs.graphex import (Graphex, degree_distribution, expected_degree, expected_edge_count,
-                                     expected_vertex_count, fit_tail_exponent, graphex_from_function,
-                                     power_law_graphex, sample_graphex, tail_exponent)
+from mfgtools.graphs.graphex import (
+    Graphex,
+    degree_distribution,
+    expected_degree,
+    expected_edge_count,
+    expected_vertex_count,
+    fit_tail_exponent,
+    graphex_from_function,
+    power_law_graphex,
+    sample_graphex,
+    tail_exponent,
+)
 
 
 def non_monotone(x, y):
@@ -25,7 +34,9 @@ def non_monotone(x, y):
 def edge_count_sd(graphex, nu, L):
     """Standard deviation of the edge count: Var = E[E] + nu * int_0^L expected_degree(x)^2 dx."""
     x, weight = gx._quadrature(L, 512)
-    return math.sqrt(expected_edge_count(graphex, nu, L) + nu * np.sum(weight * expected_degree(graphex, nu, L, x) ** 2))
+    return math.sqrt(
+        expected_edge_count(graphex, nu, L) + nu * np.sum(weight * expected_degree(graphex, nu, L, x) ** 2)
+    )
 
 
 def pair_frequency_statistic(draw_edges, labels, W, repeats):
@@ -62,8 +73,9 @@ def test_block_sampler_joins_each_pair_with_probability_w(layout, monkeypatch):
     offsets = np.searchsorted(labels, lower, side="left")
     offsets = np.concatenate([offsets, [labels.size]]).astype(np.int64)
     label_of = lambda vertices, bins=None: labels[vertices]  # noqa: E731
-    stat, df = pair_frequency_statistic(lambda: gx._block_edges(graphex, lower, offsets, label_of, rng),
-                                        labels, graphex, 800)
+    stat, df = pair_frequency_statistic(
+        lambda: gx._block_edges(graphex, lower, offsets, label_of, rng), labels, graphex, 800
+    )
     assert df > 1000
     assert abs(stat - df) < 5 * math.sqrt(2 * df), (stat, df)
 
@@ -72,15 +84,15 @@ def test_dense_sampler_joins_each_pair_with_probability_w():
     graphex = graphex_from_function(non_monotone, "bump")
     rng = np.random.default_rng(2)
     labels = np.sort(rng.uniform(0, 3, 40))
-    stat, df = pair_frequency_statistic(lambda: gx._dense_edges(graphex, labels, rng, block=64),
-                                        labels, graphex, 800)
+    stat, df = pair_frequency_statistic(lambda: gx._dense_edges(graphex, labels, rng, block=64), labels, graphex, 800)
     assert df > 400
     assert abs(stat - df) < 5 * math.sqrt(2 * df), (stat, df)
 
 
-@pytest.mark.parametrize("count, p", [([1, 5, 40], [1.0, 1.0, 1.0]),
-                                      ([10**15, 10**12, 7], [1e-14, 3e-12, 0.5]),
-                                      ([2000, 1, 300], [0.01, 0.3, 0.9])])
+@pytest.mark.parametrize(
+    "count, p",
+    [([1, 5, 40], [1.0, 1.0, 1.0]), ([10**15, 10**12, 7], [1e-14, 3e-12, 0.5]), ([2000, 1, 300], [0.01, 0.3, 0.9])],
+)
 @pytest.mark.parametrize("overdraw", [(6.0, 8.0), (0.0, 1.0)])
 def test_bernoulli_positions(count, p, overdraw, monkeypatch):
     """Distinct in-range positions with Binomial(count, p) successes, also when tasks need more draws."""
@@ -158,8 +170,9 @@ def test_triangular_row_is_exact_for_large_indices():
 # ----- sampled graphs against the theory ----------------------------------------------------
 
 
-@pytest.mark.parametrize("sigma, nu, L, tolerance", [(0.5, 500, 1000, 0.025), (0.8, 100, 2000, 0.02),
-                                                     (0.3, 1500, 300, 0.03)])
+@pytest.mark.parametrize(
+    "sigma, nu, L, tolerance", [(0.5, 500, 1000, 0.025), (0.8, 100, 2000, 0.02), (0.3, 1500, 300, 0.03)]
+)
 def test_degree_distribution_matches_samples(sigma, nu, L, tolerance):
     graphex = power_law_graphex(sigma)
     graph = sample_graphex(graphex, nu, L, seed=5)
@@ -176,7 +189,7 @@ def test_vertex_and_edge_counts_match_expectations():
     edges = np.array([g.n_edges for g in graphs])
     expected_v = expected_vertex_count(graphex, nu, L)
     expected_e = expected_edge_count(graphex, nu, L)
-    assert expected_e == pytest.approx(nu ** 2 / 2 * (1 - 1 / (1 + L)) ** 2, rel=1e-12)
+    assert expected_e == pytest.approx(nu**2 / 2 * (1 - 1 / (1 + L)) ** 2, rel=1e-12)
     assert abs(vertices.mean() - expected_v) < 0.015 * expected_v
     sd = edge_count_sd(graphex, nu, L)
     assert np.all(np.abs(edges - expected_e) < 4 * sd)
@@ -227,7 +240,9 @@ def test_blocks_and_dense_agree_in_distribution():
     for per_range, edges in results.values():
         # vertex counts per range are close to Poisson: 5 standard errors
         assert np.all(np.abs(per_range.mean(0) - theory) < 5 * np.sqrt(theory / 30) + 0.5)
-        assert abs(edges.mean() - expected_edge_count(graphex, nu, L)) < 5 * edge_count_sd(graphex, nu, L) / math.sqrt(30)
+        assert abs(edges.mean() - expected_edge_count(graphex, nu, L)) < 5 * edge_count_sd(graphex, nu, L) / math.sqrt(
+            30
+        )
     blocks, dense = results["blocks"], results["dense"]
     spread = np.sqrt((blocks[0].var(0) + dense[0].var(0)) / 30) + 0.5
     assert np.all(np.abs(blocks[0].mean(0) - dense[0].mean(0)) < 5 * spread)
@@ -273,21 +288,32 @@ def test_theory_quadrature_matches_closed_forms():
         assert np.allclose(expected_degree(other, nu, L, x), expected_degree(closed, nu, L, x), rtol=1e-8)
         assert expected_edge_count(other, nu, L) == pytest.approx(expected_edge_count(closed, nu, L), rel=1e-8)
     assert expected_degree(closed, nu, L, x).shape == (2, 2)
-    assert expected_degree(closed, nu, L, 0.0) == pytest.approx(nu * sigma / (1 - sigma) * (1 - (1 + L) ** (1 - 1 / sigma)))
+    assert expected_degree(closed, nu, L, 0.0) == pytest.approx(
+        nu * sigma / (1 - sigma) * (1 - (1 + L) ** (1 - 1 / sigma))
+    )
     full = degree_distribution(closed, nu, L, 2000)
     assert full.sum() == pytest.approx(1.0, abs=1e-6)
     assert np.allclose(degree_distribution(general, nu, L, 50), full[:50], rtol=1e-6, atol=1e-12)
     # a fine label grid (large k_max) for a general W interpolates the expected degree
-    assert np.allclose(degree_distribution(general, 2000, L, 5000)[:2000],
-                       degree_distribution(closed, 2000, L, 5000)[:2000], rtol=1e-4, atol=1e-12)
+    assert np.allclose(
+        degree_distribution(general, 2000, L, 5000)[:2000],
+        degree_distribution(closed, 2000, L, 5000)[:2000],
+        rtol=1e-4,
+        atol=1e-12,
+    )
 
 
 # ----- structure ----------------------------------------------------------------------------
 
 
 @settings(max_examples=15, deadline=None)
-@given(sigma=st.floats(0.1, 0.9), nu=st.floats(0.5, 20.0), L=st.floats(0.5, 200.0), seed=st.integers(0, 2**32 - 1),
-       method=st.sampled_from(["blocks", "dense"]))
+@given(
+    sigma=st.floats(0.1, 0.9),
+    nu=st.floats(0.5, 20.0),
+    L=st.floats(0.5, 200.0),
+    seed=st.integers(0, 2**32 - 1),
+    method=st.sampled_from(["blocks", "dense"]),
+)
 def test_sampled_graphs_are_simple_and_labelled(sigma, nu, L, seed, method):
     graph = sample_graphex(power_law_graphex(sigma), nu, L, seed=seed, method=method)
     n = graph.n_vertices
@@ -325,14 +351,17 @@ def test_power_law_rejects_bad_sigma(sigma):
         power_law_graphex(sigma)
 
 
-@pytest.mark.parametrize("W, message", [
-    (lambda x, y: np.exp(-x - 2 * y), "symmetric"),
-    (lambda x, y: 2 * np.exp(-x - y), r"\[0, 1\]"),
-    (lambda x, y: -np.exp(-x - y), r"\[0, 1\]"),
-    (lambda x, y: np.exp(x + y - 5) / np.exp(x + y), "finite"),
-    (lambda x, y: math.exp(-x - y), "vectorised"),
-    ("not a function", "function"),
-])
+@pytest.mark.parametrize(
+    "W, message",
+    [
+        (lambda x, y: np.exp(-x - 2 * y), "symmetric"),
+        (lambda x, y: 2 * np.exp(-x - y), r"\[0, 1\]"),
+        (lambda x, y: -np.exp(-x - y), r"\[0, 1\]"),
+        (lambda x, y: np.exp(x + y - 5) / np.exp(x + y), "finite"),
+        (lambda x, y: math.exp(-x - y), "vectorised"),
+        ("not a function", "function"),
+    ],
+)
 def test_graphex_from_function_rejects_bad_w(W, message):
     with pytest.raises(MFGError, match=message):
         graphex_from_function(W)
@@ -343,8 +372,10 @@ def test_separable_factor_must_match():
         graphex_from_function(lambda x, y: np.exp(-x - y), separable_factor=lambda x: np.exp(-2 * x))
 
 
-@pytest.mark.parametrize("nu, L, message", [(-1, 10, "nu"), (0, 10, "nu"), (1, -2, "L"), ("x", 1, "nu"),
-                                            (1e7, 1e6, "cap"), (1e5, 400, "edges")])
+@pytest.mark.parametrize(
+    "nu, L, message",
+    [(-1, 10, "nu"), (0, 10, "nu"), (1, -2, "L"), ("x", 1, "nu"), (1e7, 1e6, "cap"), (1e5, 400, "edges")],
+)
 def test_sample_rejects_bad_sizes(nu, L, message):
     with pytest.raises(MFGError, match=message):
         sample_graphex(power_law_graphex(0.5), nu, L)

@@ -68,8 +68,15 @@ SHAPES = [(5, 3, 2, 4), (8, 2, 3, 6), (3, 4, 1, 3)]  # (S, A, K, T): few shapes,
 
 def random_game(seed: int, shape, aversion: float):
     n_states, n_actions, fan_out, horizon = shape
-    return mfgtools.make_game("random", n_states=n_states, n_actions=n_actions, fan_out=fan_out,
-                              horizon=horizon, seed=seed, crowd_aversion=aversion)
+    return mfgtools.make_game(
+        "random",
+        n_states=n_states,
+        n_actions=n_actions,
+        fan_out=fan_out,
+        horizon=horizon,
+        seed=seed,
+        crowd_aversion=aversion,
+    )
 
 
 def random_policy(seed: int, game) -> np.ndarray:
@@ -119,8 +126,7 @@ def test_best_response_is_an_equilibrium_without_population_effects(seed, shape)
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES),
-       temperature=st.sampled_from([0.3, 1.0]))
+@given(seed=st.integers(0, 10**6), shape=st.sampled_from(SHAPES), temperature=st.sampled_from([0.3, 1.0]))
 def test_soft_best_response_is_the_regularised_equilibrium(seed, shape, temperature):
     game = random_game(seed, shape, aversion=0.0)
     soft = mfgtools.best_response(game, mfgtools.uniform_policy(game), temperature=temperature)
@@ -138,9 +144,14 @@ def test_crowd_aversion_on_a_circulant_game_has_the_uniform_equilibrium(n_states
     concentrates the crowd and is exploitable."""
     shifts = np.arange(n_actions)
     next_state = ((np.arange(n_states)[:, None] + shifts[None]) % n_states)[:, :, None]
-    game = tabular_game(next_state=next_state, transition_prob=np.ones(next_state.shape),
-                        reward=np.zeros((n_states, n_actions)), initial_distribution=np.full(n_states, 1 / n_states),
-                        horizon=5, crowd_aversion=1.0)
+    game = tabular_game(
+        next_state=next_state,
+        transition_prob=np.ones(next_state.shape),
+        reward=np.zeros((n_states, n_actions)),
+        initial_distribution=np.full(n_states, 1 / n_states),
+        horizon=5,
+        crowd_aversion=1.0,
+    )
     uniform = mfgtools.uniform_policy(game)
     np.testing.assert_allclose(mfgtools.mean_field(game, uniform), 1 / n_states, atol=1e-6)
     assert mfgtools.exploitability(game, uniform) == pytest.approx(0.0, abs=1e-5)
@@ -182,8 +193,13 @@ def test_value_of_a_known_policy_by_hand(x64):
     """Two states, deterministic moves, reward 1 in state 1: V by hand."""
     next_state = np.array([[[0], [1]], [[0], [1]]])  # action 0 -> state 0, action 1 -> state 1
     reward = np.array([[0.0, 0.0], [1.0, 1.0]])
-    game = tabular_game(next_state=next_state, transition_prob=np.ones((2, 2, 1)), reward=reward,
-                        initial_distribution=np.array([1.0, 0.0]), horizon=3)
+    game = tabular_game(
+        next_state=next_state,
+        transition_prob=np.ones((2, 2, 1)),
+        reward=reward,
+        initial_distribution=np.array([1.0, 0.0]),
+        horizon=3,
+    )
     always_one = np.zeros((3, 2, 2))
     always_one[..., 1] = 1
     flow = kernels.mean_field(game, jnp.asarray(always_one))
@@ -236,8 +252,11 @@ def test_kernels_compile_once_per_game_structure():
         return tabular_game(
             next_state=np.asarray(structure.next_state),
             transition_prob=rng.dirichlet(np.ones(fan_out), size=(n_states, n_actions)),
-            reward=rng.normal(size=(n_states, n_actions)), initial_distribution=rng.dirichlet(np.ones(n_states)),
-            horizon=horizon, crowd_aversion=1.0, params={"seed": seed},
+            reward=rng.normal(size=(n_states, n_actions)),
+            initial_distribution=rng.dirichlet(np.ones(n_states)),
+            horizon=horizon,
+            crowd_aversion=1.0,
+            params={"seed": seed},
         )
 
     compiled(variant(0), jnp.asarray(random_policy(0, structure)))

@@ -24,24 +24,59 @@ RTOL = 1e-6
 
 # (game, parameters, uniform, after 10 OMD iterations, after 10 FP iterations), MFGLib's figures
 REFERENCE = [
-    ("beach_bar", {"T": 3, "n": 5, "bar_loc": 1, "p_still": 0.3},
-     1.5266785784964028, 0.11764202651384759, 0.06469900552528651),
-    ("crowd_motion", {"T": 4, "torus_l": 4, "torus_w": 5, "loc_change_freq": 2, "c": 5.0, "seed": 3},
-     2.8341055420819075, 0.08505817962232953, 0.21299238685016064),
-    ("building_evacuation", {"T": 3, "n_floor": 2, "floor_l": 3, "floor_w": 3},
-     5.898004066554954, 0.09725758338382207, 0.6840312577214007),
+    (
+        "beach_bar",
+        {"T": 3, "n": 5, "bar_loc": 1, "p_still": 0.3},
+        1.5266785784964028,
+        0.11764202651384759,
+        0.06469900552528651,
+    ),
+    (
+        "crowd_motion",
+        {"T": 4, "torus_l": 4, "torus_w": 5, "loc_change_freq": 2, "c": 5.0, "seed": 3},
+        2.8341055420819075,
+        0.08505817962232953,
+        0.21299238685016064,
+    ),
+    (
+        "building_evacuation",
+        {"T": 3, "n_floor": 2, "floor_l": 3, "floor_w": 3},
+        5.898004066554954,
+        0.09725758338382207,
+        0.6840312577214007,
+    ),
     ("left_right", {"mu0": [0.5, 0.3, 0.2]}, 0.2499999999999999, 1.989844092276094e-06, 0.030991735537190146),
     ("rock_paper_scissors", {"T": 3, "mu0": [0.7, 0.1, 0.1, 0.1]}, 1.0, 5.769583081501916, 0.8264462809917354),
     ("susceptible_infected", {"T": 8}, 1.3915140461621158, 0.14215900156898353, 0.15333959771131767),
-    ("linear_quadratic", {"T": 4, "el": 3, "m": 1, "sigma": 1.0},
-     0.3607036186113033, 0.1193336742184381, 0.032791238055572824),
+    (
+        "linear_quadratic",
+        {"T": 4, "el": 3, "m": 1, "sigma": 1.0},
+        0.3607036186113033,
+        0.1193336742184381,
+        0.032791238055572824,
+    ),
     # games of the joint state-action distribution L_t(s, a) (FiniteGame.joint)
-    ("conservative_treasure_hunting", {"T": 3, "n": 2, "r": [1.0, 2.0], "c": [0.5, 1.0, 2.0]},
-     1.96875, 1.3706888957187857e-08, 0.3920306940856797),
-    ("equilibrium_price", {"T": 2, "s_inv": 2, "Q": 1, "H": 2, "c": [0.5, 0.2, 0.3, 0.1, 0.05]},
-     1.1675925925925927, 0.09206020293677587, None),
-    ("random_linear", {"T": 2, "n": 3, "m": 2.0, "seed": 4}, 3.3180408515729445, 0.00014651413015620562,
-     0.3544043848861236),
+    (
+        "conservative_treasure_hunting",
+        {"T": 3, "n": 2, "r": [1.0, 2.0], "c": [0.5, 1.0, 2.0]},
+        1.96875,
+        1.3706888957187857e-08,
+        0.3920306940856797,
+    ),
+    (
+        "equilibrium_price",
+        {"T": 2, "s_inv": 2, "Q": 1, "H": 2, "c": [0.5, 0.2, 0.3, 0.1, 0.05]},
+        1.1675925925925927,
+        0.09206020293677587,
+        None,
+    ),
+    (
+        "random_linear",
+        {"T": 2, "n": 3, "m": 2.0, "seed": 4},
+        3.3180408515729445,
+        0.00014651413015620562,
+        0.3544043848861236,
+    ),
 ]
 
 # Fictitious play where MFGLib's best response meets exactly tied actions: MFGLib splits
@@ -67,9 +102,18 @@ def test_exploitability_matches_mfglib(name, params, uniform, omd, fp):
 
 def test_every_game_is_listed_with_mfglib_defaults():
     games = mfgtools.list_games()
-    for name in ("beach_bar", "building_evacuation", "conservative_treasure_hunting", "crowd_motion",
-                 "equilibrium_price", "left_right", "linear_quadratic", "random_linear", "rock_paper_scissors",
-                 "susceptible_infected"):
+    for name in (
+        "beach_bar",
+        "building_evacuation",
+        "conservative_treasure_hunting",
+        "crowd_motion",
+        "equilibrium_price",
+        "left_right",
+        "linear_quadratic",
+        "random_linear",
+        "rock_paper_scissors",
+        "susceptible_infected",
+    ):
         assert "mfglib/" + name in games
     assert games["mfglib/beach_bar"].parameters["T"].default == 2
     assert games["mfglib/susceptible_infected"].parameters["T"].default == 50
@@ -91,8 +135,12 @@ def test_horizon_shapes_and_default_sizes():
 
 def test_transitions_are_distributions_under_any_population():
     rng = np.random.default_rng(0)
-    for name, params in (("susceptible_infected", {"T": 2}), ("linear_quadratic", {"T": 2}),
-                         ("beach_bar", {}), ("building_evacuation", {"n_floor": 2, "floor_l": 2, "floor_w": 3})):
+    for name, params in (
+        ("susceptible_infected", {"T": 2}),
+        ("linear_quadratic", {"T": 2}),
+        ("beach_bar", {}),
+        ("building_evacuation", {"n_floor": 2, "floor_l": 2, "floor_w": 3}),
+    ):
         game = mfgtools.make_game("mfglib/" + name, **params)
         mu = rng.dirichlet(np.ones(game.n_states))
         prob = np.asarray(game.transition(0, mu))
@@ -116,7 +164,17 @@ def test_crowd_motion_bar_follows_torch_seed():
     # the bar's cells as MFGLib 0.3.0 draws them (read from its RewardFn.c1s)
     assert crowd_motion_bar_locations(3, 20, 20, 2, 0).tolist() == [[10, 10], [10, 10], [9, 11], [9, 11]]
     assert crowd_motion_bar_locations(9, 6, 6, 1, 7).tolist() == [
-        [3, 3], [4, 2], [5, 1], [5, 1], [5, 1], [4, 2], [3, 3], [2, 4], [1, 3], [0, 2]]
+        [3, 3],
+        [4, 2],
+        [5, 1],
+        [5, 1],
+        [5, 1],
+        [4, 2],
+        [3, 3],
+        [2, 4],
+        [1, 3],
+        [0, 2],
+    ]
 
 
 def test_torch_uniform_draws_are_torchs():
@@ -139,25 +197,28 @@ def test_joint_games_read_the_state_action_distribution():
     assert not state_only.joint  # every other game keeps reward(t, mu)
 
 
-@pytest.mark.parametrize("name, params, message", [
-    ("beach_bar", {"bar_loc": 4}, "bar_loc"),
-    ("beach_bar", {"p_still": 1.5}, "p_still"),
-    ("beach_bar", {"T": -1}, "T"),
-    ("beach_bar", {"mu0": [0.5, 0.5]}, "mu0"),
-    ("beach_bar", {"mu0": "gaussian"}, "mu0"),
-    ("crowd_motion", {"seed": -1}, "seed"),
-    ("crowd_motion", {"loc_change_freq": 0}, "loc_change_freq"),
-    ("building_evacuation", {"log_eps": 0.0}, "log_eps"),
-    ("left_right", {"mu0": [0.5, 0.6, -0.1]}, "mu0"),
-    ("linear_quadratic", {"delta": 0.0}, "delta"),
-    ("susceptible_infected", {"mu0": [1.0]}, "mu0"),
-    ("rock_paper_scissors", {"horizon": 3}, "no parameter"),
-    ("conservative_treasure_hunting", {"T": 4}, "c must be 4"),
-    ("conservative_treasure_hunting", {"r": [1.0, 2.0]}, "r must be 3"),
-    ("equilibrium_price", {"c": [1.0, 2.0]}, "c must be 5"),
-    ("equilibrium_price", {"e0": 0.0}, "e0"),
-    ("random_linear", {"n": 0}, "n"),
-])
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("beach_bar", {"bar_loc": 4}, "bar_loc"),
+        ("beach_bar", {"p_still": 1.5}, "p_still"),
+        ("beach_bar", {"T": -1}, "T"),
+        ("beach_bar", {"mu0": [0.5, 0.5]}, "mu0"),
+        ("beach_bar", {"mu0": "gaussian"}, "mu0"),
+        ("crowd_motion", {"seed": -1}, "seed"),
+        ("crowd_motion", {"loc_change_freq": 0}, "loc_change_freq"),
+        ("building_evacuation", {"log_eps": 0.0}, "log_eps"),
+        ("left_right", {"mu0": [0.5, 0.6, -0.1]}, "mu0"),
+        ("linear_quadratic", {"delta": 0.0}, "delta"),
+        ("susceptible_infected", {"mu0": [1.0]}, "mu0"),
+        ("rock_paper_scissors", {"horizon": 3}, "no parameter"),
+        ("conservative_treasure_hunting", {"T": 4}, "c must be 4"),
+        ("conservative_treasure_hunting", {"r": [1.0, 2.0]}, "r must be 3"),
+        ("equilibrium_price", {"c": [1.0, 2.0]}, "c must be 5"),
+        ("equilibrium_price", {"e0": 0.0}, "e0"),
+        ("random_linear", {"n": 0}, "n"),
+    ],
+)
 def test_parameters_are_validated(name, params, message):
     with pytest.raises(mfgtools.MFGError, match=message) as error:
         mfgtools.make_game("mfglib/" + name, **params)

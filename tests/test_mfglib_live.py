@@ -77,8 +77,11 @@ def test_rewards_and_transitions_match_mfglib(name, params):
         np.testing.assert_allclose(model["reward"], expected_reward, rtol=1e-12, atol=1e-12)
         expected = np.moveaxis(env.prob(t, joint).numpy().reshape(n_s, n_s, n_a), 0, -1)  # (s, a, s')
         ours = np.zeros((n_s, n_a, n_s))
-        np.add.at(ours, (np.arange(n_s)[:, None, None], np.arange(n_a)[None, :, None], np.asarray(game.next_state)),
-                  np.asarray(model["transition"]))
+        np.add.at(
+            ours,
+            (np.arange(n_s)[:, None, None], np.arange(n_a)[None, :, None], np.asarray(game.next_state)),
+            np.asarray(model["transition"]),
+        )
         np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
 
 
@@ -91,7 +94,8 @@ def test_exploitability_matches_mfglib(name, params):
     game = mfgtools.make_game("mfglib/" + name, **params)
     uniform = torch.ones((env.T + 1,) + tuple(env.S) + tuple(env.A)) / env.n_actions
     assert mfgtools.exploitability(game, mfgtools.uniform_policy(game)) == pytest.approx(
-        exploitability_score(env, uniform), rel=1e-6)
+        exploitability_score(env, uniform), rel=1e-6
+    )
     _, omd, _ = OnlineMirrorDescent(alpha=1.0).solve(env, max_iter=10, atol=None, rtol=None)
     mirror = mfgtools.solve(game, "omd", iterations=10, learning_rate=1.0, progress=False)
     assert mfgtools.exploitability(game, mirror.policy) == pytest.approx(omd[10], rel=1e-6)

@@ -58,8 +58,10 @@ SMALL = """# a comment
 
 # ---------------------------------------------------------------- file formats
 
-@pytest.mark.parametrize("compress, suffix", [(None, ".txt"), ("gzip", ".txt.gz"), ("gzip", ".txt"),
-                                              ("bzip2", ".edges"), (None, ".gz")])
+
+@pytest.mark.parametrize(
+    "compress, suffix", [(None, ".txt"), ("gzip", ".txt.gz"), ("gzip", ".txt"), ("bzip2", ".edges"), (None, ".gz")]
+)
 def test_plain_and_compressed_files_load_the_same(tmp_path, compress, suffix):
     graph, report = load_edge_list(write(tmp_path / f"net{suffix}", SMALL, compress))
     assert report.compression == compress
@@ -77,17 +79,27 @@ def test_report_counts_every_kind_of_line(tmp_path):
     assert report.data_lines == report.edge_lines == 7
     assert report.header is None
     assert report.self_loops == 1
-    assert report.duplicate_lines == 1            # the second "50 40"
-    assert report.reciprocal_pairs == 1           # 10 20 and 20 10
-    assert report.one_way_pairs == 3              # 20-30, 30-10, 50-40
+    assert report.duplicate_lines == 1  # the second "50 40"
+    assert report.reciprocal_pairs == 1  # 10 20 and 20 10
+    assert report.one_way_pairs == 3  # 20-30, 30-10, 50-40
     assert report.extra_column_lines == 1
     assert report.vertices == 5 and report.edges == 4
-    assert report.isolated_vertices == 0          # 40 is in a self-loop but also has an edge
-    assert (report.edge_lines == report.self_loops + report.duplicate_lines
-            + 2 * report.reciprocal_pairs + report.one_way_pairs)
+    assert report.isolated_vertices == 0  # 40 is in a self-loop but also has an edge
+    assert (
+        report.edge_lines
+        == report.self_loops + report.duplicate_lines + 2 * report.reciprocal_pairs + report.one_way_pairs
+    )
     text = str(report)
-    for word in ("net.txt", "self-loops", "duplicate lines", "reciprocal pairs", "one-way pairs",
-                 "extra columns", "vertices", "isolated vertices"):
+    for word in (
+        "net.txt",
+        "self-loops",
+        "duplicate lines",
+        "reciprocal pairs",
+        "one-way pairs",
+        "extra columns",
+        "vertices",
+        "isolated vertices",
+    ):
         assert word in text
     assert len(text.splitlines()) >= 10
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -123,13 +135,14 @@ def test_mutual_keeps_only_pairs_listed_both_ways(tmp_path):
 
 
 def test_huge_ids_relabelled_and_kept(tmp_path):
-    big = 2 ** 62
+    big = 2**62
     graph = load_network(write(tmp_path / "net.txt", f"{big} 5\n5 {big + 1}\n"))
     assert graph.node_ids.tolist() == [5, big, big + 1]
     assert graph.edges.tolist() == [[0, 1], [0, 2]]
 
 
 # ---------------------------------------------------------------- header detection
+
 
 def test_counts_header_detected(tmp_path):
     # nodes 1..4 (4 distinct), 6 edge lines: "4 6" is a counts line
@@ -140,13 +153,16 @@ def test_counts_header_detected(tmp_path):
     assert "4 6" in str(report)
 
 
-@pytest.mark.parametrize("text, edges", [
-    ("# c\n3 3\n0 1\n1 2\n2 0\n", 3),                # after a comment: the first *data* line
-    ("4 3\n1 2\n2 3\n3 4\n", 3),                     # 4 distinct nodes, 3 lines
-    ("6 3\n0 1\n3 4\n4 5\n", 3),                     # 0-based: max id + 1 = 6 nodes (2 unlisted)
-    ("3 3\n0 1\n1 0\n1 2\n2 1\n2 0\n0 2\n", 3),      # 3 undirected pairs, 6 lines
-    ("3 2\n0 1\n1 0\n1 2\n2 1\n2 2\n", 2),          # 2 pairs once self-loops are left out
-])
+@pytest.mark.parametrize(
+    "text, edges",
+    [
+        ("# c\n3 3\n0 1\n1 2\n2 0\n", 3),  # after a comment: the first *data* line
+        ("4 3\n1 2\n2 3\n3 4\n", 3),  # 4 distinct nodes, 3 lines
+        ("6 3\n0 1\n3 4\n4 5\n", 3),  # 0-based: max id + 1 = 6 nodes (2 unlisted)
+        ("3 3\n0 1\n1 0\n1 2\n2 1\n2 0\n0 2\n", 3),  # 3 undirected pairs, 6 lines
+        ("3 2\n0 1\n1 0\n1 2\n2 1\n2 2\n", 2),  # 2 pairs once self-loops are left out
+    ],
+)
 def test_other_counts_headers_detected(tmp_path, text, edges):
     graph, report = load_edge_list(write(tmp_path / "net.txt", text))
     first = tuple(int(token) for token in text.replace("# c", "").split()[:2])
@@ -154,13 +170,16 @@ def test_other_counts_headers_detected(tmp_path, text, edges):
     assert report.edge_lines == report.data_lines - 1 and graph.n_edges == edges
 
 
-@pytest.mark.parametrize("text", [
-    "1 2\n2 3\n3 1\n",        # first line is a real edge: 3 nodes, 2 lines after it
-    "5 9\n1 2\n2 3\n",        # counts do not match the rest
-    "3 7\n1 2\n2 3\n3 1\n",   # nodes match but edges do not
-    "9 3\n1 2\n2 3\n3 1\n",   # edges match but nodes do not
-    "1 2\n",                  # a single edge is an edge
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 2\n2 3\n3 1\n",  # first line is a real edge: 3 nodes, 2 lines after it
+        "5 9\n1 2\n2 3\n",  # counts do not match the rest
+        "3 7\n1 2\n2 3\n3 1\n",  # nodes match but edges do not
+        "9 3\n1 2\n2 3\n3 1\n",  # edges match but nodes do not
+        "1 2\n",  # a single edge is an edge
+    ],
+)
 def test_real_first_edge_not_taken_as_header(tmp_path, text):
     graph, report = load_edge_list(write(tmp_path / "net.txt", text))
     assert report.header is None
@@ -183,13 +202,17 @@ def test_header_forced_on_and_off(tmp_path):
 
 # ---------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("text, line, why", [
-    ("1 2\n# c\n3 x\n", 3, "not an integer"),
-    ("1 2\n3.5 4\n", 2, "not an integer"),
-    ("1 2\n\n7\n", 3, "one column"),
-    ("1 2\n2 -3\n", 2, "non-negative"),
-    ("1 2\n2 99999999999999999999999\n", 2, "too large"),
-])
+
+@pytest.mark.parametrize(
+    "text, line, why",
+    [
+        ("1 2\n# c\n3 x\n", 3, "not an integer"),
+        ("1 2\n3.5 4\n", 2, "not an integer"),
+        ("1 2\n\n7\n", 3, "one column"),
+        ("1 2\n2 -3\n", 2, "non-negative"),
+        ("1 2\n2 99999999999999999999999\n", 2, "too large"),
+    ],
+)
 def test_bad_lines_name_the_line_and_its_content(tmp_path, text, line, why):
     with pytest.raises(MFGError, match=f"line {line}: .*{why}") as error:
         load_edge_list(write(tmp_path / "bad.txt", text))
@@ -221,6 +244,7 @@ def test_missing_directory_binary_and_corrupt_files(tmp_path):
 
 
 # ---------------------------------------------------------------- agreement with networkx
+
 
 def test_agrees_with_networkx_read_edgelist(tmp_path):
     rng = np.random.default_rng(3)
@@ -274,6 +298,7 @@ def test_random_edge_lists_round_trip(tmp_path_factory, pairs, gz, comments):
 
 
 # ---------------------------------------------------------------- degree statistics and splits
+
 
 def star_and_path() -> Graph:
     # vertex 0 is a hub with 6 leaves; 7-8-9 is a path
@@ -339,6 +364,7 @@ def test_split_by_label():
 
 
 # ---------------------------------------------------------------- the shared real networks
+
 
 def test_ca_grqc(shared_data):
     path = shared_data / "networks" / "ca-grqc.txt.gz"

@@ -37,11 +37,17 @@ def execute(path, tmp_path, monkeypatch, **budget) -> nbformat.NotebookNode:
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
     notebook = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()  # raises CellExecutionError, with the failing cell, on any error
-    errors = [output for cell in notebook.cells if cell.cell_type == "code"
-              for output in cell.outputs if output.output_type == "error"]
+    errors = [
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
     assert not errors
     return notebook
 
@@ -54,8 +60,9 @@ def test_crowd_equilibria_notebook_runs(tmp_path, monkeypatch):
 
 def test_offline_learning_notebook_runs(tmp_path, monkeypatch):
     # one iteration of a tiny network, few episodes, a short OMD reference
-    execute(OFFLINE, tmp_path, monkeypatch, iterations=1, steps=10, batch_size=32, hidden=16, episodes=50,
-            omd_iterations=5)
+    execute(
+        OFFLINE, tmp_path, monkeypatch, iterations=1, steps=10, batch_size=32, hidden=16, episodes=50, omd_iterations=5
+    )
     saved = tmp_path / "output" / "omd20_epsilon0.2.nc"
     assert saved.is_file()
     from mfgtools.offline import load_dataset
@@ -87,8 +94,18 @@ def test_graphex_games_notebook_runs(tmp_path, monkeypatch):
 
 def test_swarm_control_notebook_runs(tmp_path, monkeypatch):
     # one PPO iteration of tiny networks on swarms of 6 agents over 4 steps, one extra task
-    execute(SWARM, tmp_path, monkeypatch, iterations=1, horizon=4, train_agents=6, agents="4,8", seeds=2,
-            tasks="aggregation", solver="n_envs=2,width=8,epochs=1,minibatches=1,policy_agents=8,policy_rollouts=2")
+    execute(
+        SWARM,
+        tmp_path,
+        monkeypatch,
+        iterations=1,
+        horizon=4,
+        train_agents=6,
+        agents="4,8",
+        seeds=2,
+        tasks="aggregation",
+        solver="n_envs=2,width=8,epochs=1,minibatches=1,policy_agents=8,policy_rollouts=2",
+    )
     from mfgtools import load_result
 
     saved = load_result(tmp_path / "output" / "vicsek_dec_pomfc.nc")

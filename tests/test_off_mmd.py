@@ -47,7 +47,7 @@ def test_loss_scaling_is_the_official_one_on_a_hand_made_batch():
     # official: 0.5 * mean(optax.l2_loss(q, y)) with l2_loss = 0.5 (q - y)^2; both errors are -1
     td = 0.5 * np.mean([0.5 * 1.0, 0.5 * 1.0])  # = 0.25
     # CQL(H): mean(logsumexp_a Q - Q(s, a_t)) = mean(log(e + e^2) - 2, log 2 - 0)
-    penalty = np.mean([np.log(np.e + np.e ** 2) - 2.0, np.log(2.0)])
+    penalty = np.mean([np.log(np.e + np.e**2) - 2.0, np.log(2.0)])
     learner = make_learner()  # the defaults are the official ones: td_weight 0.25, cql 3
     assert (learner.td_weight, learner.cql) == (0.25, 3.0)
     loss, (td_term, cql_term) = munchausen_loss(q_all, action, y, learner.td_weight, learner.cql)
@@ -211,8 +211,7 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_one(tmp_path, game, da
             raise Stop
 
     with pytest.raises(Stop):
-        mfgtools.solve(game, solver, iterations=6, seed=4, checkpoint=path, checkpoint_every=1, callback=kill,
-                       **params)
+        mfgtools.solve(game, solver, iterations=6, seed=4, checkpoint=path, checkpoint_every=1, callback=kill, **params)
     assert path.is_file()
     resumed = mfgtools.solve(game, solver, iterations=6, seed=4, checkpoint=path, resume=True, **params)
     np.testing.assert_array_equal(resumed.policy, whole.policy)
@@ -231,8 +230,9 @@ def test_consecutive_pairing_drops_the_last_step_of_every_episode(game, data):
     assert int(paired.time.max()) == horizon - 2 and float(paired.done.max()) == 0.0
     assert float(every.done.sum()) == episodes
     # each kept transition is (s_t, a_t, s_{t+1}) of one episode, as the official format_dataset pairs them
-    np.testing.assert_array_equal(np.asarray(paired.next_state).reshape(episodes, horizon - 1),
-                                  np.asarray(data.state)[:, 1:])
+    np.testing.assert_array_equal(
+        np.asarray(paired.next_state).reshape(episodes, horizon - 1), np.asarray(data.state)[:, 1:]
+    )
     solver = solvers.make_solver("off-mmd", dataset=data, pairing="consecutive").prepare(game)
     assert solver.transitions.time.shape == paired.time.shape
     with pytest.raises(MFGError, match="unknown pairing .pairs.: choose one of all, consecutive"):

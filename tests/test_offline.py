@@ -16,8 +16,17 @@ from hypothesis import strategies as st
 import mfgtools
 from mfgtools.errors import MFGError
 from mfgtools.offline import (
-    FIELDS, QUALITIES, OfflineDataset, collect_dataset, coverage, dataset_metrics, load_dataset,
-    mis_mean_field, mix_datasets, shipped_dataset, state_frequency,
+    FIELDS,
+    QUALITIES,
+    OfflineDataset,
+    collect_dataset,
+    coverage,
+    dataset_metrics,
+    load_dataset,
+    mis_mean_field,
+    mix_datasets,
+    shipped_dataset,
+    state_frequency,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,8 +43,11 @@ def small_data(small_game):
 
 
 def mis(data, policy, **options):
-    return np.asarray(mis_mean_field(data.state, data.action, data.next_state, data.log_prob,
-                                     jnp.asarray(policy), data.n_states, **options))
+    return np.asarray(
+        mis_mean_field(
+            data.state, data.action, data.next_state, data.log_prob, jnp.asarray(policy), data.n_states, **options
+        )
+    )
 
 
 # ----- collection -------------------------------------------------------------------
@@ -52,8 +64,7 @@ def test_collected_steps_follow_the_schema_and_the_game(small_game, small_data):
     frequency = np.asarray(data.state_frequency())
     for step in range(small_game.horizon):
         table = np.asarray(small_game.reward(step, jnp.asarray(frequency[step])))
-        np.testing.assert_allclose(data.reward[:, step], table[data.state[:, step], data.action[:, step]],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(data.reward[:, step], table[data.state[:, step], data.action[:, step]], rtol=1e-5)
     # every start state is drawn from mu0 = (0, 0)
     assert (np.asarray(data.state[:, 0]) == 0).all()
 
@@ -83,9 +94,16 @@ def test_epsilon_mixture_and_populations(small_game):
 def test_coverage_counts_unique_time_state_action_triples():
     state = np.array([[0, 1], [0, 2], [0, 1]])
     action = np.array([[1, 0], [1, 0], [2, 0]])
-    data = OfflineDataset(state=state, action=action, reward=np.zeros((3, 2)), done=np.array([[0, 1]] * 3),
-                          next_state=np.array([[1, 3], [2, 3], [1, 3]]), log_prob=np.zeros((3, 2)),
-                          n_states=4, n_actions=3)
+    data = OfflineDataset(
+        state=state,
+        action=action,
+        reward=np.zeros((3, 2)),
+        done=np.array([[0, 1]] * 3),
+        next_state=np.array([[1, 3], [2, 3], [1, 3]]),
+        log_prob=np.zeros((3, 2)),
+        n_states=4,
+        n_actions=3,
+    )
     values = coverage(data)
     assert values["state_coverage"] == pytest.approx(3 / 8)  # (0,0) (1,1) (1,2)
     assert values["state_action_coverage"] == pytest.approx(4 / 24)  # (0,0,1) (0,0,2) (1,1,0) (1,2,0)
@@ -95,8 +113,9 @@ def test_trajectory_quality_is_one_for_expert_data_and_zero_for_random(small_gam
     expert = mfgtools.solve(small_game, "omd", iterations=200, learning_rate=0.3).policy
     references = mfgtools.offline.reference_values(small_game, expert_policy=expert)
     good = dataset_metrics(collect_dataset(small_game, expert, 4000, seed=0), references=references)
-    bad = dataset_metrics(collect_dataset(small_game, mfgtools.uniform_policy(small_game), 4000, seed=0),
-                          references=references)
+    bad = dataset_metrics(
+        collect_dataset(small_game, mfgtools.uniform_policy(small_game), 4000, seed=0), references=references
+    )
     assert references["expert_return"] > references["random_return"]
     assert good["trajectory_quality"] > 0.9
     assert bad["trajectory_quality"] < 0.1
@@ -160,18 +179,21 @@ def _rewrite(tmp_path, data, change):
     return path
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda ds: ds.attrs.pop("mfgtools_dataset_format"), "not an mfgtools offline dataset"),
-    (lambda ds: ds.attrs.update(mfgtools_dataset_format=7), "dataset format 7"),
-    (lambda ds: ds.drop_vars("log_prob"), "lacks the field"),
-    (lambda ds: ds.assign(reward=ds["reward"].where(ds["t"] != 2)), "NaN"),
-    (lambda ds: ds.assign(log_prob=ds["log_prob"] + 5.0), "log_prob must be <= 0"),
-    (lambda ds: ds.assign(state=ds["state"] + 100), "outside"),
-    (lambda ds: ds.assign(done=ds["done"] * 0), "'done' must be 1"),
-    (lambda ds: ds.assign(next_state=(ds["next_state"] + 1) % 16), "broken"),
-    (lambda ds: ds.assign(state=ds["state"].transpose("t", "episode")), "dimensions"),
-    (lambda ds: ds.assign(behaviour_policy=ds["behaviour_policy"] * 2), "summing to 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda ds: ds.attrs.pop("mfgtools_dataset_format"), "not an mfgtools offline dataset"),
+        (lambda ds: ds.attrs.update(mfgtools_dataset_format=7), "dataset format 7"),
+        (lambda ds: ds.drop_vars("log_prob"), "lacks the field"),
+        (lambda ds: ds.assign(reward=ds["reward"].where(ds["t"] != 2)), "NaN"),
+        (lambda ds: ds.assign(log_prob=ds["log_prob"] + 5.0), "log_prob must be <= 0"),
+        (lambda ds: ds.assign(state=ds["state"] + 100), "outside"),
+        (lambda ds: ds.assign(done=ds["done"] * 0), "'done' must be 1"),
+        (lambda ds: ds.assign(next_state=(ds["next_state"] + 1) % 16), "broken"),
+        (lambda ds: ds.assign(state=ds["state"].transpose("t", "episode")), "dimensions"),
+        (lambda ds: ds.assign(behaviour_policy=ds["behaviour_policy"] * 2), "summing to 1"),
+    ],
+)
 def test_bad_files_are_refused_with_one_clear_error(tmp_path, small_data, change, message):
     path = _rewrite(tmp_path, small_data, change)
     with pytest.raises(MFGError, match=message):
@@ -228,8 +250,9 @@ def test_shipped_datasets_load_and_regenerate_bit_for_bit(task):
         # the stored expert table regenerates the episodes exactly (same seeds)
         _, again = recipe.build(task, quality, expert=expert)
         for name in FIELDS:
-            np.testing.assert_array_equal(np.asarray(getattr(again, name)), np.asarray(getattr(data, name)),
-                                          err_msg=f"{quality} {name}")
+            np.testing.assert_array_equal(
+                np.asarray(getattr(again, name)), np.asarray(getattr(data, name)), err_msg=f"{quality} {name}"
+            )
     # the random one from scratch; the expert behaviour is our OMD equilibrium
     _, fresh = recipe.build(task, "random")
     np.testing.assert_array_equal(np.asarray(fresh.action), np.asarray(shipped_dataset(game, "random").action))

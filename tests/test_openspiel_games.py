@@ -23,21 +23,39 @@ pytestmark = pytest.mark.usefixtures("x64_module")
 # game, its parameters (OpenSpiel's names and values), then OpenSpiel's NashConv:
 # uniform policy, after 10 MirrorDescent(lr=0.01) iterations, after 10 FictitiousPlay iterations
 RECORDED = [
-    ("periodic_aversion", dict(size=7, horizon=4, n_actions_per_side=2),
-     5.903558663630377, 5.262406461891619, 0.5332428124813458),
-    ("linear_quadratic", dict(size=6, horizon=4, n_actions_per_side=2),
-     1.482155308888876, 1.437213740213581, 0.21547757172450233),
+    (
+        "periodic_aversion",
+        dict(size=7, horizon=4, n_actions_per_side=2),
+        5.903558663630377,
+        5.262406461891619,
+        0.5332428124813458,
+    ),
+    (
+        "linear_quadratic",
+        dict(size=6, horizon=4, n_actions_per_side=2),
+        1.482155308888876,
+        1.437213740213581,
+        0.21547757172450233,
+    ),
     ("garnet", dict(size=6, horizon=4), 0.613543486846087, 0.5613233862906277, 0.11038174178232119),
     ("mean_field_nfg", dict(reward_function="coop"), 265.5555555555555, 0.0029765734389579634, 36.877869605142344),
     ("mean_field_nfg", dict(reward_function="dom"), 0.19444444444444442, 0.19551586419066747, 0.036042240587694896),
-    ("mean_field_nfg", dict(reward_function="biased_indirect_rps"),
-     0.06666666666666667, 0.06951310497539798, 0.10220385674931126),
+    (
+        "mean_field_nfg",
+        dict(reward_function="biased_indirect_rps"),
+        0.06666666666666667,
+        0.06951310497539798,
+        0.10220385674931126,
+    ),
 ]
 SMALL = {name: params for name, params, *_ in RECORDED[:3]}
 
 
-@pytest.mark.parametrize("name, params, uniform, after_omd, after_fp", RECORDED,
-                         ids=[f"{name}-{'-'.join(map(str, params.values()))}" for name, params, *_ in RECORDED])
+@pytest.mark.parametrize(
+    "name, params, uniform, after_omd, after_fp",
+    RECORDED,
+    ids=[f"{name}-{'-'.join(map(str, params.values()))}" for name, params, *_ in RECORDED],
+)
 def test_uniform_omd_and_fp_match_openspiel(name, params, uniform, after_omd, after_fp):
     game = mfgtools.make_game(name, **params)
     omd = mfgtools.solve(game, "omd", iterations=10, learning_rate=0.01, progress=False).metrics["exploitability"]
@@ -72,16 +90,19 @@ def test_abseil_conversions():
             return self.values.pop(0)
 
     assert _uniform_real(Words([0, 0])) == 0.0
-    assert _uniform_real(Words([2 ** 31, 0])) == 0.5
-    assert _uniform_real(Words([0xFFFFFFFF, 0xFFFFFFFF])) == 1.0 - 2.0 ** -53  # truncated, never 1
+    assert _uniform_real(Words([2**31, 0])) == 0.5
+    assert _uniform_real(Words([0xFFFFFFFF, 0xFFFFFFFF])) == 1.0 - 2.0**-53  # truncated, never 1
     assert _uniform_int(Words([0xFFFFFFFF]), 8) == 7  # power of two: the low bits
-    assert _uniform_int(Words([2 ** 31 + 1]), 10) == 5  # multiply-shift: the high word of 10 * bits
-    assert _uniform_int(Words([2 ** 31, 2 ** 31 + 1]), 10) == 5  # low word 0 < threshold 2^32 mod 10 = 6: redrawn
+    assert _uniform_int(Words([2**31 + 1]), 10) == 5  # multiply-shift: the high word of 10 * bits
+    assert _uniform_int(Words([2**31, 2**31 + 1]), 10) == 5  # low word 0 < threshold 2^32 mod 10 = 6: redrawn
 
 
 def test_quirks_change_the_numbers_and_clean_games_run():
-    for name, extra in (("periodic_aversion", {}), ("linear_quadratic", dict(mean_revert=0.5, dt=0.5)),
-                        ("garnet", dict(sparsity_factor=0.5))):
+    for name, extra in (
+        ("periodic_aversion", {}),
+        ("linear_quadratic", dict(mean_revert=0.5, dt=0.5)),
+        ("garnet", dict(sparsity_factor=0.5)),
+    ):
         params = dict(SMALL[name], **extra)
         quirks = params.pop("openspiel_quirks", True)
         clean = mfgtools.make_game(name, openspiel_quirks=False, **params)
@@ -95,20 +116,23 @@ def test_quirks_change_the_numbers_and_clean_games_run():
     np.testing.assert_allclose(prob.sum(-1), 1.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name, params, message", [
-    ("linear_quadratic", dict(mean_revert=1.0), "mean_revert=1.0 needs openspiel_quirks=False"),
-    ("linear_quadratic", dict(dt=0), "dt must be > 0"),
-    ("periodic_aversion", dict(xmin=1, xmax=0), "xmax must be above xmin"),
-    ("periodic_aversion", dict(volatility=-1), "volatility must be > 0"),
-    ("garnet", dict(seed=2 ** 32), "seed must be at most"),
-    ("garnet", dict(sparsity_factor=2), "sparsity_factor must be <= 1"),
-    ("garnet", dict(num_chance_action="x"), "num_chance_action must be an integer"),
-    ("dynamic_routing", dict(network="sioux_falls"), "unknown network 'sioux_falls': choose one of braess, line"),
-    ("dynamic_routing", dict(implementation="java"), "unknown implementation 'java'"),
-    ("dynamic_routing", dict(time_step_length=0), "time_step_length must be > 0"),
-    ("dynamic_routing", dict(max_num_time_step=0), "max_num_time_step must be at least 1"),
-    ("mean_field_nfg", dict(reward_function="rps"), "unknown reward_function 'rps'"),
-])
+@pytest.mark.parametrize(
+    "name, params, message",
+    [
+        ("linear_quadratic", dict(mean_revert=1.0), "mean_revert=1.0 needs openspiel_quirks=False"),
+        ("linear_quadratic", dict(dt=0), "dt must be > 0"),
+        ("periodic_aversion", dict(xmin=1, xmax=0), "xmax must be above xmin"),
+        ("periodic_aversion", dict(volatility=-1), "volatility must be > 0"),
+        ("garnet", dict(seed=2**32), "seed must be at most"),
+        ("garnet", dict(sparsity_factor=2), "sparsity_factor must be <= 1"),
+        ("garnet", dict(num_chance_action="x"), "num_chance_action must be an integer"),
+        ("dynamic_routing", dict(network="sioux_falls"), "unknown network 'sioux_falls': choose one of braess, line"),
+        ("dynamic_routing", dict(implementation="java"), "unknown implementation 'java'"),
+        ("dynamic_routing", dict(time_step_length=0), "time_step_length must be > 0"),
+        ("dynamic_routing", dict(max_num_time_step=0), "max_num_time_step must be at least 1"),
+        ("mean_field_nfg", dict(reward_function="rps"), "unknown reward_function 'rps'"),
+    ],
+)
 def test_parameters_are_validated(name, params, message):
     with pytest.raises(MFGError, match=message) as error:
         mfgtools.make_game(name, **params)
@@ -120,10 +144,14 @@ def test_parameters_are_validated(name, params, message):
 # on a rounding tie (1.75 / 0.07); at dt = 0.75 OpenSpiel's mirror descent parts from the textbook one after its
 # first iteration (docs/openspiel_games.md), so only the uniform policy and that iteration are compared.
 ROUTING = [
-    (dict(time_step_length=0.07, max_num_time_step=85),
-     (0.5250000000000004, 0.558921042001423, 0.5577408051416155, 0.49685632975918725)),
-    (dict(time_step_length=0.1, max_num_time_step=40, implementation="python"),
-     (0.5499999999999998, 0.5489238776577938, 0.5478443922895915, 0.5390887118672198)),
+    (
+        dict(time_step_length=0.07, max_num_time_step=85),
+        (0.5250000000000004, 0.558921042001423, 0.5577408051416155, 0.49685632975918725),
+    ),
+    (
+        dict(time_step_length=0.1, max_num_time_step=40, implementation="python"),
+        (0.5499999999999998, 0.5489238776577938, 0.5478443922895915, 0.5390887118672198),
+    ),
     (dict(time_step_length=0.75, max_num_time_step=12), (0.1875, 0.5628515620880137)),
 ]
 
@@ -132,7 +160,7 @@ ROUTING = [
 def test_dynamic_routing_matches_openspiel(params, expected):
     game = mfgtools.make_game("dynamic_routing", **params)
     omd = mfgtools.solve(game, "omd", iterations=10, learning_rate=0.01, progress=False).metrics["exploitability"]
-    picked = [omd[0], omd[1], omd[2], omd[10]][:len(expected)]
+    picked = [omd[0], omd[1], omd[2], omd[10]][: len(expected)]
     np.testing.assert_allclose(picked, expected, rtol=1e-9)
 
 
@@ -146,8 +174,12 @@ def test_dynamic_routing_defaults_and_structure():
     line = mfgtools.make_game("dynamic_routing", network="line", max_num_time_step=5)
     flow = mfgtools.mean_field(line, mfgtools.uniform_policy(line))
     assert float(flow[-1, -2]) == pytest.approx(1.0)  # everyone arrived
-    fp = mfgtools.solve(mfgtools.make_game("dynamic_routing", time_step_length=0.25, max_num_time_step=20), "fp",
-                        iterations=10, progress=False).metrics["exploitability"]
+    fp = mfgtools.solve(
+        mfgtools.make_game("dynamic_routing", time_step_length=0.25, max_num_time_step=20),
+        "fp",
+        iterations=10,
+        progress=False,
+    ).metrics["exploitability"]
     assert fp[0] == pytest.approx(0.5) and fp[-1] < 0.2
 
 

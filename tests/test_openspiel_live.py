@@ -20,23 +20,40 @@ def _openspiel_figures(pyspiel, params, iterations, learning_rate):
     fp = fictitious_play.FictitiousPlay(game)
     for _ in range(iterations):
         fp.iteration()
-    return (uniform, nash_conv.NashConv(game, md.get_policy()).nash_conv(),
-            nash_conv.NashConv(game, fp.get_policy()).nash_conv())
+    return (
+        uniform,
+        nash_conv.NashConv(game, md.get_policy()).nash_conv(),
+        nash_conv.NashConv(game, fp.get_policy()).nash_conv(),
+    )
 
 
 def test_walls_positions_congestion_and_noise_match_openspiel(pyspiel, x64):
     walls = [(1, 0), (2, 1), (3, 3)]  # OpenSpiel's x|y = column|row
     params = {
-        "size": 6, "horizon": 5, "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in walls) + "]",
-        "positional_reward": "[4|2]", "positional_reward_value": "[2.0]", "with_congestion": True,
-        "noise_intensity": 0.5, "initial_distribution": "[0|0;5|5]", "initial_distribution_value": "[0.5;0.5]",
+        "size": 6,
+        "horizon": 5,
+        "forbidden_states": "[" + ";".join(f"{x}|{y}" for x, y in walls) + "]",
+        "positional_reward": "[4|2]",
+        "positional_reward_value": "[2.0]",
+        "with_congestion": True,
+        "noise_intensity": 0.5,
+        "initial_distribution": "[0|0;5|5]",
+        "initial_distribution_value": "[0.5;0.5]",
     }
     picture = "\n".join("".join("#" if (x, y) in walls else " " for x in range(6)) for y in range(6))
     mu0 = np.zeros((6, 6))
     mu0[0, 0] = mu0[5, 5] = 0.5
-    game = mfgtools.make_game("crowd_modelling_2d", map=picture, horizon=5, positional_reward=[(2, 4)],
-                              positional_reward_value=[2.0], with_congestion=True, noise=0.5,
-                              only_distribution_reward=False, mu0=mu0)
+    game = mfgtools.make_game(
+        "crowd_modelling_2d",
+        map=picture,
+        horizon=5,
+        positional_reward=[(2, 4)],
+        positional_reward_value=[2.0],
+        with_congestion=True,
+        noise=0.5,
+        only_distribution_reward=False,
+        mu0=mu0,
+    )
     expected = _openspiel_figures(pyspiel, params, iterations=3, learning_rate=0.05)
     ours = (
         mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
@@ -75,18 +92,35 @@ def _nash_convs(game, iterations, learning_rate):
     for _ in range(iterations):
         md.iteration()
         fp.iteration()
-    return (uniform, nash_conv.NashConv(game, md.get_policy()).nash_conv(),
-            nash_conv.NashConv(game, fp.get_policy()).nash_conv())
+    return (
+        uniform,
+        nash_conv.NashConv(game, md.get_policy()).nash_conv(),
+        nash_conv.NashConv(game, fp.get_policy()).nash_conv(),
+    )
 
 
-@pytest.mark.parametrize("name, openspiel_name, params", [
-    ("periodic_aversion", "python_mfg_periodic_aversion",
-     dict(size=6, horizon=3, n_actions_per_side=2, dt=0.05, volatility=0.7, coef_aversion=0.5, xmin=-1.0, xmax=2.0)),
-    ("linear_quadratic", "mean_field_lin_quad",
-     dict(size=7, horizon=2, dt=0.5, n_actions_per_side=2, volatility=0.8, cross_q=0.3, kappa=0.2)),
-    ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=12345, num_action=4, num_chance_action=5,
-                                  sparsity_factor=0.5, eta=0.3)),
-])
+@pytest.mark.parametrize(
+    "name, openspiel_name, params",
+    [
+        (
+            "periodic_aversion",
+            "python_mfg_periodic_aversion",
+            dict(
+                size=6, horizon=3, n_actions_per_side=2, dt=0.05, volatility=0.7, coef_aversion=0.5, xmin=-1.0, xmax=2.0
+            ),
+        ),
+        (
+            "linear_quadratic",
+            "mean_field_lin_quad",
+            dict(size=7, horizon=2, dt=0.5, n_actions_per_side=2, volatility=0.8, cross_q=0.3, kappa=0.2),
+        ),
+        (
+            "garnet",
+            "mfg_garnet",
+            dict(size=5, horizon=3, seed=12345, num_action=4, num_chance_action=5, sparsity_factor=0.5, eta=0.3),
+        ),
+    ],
+)
 def test_openspiel_games_match_openspiel(pyspiel, x64, name, openspiel_name, params):
     from open_spiel.python.mfg import games  # noqa: F401  (registers OpenSpiel's Python games)
 
@@ -126,13 +160,16 @@ def test_dynamic_routing_matches_openspiel(pyspiel, x64, implementation):
         from open_spiel.python.games import dynamic_routing_data as data
         from open_spiel.python.mfg.games import dynamic_routing
 
-        theirs = dynamic_routing.MeanFieldRoutingGame(dict(params, players=-1), network=data.BRAESS_NETWORK,
-                                                      od_demand=data.BRAESS_NETWORK_OD_DEMAND)
+        theirs = dynamic_routing.MeanFieldRoutingGame(
+            dict(params, players=-1), network=data.BRAESS_NETWORK, od_demand=data.BRAESS_NETWORK_OD_DEMAND
+        )
     md = mirror_descent.MirrorDescent(theirs, lr=0.05)
     for _ in range(3):
         md.iteration()
-    expected = (nash_conv.NashConv(theirs, policy_std.UniformRandomPolicy(theirs)).nash_conv(),
-                nash_conv.NashConv(theirs, md.get_policy()).nash_conv())
+    expected = (
+        nash_conv.NashConv(theirs, policy_std.UniformRandomPolicy(theirs)).nash_conv(),
+        nash_conv.NashConv(theirs, md.get_policy()).nash_conv(),
+    )
     game = mfgtools.make_game("dynamic_routing", implementation=implementation, **params)
     omd = mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"]
     np.testing.assert_allclose([omd[0], omd[-1]], expected, rtol=1e-9)

@@ -22,9 +22,13 @@ def _setup_cfg() -> configparser.ConfigParser:
 def test_the_version_is_written_once_as_a_literal_that_setuptools_reads_without_importing():
     assert _setup_cfg()["metadata"]["version"].strip() == "attr: mfgtools.__version__"
     tree = ast.parse((ROOT / "mfgtools" / "__init__.py").read_text())
-    literals = [node.value.value for node in tree.body if isinstance(node, ast.Assign)
-                and [getattr(t, "id", None) for t in node.targets] == ["__version__"]
-                and isinstance(node.value, ast.Constant)]
+    literals = [
+        node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == ["__version__"]
+        and isinstance(node.value, ast.Constant)
+    ]
     assert literals == [mfgtools.__version__]
     assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?(a|b|rc|dev|post)\d*)?", mfgtools.__version__)
     assert f"## {mfgtools.__version__}" in (ROOT / "CHANGELOG.md").read_text()

@@ -16,8 +16,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mfgtools.errors import MFGError
-from mfgtools.particles import (AUTO_DENSE_MAX, Neighbourhood, _cell_neighbour_sums, _dense_neighbour_sums,
-                                cell_plan, choose_method, neighbour_sums, periodic_difference)
+from mfgtools.particles import (
+    AUTO_DENSE_MAX,
+    Neighbourhood,
+    _cell_neighbour_sums,
+    _dense_neighbour_sums,
+    cell_plan,
+    choose_method,
+    neighbour_sums,
+    periodic_difference,
+)
 
 # (n_agents, radius, include_self, n_values, period, cells_per_side): dyadic radii and
 # periods, so that points on a grid of step period/64 sit at exactly the radius of each
@@ -41,7 +49,7 @@ def reference(positions, values, radius, include_self, period=1.0):
     positions, values = np.asarray(positions, np.float64), np.asarray(values, np.float64)
     delta = positions[None, :, :] - positions[:, None, :]  # [i, j] = x_j - x_i
     delta -= period * np.round(delta / period)
-    close = (delta ** 2).sum(-1) < radius ** 2
+    close = (delta**2).sum(-1) < radius**2
     if not include_self:
         np.fill_diagonal(close, False)
     weights = close.astype(np.float64)
@@ -86,8 +94,9 @@ def assert_matches(result: Neighbourhood, expected, atol=1e-9):
 
 
 @settings(max_examples=24, deadline=None, derandomize=True)
-@given(config=st.sampled_from(CONFIGS), layout=st.sampled_from(["uniform", "seam", "grid"]),
-       seed=st.integers(0, 2**32 - 1))
+@given(
+    config=st.sampled_from(CONFIGS), layout=st.sampled_from(["uniform", "seam", "grid"]), seed=st.integers(0, 2**32 - 1)
+)
 def test_dense_and_cells_match_the_reference(config, layout, seed):
     n, radius, include_self, n_values, period, _ = config
     positions, values = sample(config, np.random.default_rng(seed), layout)
@@ -105,10 +114,15 @@ def test_ties_and_the_seam():
     rng = np.random.default_rng(0)
     positions, values = sample(config, rng, "grid")
     positions[7:] = rng.integers(0, 16, (n - 7, 2)) / 16  # a coarser grid: more ties
-    positions[:7] = [[0.875, 0.5], [0.125, 0.5],  # 1/4 apart across the seam x = 0: not neighbours
-                     [0.0, 0.0], [0.9375, 0.9375],  # 1/16 * sqrt(2) apart across the corner: neighbours
-                     [0.5, 0.0], [0.5, 0.75],  # 1/4 apart across y = 0: not neighbours
-                     [0.875 + 2**-20, 0.5]]  # just closer than 1/4 to (0.125, 0.5) across the seam
+    positions[:7] = [
+        [0.875, 0.5],
+        [0.125, 0.5],  # 1/4 apart across the seam x = 0: not neighbours
+        [0.0, 0.0],
+        [0.9375, 0.9375],  # 1/16 * sqrt(2) apart across the corner: neighbours
+        [0.5, 0.0],
+        [0.5, 0.75],  # 1/4 apart across y = 0: not neighbours
+        [0.875 + 2**-20, 0.5],
+    ]  # just closer than 1/4 to (0.125, 0.5) across the seam
     delta = positions[None] - positions[:, None]
     delta -= np.round(delta)
     distance = np.hypot(delta[..., 0], delta[..., 1])
@@ -139,8 +153,9 @@ def test_vmap_over_seeds_equals_a_loop():
     rng = np.random.default_rng(2)
     positions, values = jnp.asarray(rng.random((3, n, 2))), jnp.asarray(rng.normal(size=(3, n, n_values)))
     for method in ("dense", "cells"):
-        batched = jax.jit(jax.vmap(lambda p, v: neighbour_sums(p, v, radius, period, include_self=include_self,
-                                                               method=method)))(positions, values)
+        batched = jax.jit(
+            jax.vmap(lambda p, v: neighbour_sums(p, v, radius, period, include_self=include_self, method=method))
+        )(positions, values)
         for seed in range(3):
             single = run(config, method, positions[seed], values[seed])
             np.testing.assert_array_equal(np.asarray(batched.counts[seed]), np.asarray(single.counts))

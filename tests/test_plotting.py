@@ -8,14 +8,14 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: tests never need a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import mfgtools  # noqa: E402
-from mfgtools import plotting  # noqa: E402
-from mfgtools.errors import MFGError  # noqa: E402
-from mfgtools.results import Result  # noqa: E402
+import mfgtools
+from mfgtools import plotting
+from mfgtools.errors import MFGError
+from mfgtools.results import Result
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,9 +39,17 @@ def _stationary(game) -> Result:
     rng = np.random.default_rng(1)
     policy = rng.random(game.policy_shape) * np.asarray(game.action_mask)
     mu = rng.random(game.n_states) ** 4  # spread over a few decades
-    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
-                  policy=policy / policy.sum(-1, keepdims=True), mean_field=mu / mu.sum(),
-                  metrics={"exploitability": np.array([1.0, 0.4, 0.1])}, iterations=2, seed=0, wall_time=0.1)
+    return Result(
+        game=game,
+        solver="omd",
+        solver_params={"learning_rate": 0.03},
+        policy=policy / policy.sum(-1, keepdims=True),
+        mean_field=mu / mu.sum(),
+        metrics={"exploitability": np.array([1.0, 0.4, 0.1])},
+        iterations=2,
+        seed=0,
+        wall_time=0.1,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +152,18 @@ def test_exploitability_curve(grid_result, ring_result):
 def _curve_result(values, solver="omd", **fields) -> Result:
     game = mfgtools.make_game("random", n_states=4, horizon=2)
     policy = np.asarray(mfgtools.uniform_policy(game))
-    return Result(game=game, solver=solver, solver_params={}, policy=policy,
-                  mean_field=np.asarray(mfgtools.mean_field(game, policy)),
-                  metrics={"exploitability": np.asarray(values, dtype=float)}, iterations=len(values) - 1, seed=0,
-                  wall_time=0.1, **fields)
+    return Result(
+        game=game,
+        solver=solver,
+        solver_params={},
+        policy=policy,
+        mean_field=np.asarray(mfgtools.mean_field(game, policy)),
+        metrics={"exploitability": np.asarray(values, dtype=float)},
+        iterations=len(values) - 1,
+        seed=0,
+        wall_time=0.1,
+        **fields,
+    )
 
 
 def test_exploitability_references_and_best_iterate():

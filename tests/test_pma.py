@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import struct
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mfgtools
 from mfgtools import kernels, solvers
@@ -27,8 +28,9 @@ def dense_transition(game) -> np.ndarray:
 
 
 def random_stationary(seed, n_states=6, discount=0.9):
-    return mfgtools.make_game("random", n_states=n_states, n_actions=3, fan_out=3, seed=seed, mode="stationary",
-                              discount=discount)
+    return mfgtools.make_game(
+        "random", n_states=n_states, n_actions=3, fan_out=3, seed=seed, mode="stationary", discount=discount
+    )
 
 
 def random_policy(game, seed):
@@ -86,9 +88,15 @@ class Stampede(TabularGame):
 
 
 def test_unconverged_population_is_a_clear_error():
-    base = tabular_game(next_state=np.broadcast_to(np.arange(2), (2, 1, 2)),
-                        transition_prob=np.full((2, 1, 2), 0.5), reward=np.zeros((2, 1)),
-                        initial_distribution=[0.7, 0.3], horizon=2, discount=0.9, stationary=True)
+    base = tabular_game(
+        next_state=np.broadcast_to(np.arange(2), (2, 1, 2)),
+        transition_prob=np.full((2, 1, 2), 0.5),
+        reward=np.zeros((2, 1)),
+        initial_distribution=[0.7, 0.3],
+        horizon=2,
+        discount=0.9,
+        stationary=True,
+    )
     game = Stampede(**{f: getattr(base, f) for f in base.__dataclass_fields__})
     policy = np.ones((2, 1))
     _, residual, steps = jax.jit(kernels.stationary_population)(game, jnp.asarray(policy))
@@ -118,8 +126,10 @@ def test_mirror_step_is_the_closed_form(x64, seed, eta, lam):
     np.testing.assert_allclose(new, expected / expected.sum(-1, keepdims=True), rtol=1e-9)
 
 
-@pytest.mark.parametrize("name, params, eta", [("sis", {}, 1.0), ("torus-crowd", {"size": "4x4"}, 0.3),
-                                               ("random", {"mode": "stationary"}, 1.0)])
+@pytest.mark.parametrize(
+    "name, params, eta",
+    [("sis", {}, 1.0), ("torus-crowd", {"size": "4x4"}, 0.3), ("random", {"mode": "stationary"}, 1.0)],
+)
 def test_exact_pma_reaches_the_regularised_equilibrium(x64, name, params, eta):
     game = mfgtools.make_game(name, **params)
     result = mfgtools.solve(game, "pma", iterations=300, learning_rate=eta, temperature=0.1)

@@ -18,8 +18,9 @@ PEERS = ("pyspiel", "open_spiel", "mfglib", "torch")
 
 def test_porting_examples_run_and_give_the_peers_figures():
     blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.S)
-    ours = [block for block in blocks if not any(f"import {peer}" in block or f"from {peer}" in block
-                                                 for peer in PEERS)]
+    ours = [
+        block for block in blocks if not any(f"import {peer}" in block or f"from {peer}" in block for peer in PEERS)
+    ]
     assert len(blocks) == 4 and len(ours) == 2, "the guide has one OpenSpiel, one MFGLib and two mfgtools examples"
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO)}
     outputs = []

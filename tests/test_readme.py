@@ -50,7 +50,7 @@ def readme_commands() -> list[list[str]]:
             while words:
                 cut = words.index("&&") if "&&" in words else len(words)
                 commands.append(words[:cut])
-                words = words[cut + 1:]
+                words = words[cut + 1 :]
     return commands
 
 
@@ -76,8 +76,11 @@ def shrink_command(argv: list[str]) -> list[str]:
         if solver in ("off-mmd", "d-momd"):
             argv += TINY_MUNCHAUSEN
         if game in SWARM_GAMES:
-            argv += TINY_SWARM + TINY_PPO + (["-p", "policy_agents=8", "-p", "policy_rollouts=2"]
-                                             if solver in (None, "dec-pomfc") else [])
+            argv += (
+                TINY_SWARM
+                + TINY_PPO
+                + (["-p", "policy_agents=8", "-p", "policy_rollouts=2"] if solver in (None, "dec-pomfc") else [])
+            )
         if command == "sweep" and "--seeds" in argv:
             _set(argv, "--seeds", "0-1")
         for index, word in enumerate(argv):  # sample-based learners: a few agents
@@ -98,8 +101,10 @@ PYTHON_BUDGET = (  # (pattern, replacement) applied to the README's Python, in o
     (r"iterations=\d+", "iterations=2"),
     (r"n_episodes=\d+", "n_episodes=20"),
     (r'make_game\("vicsek"\)', 'make_game("vicsek", horizon=4, n_agents=6)'),
-    (r'"dec-pomfc"\)', '"dec-pomfc", iterations=1, n_envs=2, width=8, epochs=1, minibatches=1, '
-                       'policy_agents=8, policy_rollouts=2)'),
+    (
+        r'"dec-pomfc"\)',
+        '"dec-pomfc", iterations=1, n_envs=2, width=8, epochs=1, minibatches=1, policy_agents=8, policy_rollouts=2)',
+    ),
     (r"n_agents=\d+, n_seeds=\d+", "n_agents=8, n_seeds=2"),
 )
 

@@ -16,13 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_cli import assert_one_error_line, run_cli
 
 import mfgtools
 from mfgtools import resources
 from mfgtools.cli import main
 from mfgtools.errors import MFGError
 from mfgtools.solvers import prepare_solver
-from test_cli import assert_one_error_line, run_cli
 
 MEMORY = "4GiB"  # the machine the verdicts below assume
 
@@ -66,8 +66,7 @@ GAME_CASES = {
 @pytest.mark.parametrize("case", sorted(GAME_CASES))
 def test_games_too_big_are_refused_before_allocating(case, tmp_path, capsys):
     status, out, lines = run_main(capsys, "solve", *GAME_CASES[case], "--out", str(tmp_path / "r.nc"), "-q")
-    assert_refused(status, lines, "needs about", "more than the 4 GiB available (MFGTOOLS_MEMORY)", "lower",
-                   "--force")
+    assert_refused(status, lines, "needs about", "more than the 4 GiB available (MFGTOOLS_MEMORY)", "lower", "--force")
     assert os.listdir(tmp_path) == [], "nothing is written"
 
 
@@ -79,15 +78,25 @@ def test_refusal_through_the_real_command_line(tmp_path):
 
 
 def test_dataset_collection_too_big_is_refused_before_the_policy(tmp_path, capsys):
-    status, out, lines = run_main(capsys, "dataset", "collect", "--policy", "omd:1000", "--episodes", "1000000000",
-                                  "--out", str(tmp_path / "d.nc"))
+    status, out, lines = run_main(
+        capsys,
+        "dataset",
+        "collect",
+        "--policy",
+        "omd:1000",
+        "--episodes",
+        "1000000000",
+        "--out",
+        str(tmp_path / "d.nc"),
+    )
     assert_refused(status, lines, "collecting 1,000,000,000 episodes", "--episodes", "dataset mix")
     assert os.listdir(tmp_path) == []
 
 
 def test_d_momd_refuses_more_transitions_than_it_can_index(tmp_path, capsys):
-    status, out, lines = run_main(capsys, "solve", "--solver", "d-momd", "-p", "episodes=1000000000",
-                                  "--out", str(tmp_path / "r.nc"))
+    status, out, lines = run_main(
+        capsys, "solve", "--solver", "d-momd", "-p", "episodes=1000000000", "--out", str(tmp_path / "r.nc")
+    )
     assert_refused(status, lines, "40,000,000,000 transitions", "lower episodes")
 
 
@@ -113,16 +122,22 @@ def test_estimate_counts_the_omd_state_exactly():
     estimate = resources.estimate_run(game, algorithm, iterations=10, runs=2)
     t, s, a = 3, 16, 5
     assert estimate.state == 2 * t * s * a * 4 + t * s * 4 + 4  # cumulative, policy, flow, iteration
-    assert {path for path, _, _ in estimate.state_leaves} == {"['cumulative']", "['policy']", "['flow']",
-                                                               "['iteration']"}
+    assert {path for path, _, _ in estimate.state_leaves} == {
+        "['cumulative']",
+        "['policy']",
+        "['flow']",
+        "['iteration']",
+    }
     assert estimate.intermediate >= t * s * a * 4  # the (T, S, A) tables the iteration writes
     assert estimate.metrics == 2 * 11 * 8  # 2 runs x (10 + 1) entries of one metric
-    assert estimate.total == (estimate.game + 2 * (2 * estimate.state + 2 * estimate.intermediate)
-                              + estimate.metrics + estimate.results)
+    assert estimate.total == (
+        estimate.game + 2 * (2 * estimate.state + 2 * estimate.intermediate) + estimate.metrics + estimate.results
+    )
     assert estimate.work > t * s * a
     split = resources.estimate_run(game, algorithm, iterations=10, runs=2, devices=4)
-    assert split.total == (estimate.total - estimate.metrics - estimate.results) // 4 + estimate.metrics \
-        + estimate.results
+    assert (
+        split.total == (estimate.total - estimate.metrics - estimate.results) // 4 + estimate.metrics + estimate.results
+    )
 
 
 def test_walk_jaxpr_finds_the_largest_array_and_counts_loops():
@@ -136,14 +151,18 @@ def test_walk_jaxpr_finds_the_largest_array_and_counts_loops():
     assert work >= 7 * 100 * 100  # the loop body counted 7 times
 
 
-@pytest.mark.parametrize("solver, params, fragment", [
-    ("pma-independent", {"n_agents": 10 ** 9}, "PolicyMirrorAscent"),
-    ("off-mmd", {"hidden": "100000,100000"}, "OfflineMunchausenMirrorDescent"),
-    ("d-momd", {"batch_size": 10 ** 9}, "OnlineMunchausenMirrorDescent"),
-])
+@pytest.mark.parametrize(
+    "solver, params, fragment",
+    [
+        ("pma-independent", {"n_agents": 10**9}, "PolicyMirrorAscent"),
+        ("off-mmd", {"hidden": "100000,100000"}, "OfflineMunchausenMirrorDescent"),
+        ("d-momd", {"batch_size": 10**9}, "OnlineMunchausenMirrorDescent"),
+    ],
+)
 def test_check_run_refuses_solvers_too_big(solver, params, fragment):
-    game = mfgtools.make_game("sis" if solver.startswith("pma") else "crowd",
-                              **({} if solver.startswith("pma") else {"task": "navigation"}))
+    game = mfgtools.make_game(
+        "sis" if solver.startswith("pma") else "crowd", **({} if solver.startswith("pma") else {"task": "navigation"})
+    )
     algorithm = prepare_solver(game, solver, params)[1]
     with pytest.raises(MFGError) as error:
         resources.check_run(game, algorithm, iterations=10)
@@ -171,27 +190,34 @@ def test_long_runs_are_announced_in_one_note(monkeypatch, capsys):
 
 
 def test_available_memory_and_sizes(monkeypatch):
-    assert resources.parse_bytes("8GiB") == 8 * 2 ** 30
+    assert resources.parse_bytes("8GiB") == 8 * 2**30
     assert resources.parse_bytes("500MB") == 500_000_000
     assert resources.parse_bytes("1e6") == 1_000_000
     for bad in ("lots", "-1GB", "8 parsecs", "nan"):
         with pytest.raises(MFGError, match="MFGTOOLS_MEMORY"):
             resources.parse_bytes(bad)
-    assert resources.available_memory() == (4 * 2 ** 30, "MFGTOOLS_MEMORY")
+    assert resources.available_memory() == (4 * 2**30, "MFGTOOLS_MEMORY")
     monkeypatch.delenv("MFGTOOLS_MEMORY")
     host, source = resources.host_memory()
     assert host > 0 and source
-    assert resources.format_bytes(1536) == "1.5 KiB" and resources.format_bytes(3 * 2 ** 30) == "3 GiB"
+    assert resources.format_bytes(1536) == "1.5 KiB" and resources.format_bytes(3 * 2**30) == "3 GiB"
 
 
 def test_dry_run_prints_shapes_estimates_and_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # the default --out would be crowd-omd.nc here
-    status, out, lines = run_main(capsys, "solve", "--map", "empty:5", "--horizon", "5", "--iterations", "3",
-                                  "--dry-run")
+    status, out, lines = run_main(
+        capsys, "solve", "--map", "empty:5", "--horizon", "5", "--iterations", "3", "--dry-run"
+    )
     assert status == 0 and not lines, lines
-    for fragment in ("S=25, A=5, K=1, T=5", "['policy'] (5, 25, 5) float32", "memory estimate",
-                     "4 GiB (MFGTOOLS_MEMORY): fits", "time (model)", "time (measured)   compile",
-                     "nothing was run or written"):
+    for fragment in (
+        "S=25, A=5, K=1, T=5",
+        "['policy'] (5, 25, 5) float32",
+        "memory estimate",
+        "4 GiB (MFGTOOLS_MEMORY): fits",
+        "time (model)",
+        "time (measured)   compile",
+        "nothing was run or written",
+    ):
         assert fragment in out, (fragment, out)
     assert os.listdir(tmp_path) == []
 
@@ -236,7 +262,7 @@ def test_seed_lists_are_parsed_in_linear_time():
     with pytest.raises(MFGError, match=f"more than {MAX_SEEDS:,}"):
         parse_seeds("0-4294967295")  # counted, never listed
     with pytest.raises(MFGError, match="at most 4294967295"):
-        parse_seeds(f"0-{2 ** 70}")
+        parse_seeds(f"0-{2**70}")
     assert np.array_equal(parse_seeds(np.arange(3)), [0, 1, 2])
 
 
@@ -247,7 +273,7 @@ def test_simulations_too_big_are_refused():
 
     game = mfgtools.make_game("crowd", map="empty:3", horizon=2)
     with pytest.raises(MFGError, match="simulating 1 x 1,000,000,000 agents .* lower n_agents or n_seeds"):
-        simulate(game, uniform_policy(game), n_agents=10 ** 9)
+        simulate(game, uniform_policy(game), n_agents=10**9)
     swarm = mfgtools.make_game("vicsek")
     with pytest.raises(MFGError, match="simulating 1,000 x 10,000,000 agents of 'vicsek'"):
-        simulate_swarm(swarm, uniform_swarm_policy(swarm), n_agents=10 ** 7, n_seeds=1000)
+        simulate_swarm(swarm, uniform_swarm_policy(swarm), n_agents=10**7, n_seeds=1000)

@@ -79,7 +79,8 @@ def test_loading_checks_the_file(tmp_path):
         mfgtools.load_result(str(other))
     with pytest.raises(MFGError, match="does not exist"):
         mfgtools.solve(mfgtools.make_game("crowd_modelling", horizon=2), "omd", iterations=1).save(
-            str(tmp_path / "no" / "dir" / "run.nc"))
+            str(tmp_path / "no" / "dir" / "run.nc")
+        )
 
 
 # ----- stationary results ---------------------------------------------------------------
@@ -93,9 +94,17 @@ def stationary_result(kind: str) -> Result:
     rng = np.random.default_rng(0)
     policy = rng.random(game.policy_shape) * np.asarray(game.action_mask)
     mu = rng.random(game.n_states)
-    return Result(game=game, solver="omd", solver_params={"learning_rate": 0.03},
-                  policy=policy / policy.sum(-1, keepdims=True), mean_field=mu / mu.sum(),
-                  metrics={"exploitability": np.array([1.0, 0.5, 0.25])}, iterations=2, seed=3, wall_time=0.5)
+    return Result(
+        game=game,
+        solver="omd",
+        solver_params={"learning_rate": 0.03},
+        policy=policy / policy.sum(-1, keepdims=True),
+        mean_field=mu / mu.sum(),
+        metrics={"exploitability": np.array([1.0, 0.5, 0.25])},
+        iterations=2,
+        seed=3,
+        wall_time=0.5,
+    )
 
 
 @pytest.mark.parametrize("kind", ["grid", "state"])
@@ -150,8 +159,12 @@ def _with_best(result, best_iteration=1):
 
     game = result.game
     uniform = np.asarray(mfgtools.uniform_policy(game))
-    return dataclasses.replace(result, best_iteration=best_iteration, best_policy=uniform,
-                               best_mean_field=np.asarray(mfgtools.mean_field(game, uniform)))
+    return dataclasses.replace(
+        result,
+        best_iteration=best_iteration,
+        best_policy=uniform,
+        best_mean_field=np.asarray(mfgtools.mean_field(game, uniform)),
+    )
 
 
 def test_best_iterate_saved_and_loaded(grid_result, tmp_path):
@@ -195,7 +208,8 @@ def test_best_iterate_stationary_layout():
 def test_best_iterate_wrong_shape_is_rejected(grid_result):
     import dataclasses
 
-    bad = dataclasses.replace(grid_result, best_iteration=1, best_policy=np.ones((2, 2)),
-                              best_mean_field=np.asarray(grid_result.mean_field))
+    bad = dataclasses.replace(
+        grid_result, best_iteration=1, best_policy=np.ones((2, 2)), best_mean_field=np.asarray(grid_result.mean_field)
+    )
     with pytest.raises(MFGError, match="best policy has shape"):
         bad.to_xarray()

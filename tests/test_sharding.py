@@ -14,12 +14,12 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from test_cli import _env
 
 import mfgtools
 from mfgtools.errors import MFGError
 from mfgtools.simulate import simulate_swarm
 from mfgtools.swarm_policies import uniform_policy
-from test_cli import _env
 
 SPLIT = textwrap.dedent("""
     import json, jax, numpy as np, mfgtools
@@ -92,8 +92,9 @@ SPLIT = textwrap.dedent("""
 
 def test_one_run_split_over_8_devices_matches_one_device(tmp_path):
     env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    process = subprocess.run([sys.executable, "-c", SPLIT], cwd=tmp_path, env=env, capture_output=True, text=True,
-                             timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", SPLIT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 0, process.stderr
     report = json.loads(process.stdout.strip().splitlines()[-1])
     assert report["devices"] == 8
@@ -120,8 +121,11 @@ def test_devices_are_validated():
     count = len(jax.devices())
     with pytest.raises(MFGError, match="devices must be at least 1, got 0"):
         mfgtools.solve(game, "omd", iterations=1, devices=0)
-    with pytest.raises(MFGError, match=f"devices=99, but JAX sees only {count} device.*pass at most {count}.*"
-                                       "xla_force_host_platform_device_count=99"):
+    with pytest.raises(
+        MFGError,
+        match=f"devices=99, but JAX sees only {count} device.*pass at most {count}.*"
+        "xla_force_host_platform_device_count=99",
+    ):
         mfgtools.solve(game, "omd", iterations=1, devices=99)
     with pytest.raises(MFGError, match="devices must be an integer, got 'two'"):
         mfgtools.solve(game, "omd", iterations=1, devices="two")
@@ -151,8 +155,14 @@ def test_cli_solve_splits_over_devices(tmp_path):
     env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
     flags = ["-m", "mfgtools", "solve", "--map", "empty:5", "--horizon", "4", "--iterations", "3", "-q"]
     for name, extra in (("split.nc", ["--devices", "4"]), ("one.nc", [])):
-        process = subprocess.run([sys.executable, *flags, *extra, "--out", name], cwd=tmp_path, env=env,
-                                 capture_output=True, text=True, timeout=300)
+        process = subprocess.run(
+            [sys.executable, *flags, *extra, "--out", name],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert process.returncode == 0, process.stderr
     split, one = mfgtools.load_result(tmp_path / "split.nc"), mfgtools.load_result(tmp_path / "one.nc")
     for name in ("policy", "mean_field", "exploitability"):

@@ -36,9 +36,19 @@ TINY_GAMES = {
     "mfglib/equilibrium_price": dict(T=1, s_inv=1, Q=1, H=1),
 }
 # registered games the solver sweep leaves to their own test module (same kinds as a game above)
-COVERED_ELSEWHERE = {f"mfglib/{name}" for name in (
-    "beach_bar", "building_evacuation", "crowd_motion", "left_right", "rock_paper_scissors",
-    "susceptible_infected", "conservative_treasure_hunting", "random_linear")}
+COVERED_ELSEWHERE = {
+    f"mfglib/{name}"
+    for name in (
+        "beach_bar",
+        "building_evacuation",
+        "crowd_motion",
+        "left_right",
+        "rock_paper_scissors",
+        "susceptible_infected",
+        "conservative_treasure_hunting",
+        "random_linear",
+    )
+}
 # learning solvers at a tiny budget (their defaults are the papers' settings)
 TINY_LEARNER = dict(steps=3, batch_size=8, hidden="8")
 
@@ -128,8 +138,11 @@ def test_every_game_and_every_solver_runs_and_incompatible_pairs_are_refused():
         name, mode, game = instances[index]
         spec = specs[solver_name]
         needed = re.escape(requirement_name(spec.requires))
-        expected = (f"needs a {needed} game.*{needed} games: "
-                    if not satisfies(games[name].kind, spec.requires) else f"needs a .*{spec.modes[0]}")
+        expected = (
+            f"needs a {needed} game.*{needed} games: "
+            if not satisfies(games[name].kind, spec.requires)
+            else f"needs a .*{spec.modes[0]}"
+        )
         with pytest.raises(MFGError, match=expected):
             mfgtools.solve(game, solver_name, iterations=2)
     pairs = set()
@@ -137,8 +150,9 @@ def test_every_game_and_every_solver_runs_and_incompatible_pairs_are_refused():
         name, mode, game = instances[index]
         assert game.mode == mode
         pairs.add((solver_name, mode))
-        result = mfgtools.solve(game, solver_name, iterations=2, progress=False,
-                                **tiny_solver_params(solver_name, game))
+        result = mfgtools.solve(
+            game, solver_name, iterations=2, progress=False, **tiny_solver_params(solver_name, game)
+        )
         if game.kind == "swarm":  # mean-field control: returns, a decentralised policy, a histogram flow
             grid = game.observation_grid()
             assert result.policy.shape == (game.horizon, len(grid), game.n_actions)
@@ -155,26 +169,36 @@ def test_every_game_and_every_solver_runs_and_incompatible_pairs_are_refused():
         assert len(result.metrics["exploitability"]) == 3
         assert (result.metrics["exploitability"] >= -1e-4).all()
     # every game in every mode ran (here, or in the test named in SOLVED_ELSEWHERE)
-    assert {index for index, _ in runs} | {index for index, (name, _, _) in enumerate(instances)
-                                           if name in SOLVED_ELSEWHERE} == set(range(len(instances)))
+    assert {index for index, _ in runs} | {
+        index for index, (name, _, _) in enumerate(instances) if name in SOLVED_ELSEWHERE
+    } == set(range(len(instances)))
     # every solver ran in every mode it declares
     assert pairs == {(name, mode) for name, spec in specs.items() for mode in spec.modes}
 
 
 def test_the_covering_set_covers_games_solvers_kinds_and_modes():
     """The selection itself, on a made-up registry: nothing is left out, nothing runs twice without need."""
+
     class Spec:
         def __init__(self, requires, modes):
             self.requires, self.modes = requires, modes
 
-    instances = [("a", "finite-horizon", None), ("a", "stationary", None), ("b", "finite-horizon", None),
-                 ("g", "finite-horizon", None), ("w", "finite-horizon", None)]
+    instances = [
+        ("a", "finite-horizon", None),
+        ("a", "stationary", None),
+        ("b", "finite-horizon", None),
+        ("g", "finite-horizon", None),
+        ("w", "finite-horizon", None),
+    ]
     kinds = {"a": "finite", "b": "finite", "g": "graphex", "w": "swarm"}
-    specs = {"omd": Spec("finite", ("finite-horizon",)), "pma": Spec("finite", ("finite-horizon", "stationary")),
-             "hyb": Spec("graphex", ("finite-horizon",)), "swarm": Spec("swarm", ("finite-horizon",))}
+    specs = {
+        "omd": Spec("finite", ("finite-horizon",)),
+        "pma": Spec("finite", ("finite-horizon", "stationary")),
+        "hyb": Spec("graphex", ("finite-horizon",)),
+        "swarm": Spec("swarm", ("finite-horizon",)),
+    }
     runs, refused = covering_runs(instances, specs, kinds)
-    assert runs == {(0, "omd"), (0, "pma"), (1, "pma"), (2, "omd"), (3, "omd"), (3, "pma"), (3, "hyb"),
-                    (4, "swarm")}
+    assert runs == {(0, "omd"), (0, "pma"), (1, "pma"), (2, "omd"), (3, "omd"), (3, "pma"), (3, "hyb"), (4, "swarm")}
     assert (4, "omd") in refused and (1, "omd") in refused and (0, "hyb") in refused and (3, "swarm") in refused
     assert not runs & set(refused) and len(runs | set(refused)) == 19  # of 20 pairs, only (2, pma) is left out:
     # game b ran omd, and pma ran on a finite game in that mode

@@ -28,8 +28,9 @@ def test_registry_declares_both_modes(name):
     assert "mode" in spec.parameters
 
 
-@pytest.mark.parametrize("name, default_mode", [("random", "finite-horizon"), ("torus-crowd", "stationary"),
-                                                ("sis", "stationary")])
+@pytest.mark.parametrize(
+    "name, default_mode", [("random", "finite-horizon"), ("torus-crowd", "stationary"), ("sis", "stationary")]
+)
 def test_default_modes_and_policy_shapes(name, default_mode):
     small = {"random": dict(n_states=4, horizon=3), "torus-crowd": dict(size=3), "sis": {}}[name]
     game = mfgtools.make_game(name, **small)
@@ -76,7 +77,9 @@ def test_random_finite_horizon_reproduces_the_old_draw():
         assert not game.stationary and game.discount == 1.0 and game.horizon == 10
         np.testing.assert_array_equal(np.asarray(game.next_state), next_state)
         np.testing.assert_array_equal(np.asarray(game.transition_prob), prob.astype(np.float32))
-        np.testing.assert_array_equal(np.asarray(game.base_reward), np.broadcast_to(reward, (10, 10, 3)).astype(np.float32))
+        np.testing.assert_array_equal(
+            np.asarray(game.base_reward), np.broadcast_to(reward, (10, 10, 3)).astype(np.float32)
+        )
         np.testing.assert_array_equal(np.asarray(game.initial_distribution), mu0.astype(np.float32))
     assert default.parameters["discount"] == 1.0 and default.parameters["mode"] == "finite-horizon"
 
@@ -128,31 +131,35 @@ def test_torus_crowd_defaults():
     np.testing.assert_array_equal(np.asarray(rebuilt.attraction), np.asarray(game.attraction))
 
 
-@pytest.mark.parametrize("size, shape", [(3, (3, 3)), ("4", (4, 4)), ("2x5", (2, 5)), ("3X4", (3, 4)),
-                                         ((1, 2), (1, 2))])
+@pytest.mark.parametrize(
+    "size, shape", [(3, (3, 3)), ("4", (4, 4)), ("2x5", (2, 5)), ("3X4", (3, 4)), ((1, 2), (1, 2))]
+)
 def test_torus_crowd_sizes(size, shape):
     game = mfgtools.make_game("torus-crowd", size=size)
     assert game.grid_shape == shape and game.n_states == shape[0] * shape[1]
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(size="ten"), "size 'ten' is not understood.*HxW"),
-    (dict(size="3x"), "not understood"),
-    (dict(size=1), "too small.*at least 2 cells"),
-    (dict(size="0x4"), "too small"),
-    (dict(size=2.5), "not understood"),
-    (dict(noise=-0.1), "noise must be >= 0"),
-    (dict(noise=1.5), "noise must be <= 1"),
-    (dict(aversion=-1), "aversion must be >= 0"),
-    (dict(floor=0), "floor must be > 0"),
-    (dict(move_cost=-0.1), "move_cost must be >= 0"),
-    (dict(attraction_weight="big"), "attraction_weight must be a number"),
-    (dict(horizon=0), "horizon must be at least 1"),
-    (dict(target=(3, 3), size=3), r"target \(3, 3\) is outside the 3x3 map"),
-    (dict(target="1,1;2,2"), "target must be a single cell"),
-    (dict(mu0="9,9", size=3), "outside"),
-    (dict(mu0="a,b"), "write cells as 'row,col'"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(size="ten"), "size 'ten' is not understood.*HxW"),
+        (dict(size="3x"), "not understood"),
+        (dict(size=1), "too small.*at least 2 cells"),
+        (dict(size="0x4"), "too small"),
+        (dict(size=2.5), "not understood"),
+        (dict(noise=-0.1), "noise must be >= 0"),
+        (dict(noise=1.5), "noise must be <= 1"),
+        (dict(aversion=-1), "aversion must be >= 0"),
+        (dict(floor=0), "floor must be > 0"),
+        (dict(move_cost=-0.1), "move_cost must be >= 0"),
+        (dict(attraction_weight="big"), "attraction_weight must be a number"),
+        (dict(horizon=0), "horizon must be at least 1"),
+        (dict(target=(3, 3), size=3), r"target \(3, 3\) is outside the 3x3 map"),
+        (dict(target="1,1;2,2"), "target must be a single cell"),
+        (dict(mu0="9,9", size=3), "outside"),
+        (dict(mu0="a,b"), "write cells as 'row,col'"),
+    ],
+)
 def test_torus_crowd_validation(params, message):
     with pytest.raises(MFGError, match=message):
         mfgtools.make_game("torus-crowd", **params)
@@ -193,8 +200,9 @@ def test_torus_transition_rows_sum_to_one(mu, noise):
 
 
 def test_torus_crowd_rewards_match_the_formula():
-    game = mfgtools.make_game("torus-crowd", size="4x6", target="1,2", attraction_weight=2.0, aversion=0.5,
-                              floor=1e-3, move_cost=0.3)
+    game = mfgtools.make_game(
+        "torus-crowd", size="4x6", target="1,2", attraction_weight=2.0, aversion=0.5, floor=1e-3, move_cost=0.3
+    )
     # wrap-around distances to (1, 2) on 4x6: rows min(|dr|, 4-|dr|) <= 2, cols min(|dc|, 6-|dc|) <= 3
     d_max = 2 + 3
     mu = np.zeros(24, np.float32)
@@ -256,8 +264,7 @@ def test_sis_transition_at_half_infected():
 @given(mu=_simplex(2), rates=st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)))
 def test_sis_transition_rows_sum_to_one(mu, rates):
     infection_rate, recovery_rate, protection = rates
-    game = mfgtools.make_game("sis", infection_rate=infection_rate, recovery_rate=recovery_rate,
-                              protection=protection)
+    game = mfgtools.make_game("sis", infection_rate=infection_rate, recovery_rate=recovery_rate, protection=protection)
     prob = np.asarray(game.transition(0, mu))
     assert prob.shape == (2, 2, 2) and (prob >= 0).all()
     np.testing.assert_allclose(prob.sum(-1), 1.0, atol=1e-6)
@@ -270,15 +277,18 @@ def test_sis_rewards_match_the_formula():
     np.testing.assert_allclose(r, [[0.0, -0.25], [-2.0, -2.25]])
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(infection_rate=1.5), "infection_rate must be <= 1"),
-    (dict(recovery_rate=-0.1), "recovery_rate must be >= 0"),
-    (dict(protection=2), "protection must be <= 1"),
-    (dict(infection_cost=-1), "infection_cost must be >= 0"),
-    (dict(protection_cost="x"), "protection_cost must be a number"),
-    (dict(mu0=1.2), r"mu0 \(the initial infected fraction\) must be <= 1"),
-    (dict(horizon=0), "horizon must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(infection_rate=1.5), "infection_rate must be <= 1"),
+        (dict(recovery_rate=-0.1), "recovery_rate must be >= 0"),
+        (dict(protection=2), "protection must be <= 1"),
+        (dict(infection_cost=-1), "infection_cost must be >= 0"),
+        (dict(protection_cost="x"), "protection_cost must be a number"),
+        (dict(mu0=1.2), r"mu0 \(the initial infected fraction\) must be <= 1"),
+        (dict(horizon=0), "horizon must be at least 1"),
+    ],
+)
 def test_sis_validation(params, message):
     with pytest.raises(MFGError, match=message):
         mfgtools.make_game("sis", **params)

@@ -132,8 +132,9 @@ def test_kuramoto_coupling_pulls_towards_neighbours(x64):
     moved = np.asarray(game.move(states, jnp.full((2,), game.idle_action), jax.random.PRNGKey(0)))
     # mean over neighbours (itself included) of sin(theta_j - theta_i) = sin(gap) / 2
     pull = 0.5 * math.sin(0.4)
-    np.testing.assert_allclose(moved[:, 2], [1.0 + game.dt * (0.3 + 0.5 * pull), 1.4 + game.dt * (0.3 - 0.5 * pull)],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        moved[:, 2], [1.0 + game.dt * (0.3 + 0.5 * pull), 1.4 + game.dt * (0.3 - 0.5 * pull)], atol=1e-12
+    )
 
 
 def test_vicsek_idle_without_noise_moves_at_speed(x64):
@@ -144,8 +145,7 @@ def test_vicsek_idle_without_noise_moves_at_speed(x64):
     np.testing.assert_array_equal(np.asarray(moved[:, 2]), np.asarray(states[:, 2]))  # headings kept
     step = np.asarray(periodic_difference(moved[:, :2], states[:, :2]))
     heading = np.asarray(states[:, 2])
-    np.testing.assert_allclose(step, game.speed * game.dt * np.stack([np.cos(heading), np.sin(heading)], 1),
-                               atol=1e-12)
+    np.testing.assert_allclose(step, game.speed * game.dt * np.stack([np.cos(heading), np.sin(heading)], 1), atol=1e-12)
     np.testing.assert_allclose(np.hypot(step[:, 0], step[:, 1]), game.speed * game.dt, rtol=1e-12)
 
 
@@ -159,8 +159,9 @@ def test_idle_policy_simulation_keeps_vicsek_headings():
 
 
 @pytest.mark.parametrize("name", GAMES)
-@pytest.mark.parametrize("param, value", [("radius", 0.7), ("radius", 0.0), ("n_agents", 0), ("dt", -1),
-                                          ("horizon", 0), ("discount", 1.5)])
+@pytest.mark.parametrize(
+    "param, value", [("radius", 0.7), ("radius", 0.0), ("n_agents", 0), ("dt", -1), ("horizon", 0), ("discount", 1.5)]
+)
 def test_invalid_parameters_are_mfg_errors(name, param, value):
     with pytest.raises(MFGError, match=param):
         mfgtools.make_game(name, **{param: value})

@@ -6,14 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import assert_one_error_line, assert_png, run_cli
 
 import mfgtools
 from mfgtools.errors import MFGError
-from mfgtools.plotting import (animate_swarm, plot_order_parameter, plot_result, plot_swarm_mean_field,
-                               plot_swarm_policy, plot_swarm_snapshots)
+from mfgtools.plotting import (
+    animate_swarm,
+    plot_order_parameter,
+    plot_result,
+    plot_swarm_mean_field,
+    plot_swarm_policy,
+    plot_swarm_snapshots,
+)
 from mfgtools.simulate import simulate_swarm
-
-from test_cli import assert_one_error_line, assert_png, run_cli
 
 # a tiny budget of the PPO solvers
 TINY_PPO = dict(n_envs=2, width=8, epochs=1, minibatches=1)
@@ -25,8 +30,10 @@ def results():
     """dec-pomfc on a tiny Vicsek swarm (1-D observations) and a tiny aggregation swarm (2-D)."""
     vicsek = mfgtools.make_game("vicsek", n_agents=6, horizon=4)
     aggregation = mfgtools.make_game("aggregation", n_agents=6, horizon=4)
-    return {game.name: mfgtools.solve(game, "dec-pomfc", iterations=2, policy_agents=8, **TINY_PPO)
-            for game in (vicsek, aggregation)}
+    return {
+        game.name: mfgtools.solve(game, "dec-pomfc", iterations=2, policy_agents=8, **TINY_PPO)
+        for game in (vicsek, aggregation)
+    }
 
 
 def test_result_dataset_layout_and_round_trip(results, tmp_path):
@@ -38,7 +45,7 @@ def test_result_dataset_layout_and_round_trip(results, tmp_path):
     np.testing.assert_allclose(data["policy"].isel(t=slice(0, -1)).sum("action"), 1.0, atol=1e-5)
     assert np.isnan(data["policy"].isel(t=-1)).all()  # no decision at the horizon
     np.testing.assert_allclose(data["mean_field"].sum("phi"), 1.0, atol=1e-5)
-    assert data["order"].shape == (5,) and ((0 <= data["order"]) & (data["order"] <= 1)).all()
+    assert data["order"].shape == (5,) and ((data["order"] >= 0) & (data["order"] <= 1)).all()
     assert data["return"].shape == (3,) and data["order_parameter"].shape == (3,)
     grid = aggregation.to_xarray()
     assert grid["policy"].dims == ("t", "offset_x", "offset_y", "action")
@@ -83,8 +90,23 @@ def test_swarm_figures(results, tmp_path):
 
 
 def test_cli_solves_a_swarm_game_with_dec_pomfc_by_default(tmp_path):
-    process = run_cli("solve", "--game", "kuramoto", "-pn_agents=6", "--horizon", "3", "--iterations", "2",
-                      *TINY_FLAGS, "--out", "k.nc", "--plot", "k.png", "-q", cwd=tmp_path)
+    process = run_cli(
+        "solve",
+        "--game",
+        "kuramoto",
+        "-pn_agents=6",
+        "--horizon",
+        "3",
+        "--iterations",
+        "2",
+        *TINY_FLAGS,
+        "--out",
+        "k.nc",
+        "--plot",
+        "k.png",
+        "-q",
+        cwd=tmp_path,
+    )
     assert process.returncode == 0, process.stderr
     assert "dec-pomfc" in process.stdout and "return" in process.stdout
     assert "order parameter R" in process.stdout and "exploitability" not in process.stdout

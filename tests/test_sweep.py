@@ -16,12 +16,12 @@ import textwrap
 import numpy as np
 import pytest
 import xarray as xr
+from test_cli import _env, assert_one_error_line, assert_png, run_cli
 
 import mfgtools
 from mfgtools.distributed import initialize_from_environment, requested, settings_from_environment
 from mfgtools.errors import MFGError
 from mfgtools.sweeps import best_point, parse_seeds
-from test_cli import _env, assert_one_error_line, assert_png, run_cli
 
 RATES = [0.1, 0.3, 1.0]
 
@@ -38,8 +38,13 @@ def assert_same_as_solve(dataset, game, solver, seeds, iterations, points, atol=
             single = mfgtools.solve(game, solver, iterations=iterations, seed=seed, **point, **fixed).to_xarray()
             run = dataset.sel(seed=seed, **point)
             for name in single.data_vars:
-                np.testing.assert_allclose(run[name].values, single[name].values, atol=atol, rtol=1e-5,
-                                           err_msg=f"{name} at seed {seed}, {point}")
+                np.testing.assert_allclose(
+                    run[name].values,
+                    single[name].values,
+                    atol=atol,
+                    rtol=1e-5,
+                    err_msg=f"{name} at seed {seed}, {point}",
+                )
 
 
 def test_sweep_gives_the_iterates_of_sequential_solves(game):
@@ -47,8 +52,15 @@ def test_sweep_gives_the_iterates_of_sequential_solves(game):
     assert dataset["policy"].dims == ("seed", "learning_rate", "t", "row", "col", "action")
     assert dataset["exploitability"].dims == ("seed", "learning_rate", "iteration")
     assert dataset["free"].dims == ("row", "col")  # the game's, not stacked
-    assert dict(dataset.sizes) == {"seed": 2, "learning_rate": 3, "t": 5, "row": 4, "col": 4, "action": 5,
-                                   "iteration": 5}
+    assert dict(dataset.sizes) == {
+        "seed": 2,
+        "learning_rate": 3,
+        "t": 5,
+        "row": 4,
+        "col": 4,
+        "action": 5,
+        "iteration": 5,
+    }
     assert list(dataset["seed"].values) == [0, 1]
     np.testing.assert_allclose(dataset["learning_rate"].values, RATES)
     attrs = dataset.attrs
@@ -109,8 +121,14 @@ def test_parameters_that_cannot_be_vmapped_run_in_an_outer_loop():
     assert json.loads(dataset.attrs["vmapped"]) == ["damping"] and dataset.attrs["programs"] == 2
     assert dataset["exploitability"].dims == ("seed", "temperature", "damping", "iteration")
     # both programs, both vmapped values
-    assert_same_as_solve(dataset, small, "boltzmann", [3], 2,
-                         [{"temperature": 0.5, "damping": 0.5}, {"temperature": 1.0, "damping": 1.0}])
+    assert_same_as_solve(
+        dataset,
+        small,
+        "boltzmann",
+        [3],
+        2,
+        [{"temperature": 0.5, "damping": 0.5}, {"temperature": 1.0, "damping": 1.0}],
+    )
     # a bool (not a float) is never vmapped; on crowd_modelling (OpenSpiel's) it changes the iterates
     ring = mfgtools.make_game("crowd_modelling", size=5, horizon=3)
     grid = {"openspiel_order": [False, True], "learning_rate": ["0.5", 2]}
@@ -146,8 +164,9 @@ SHARDED = textwrap.dedent("""
 
 def test_sharded_over_8_devices_matches_one_device_and_batches(tmp_path):
     env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    process = subprocess.run([sys.executable, "-c", SHARDED], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, timeout=300)
+    process = subprocess.run(
+        [sys.executable, "-c", SHARDED], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert process.returncode == 0, process.stderr
     report = json.loads(process.stdout.strip().splitlines()[-1])
     assert report["devices"] == 8
@@ -171,15 +190,36 @@ def test_inputs_are_validated_before_anything_runs(game):
     with pytest.raises(MFGError, match="needs a swarm game"):
         mfgtools.sweep(game, "ippo")
     assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7] and parse_seeds(5) == [5] and parse_seeds(range(2)) == [0, 1]
-    for bad, message in (("x", "seeds must be seeds such as"), ("3-1", "is empty"), ("1,1", "repeats seed 1"),
-                         ([], "at least one seed"), ([-1], "at least 0")):
+    for bad, message in (
+        ("x", "seeds must be seeds such as"),
+        ("3-1", "is empty"),
+        ("1,1", "repeats seed 1"),
+        ([], "at least one seed"),
+        ([-1], "at least 0"),
+    ):
         with pytest.raises(MFGError, match=message):
             parse_seeds(bad)
 
 
 def test_cli_sweep_writes_the_dataset_figure_and_best_point(tmp_path):
-    process = run_cli("sweep", "--map", "empty:4", "--horizon", "4", "--iterations", "3", "--seeds", "0-1",
-                      "--grid", "learning_rate=0.1,1", "--out", "sweep.nc", "--plot", "sweep.png", cwd=tmp_path)
+    process = run_cli(
+        "sweep",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "4",
+        "--iterations",
+        "3",
+        "--seeds",
+        "0-1",
+        "--grid",
+        "learning_rate=0.1,1",
+        "--out",
+        "sweep.nc",
+        "--plot",
+        "sweep.png",
+        cwd=tmp_path,
+    )
     assert process.returncode == 0, process.stderr
     assert "Traceback" not in process.stderr
     out = process.stdout
@@ -187,11 +227,19 @@ def test_cli_sweep_writes_the_dataset_figure_and_best_point(tmp_path):
     best = next(line for line in out.splitlines() if line.startswith("best"))
     with xr.open_dataset(tmp_path / "sweep.nc") as saved:
         dataset = saved.load()
-    assert dict(dataset.sizes) == {"seed": 2, "learning_rate": 2, "t": 4 + 1, "row": 4, "col": 4, "action": 5,
-                                   "iteration": 4}
+    assert dict(dataset.sizes) == {
+        "seed": 2,
+        "learning_rate": 2,
+        "t": 4 + 1,
+        "row": 4,
+        "col": 4,
+        "action": 5,
+        "iteration": 4,
+    }
     point = best_point(dataset)
-    assert best.startswith(f"best            learning_rate={point['point']['learning_rate']:g}: "
-                           f"final exploitability {point['mean']:.6g}")
+    assert best.startswith(
+        f"best            learning_rate={point['point']['learning_rate']:g}: final exploitability {point['mean']:.6g}"
+    )
     start = float(dataset["exploitability"].isel(iteration=0).mean())
     assert best.endswith(f"; initial policy: {start:.6g})")  # how much better than where the runs began
     assert_png(tmp_path / "sweep.png")
@@ -209,8 +257,9 @@ SWEEP_ERRORS = {
 @pytest.mark.parametrize("case", list(SWEEP_ERRORS))
 def test_cli_sweep_errors_are_one_line_and_write_nothing(tmp_path, case):
     args, fragments = SWEEP_ERRORS[case]
-    process = run_cli("sweep", "--map", "empty:4", "--iterations", "1", *args, "--out", "s.nc", "--plot", "s.png",
-                      cwd=tmp_path)
+    process = run_cli(
+        "sweep", "--map", "empty:4", "--iterations", "1", *args, "--out", "s.nc", "--plot", "s.png", cwd=tmp_path
+    )
     assert_one_error_line(process, *fragments)
     assert os.listdir(tmp_path) == []
 
@@ -222,8 +271,11 @@ def test_distributed_settings_come_from_the_environment_and_are_validated(monkey
         requested({"MFGTOOLS_DISTRIBUTED": "maybe"})
     assert settings_from_environment({}) == {}  # JAX detects the cluster (Slurm, ...)
     full = {"MFGTOOLS_COORDINATOR": "node001:1234", "MFGTOOLS_NUM_PROCESSES": "4", "MFGTOOLS_PROCESS_ID": "3"}
-    assert settings_from_environment(full) == {"coordinator_address": "node001:1234", "num_processes": 4,
-                                               "process_id": 3}
+    assert settings_from_environment(full) == {
+        "coordinator_address": "node001:1234",
+        "num_processes": 4,
+        "process_id": 3,
+    }
     for change, message in (
         ({"MFGTOOLS_NUM_PROCESSES": "four"}, "MFGTOOLS_NUM_PROCESSES must be an integer, got 'four'"),
         ({"MFGTOOLS_NUM_PROCESSES": "0"}, "MFGTOOLS_NUM_PROCESSES must be at least 1"),
@@ -247,5 +299,6 @@ def test_distributed_settings_come_from_the_environment_and_are_validated(monkey
         err = capsys.readouterr().err
         assert status == 2 and err.strip().splitlines() == [
             "mfgtools: error: set MFGTOOLS_COORDINATOR, MFGTOOLS_PROCESS_ID too (or none of MFGTOOLS_COORDINATOR, "
-            "MFGTOOLS_NUM_PROCESSES, MFGTOOLS_PROCESS_ID, to let JAX detect the cluster, e.g. under Slurm)"], err
+            "MFGTOOLS_NUM_PROCESSES, MFGTOOLS_PROCESS_ID, to let JAX detect the cluster, e.g. under Slurm)"
+        ], err
     assert os.listdir(tmp_path) == []

@@ -30,11 +30,14 @@ def run_main(capsys, *argv):
 
 
 # ----- maps -------------------------------------------------------------------------------
-@pytest.mark.parametrize("picture, fragment", [
-    ("#####\n# x #\n#####", "row 1 column 2 holds 'x'"),
-    ("#####\n#\t  #\n#####", "holds '\\t'"),
-    ("#####\n# \x00 #\n#####", "holds '\\x00'"),
-])
+@pytest.mark.parametrize(
+    "picture, fragment",
+    [
+        ("#####\n# x #\n#####", "row 1 column 2 holds 'x'"),
+        ("#####\n#\t  #\n#####", "holds '\\t'"),
+        ("#####\n# \x00 #\n#####", "holds '\\x00'"),
+    ],
+)
 def test_maps_hold_only_walls_and_free_cells(picture, fragment):
     with pytest.raises(MFGError, match="only '#' \\(wall\\) and spaces or '.'") as error:
         mfgtools.make_game("crowd", map=picture)
@@ -61,12 +64,18 @@ def test_a_map_file_named_like_a_shipped_map_keeps_its_own_picture(tmp_path, mon
     assert "#" in game.parameters["map"]
 
 
-@pytest.mark.parametrize("params, fragment", [
-    (dict(map="#####\n##  #\n#   #\n#   #\n#####"), "the default mu0 (1, 1) is a wall of the map; pass mu0=ROW,COL"),
-    (dict(map=PICTURE, mu0="2,2"), "mu0 (2, 2) is a wall of the map"),
-    (dict(map=PICTURE, task="navigation", target="2,2"), "target (2, 2) is a wall"),
-    (dict(map=PICTURE, task="navigation", target="9,9"), "target (9, 9) is outside the 5x5 map"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        (
+            dict(map="#####\n##  #\n#   #\n#   #\n#####"),
+            "the default mu0 (1, 1) is a wall of the map; pass mu0=ROW,COL",
+        ),
+        (dict(map=PICTURE, mu0="2,2"), "mu0 (2, 2) is a wall of the map"),
+        (dict(map=PICTURE, task="navigation", target="2,2"), "target (2, 2) is a wall"),
+        (dict(map=PICTURE, task="navigation", target="9,9"), "target (9, 9) is outside the 5x5 map"),
+    ],
+)
 def test_cells_on_walls_are_refused(params, fragment):
     with pytest.raises(MFGError) as error:
         mfgtools.make_game("crowd", **params)
@@ -94,8 +103,10 @@ def test_mixing_datasets_of_different_rewards_is_refused():
     # compiling a second simulation
     second = first.replace(info=Annotation({**first.info.value, "game_params": dict(navigate.parameters)}))
     assert second.fingerprint == dynamics_fingerprint(navigate)  # the dynamics alone do not tell them apart
-    with pytest.raises(MFGError, match="other game parameters than dataset 1 .*task: 'exploration' vs "
-                                       "'navigation'.*another reward function"):
+    with pytest.raises(
+        MFGError,
+        match="other game parameters than dataset 1 .*task: 'exploration' vs 'navigation'.*another reward function",
+    ):
         mix_datasets([first, second])
     assert mix_datasets([first, first]).n_episodes == 8
 
@@ -118,11 +129,14 @@ def _variant(saved, name, change):
     return path
 
 
-@pytest.mark.parametrize("version, fragment", [
-    (99, "format version 99, but this mfgtools reads versions 1 to 1 (written by a newer mfgtools"),
-    (0, "format version 0"),
-    ("two", "format version 'two', not an integer"),
-])
+@pytest.mark.parametrize(
+    "version, fragment",
+    [
+        (99, "format version 99, but this mfgtools reads versions 1 to 1 (written by a newer mfgtools"),
+        (0, "format version 0"),
+        ("two", "format version 'two', not an integer"),
+    ],
+)
 def test_plot_refuses_unknown_format_versions(saved, version, fragment, capsys):
     path = _variant(saved, f"v{version}.nc", lambda d: d.attrs.update(mfgtools_format=version))
     status, _, lines = run_main(capsys, "plot", str(path), "--out", str(path) + ".png")
@@ -147,14 +161,29 @@ def test_plot_notes_infinite_exploitability_and_draws_the_rest(saved, capsys):
     path = _variant(saved, "inf.nc", diverge)
     status, out, lines = run_main(capsys, "plot", str(path), "--out", str(path) + ".png")
     assert status == 0, lines
-    assert len(lines) == 1 and lines[0].startswith("mfgtools: note: ") and "1 of 3 exploitability values are " \
-        "infinite" in lines[0], lines
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("mfgtools: note: ")
+        and "1 of 3 exploitability values are infinite" in lines[0]
+    ), lines
     assert os.path.getsize(str(path) + ".png") > 1000
 
 
 def test_figures_need_an_extension(tmp_path, capsys):
-    status, _, lines = run_main(capsys, "solve", "--map", "empty:4", "--horizon", "3", "--iterations", "1",
-                                "--out", str(tmp_path / "r.nc"), "--plot", str(tmp_path / "run"))
+    status, _, lines = run_main(
+        capsys,
+        "solve",
+        "--map",
+        "empty:4",
+        "--horizon",
+        "3",
+        "--iterations",
+        "1",
+        "--out",
+        str(tmp_path / "r.nc"),
+        "--plot",
+        str(tmp_path / "run"),
+    )
     assert status == 2 and len(lines) == 1 and "has no extension: name it with its format, e.g. run.png" in lines[0]
     assert os.listdir(tmp_path) == []
 
@@ -164,38 +193,47 @@ def test_edge_lists_say_what_was_dropped_merged_or_renumbered(tmp_path, capsys):
     from mfgtools.games.contagion import load_population
     from mfgtools.graphs.networks import load_edge_list
 
-    big = 2 ** 62 + 7  # a 64-bit id: accepted, renumbered
+    big = 2**62 + 7  # a 64-bit id: accepted, renumbered
     lines = ["0 1", "1 1", "0 1", "1 2 0.5", f"{big} 2"] + [f"0 {k}" for k in range(3, 12)]
     path = tmp_path / "net.txt"
     path.write_text("\n".join(lines) + "\n")
     graph, report = load_edge_list(path)
-    assert report.changes() == ["1 self-loop dropped", "1 duplicate line merged",
-                                "columns after the second ignored on 1 line", "node ids renumbered 0..12"]
+    assert report.changes() == [
+        "1 self-loop dropped",
+        "1 duplicate line merged",
+        "columns after the second ignored on 1 line",
+        "node ids renumbered 0..12",
+    ]
     assert int(graph.node_ids[-1]) == big and graph.n_edges == 12
     load_population(str(path), k_max=1)
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert err == [f"mfgtools: note: network file {str(path)!r}: 1 self-loop dropped; 1 duplicate line merged; "
-                   "columns after the second ignored on 1 line; node ids renumbered 0..12 (13 vertices, 12 "
-                   "undirected edges)"]
+    assert err == [
+        f"mfgtools: note: network file {str(path)!r}: 1 self-loop dropped; 1 duplicate line merged; "
+        "columns after the second ignored on 1 line; node ids renumbered 0..12 (13 vertices, 12 "
+        "undirected edges)"
+    ]
     clean = tmp_path / "clean.txt"
     clean.write_text("0 1\n1 2\n2 0\n0 3\n")
     assert load_edge_list(clean)[1].changes() == []
     beyond = tmp_path / "beyond.txt"
-    beyond.write_text(f"0 {2 ** 64}\n")
+    beyond.write_text(f"0 {2**64}\n")
     with pytest.raises(MFGError, match="too large \\(ids must fit in 64 bits\\)"):
         load_edge_list(beyond)
 
 
 # ----- seeds, horizons, temperatures, policies ----------------------------------------------------
-@pytest.mark.parametrize("argv, fragment", [
-    (["solve", "--seed", str(2 ** 70)], f"--seed must be at most {MAX_SEED}"),
-    (["solve", "--seed", str(2 ** 32)], f"--seed must be at most {MAX_SEED}"),
-    (["solve", "--horizon", str(2 ** 70)], f"horizon must be at most {MAX_HORIZON}"),
-    (["sweep", "--seeds", f"0,{2 ** 70}"], f"--seeds must be at most {MAX_SEED}"),
-    (["dataset", "collect", "--seed", str(2 ** 64), "--out", "d.nc"], f"--seed must be at most {MAX_SEED}"),
-    (["solve", "--game", "random", "-p", f"seed={2 ** 70}"], f"seed must be at most {MAX_SEED}"),
-    (["solve", "--game", "sis", "-p", f"horizon={2 ** 40}"], f"horizon must be at most {MAX_HORIZON}"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["solve", "--seed", str(2**70)], f"--seed must be at most {MAX_SEED}"),
+        (["solve", "--seed", str(2**32)], f"--seed must be at most {MAX_SEED}"),
+        (["solve", "--horizon", str(2**70)], f"horizon must be at most {MAX_HORIZON}"),
+        (["sweep", "--seeds", f"0,{2**70}"], f"--seeds must be at most {MAX_SEED}"),
+        (["dataset", "collect", "--seed", str(2**64), "--out", "d.nc"], f"--seed must be at most {MAX_SEED}"),
+        (["solve", "--game", "random", "-p", f"seed={2**70}"], f"seed must be at most {MAX_SEED}"),
+        (["solve", "--game", "sis", "-p", f"horizon={2**40}"], f"horizon must be at most {MAX_HORIZON}"),
+    ],
+)
 def test_seeds_and_horizons_are_bounded_from_above(argv, fragment, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     status, _, lines = run_main(capsys, *argv)

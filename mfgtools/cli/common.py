@@ -6,7 +6,6 @@ import os
 
 from mfgtools.errors import MFGError
 
-
 EXIT_ERROR = 2  # user errors, as argparse's usage errors
 EXIT_IO = 1  # the operating system refused a read or a write
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention
@@ -29,14 +28,20 @@ def add_game_flags(parser) -> None:
     parser.add_argument("--setting", help="game parameter setting (crowd_modelling_2d: default, four_rooms, maze)")
     parser.add_argument("--horizon", metavar="T", help="game parameter horizon: number of decision steps")
     parser.add_argument("--mode", help="game parameter mode: finite-horizon or stationary, for games that have both")
-    parser.add_argument("--graph", metavar="PATH",
-                        help="game parameter graph: edge-list file of a real network (graphex games; plain or .gz)")
+    parser.add_argument(
+        "--graph",
+        metavar="PATH",
+        help="game parameter graph: edge-list file of a real network (graphex games; plain or .gz)",
+    )
 
 
 def add_force_flag(parser) -> None:
-    parser.add_argument("--force", action="store_true",
-                        help="run even when the memory estimate exceeds the memory available (mfgtools refuses "
-                             "such runs at once otherwise; docs/reliability.md)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the memory estimate exceeds the memory available (mfgtools refuses "
+        "such runs at once otherwise; docs/reliability.md)",
+    )
 
 
 # ----- solve ------------------------------------------------------------------------
@@ -52,8 +57,7 @@ def parse_assignments(items) -> list[tuple[str, object]]:
     return pairs
 
 
-def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solver_shortcuts=None
-                     ) -> tuple[dict, dict]:
+def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solver_shortcuts=None) -> tuple[dict, dict]:
     """Split parameters between the game and the solver.
 
     ``shortcuts`` (``--map`` etc.) must be game parameters, ``solver_shortcuts``
@@ -69,9 +73,10 @@ def route_parameters(game: str, solver: str, shortcuts: dict, assignments, solve
     game_params: dict = {}
     solver_params: dict = {}
     origin: dict = {}
-    for values, known, target, kind, name_of in ((shortcuts, game_parameters, game_params, "game", game),
-                                                 (solver_shortcuts or {}, solver_parameters, solver_params,
-                                                  "solver", solver)):
+    for values, known, target, kind, name_of in (
+        (shortcuts, game_parameters, game_params, "game", game),
+        (solver_shortcuts or {}, solver_parameters, solver_params, "solver", solver),
+    ):
         for name, value in values.items():
             if name not in known:
                 raise MFGError(
@@ -144,16 +149,29 @@ def file_stem(game: str) -> str:
 def add_checkpoint_flags(parser, what: str) -> None:
     """--checkpoint, --checkpoint-every, --resume and --restart of ``solve`` (``what`` = "run") and ``sweep``."""
     beside = "; a sweep keeps its finished batches beside it, PATH.batch-K" if what == "sweep" else ""
-    parser.add_argument("--checkpoint", metavar="PATH",
-                        help=f"checkpoint file of the {what} (default: OUT.ckpt; deleted when the {what} completes"
-                             f"{beside}; an existing file other than a checkpoint of mfgtools is never touched)")
-    parser.add_argument("--checkpoint-every", default="10", metavar="N",
-                        help="save the checkpoint at least N iterations apart (default: 10; 0: never)")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"continue from the checkpoint of an interrupted {what} with the same arguments")
-    parser.add_argument("--restart", action="store_true",
-                        help=f"discard the checkpoint of an interrupted {what} and start afresh (without --resume or "
-                             "--restart, an existing checkpoint stops it)")
+    parser.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help=f"checkpoint file of the {what} (default: OUT.ckpt; deleted when the {what} completes"
+        f"{beside}; an existing file other than a checkpoint of mfgtools is never touched)",
+    )
+    parser.add_argument(
+        "--checkpoint-every",
+        default="10",
+        metavar="N",
+        help="save the checkpoint at least N iterations apart (default: 10; 0: never)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"continue from the checkpoint of an interrupted {what} with the same arguments",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help=f"discard the checkpoint of an interrupted {what} and start afresh (without --resume or "
+        "--restart, an existing checkpoint stops it)",
+    )
 
 
 def prepare_checkpoint(args, out, inputs) -> str | None:
@@ -171,8 +189,14 @@ def prepare_checkpoint(args, out, inputs) -> str | None:
     check_output(out, "--out", args.overwrite, inputs, extra)
     check_plot(args.plot, out, args.overwrite, inputs, extra)
     if checkpointed:
-        checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart,
-                               outputs=[("--out", out), ("--plot", args.plot)], inputs=inputs, existing=False)
+        checkpoints.check_path(
+            checkpoint,
+            resume=args.resume,
+            restart=args.restart,
+            outputs=[("--out", out), ("--plot", args.plot)],
+            inputs=inputs,
+            existing=False,
+        )
     claim_outputs(args, out, args.plot)  # a second run writing the same files is refused from here on
     if checkpointed:  # an existing checkpoint is an interrupted run's (a running one holds the lock of --out)
         checkpoints.check_path(checkpoint, resume=args.resume, restart=args.restart)
@@ -221,7 +245,24 @@ def show_value(value) -> str:
     return str(value)
 
 
-__all__ = ["EXIT_ERROR", "EXIT_IO", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "NONE_WORDS", "GAME_SHORTCUTS",
-           "SOLVER_SHORTCUTS", "DEFAULT_SOLVERS", "LABEL_WIDTH", "add_game_flags", "add_force_flag",
-           "parse_assignments", "route_parameters", "check_output", "claim_outputs", "input_paths",
-           "routed_parameters", "check_plot", "show_value"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_IO",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "NONE_WORDS",
+    "GAME_SHORTCUTS",
+    "SOLVER_SHORTCUTS",
+    "DEFAULT_SOLVERS",
+    "LABEL_WIDTH",
+    "add_game_flags",
+    "add_force_flag",
+    "parse_assignments",
+    "route_parameters",
+    "check_output",
+    "claim_outputs",
+    "input_paths",
+    "routed_parameters",
+    "check_plot",
+    "show_value",
+]

@@ -6,31 +6,43 @@ import os
 import sys
 import time
 
+from mfgtools.cli.common import (
+    GAME_SHORTCUTS,
+    LABEL_WIDTH,
+    add_force_flag,
+    add_game_flags,
+    check_output,
+    claim_outputs,
+    input_paths,
+    parse_assignments,
+    show_value,
+)
 from mfgtools.errors import MFGError, as_int, as_seed
-from mfgtools.cli.common import (GAME_SHORTCUTS, LABEL_WIDTH, add_force_flag, add_game_flags, check_output,
-                                 claim_outputs, input_paths, parse_assignments, show_value)
 
 
 # ----- dataset ----------------------------------------------------------------------
 def add_dataset_parser(commands) -> None:
     dataset = commands.add_parser(
-        "dataset", help="offline datasets: collect, mix, info",
+        "dataset",
+        help="offline datasets: collect, mix, info",
         description="Collect offline datasets by simulating a population that follows a policy, mix "
-                    "datasets, and print a dataset's schema summary and quality metrics.",
+        "datasets, and print a dataset's schema summary and quality metrics.",
     )
     actions = dataset.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     collect = actions.add_parser(
-        "collect", help="simulate a population following a policy and save its episodes",
+        "collect",
+        help="simulate a population following a policy and save its episodes",
         description="Simulate EPISODES agents following a behaviour policy (one population unless "
-                    "--population is smaller) and save their episodes as a dataset file.",
+        "--population is smaller) and save their episodes as a dataset file.",
         epilog="policies: uniform; omd:K (online mirror descent after K iterations); equilibrium "
-               "(omd:1000); or a result file of `mfgtools solve` (its final policy).",
+        "(omd:1000); or a result file of `mfgtools solve` (its final policy).",
     )
     collect.add_argument("--game", default="crowd", help="game name (default: crowd)")
     add_game_flags(collect)
-    collect.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                         help="set a game parameter (repeatable)")
+    collect.add_argument(
+        "-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="set a game parameter (repeatable)"
+    )
     collect.add_argument("--policy", default="uniform", help="behaviour policy (default: uniform; see below)")
     collect.add_argument("--epsilon", default="0", help="mix the policy with uniform: (1-e) pi + e uniform")
     collect.add_argument("--episodes", default="1000", metavar="E", help="episodes to record (default: 1000)")
@@ -41,8 +53,11 @@ def add_dataset_parser(commands) -> None:
     add_force_flag(collect)
     collect.set_defaults(handler=run_dataset_collect)
 
-    mix = actions.add_parser("mix", help="concatenate episodes of datasets of the same game",
-                             description="Mix datasets of the same game and map into one file.")
+    mix = actions.add_parser(
+        "mix",
+        help="concatenate episodes of datasets of the same game",
+        description="Mix datasets of the same game and map into one file.",
+    )
     mix.add_argument("paths", nargs="+", metavar="PATH", help="dataset files")
     mix.add_argument("--counts", metavar="N,N,...", help="episodes to draw from each (default: all)")
     mix.add_argument("--seed", default="0", metavar="S", help="random seed of the draws (default: 0)")
@@ -50,13 +65,17 @@ def add_dataset_parser(commands) -> None:
     mix.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     mix.set_defaults(handler=run_dataset_mix)
 
-    info = actions.add_parser("info", help="summary and quality metrics of a dataset",
-                              description="Print a dataset's game, size, coverage and returns; with "
-                                          "--quality also its trajectory quality and the behaviour's "
-                                          "exploitability (these need the game's dynamics).")
+    info = actions.add_parser(
+        "info",
+        help="summary and quality metrics of a dataset",
+        description="Print a dataset's game, size, coverage and returns; with "
+        "--quality also its trajectory quality and the behaviour's "
+        "exploitability (these need the game's dynamics).",
+    )
     info.add_argument("path", help="dataset file")
-    info.add_argument("--quality", action="store_true",
-                      help="also compute the trajectory quality (runs OMD for the expert reference)")
+    info.add_argument(
+        "--quality", action="store_true", help="also compute the trajectory quality (runs OMD for the expert reference)"
+    )
     info.set_defaults(handler=run_dataset_info)
 
 
@@ -77,8 +96,11 @@ class Stage:
 
     def __exit__(self, kind, error, traceback):
         if self.shown and kind is None:
-            print(f"mfgtools: {self.message}: done in {time.perf_counter() - self.started:.1f} s", file=sys.stderr,
-                  flush=True)
+            print(
+                f"mfgtools: {self.message}: done in {time.perf_counter() - self.started:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         return False
 
 
@@ -103,8 +125,10 @@ def _behaviour(game, spec: str):
     if "policy" not in result or result.attrs.get("game") != game.name:
         raise MFGError(f"{text!r} holds no policy of game {game.name!r}")
     if result.attrs["mode"] != "finite-horizon":
-        raise MFGError(f"{text!r} holds a {result.attrs['mode']} policy; datasets are collected with a "
-                       "finite-horizon policy: solve the game with --mode finite-horizon")
+        raise MFGError(
+            f"{text!r} holds a {result.attrs['mode']} policy; datasets are collected with a "
+            "finite-horizon policy: solve the game with --mode finite-horizon"
+        )
     policy = result["policy"].values[:-1]
     if game.grid_shape is not None and policy.ndim == 4:
         policy = game.from_grid(policy)
@@ -133,8 +157,15 @@ def run_dataset_collect(args) -> int:
         policy = _behaviour(game, args.policy)
     description = f"{args.policy}" + (f" mixed with uniform (epsilon {args.epsilon})" if float(args.epsilon) else "")
     with Stage(f"simulating {episodes} episodes"):
-        dataset = collect_dataset(game, policy, episodes, seed=seed, population=population, epsilon=args.epsilon,
-                                  description=f"{description}, {episodes} episodes")
+        dataset = collect_dataset(
+            game,
+            policy,
+            episodes,
+            seed=seed,
+            population=population,
+            epsilon=args.epsilon,
+            description=f"{description}, {episodes} episodes",
+        )
     with Stage(f"writing {args.out}"):
         args.written.append(dataset.save(args.out))
     _print_metrics(dataset_metrics(dataset))
@@ -165,8 +196,10 @@ def run_dataset_info(args) -> int:
     dataset = load_dataset(args.path)
     print(f"{'game':<{LABEL_WIDTH}} {dataset.game} {_format_params(dataset.game_params)}")
     print(f"{'description':<{LABEL_WIDTH}} {dataset.description}")
-    print(f"{'shape':<{LABEL_WIDTH}} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
-          f"{dataset.n_states} states, {dataset.n_actions} actions")
+    print(
+        f"{'shape':<{LABEL_WIDTH}} {dataset.n_episodes} episodes x {dataset.horizon} steps, "
+        f"{dataset.n_states} states, {dataset.n_actions} actions"
+    )
     game = None
     references = None
     if args.quality:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from mfgtools.cli.common import show_value
 
 
@@ -13,8 +12,10 @@ def _print_entries(title: str, entries: dict) -> None:
     default_width = min(max([len(r[1]) for r in rows] + [7]), 14)
     for name, spec in entries.items():
         print(f"\n  {name}: {spec.description}")
-        print(f"      modes: {', '.join(spec.modes)}"
-              + (f"; default iterations: {spec.iterations}" if spec.iterations is not None else ""))
+        print(
+            f"      modes: {', '.join(spec.modes)}"
+            + (f"; default iterations: {spec.iterations}" if spec.iterations is not None else "")
+        )
         if not spec.parameters:
             print("      (no parameters)")
         for key, parameter in spec.parameters.items():
@@ -26,17 +27,22 @@ def run_list(args) -> int:
     from mfgtools.solvers import list_solvers
 
     if args.what in (None, "games"):
-        _print_entries("Games (mfgtools solve --game NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
-                       list_games())
+        _print_entries(
+            "Games (mfgtools solve --game NAME [-p KEY=VALUE ...]); columns: parameter, default, help", list_games()
+        )
     if args.what is None:
         print()
     if args.what in (None, "solvers"):
-        _print_entries("Solvers (mfgtools solve --solver NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
-                       list_solvers())
+        _print_entries(
+            "Solvers (mfgtools solve --solver NAME [-p KEY=VALUE ...]); columns: parameter, default, help",
+            list_solvers(),
+        )
     if args.what is None:
         print("\n`none`: the game or solver picks the value (see the help); type -p KEY=none to ask for it.")
-        print("modes: finite-horizon (policies over t = 0..T-1) or stationary (discounted, one policy for all t);\n"
-              "a game with both has a parameter mode (--mode); a solver solves the modes it lists.")
+        print(
+            "modes: finite-horizon (policies over t = 0..T-1) or stationary (discounted, one policy for all t);\n"
+            "a game with both has a parameter mode (--mode); a solver solves the modes it lists."
+        )
     return 0
 
 

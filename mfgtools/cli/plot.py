@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from mfgtools.errors import MFGError, as_int
 from mfgtools.cli.common import check_output, claim_outputs
+from mfgtools.errors import MFGError, as_int
 
 
 # ----- plot -------------------------------------------------------------------------
@@ -25,18 +25,21 @@ def run_plot(args) -> int:
     dataset = load_result(args.path)
     if is_sweep(dataset):  # a file of `mfgtools sweep`: the final metric against the swept parameter
         if times is not None:
-            raise MFGError(f"--times does not apply to {args.path!r}: it is a sweep (its figure shows the final "
-                           "metric against the swept parameter); leave --times out")
+            raise MFGError(
+                f"--times does not apply to {args.path!r}: it is a sweep (its figure shows the final "
+                "metric against the swept parameter); leave --times out"
+            )
         write_sweep_plot(dataset, out)
         print(f"wrote {out}")
         return 0
     if times is not None and dataset.attrs["mode"] == "stationary":
-        raise MFGError(f"--times does not apply to {args.path!r}: it is a stationary result (one stationary "
-                       "population, no time steps); leave --times out")
+        raise MFGError(
+            f"--times does not apply to {args.path!r}: it is a stationary result (one stationary "
+            "population, no time steps); leave --times out"
+        )
     plot_result(dataset, out, times=times, scale=args.scale)
     print(f"wrote {out}")
     return 0
-
 
 
 __all__ = ["run_plot"]

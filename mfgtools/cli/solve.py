@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-from mfgtools.errors import as_int, as_seed
 from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value
+from mfgtools.errors import as_int, as_seed
 
 
 def run_solve(args) -> int:
@@ -42,10 +40,20 @@ def run_solve(args) -> int:
         return _dry_run(args, game, iterations, solver_params)
     writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
     checkpointed = checkpointed and writer
-    result = solve(game, args.solver, iterations=iterations, seed=seed, progress=not args.quiet and writer,
-                   checkpoint=checkpoint if checkpointed else None, checkpoint_every=every,
-                   resume=args.resume, restart=args.restart, outputs=tuple(p for p in (out, args.plot) if p),
-                   devices=devices, **solver_params)
+    result = solve(
+        game,
+        args.solver,
+        iterations=iterations,
+        seed=seed,
+        progress=not args.quiet and writer,
+        checkpoint=checkpoint if checkpointed else None,
+        checkpoint_every=every,
+        resume=args.resume,
+        restart=args.restart,
+        outputs=tuple(p for p in (out, args.plot) if p),
+        devices=devices,
+        **solver_params,
+    )
     dataset = result.to_xarray()
     written = args.written  # main() reports it when interrupted
     if writer:
@@ -59,8 +67,9 @@ def run_solve(args) -> int:
             if holder is not None:
                 holder.remove()
             else:
-                checkpoints.discard(checkpoint, None if args.restart else {"game": game.name, "solver": args.solver,
-                                                                            "seed": seed})
+                checkpoints.discard(
+                    checkpoint, None if args.restart else {"game": game.name, "solver": args.solver, "seed": seed}
+                )
 
     import numpy as np
 
@@ -70,30 +79,50 @@ def run_solve(args) -> int:
     settings = ", ".join(f"{k}={show_value(v)}" for k, v in sorted(shown.items()))
     lines = [
         ("game", result.game.describe()),
-        ("solver", f"{args.solver}" + (f" ({settings})" if settings else "")
-         + f", {result.iterations} iteration{'s' if result.iterations != 1 else ''}, seed {seed}"),
+        (
+            "solver",
+            f"{args.solver}"
+            + (f" ({settings})" if settings else "")
+            + f", {result.iterations} iteration{'s' if result.iterations != 1 else ''}, seed {seed}",
+        ),
     ]
     if "exploitability" in result.metrics:
         history = np.asarray(result.metrics["exploitability"], dtype=float)
-        lines.append(("exploitability", f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
-                      + (f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
-                         if np.nanmin(history) < history[-1] else ")")))
+        lines.append(
+            (
+                "exploitability",
+                f"{float(history[-1]):.6g} (initial policy: {float(history[0]):.6g}"
+                + (
+                    f"; lowest {np.nanmin(history):.6g} at iteration {int(np.nanargmin(history))})"
+                    if np.nanmin(history) < history[-1]
+                    else ")"
+                ),
+            )
+        )
     else:  # mean-field control of a swarm: the shared return of the decentralised policy
         returns = np.asarray(result.metrics["return"], dtype=float)
         order = np.asarray(result.metrics["order_parameter"], dtype=float)
         agents = result.game.n_agents
         lines += [
-            ("return", f"{returns[-1]:.6g} (decentralised, {agents} agents; first training episodes: "
-                       f"{returns[0]:.6g})"),
+            (
+                "return",
+                f"{returns[-1]:.6g} (decentralised, {agents} agents; first training episodes: {returns[0]:.6g})",
+            ),
             (result.game.order_label, f"{order[-1]:.4g} at the horizon (first training episodes: {order[0]:.4g})"),
         ]
     if "regularised_exploitability" in result.metrics:  # what entropy-regularised solvers drive to 0
         regularised = np.asarray(result.metrics["regularised_exploitability"], dtype=float)
         temperature = result.solver_params.get("temperature")
-        lines.append(("regularised", f"{float(regularised[-1]):.6g} (initial policy: {float(regularised[0]):.6g}; "
-                                     f"exploitability of the temperature={temperature} game)"))
-    lines.append(("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, "
-                               "compilation included)"))
+        lines.append(
+            (
+                "regularised",
+                f"{float(regularised[-1]):.6g} (initial policy: {float(regularised[0]):.6g}; "
+                f"exploitability of the temperature={temperature} game)",
+            )
+        )
+    lines.append(
+        ("wall time", f"{time.perf_counter() - started:.1f} s (solve {result.wall_time:.1f} s, compilation included)")
+    )
     lines += [("wrote", path) for path in written]
     if writer:
         for label, text in lines:

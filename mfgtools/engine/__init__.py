@@ -13,8 +13,35 @@ are thin compositions of these.
 """
 
 from mfgtools.engine.loop import BatchRuns, Hooks, OneRun, execute, merge_metrics, seed_keys, split_keys
-from mfgtools.engine.programs import (PROGRAMS, TRACE_COUNT, Carry, Final, advance, finish, headline_metric, init,
-                                      seed_key, whole_run)
+from mfgtools.engine.programs import (
+    PROGRAMS,
+    TRACE_COUNT,
+    Carry,
+    Final,
+    advance,
+    finish,
+    headline_metric,
+    init,
+    seed_key,
+    whole_run,
+)
 
-__all__ = ["BatchRuns", "Hooks", "OneRun", "execute", "merge_metrics", "seed_keys", "split_keys", "seed_key", "PROGRAMS", "TRACE_COUNT",
-           "Carry", "Final", "advance", "finish", "headline_metric", "init", "whole_run"]
+__all__ = [
+    "BatchRuns",
+    "Hooks",
+    "OneRun",
+    "execute",
+    "merge_metrics",
+    "seed_keys",
+    "split_keys",
+    "seed_key",
+    "PROGRAMS",
+    "TRACE_COUNT",
+    "Carry",
+    "Final",
+    "advance",
+    "finish",
+    "headline_metric",
+    "init",
+    "whole_run",
+]

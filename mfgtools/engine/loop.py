@@ -57,8 +57,9 @@ class OneRun:
         return programs.PROGRAMS.init(self.solver, self.game, init_keys)
 
     def advance(self, carry, run_keys, start, count, cap):
-        return programs.PROGRAMS.advance(self.solver, self.game, carry, run_keys, np.int32(start), np.int32(count),
-                                         cap=cap)
+        return programs.PROGRAMS.advance(
+            self.solver, self.game, carry, run_keys, np.int32(start), np.int32(count), cap=cap
+        )
 
     def finish(self, carry, iterations):
         return programs.PROGRAMS.finish(self.solver, self.game, carry, np.int32(iterations))
@@ -89,20 +90,40 @@ class BatchRuns:
         self._fetch = fetch
 
     def init(self, init_keys):
-        return programs.PROGRAMS.init_runs(self.solver, self.game, self.values, init_keys, paths=self.paths,
-                                           sharding=self.sharding)
+        return programs.PROGRAMS.init_runs(
+            self.solver, self.game, self.values, init_keys, paths=self.paths, sharding=self.sharding
+        )
 
     def advance(self, carry, run_keys, start, count, cap):
-        return programs.PROGRAMS.advance_runs(self.solver, self.game, self.values, carry, run_keys, np.int32(start),
-                                              np.int32(count), cap=cap, paths=self.paths, sharding=self.sharding)
+        return programs.PROGRAMS.advance_runs(
+            self.solver,
+            self.game,
+            self.values,
+            carry,
+            run_keys,
+            np.int32(start),
+            np.int32(count),
+            cap=cap,
+            paths=self.paths,
+            sharding=self.sharding,
+        )
 
     def finish(self, carry, iterations):
-        return programs.PROGRAMS.finish_runs(self.solver, self.game, self.values, carry, np.int32(iterations),
-                                             paths=self.paths, sharding=self.sharding)
+        return programs.PROGRAMS.finish_runs(
+            self.solver, self.game, self.values, carry, np.int32(iterations), paths=self.paths, sharding=self.sharding
+        )
 
     def whole(self, keys, iterations, cap):
-        return programs.PROGRAMS.whole_runs(self.solver, self.game, self.values, keys, np.int32(iterations),
-                                            cap=cap, paths=self.paths, sharding=self.sharding)
+        return programs.PROGRAMS.whole_runs(
+            self.solver,
+            self.game,
+            self.values,
+            keys,
+            np.int32(iterations),
+            cap=cap,
+            paths=self.paths,
+            sharding=self.sharding,
+        )
 
     def fetch(self, carry):
         if self._fetch is not None:
@@ -228,12 +249,22 @@ def merge_metrics(metrics: dict, final: dict, iterations: int) -> dict:
     names = list(dict.fromkeys(list(final) + list(metrics)))
     merged = {}
     for name in names:
-        head = (np.asarray(metrics[name], dtype=np.float64) if name in metrics
-                else np.full(iterations, np.nan))
+        head = np.asarray(metrics[name], dtype=np.float64) if name in metrics else np.full(iterations, np.nan)
         last = np.atleast_1d(np.asarray(final.get(name, np.nan), dtype=np.float64))
         merged[name] = np.concatenate([head.reshape(-1)[:iterations], last])
     return merged
 
 
-__all__ = ["execute", "Hooks", "Runs", "OneRun", "BatchRuns", "seed_keys", "split_keys", "merge_metrics", "make_report",
-           "CHUNK_SECONDS", "CHUNK_LIMIT"]
+__all__ = [
+    "execute",
+    "Hooks",
+    "Runs",
+    "OneRun",
+    "BatchRuns",
+    "seed_keys",
+    "split_keys",
+    "merge_metrics",
+    "make_report",
+    "CHUNK_SECONDS",
+    "CHUNK_LIMIT",
+]

@@ -123,11 +123,15 @@ def advance(solver, game, carry: Carry, key, start, count, cap: int):
         best = carry.best
         if best is not None and headline in metrics:
             value = metrics[headline].astype(best.value.dtype)
-            best = lax.cond(value < best.value,  # NaN never counts as better
-                            lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),  # type: ignore[union-attr]
-                            lambda: best)
-        buffers = {name: lax.dynamic_update_index_in_dim(buffers[name], metrics[name].astype(buffers[name].dtype),
-                                                         i, 0) for name in buffers}
+            best = lax.cond(
+                value < best.value,  # NaN never counts as better
+                lambda: Best(value, iteration.astype(jnp.int32), before.astype(best.policy.dtype)),  # type: ignore[union-attr]
+                lambda: best,
+            )
+        buffers = {
+            name: lax.dynamic_update_index_in_dim(buffers[name], metrics[name].astype(buffers[name].dtype), i, 0)
+            for name in buffers
+        }
         return Carry(state, best), buffers
 
     return lax.fori_loop(0, count, body, (carry, buffers))
@@ -166,7 +170,8 @@ def finish(solver, game, carry: Carry, iterations=None) -> Final:
     best_policy = jnp.where(take_last, policy, best.policy)
     best_flow = lax.cond(take_last, lambda: final.mean_field, lambda: kernels.mean_field(game, best.policy))
     return final.replace(  # type: ignore[attr-defined]  # flax struct dataclasses add replace
-        best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy, best_mean_field=best_flow)
+        best_iteration=jnp.where(take_last, last, best.iteration), best_policy=best_policy, best_mean_field=best_flow
+    )
 
 
 def run_keys(key):
@@ -222,6 +227,7 @@ def init_runs(base, game, values, init_keys, paths=(), sharding=None):
 
 def advance_runs(base, game, values, carry, keys, start, count, cap, paths=(), sharding=None):
     """:func:`advance` of a batch of runs; metrics ``(runs, cap)``."""
+
     def one(v, c, k):
         return advance(rebuilt(base, v, paths), game, c, k, start, count, cap)
 
@@ -236,6 +242,7 @@ def finish_runs(base, game, values, carry, iterations=None, paths=(), sharding=N
 
 def whole_runs(base, game, values, keys, iterations, cap, paths=(), sharding=None):
     """:func:`whole_run` of a batch of runs (``keys``: one seed key per run)."""
+
     def one(v, k):
         return whole_run(rebuilt(base, v, paths), game, k, iterations, cap)
 
@@ -260,8 +267,9 @@ class _Programs:
                 whole=jax.jit(whole_run, static_argnames=("cap",)),
                 run_keys=jax.jit(jax.vmap(run_keys)),
                 init_runs=jax.jit(init_runs, static_argnames=("paths", "sharding")),
-                advance_runs=jax.jit(advance_runs, static_argnames=("cap", "paths", "sharding"),
-                                     donate_argnames=("carry",)),
+                advance_runs=jax.jit(
+                    advance_runs, static_argnames=("cap", "paths", "sharding"), donate_argnames=("carry",)
+                ),
                 finish_runs=jax.jit(finish_runs, static_argnames=("paths", "sharding")),
                 whole_runs=jax.jit(whole_runs, static_argnames=("cap", "paths", "sharding")),
             )
@@ -289,6 +297,24 @@ def capacity(iterations: int, limit: int | None = None) -> int:
     return 1 << (n - 1).bit_length()
 
 
-__all__ = ["Best", "Carry", "Final", "init", "advance", "finish", "whole_run", "init_runs", "advance_runs",
-           "finish_runs", "whole_runs", "rebuilt", "capacity", "seed_key", "run_keys", "headline_metric", "is_swarm", "PROGRAMS",
-           "TRACE_COUNT"]
+__all__ = [
+    "Best",
+    "Carry",
+    "Final",
+    "init",
+    "advance",
+    "finish",
+    "whole_run",
+    "init_runs",
+    "advance_runs",
+    "finish_runs",
+    "whole_runs",
+    "rebuilt",
+    "capacity",
+    "seed_key",
+    "run_keys",
+    "headline_metric",
+    "is_swarm",
+    "PROGRAMS",
+    "TRACE_COUNT",
+]

@@ -72,8 +72,11 @@ class LogReport:
         self.lines += 1
         share = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         tail = f", {self.postfix}" if self.postfix else ""
-        print(f"{self.label}: {self.n}/{self.total} it{share}, {now - self.start:.1f} s{tail}", file=self.stream,
-              flush=True)
+        print(
+            f"{self.label}: {self.n}/{self.total} it{share}, {now - self.start:.1f} s{tail}",
+            file=self.stream,
+            flush=True,
+        )
 
     def close(self) -> None:
         self._line(time.perf_counter())

@@ -20,9 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_float
+from mfgtools.finite import kernels
 from mfgtools.finite.game import FiniteGame
+
 
 @jax.jit
 def _mean_field(game, policy):
@@ -62,9 +63,7 @@ def check_population(game, residual) -> None:
 
 def check_game(game) -> FiniteGame:
     if not isinstance(game, FiniteGame):
-        raise MFGError(
-            f"expected a finite game from mfgtools.make_game(...), got {type(game).__name__}"
-        )
+        raise MFGError(f"expected a finite game from mfgtools.make_game(...), got {type(game).__name__}")
     return game
 
 
@@ -79,7 +78,7 @@ def as_policy(game: FiniteGame, policy, atol: float = 1e-4, batched: bool = Fals
     check_game(game)
     expected = game.policy_shape
     array = np.asarray(policy)
-    if array.shape[int(batched):] != expected or array.ndim != len(expected) + int(batched):
+    if array.shape[int(batched) :] != expected or array.ndim != len(expected) + int(batched):
         names = "(S, A)" if game.stationary else "(T, S, A)"
         grid = "(H, W, A)" if game.stationary else "(T, H, W, A)"
         raise MFGError(
@@ -105,8 +104,7 @@ def as_policy(game: FiniteGame, policy, atol: float = 1e-4, batched: bool = Fals
     illegal = ~np.asarray(game.action_mask)
     if illegal.any() and (array * illegal > atol).any():
         raise MFGError(
-            "policy puts mass on illegal actions (moves into walls); use game.action_mask to "
-            "zero them and renormalise"
+            "policy puts mass on illegal actions (moves into walls); use game.action_mask to zero them and renormalise"
         )
     return jnp.asarray(np.clip(array, 0.0, None), dtype=game.initial_distribution.dtype)
 
@@ -125,8 +123,9 @@ def exploitability(game: FiniteGame, policy, temperature: float = 0.0, greedy_st
     ``greedy_start=True`` the Off-MMD paper's scoring (see :func:`kernels.exploitability`).
     """
     temperature = as_float(temperature, "temperature", 0.0)
-    value, residual = _exploitability(check_game(game), as_policy(game, policy), temperature=temperature,
-                                      greedy_start=bool(greedy_start))
+    value, residual = _exploitability(
+        check_game(game), as_policy(game, policy), temperature=temperature, greedy_start=bool(greedy_start)
+    )
     check_population(game, residual)
     return float(value)
 

@@ -25,12 +25,12 @@ from mfgtools.annotations import Annotation, params_to_json  # noqa: F401 - re-e
 from mfgtools.errors import MFGError, as_choice, as_float
 from mfgtools.registry import MODES
 
-
 STATIONARY_DISCOUNT = 0.9  # default discount of games played in stationary mode
 
 
-def resolve_mode(mode, discount, finite_discount: float = 1.0,
-                 stationary_discount: float = STATIONARY_DISCOUNT) -> tuple[str, float]:
+def resolve_mode(
+    mode, discount, finite_discount: float = 1.0, stationary_discount: float = STATIONARY_DISCOUNT
+) -> tuple[str, float]:
     """Validate a game's ``mode`` and ``discount``; ``discount=None`` takes the mode's default.
 
     Returns ``(mode, discount)`` with ``mode`` one of :data:`~mfgtools.registry.MODES`

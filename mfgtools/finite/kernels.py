@@ -45,7 +45,6 @@ from jax import lax
 from mfgtools.errors import MFGError
 from mfgtools.finite.game import FiniteGame
 
-
 # ----- small helpers -----------------------------------------------------------------
 _UNROLL = 16  # unroll reductions over trailing axes up to this length
 
@@ -366,8 +365,14 @@ def _population_operator(game: FiniteGame, policy: jax.Array, incoming: jax.Arra
     return lambda mu: _propagate(game, 0, mu, policy, incoming)
 
 
-def stationary_population(game: FiniteGame, policy: jax.Array, start=None, tol=None,
-                          max_steps: int = MAX_POPULATION_STEPS, damping: float = POPULATION_DAMPING):
+def stationary_population(
+    game: FiniteGame,
+    policy: jax.Array,
+    start=None,
+    tol=None,
+    max_steps: int = MAX_POPULATION_STEPS,
+    damping: float = POPULATION_DAMPING,
+):
     """Stationary population of ``policy`` ``(S, A)``: the fixed point of
     ``Gamma_pop(mu)(s') = sum_{s,a} mu(s) pi(a|s) P(s'|s, a, mu)``.
 
@@ -443,8 +448,7 @@ def _stationary_values(game: FiniteGame, mu: jax.Array, value_of_q, start=None, 
     return q_of(v), v, bound
 
 
-def stationary_evaluate(game: FiniteGame, policy: jax.Array, mu: jax.Array, temperature=0.0, start=None,
-                        tol=None):
+def stationary_evaluate(game: FiniteGame, policy: jax.Array, mu: jax.Array, temperature=0.0, start=None, tol=None):
     """Discounted (regularised) values of ``policy`` ``(S, A)`` with the population
     frozen at ``mu`` ``(S,)``: ``Q_h = r(mu) + gamma P(mu) V_h`` and
     ``V_h = sum_a pi (Q_h - lam log pi)``.

@@ -76,8 +76,9 @@ def agents_step(game, t, states: jax.Array, probs: jax.Array, mu_t: jax.Array, k
     return actions, rewards, successors, chosen
 
 
-def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int, flow: jax.Array | None = None
-                    ) -> Trajectories:
+def simulate_agents(
+    game, policy: jax.Array, key: jax.Array, n_agents: int, flow: jax.Array | None = None
+) -> Trajectories:
     """Pure, jit-able N-agent rollout of ``policy`` (``(T,S,A)`` or ``(N,T,S,A)``).
 
     With ``flow`` (``(T+1, S)``), rewards and transitions see ``flow[t]`` instead of
@@ -110,9 +111,7 @@ def simulate_agents(game, policy: jax.Array, key: jax.Array, n_agents: int, flow
         return next_states, (states, actions, rewards, mu_n, chosen)
 
     keys = jax.random.split(key, game.horizon)
-    final, (states, actions, rewards, empirical, log_prob) = lax.scan(
-        step, states0, (jnp.arange(game.horizon), keys)
-    )
+    final, (states, actions, rewards, empirical, log_prob) = lax.scan(step, states0, (jnp.arange(game.horizon), keys))
     states = jnp.concatenate([states, final[None]], axis=0)
     empirical = jnp.concatenate([empirical, empirical_distribution(final, n_states)[None]], axis=0)
     return Trajectories(states, actions, rewards, empirical, log_prob)
@@ -144,8 +143,11 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     from mfgtools.resources import check_bytes
 
     # per agent and step: state, action, reward, log-probability; per step the empirical flow
-    check_bytes(f"simulating {count:,} x {n_agents:,} agents for T={game.horizon:,} steps",
-                count * (game.horizon + 1) * (n_agents * 16 * 2 + game.n_states * 8), "n_agents or n_seeds")
+    check_bytes(
+        f"simulating {count:,} x {n_agents:,} agents for T={game.horizon:,} steps",
+        count * (game.horizon + 1) * (n_agents * 16 * 2 + game.n_states * 8),
+        "n_agents or n_seeds",
+    )
     keys = jax.random.split(jax.random.PRNGKey(seed), count)
     runs = simulate_seeds(game, checked, keys, n_agents)
     if n_seeds is None:
@@ -153,5 +155,4 @@ def simulate(game, policy, n_agents: int, seed: int = 0, n_seeds: int | None = N
     return runs
 
 
-__all__ = ["Trajectories", "empirical_distribution", "agents_step", "simulate_agents", "simulate_seeds",
-           "simulate"]
+__all__ = ["Trajectories", "empirical_distribution", "agents_step", "simulate_agents", "simulate_seeds", "simulate"]

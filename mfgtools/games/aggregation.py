@@ -74,16 +74,28 @@ PARAMETERS = {
 }
 
 
-@register_game("aggregation", "Aggregation on the torus: gather from local offsets only (Dec-POMFC, swarm)",
-               PARAMETERS, kind="swarm")
-def make_aggregation(n_agents=100, horizon=100, dt=0.1, radius=0.3, speed=0.3, noise=0.05, action_cost=0.01,
-                     discount=0.99) -> AggregationGame:
+@register_game(
+    "aggregation",
+    "Aggregation on the torus: gather from local offsets only (Dec-POMFC, swarm)",
+    PARAMETERS,
+    kind="swarm",
+)
+def make_aggregation(
+    n_agents=100, horizon=100, dt=0.1, radius=0.3, speed=0.3, noise=0.05, action_cost=0.01, discount=0.99
+) -> AggregationGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "aggregation")
     values.update(speed=as_float(speed, "speed", 0.0), noise=as_float(noise, "noise", 0.0))
     return AggregationGame(
-        name="aggregation", params=annotation(values), action_labels=ACTIONS, idle_action=0,
-        state_labels=("x", "y"), observation_labels=("offset x", "offset y"),
-        observation_periods=(None, None), observation_bounds=((-1.0, 1.0), (-1.0, 1.0)),
-        feature_labels=("x", "y"), feature_periods=(1.0, 1.0), order_label="spread",
+        name="aggregation",
+        params=annotation(values),
+        action_labels=ACTIONS,
+        idle_action=0,
+        state_labels=("x", "y"),
+        observation_labels=("offset x", "offset y"),
+        observation_periods=(None, None),
+        observation_bounds=((-1.0, 1.0), (-1.0, 1.0)),
+        feature_labels=("x", "y"),
+        feature_periods=(1.0, 1.0),
+        order_label="spread",
         **values,
     )

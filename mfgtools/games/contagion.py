@@ -48,11 +48,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int, as_seed
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_seed
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.games.registry import register_game
 from mfgtools.graphex.contagion import stay_probability
+from mfgtools.registry import Parameter
 
 MODELS = ("hybrid", "graphon")
 # default power-law graphex population (about 5,000 non-isolated vertices)
@@ -136,8 +136,9 @@ class ContagionGame(FiniteGame):
         counts = self.contact_counts(mu)[:, :, None]  # (C, X, 1)
         beta = self.contact_rate.astype(mu.dtype)[None]  # (1, X, A)
         degree = self.class_degree.astype(mu.dtype)[:, None, None]
-        stay = stay_probability(self.spontaneous.astype(mu.dtype)[None], beta, counts, degree,
-                                per_degree=self.multinomial[:, None, None])  # (C, X, A)
+        stay = stay_probability(
+            self.spontaneous.astype(mu.dtype)[None], beta, counts, degree, per_degree=self.multinomial[:, None, None]
+        )  # (C, X, A)
         probs = jnp.stack([stay, 1.0 - stay], axis=-1)  # (C, X, A, 2): stay, go to target
         return probs.reshape(self.n_states, self.n_actions, 2)
 
@@ -153,8 +154,18 @@ def _tables(n_classes: int, target: np.ndarray, n_actions: int):
     return np.ascontiguousarray(next_state)
 
 
-def load_population(graph=None, model="hybrid", k_max=8, core_bins=8, bins=16, split=None,
-                    sigma=DEFAULT_SIGMA, nu=DEFAULT_NU, L=DEFAULT_L, graph_seed=0):
+def load_population(
+    graph=None,
+    model="hybrid",
+    k_max=8,
+    core_bins=8,
+    bins=16,
+    split=None,
+    sigma=DEFAULT_SIGMA,
+    nu=DEFAULT_NU,
+    L=DEFAULT_L,
+    graph_seed=0,
+):
     """The population classes a contagion game is played on (validated).
 
     ``graph``: an edge-list path, a :class:`~mfgtools.graphs.Graph`, or None to
@@ -168,16 +179,22 @@ def load_population(graph=None, model="hybrid", k_max=8, core_bins=8, bins=16, s
         from mfgtools.graphs.graphex import power_law_graphex, sample_graphex
 
         graphex = power_law_graphex(as_float(sigma, "sigma", 0.0, 1.0, low_open=True, high_open=True))
-        graph = sample_graphex(graphex, as_float(nu, "nu", 0.0, low_open=True),
-                               as_float(L, "L", 0.0, low_open=True), as_seed(graph_seed, "graph_seed"))
+        graph = sample_graphex(
+            graphex,
+            as_float(nu, "nu", 0.0, low_open=True),
+            as_float(L, "L", 0.0, low_open=True),
+            as_seed(graph_seed, "graph_seed"),
+        )
     elif isinstance(graph, (str, os.PathLike)):
         from mfgtools.errors import note
         from mfgtools.graphs.networks import load_edge_list
 
         graph, report = load_edge_list(graph)
         if report.changes():  # accepted, but the user should know what was dropped or merged
-            note(f"network file {os.fspath(report.path)!r}: {'; '.join(report.changes())} "
-                 f"({report.vertices:,} vertices, {report.edges:,} undirected edges)")
+            note(
+                f"network file {os.fspath(report.path)!r}: {'; '.join(report.changes())} "
+                f"({report.vertices:,} vertices, {report.edges:,} undirected edges)"
+            )
     elif not isinstance(graph, Graph):
         raise MFGError(f"graph must be an edge-list file path or a mfgtools.graphs.Graph, got {type(graph).__name__}")
     if graph.n_vertices == 0:
@@ -187,8 +204,20 @@ def load_population(graph=None, model="hybrid", k_max=8, core_bins=8, bins=16, s
     return graphon_classes(graph, bins=bins, split=split)
 
 
-def contagion_game(name: str, population, state_names, action_names, target, contact, contact_rate, spontaneous,
-                   state_reward, initial, horizon, params: dict) -> ContagionGame:
+def contagion_game(
+    name: str,
+    population,
+    state_names,
+    action_names,
+    target,
+    contact,
+    contact_rate,
+    spontaneous,
+    state_reward,
+    initial,
+    horizon,
+    params: dict,
+) -> ContagionGame:
     """Assemble a :class:`ContagionGame` from per-state tables (shapes in the class docstring)."""
     n_classes = population.n_classes
     target = np.asarray(target, dtype=np.int64)
@@ -202,13 +231,23 @@ def contagion_game(name: str, population, state_names, action_names, target, con
         transition_prob=float_array(np.zeros(next_state.shape)),
         incoming=jnp.asarray(incoming_table(next_state, next_state.shape[0])),
         action_mask=jnp.ones((next_state.shape[0], n_actions), dtype=bool),
-        horizon=horizon, discount=1.0, name=name, params=Annotation(params), grid_shape=None,
+        horizon=horizon,
+        discount=1.0,
+        name=name,
+        params=Annotation(params),
+        grid_shape=None,
         action_labels=tuple(action_names),
-        class_mass=float_array(population.mass), rates=float_array(population.rates),
-        class_degree=float_array(population.degree), multinomial=jnp.asarray(population.multinomial),
-        contact=float_array(contact), contact_rate=float_array(contact_rate),
-        spontaneous=float_array(spontaneous), target=jnp.asarray(target, dtype=jnp.int32),
-        state_reward=float_array(state_reward), state_names=tuple(state_names), population=Annotation(population),
+        class_mass=float_array(population.mass),
+        rates=float_array(population.rates),
+        class_degree=float_array(population.degree),
+        multinomial=jnp.asarray(population.multinomial),
+        contact=float_array(contact),
+        contact_rate=float_array(contact_rate),
+        spontaneous=float_array(spontaneous),
+        target=jnp.asarray(target, dtype=jnp.int32),
+        state_reward=float_array(state_reward),
+        state_names=tuple(state_names),
+        population=Annotation(population),
     )
     return game.replace(transition_prob=game.transition(0, game.initial_distribution))
 
@@ -236,8 +275,7 @@ def _population(params):
 def _shown(params, population):
     shown = dict(params)
     graph = shown["graph"]
-    shown["graph"] = population.graph.name if graph is None or not isinstance(graph, (str, os.PathLike)) \
-        else str(graph)
+    shown["graph"] = population.graph.name if graph is None or not isinstance(graph, (str, os.PathLike)) else str(graph)
     return shown
 
 
@@ -275,18 +313,38 @@ def _epidemic(name, params, recovered: bool) -> ContagionGame:
     initial[:2] = [1.0 - infected, infected]
     states = ("susceptible", "infected", "recovered")[:n]
     shown = _shown(params, population)
-    return contagion_game(name, population, states, ("go out", "protect"), target, contact, contact_rate,
-                          spontaneous, state_reward, initial, horizon, shown)
+    return contagion_game(
+        name,
+        population,
+        states,
+        ("go out", "protect"),
+        target,
+        contact,
+        contact_rate,
+        spontaneous,
+        state_reward,
+        initial,
+        horizon,
+        shown,
+    )
 
 
-@register_game("sis-graphex", "SIS epidemic on a sparse graph (graphex or real network): go out or protect",
-               {**EPIDEMIC_PARAMETERS, **POPULATION_PARAMETERS}, kind="graphex")
+@register_game(
+    "sis-graphex",
+    "SIS epidemic on a sparse graph (graphex or real network): go out or protect",
+    {**EPIDEMIC_PARAMETERS, **POPULATION_PARAMETERS},
+    kind="graphex",
+)
 def make_sis_graphex(**params) -> ContagionGame:
     return _epidemic("sis-graphex", _with_defaults(params, EPIDEMIC_PARAMETERS), recovered=False)
 
 
-@register_game("sir-graphex", "SIR epidemic on a sparse graph (graphex or real network): go out or protect",
-               {**EPIDEMIC_PARAMETERS, **POPULATION_PARAMETERS}, kind="graphex")
+@register_game(
+    "sir-graphex",
+    "SIR epidemic on a sparse graph (graphex or real network): go out or protect",
+    {**EPIDEMIC_PARAMETERS, **POPULATION_PARAMETERS},
+    kind="graphex",
+)
 def make_sir_graphex(**params) -> ContagionGame:
     return _epidemic("sir-graphex", _with_defaults(params, EPIDEMIC_PARAMETERS), recovered=True)
 
@@ -302,8 +360,12 @@ RUMOUR_PARAMETERS = {
 }
 
 
-@register_game("rumour-graphex", "rumour spreading (ignorant/spreader/stifler) on a sparse graph: ignore or engage",
-               {**RUMOUR_PARAMETERS, **POPULATION_PARAMETERS}, kind="graphex")
+@register_game(
+    "rumour-graphex",
+    "rumour spreading (ignorant/spreader/stifler) on a sparse graph: ignore or engage",
+    {**RUMOUR_PARAMETERS, **POPULATION_PARAMETERS},
+    kind="graphex",
+)
 def make_rumour_graphex(**params) -> ContagionGame:
     params = _with_defaults(params, RUMOUR_PARAMETERS)
     population = _population(params)
@@ -328,9 +390,20 @@ def make_rumour_graphex(**params) -> ContagionGame:
     state_reward = np.array([[0.0, -engage_cost]] * 3)
     state_reward[spreader, 1] += spread_reward
     initial = np.array([1.0 - spreaders, spreaders, 0.0])
-    return contagion_game("rumour-graphex", population, ("ignorant", "spreader", "stifler"), ("ignore", "engage"),
-                          target, contact, contact_rate, spontaneous, state_reward, initial, horizon,
-                          _shown(params, population))
+    return contagion_game(
+        "rumour-graphex",
+        population,
+        ("ignorant", "spreader", "stifler"),
+        ("ignore", "engage"),
+        target,
+        contact,
+        contact_rate,
+        spontaneous,
+        state_reward,
+        initial,
+        horizon,
+        _shown(params, population),
+    )
 
 
 def _with_defaults(params: dict, game_parameters: dict) -> dict:

@@ -27,12 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.errors import MFGError, as_choice, as_float, as_horizon
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
+from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
+from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
 
 MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
@@ -90,8 +90,17 @@ def relevant_parameters(params: dict) -> dict:
 
 @register_game("crowd", "crowd exploration/navigation on grid maps (Off-MMD conventions)", PARAMETERS)
 def make_crowd(
-    map="four_rooms", task="exploration", horizon=None, floor=1e-6, target=None, mu0=(1, 1),
-    noise=0.0, discount=1.0, entropy_weight=None, distance_weight=None, move_weight=None,
+    map="four_rooms",
+    task="exploration",
+    horizon=None,
+    floor=1e-6,
+    target=None,
+    mu0=(1, 1),
+    noise=0.0,
+    discount=1.0,
+    entropy_weight=None,
+    distance_weight=None,
+    move_weight=None,
 ) -> CrowdGame:
     task = as_choice(task, "task", TASKS)
     floor = as_float(floor, "floor", 0.0, 1.0, low_open=True, high_open=True)
@@ -101,9 +110,14 @@ def make_crowd(
         horizon = as_horizon(horizon)
 
     def check_size(height, width):  # before the grid and its tables are allocated
-        check_game_size("crowd", height * width, len(MOVES), len(MOVES) if noise > 0 else 1,
-                        40 if horizon is None else horizon,
-                        lower="the map size (empty:HxW, or the picture) or the horizon")
+        check_game_size(
+            "crowd",
+            height * width,
+            len(MOVES),
+            len(MOVES) if noise > 0 else 1,
+            40 if horizon is None else horizon,
+            lower="the map size (empty:HxW, or the picture) or the horizon",
+        )
 
     free, label = load_map(map, check_size)
     height, width = free.shape
@@ -130,21 +144,38 @@ def make_crowd(
     move_weight = weights[2] if move_weight is None else as_float(move_weight, "move_weight")
 
     next_state, prob = noisy_moves(grid_moves(free, MOVES)[0], noise)
-    params = dict(map=map_label(label, free), task=task, horizon=horizon,
-                  floor=floor, target=(int(target_row), int(target_col)), mu0=_mu0_label(mu0), noise=noise,
-                  discount=discount, entropy_weight=entropy_weight,
-                  distance_weight=distance_weight, move_weight=move_weight)
+    params = dict(
+        map=map_label(label, free),
+        task=task,
+        horizon=horizon,
+        floor=floor,
+        target=(int(target_row), int(target_col)),
+        mu0=_mu0_label(mu0),
+        noise=noise,
+        discount=discount,
+        entropy_weight=entropy_weight,
+        distance_weight=distance_weight,
+        move_weight=move_weight,
+    )
     return CrowdGame(
         initial_distribution=float_array(mu0_vector),
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, height * width)),
         action_mask=jnp.ones((height * width, len(MOVES)), dtype=bool),
-        horizon=horizon, discount=discount, name="crowd",
-        params=Annotation(params), grid_shape=(height, width),
-        free_mask=jnp.asarray(free), action_labels=ACTION_NAMES, distance=float_array(distance),
-        task=task, floor=floor, entropy_weight=float(entropy_weight),
-        distance_weight=float(distance_weight), move_weight=float(move_weight),
+        horizon=horizon,
+        discount=discount,
+        name="crowd",
+        params=Annotation(params),
+        grid_shape=(height, width),
+        free_mask=jnp.asarray(free),
+        action_labels=ACTION_NAMES,
+        distance=float_array(distance),
+        task=task,
+        floor=floor,
+        entropy_weight=float(entropy_weight),
+        distance_weight=float(distance_weight),
+        move_weight=float(move_weight),
     )
 
 

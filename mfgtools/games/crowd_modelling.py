@@ -43,12 +43,12 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
+from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, ring_moves
+from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
 
 FLOOR = 1e-25
@@ -86,22 +86,45 @@ class OpenSpielCrowdGame(FiniteGame):
         return per_state[:, None] + cost
 
 
-def openspiel_crowd_game(*, post_move, legal, noise_next, noise_prob, noise_legal, mu0, initial_order, horizon,
-            position, action_cost, quirks, with_move_cost, free, grid_shape, name, params, names,
-            aversion, floor, congestion, discount) -> OpenSpielCrowdGame:
+def openspiel_crowd_game(
+    *,
+    post_move,
+    legal,
+    noise_next,
+    noise_prob,
+    noise_legal,
+    mu0,
+    initial_order,
+    horizon,
+    position,
+    action_cost,
+    quirks,
+    with_move_cost,
+    free,
+    grid_shape,
+    name,
+    params,
+    names,
+    aversion,
+    floor,
+    congestion,
+    discount,
+) -> OpenSpielCrowdGame:
     """An OpenSpiel-convention crowd game (crowd_modelling, its 2-D variant, periodic_aversion): move and noise
     composed into a fan-out table, with the quirk arrays of OpenSpiel's traversal attached."""
     n_states, n_actions = post_move.shape
     next_state = noise_next[post_move]  # (S, A, N)
     prob = noise_prob[post_move]
     if quirks and with_move_cost:
-        first_action, stale = openspiel_traversal(post_move, legal, noise_next, noise_legal,
-                                                  initial_order, horizon)
+        first_action, stale = openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order, horizon)
         cost = np.where(first_action >= 0, action_cost[np.maximum(first_action, 0)], 0.0)
     else:
         cost = np.zeros((horizon, n_states))
-        stale = (openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order, horizon)[1]
-                 if quirks else np.zeros((horizon, n_states, n_actions), dtype=bool))
+        stale = (
+            openspiel_traversal(post_move, legal, noise_next, noise_legal, initial_order, horizon)[1]
+            if quirks
+            else np.zeros((horizon, n_states, n_actions), dtype=bool)
+        )
     if not with_move_cost:
         action_cost = np.zeros_like(action_cost)
     return OpenSpielCrowdGame(
@@ -110,12 +133,21 @@ def openspiel_crowd_game(*, post_move, legal, noise_next, noise_prob, noise_lega
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, n_states)),
         action_mask=jnp.asarray(legal),
-        horizon=horizon, discount=discount, name=name, params=Annotation(params),
-        grid_shape=grid_shape, position_reward=float_array(position),
-        action_cost=float_array(action_cost), first_arrival_cost=float_array(cost),
-        mirror_descent_stale=jnp.asarray(stale), action_labels=names,
+        horizon=horizon,
+        discount=discount,
+        name=name,
+        params=Annotation(params),
+        grid_shape=grid_shape,
+        position_reward=float_array(position),
+        action_cost=float_array(action_cost),
+        first_arrival_cost=float_array(cost),
+        mirror_descent_stale=jnp.asarray(stale),
+        action_labels=names,
         free_mask=None if grid_shape is None else jnp.asarray(free),
-        aversion=aversion, floor=floor, congestion=congestion, openspiel_quirks=quirks,
+        aversion=aversion,
+        floor=floor,
+        congestion=congestion,
+        openspiel_quirks=quirks,
     )
 
 
@@ -142,13 +174,27 @@ def make_crowd_modelling(size=10, horizon=10, floor=FLOOR, discount=1.0, openspi
     position = 1.0 - np.abs(np.arange(size) - half) / half
     params = dict(size=size, horizon=horizon, floor=floor, discount=discount, openspiel_quirks=quirks)
     return openspiel_crowd_game(
-        post_move=ring_moves(size, steps), legal=np.ones((size, 3), dtype=bool),
-        noise_next=ring_moves(size, steps), noise_prob=np.full((size, 3), 1.0 / 3.0),
-        noise_legal=np.ones((size, 3), dtype=bool), mu0=np.full(size, 1.0 / size),
-        initial_order=np.arange(size), horizon=horizon, position=position,
-        action_cost=-np.abs(steps) / size, quirks=quirks, with_move_cost=True,
-        free=np.ones(size, dtype=bool), grid_shape=None, name="crowd_modelling", params=params,
-        names=("left", "stay", "right"), aversion=1.0, floor=floor, congestion=False, discount=discount,
+        post_move=ring_moves(size, steps),
+        legal=np.ones((size, 3), dtype=bool),
+        noise_next=ring_moves(size, steps),
+        noise_prob=np.full((size, 3), 1.0 / 3.0),
+        noise_legal=np.ones((size, 3), dtype=bool),
+        mu0=np.full(size, 1.0 / size),
+        initial_order=np.arange(size),
+        horizon=horizon,
+        position=position,
+        action_cost=-np.abs(steps) / size,
+        quirks=quirks,
+        with_move_cost=True,
+        free=np.ones(size, dtype=bool),
+        grid_shape=None,
+        name="crowd_modelling",
+        params=params,
+        names=("left", "stay", "right"),
+        aversion=1.0,
+        floor=floor,
+        congestion=False,
+        discount=discount,
     )
 
 
@@ -181,10 +227,22 @@ PARAMETERS_2D = {
 
 
 @register_game("crowd_modelling_2d", "OpenSpiel's 2D crowd modelling on a torus with walls", PARAMETERS_2D)
-def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None, mu0=None, noise=1.0,
-                            crowd_aversion=1.0, only_distribution_reward=None, positional_reward=None,
-                            positional_reward_value=None, with_congestion=False, floor=FLOOR,
-                            discount=1.0, openspiel_quirks=True):
+def make_crowd_modelling_2d(
+    setting="default",
+    size=None,
+    map=None,
+    horizon=None,
+    mu0=None,
+    noise=1.0,
+    crowd_aversion=1.0,
+    only_distribution_reward=None,
+    positional_reward=None,
+    positional_reward_value=None,
+    with_congestion=False,
+    floor=FLOOR,
+    discount=1.0,
+    openspiel_quirks=True,
+):
     base = SETTINGS[as_choice(setting, "setting", tuple(SETTINGS))]
     if size is not None and map is not None:
         raise MFGError("give either size (an empty torus) or map, not both")
@@ -197,15 +255,23 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
     horizon = as_horizon(base["horizon"] if horizon is None else horizon)
 
     def check_size(height, width):  # before the torus and its tables are allocated
-        check_game_size("crowd_modelling_2d", height * width, len(MOVES_2D), len(MOVES_2D), horizon,
-                        lower="size (or the map) or the horizon")
+        check_game_size(
+            "crowd_modelling_2d",
+            height * width,
+            len(MOVES_2D),
+            len(MOVES_2D),
+            horizon,
+            lower="size (or the map) or the horizon",
+        )
 
     free, label = load_map(map_spec, check_size)
     height, width = free.shape
     noise = as_float(noise, "noise", 0.0, 1.0)
     aversion = as_float(crowd_aversion, "crowd_aversion")
-    only_distribution = as_bool(base["only_distribution_reward"] if only_distribution_reward is None
-                                else only_distribution_reward, "only_distribution_reward")
+    only_distribution = as_bool(
+        base["only_distribution_reward"] if only_distribution_reward is None else only_distribution_reward,
+        "only_distribution_reward",
+    )
     congestion = as_bool(with_congestion, "with_congestion")
     floor = as_float(floor, "floor", 0.0, 1.0, high_open=True)
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
@@ -223,7 +289,9 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
     if positional_reward_value is None:
         values = [1.0] * len(cells)
     else:
-        raw = positional_reward_value.split(";") if isinstance(positional_reward_value, str) else positional_reward_value
+        raw = (
+            positional_reward_value.split(";") if isinstance(positional_reward_value, str) else positional_reward_value
+        )
         values = [as_float(v, "positional_reward_value") for v in np.atleast_1d(raw)]
     if len(values) != len(cells):
         raise MFGError(f"positional_reward lists {len(cells)} cells but positional_reward_value {len(values)} values")
@@ -240,15 +308,40 @@ def make_crowd_modelling_2d(setting="default", size=None, map=None, horizon=None
     noise_prob[:, STAY_2D] += 1.0 - noise
     post_move = np.where(legal, target, np.arange(height * width)[:, None])
     action_cost = -np.array([abs(dr) + abs(dc) for dr, dc in MOVES_2D], dtype=float) / side
-    params = dict(setting=setting, map=map_label(label, free), horizon=horizon, noise=noise, crowd_aversion=aversion,
-                  only_distribution_reward=only_distribution, positional_reward=tuple(cells),
-                  positional_reward_value=tuple(values), with_congestion=congestion, floor=floor,
-                  discount=discount, openspiel_quirks=quirks)
+    params = dict(
+        setting=setting,
+        map=map_label(label, free),
+        horizon=horizon,
+        noise=noise,
+        crowd_aversion=aversion,
+        only_distribution_reward=only_distribution,
+        positional_reward=tuple(cells),
+        positional_reward_value=tuple(values),
+        with_congestion=congestion,
+        floor=floor,
+        discount=discount,
+        openspiel_quirks=quirks,
+    )
     return openspiel_crowd_game(
-        post_move=post_move, legal=legal, noise_next=target, noise_prob=noise_prob,
-        noise_legal=legal, mu0=mu0_vector, initial_order=np.nonzero(mu0_vector > 0)[0],
-        horizon=horizon, position=position, action_cost=action_cost, quirks=quirks,
-        with_move_cost=not only_distribution, free=free, grid_shape=(height, width),
-        name="crowd_modelling_2d", params=params, names=NAMES_2D, aversion=aversion, floor=floor,
-        congestion=congestion, discount=discount,
+        post_move=post_move,
+        legal=legal,
+        noise_next=target,
+        noise_prob=noise_prob,
+        noise_legal=legal,
+        mu0=mu0_vector,
+        initial_order=np.nonzero(mu0_vector > 0)[0],
+        horizon=horizon,
+        position=position,
+        action_cost=action_cost,
+        quirks=quirks,
+        with_move_cost=not only_distribution,
+        free=free,
+        grid_shape=(height, width),
+        name="crowd_modelling_2d",
+        params=params,
+        names=NAMES_2D,
+        aversion=aversion,
+        floor=floor,
+        congestion=congestion,
+        discount=discount,
     )

@@ -51,9 +51,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice, as_float, as_horizon
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.resources import check_game_size
 
 # network: adjacency (node -> successors), BPR coefficients a, b, capacity and free-flow time per link
@@ -70,7 +70,10 @@ NETWORKS = {
     ),
     "line": dict(
         adjacency={"bef_O": ["O"], "O": ["A"], "A": ["D"], "D": ["aft_D"], "aft_D": []},
-        a={}, b={}, capacity={}, free_flow={},
+        a={},
+        b={},
+        capacity={},
+        free_flow={},
         demand=[("bef_O->O", "D->aft_D", 0.0, 100.0)],
     ),
 }
@@ -113,7 +116,7 @@ class DynamicRoutingGame(FiniteGame):
         volume = self.link_volume(mu)
         if self.float32_travel_time:  # OpenSpiel's C++ GetTravelTime(float volume) -> float
             ratio = (volume.astype(jnp.float32) / capacity.astype(jnp.float32)).astype(volume.dtype)
-            travel = (free_flow * (1.0 + a * ratio ** b)).astype(jnp.float32).astype(volume.dtype)
+            travel = (free_flow * (1.0 + a * ratio**b)).astype(jnp.float32).astype(volume.dtype)
         else:
             travel = free_flow * (1.0 + a * (volume / capacity) ** b)
         wait = floor_quotient(travel, jnp.asarray(self.dt, travel.dtype)) - 1.0
@@ -188,16 +191,24 @@ def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_lengt
     implementation = as_choice(implementation, "implementation", tuple(IMPLEMENTATIONS))
     data = NETWORKS[as_choice(network, "network", tuple(NETWORKS))]
     horizon = as_horizon(max_num_time_step, "max_num_time_step")
-    dt = as_float(IMPLEMENTATIONS[implementation] if time_step_length is None else time_step_length,
-                  "time_step_length", 0.0, low_open=True)
+    dt = as_float(
+        IMPLEMENTATIONS[implementation] if time_step_length is None else time_step_length,
+        "time_step_length",
+        0.0,
+        low_open=True,
+    )
     adjacency = data["adjacency"]
     links = _links(adjacency)
     index = {link: i for i, link in enumerate(links)}
     n_links, n_actions = len(links), len(links) + 1
     start = [link.split("->")[0] for link in links]
     end = [link.split("->")[1] for link in links]
-    bpr = np.array([[data[key].get(link, default) for link in links]
-                    for key, default in (("free_flow", 1.0), ("a", 0.0), ("b", 1.0), ("capacity", 1.0))])
+    bpr = np.array(
+        [
+            [data[key].get(link, default) for link in links]
+            for key, default in (("free_flow", 1.0), ("a", 0.0), ("b", 1.0), ("capacity", 1.0))
+        ]
+    )
     if implementation == "cpp":  # OpenSpiel's C++ network keeps them as floats
         bpr = bpr.astype(np.float32).astype(np.float64)
     demand = data["demand"]
@@ -208,8 +219,14 @@ def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_lengt
     volume = total * (1.0 + 1e-4)
     longest = max(math.floor(f * (1.0 + a * (volume / c) ** b) / dt) - 1 for f, a, b, c in bpr.T)
     max_wait = max([longest, 0] + departures)
-    check_game_size("dynamic_routing", len(destinations) * n_links * (max_wait + 2) + 2, n_actions, max_wait + 1,
-                    horizon, lower="time_step_length (larger) or max_num_time_step")
+    check_game_size(
+        "dynamic_routing",
+        len(destinations) * n_links * (max_wait + 2) + 2,
+        n_actions,
+        max_wait + 1,
+        horizon,
+        lower="time_step_length (larger) or max_num_time_step",
+    )
 
     width = max_wait + 2  # w = -1..W
     n_states = len(destinations) * n_links * width + 2
@@ -268,9 +285,20 @@ def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_lengt
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, n_states)),
         action_mask=jnp.asarray(legal),
-        horizon=horizon, discount=1.0, name="dynamic_routing", params=Annotation(params), grid_shape=None,
-        action_labels=labels, state_link=jnp.asarray(state_link, dtype=jnp.int32), entering=jnp.asarray(entering),
-        counted=jnp.asarray(counted), arrival_move=jnp.asarray(arrival_move), bpr=float_array(bpr),
-        terminal=float_array(terminal), total_demand=total, dt=dt, max_wait=max_wait,
+        horizon=horizon,
+        discount=1.0,
+        name="dynamic_routing",
+        params=Annotation(params),
+        grid_shape=None,
+        action_labels=labels,
+        state_link=jnp.asarray(state_link, dtype=jnp.int32),
+        entering=jnp.asarray(entering),
+        counted=jnp.asarray(counted),
+        arrival_move=jnp.asarray(arrival_move),
+        bpr=float_array(bpr),
+        terminal=float_array(terminal),
+        total_demand=total,
+        dt=dt,
+        max_wait=max_wait,
         float32_travel_time=implementation == "cpp",
     )

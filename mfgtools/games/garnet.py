@@ -35,10 +35,10 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.openspiel_traversal import openspiel_traversal
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
 
 FLOOR = float(np.float32(1e-25))  # OpenSpiel's kEpsilon is a C++ float
@@ -81,7 +81,7 @@ def _uniform_int(words: _MersenneWords, limit: int) -> int:
         return bits & (limit - 1)
     product = bits * limit
     if product & 0xFFFFFFFF < limit:
-        threshold = (2 ** 32 - limit) % limit
+        threshold = (2**32 - limit) % limit
         while product & 0xFFFFFFFF < threshold:
             product = words() * limit
     return product >> 32
@@ -150,8 +150,17 @@ PARAMETERS = {
 
 
 @register_game("garnet", "OpenSpiel's mean-field Garnet game (random dynamics and rewards from a seed)", PARAMETERS)
-def make_garnet(size=10, horizon=10, seed=0, num_action=3, num_chance_action=3, sparsity_factor=1.0, eta=1.0,
-                discount=1.0, openspiel_quirks=True):
+def make_garnet(
+    size=10,
+    horizon=10,
+    seed=0,
+    num_action=3,
+    num_chance_action=3,
+    sparsity_factor=1.0,
+    eta=1.0,
+    discount=1.0,
+    openspiel_quirks=True,
+):
     size = as_int(size, "size", 1)
     horizon = as_horizon(horizon)
     seed = as_seed(seed)
@@ -161,8 +170,9 @@ def make_garnet(size=10, horizon=10, seed=0, num_action=3, num_chance_action=3, 
     eta = as_float(eta, "eta")
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
     quirks = as_bool(openspiel_quirks, "openspiel_quirks")
-    check_game_size("garnet", size, n_actions, n_outcomes, horizon,
-                    lower="size, num_action, num_chance_action or the horizon")
+    check_game_size(
+        "garnet", size, n_actions, n_outcomes, horizon, lower="size, num_action, num_chance_action or the horizon"
+    )
 
     reward, successor, probability = openspiel_tables(size, n_actions, n_outcomes, sparsity, seed)
     # OpenSpiel reads entry x + size * a for state x and action a
@@ -173,23 +183,45 @@ def make_garnet(size=10, horizon=10, seed=0, num_action=3, num_chance_action=3, 
     legal = np.ones((size, n_actions), dtype=bool)
     if quirks:
         chance = np.arange(size * n_actions).reshape(size, n_actions)  # chance nodes are (x, a) pairs
-        first_action, stale = openspiel_traversal(chance, legal, next_state.reshape(size * n_actions, n_outcomes),
-                                                  np.ones((size * n_actions, n_outcomes), dtype=bool),
-                                                  np.arange(size), horizon)
+        first_action, stale = openspiel_traversal(
+            chance,
+            legal,
+            next_state.reshape(size * n_actions, n_outcomes),
+            np.ones((size * n_actions, n_outcomes), dtype=bool),
+            np.arange(size),
+            horizon,
+        )
         previous = np.where(first_action >= 0, first_action, NEUTRAL_ACTION)
         first_reward = action_reward[np.arange(size)[None, :], previous]
     else:
         first_reward = np.zeros((horizon, size))
         stale = np.zeros((horizon, size, n_actions), dtype=bool)
-    params = dict(size=size, horizon=horizon, seed=seed, num_action=n_actions, num_chance_action=n_outcomes,
-                  sparsity_factor=sparsity, eta=eta, discount=discount, openspiel_quirks=quirks)
+    params = dict(
+        size=size,
+        horizon=horizon,
+        seed=seed,
+        num_action=n_actions,
+        num_chance_action=n_outcomes,
+        sparsity_factor=sparsity,
+        eta=eta,
+        discount=discount,
+        openspiel_quirks=quirks,
+    )
     return GarnetGame(
         initial_distribution=float_array(np.full(size, 1.0 / size)),
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, size)),
         action_mask=jnp.asarray(legal),
-        horizon=horizon, discount=discount, name="garnet", params=Annotation(params), grid_shape=None,
-        action_reward=float_array(action_reward), first_arrival_reward=float_array(first_reward),
-        mirror_descent_stale=jnp.asarray(stale), eta=eta, floor=FLOOR, openspiel_quirks=quirks,
+        horizon=horizon,
+        discount=discount,
+        name="garnet",
+        params=Annotation(params),
+        grid_shape=None,
+        action_reward=float_array(action_reward),
+        first_arrival_reward=float_array(first_reward),
+        mirror_descent_stale=jnp.asarray(stale),
+        eta=eta,
+        floor=FLOOR,
+        openspiel_quirks=quirks,
     )

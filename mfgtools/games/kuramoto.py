@@ -29,11 +29,18 @@ from flax import struct
 from mfgtools.errors import as_float
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
-from mfgtools.swarm.game import (TWO_PI, SwarmGame, annotation, coherence, common_parameters, relative_angle,
-                                  static, unit_vectors)
+from mfgtools.swarm.game import (
+    TWO_PI,
+    SwarmGame,
+    annotation,
+    coherence,
+    common_parameters,
+    relative_angle,
+    static,
+    unit_vectors,
+)
 
 ACTIONS = ("slow down", "keep", "speed up")
-
 
 
 @struct.dataclass(kw_only=True)
@@ -92,10 +99,24 @@ PARAMETERS = {
 }
 
 
-@register_game("kuramoto", "Kuramoto synchronisation of oscillators on a geometric graph (Dec-POMFC, swarm)",
-               PARAMETERS, kind="swarm")
-def make_kuramoto(n_agents=100, horizon=100, dt=0.1, radius=0.25, coupling=0.3, frequency_spread=0.5,
-                  control=1.0, noise=0.1, action_cost=0.01, discount=0.99) -> KuramotoGame:
+@register_game(
+    "kuramoto",
+    "Kuramoto synchronisation of oscillators on a geometric graph (Dec-POMFC, swarm)",
+    PARAMETERS,
+    kind="swarm",
+)
+def make_kuramoto(
+    n_agents=100,
+    horizon=100,
+    dt=0.1,
+    radius=0.25,
+    coupling=0.3,
+    frequency_spread=0.5,
+    control=1.0,
+    noise=0.1,
+    action_cost=0.01,
+    discount=0.99,
+) -> KuramotoGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "kuramoto")
     values.update(
         coupling=as_float(coupling, "coupling", 0.0),
@@ -104,9 +125,16 @@ def make_kuramoto(n_agents=100, horizon=100, dt=0.1, radius=0.25, coupling=0.3, 
         noise=as_float(noise, "noise", 0.0),
     )
     return KuramotoGame(
-        name="kuramoto", params=annotation(values), action_labels=ACTIONS, idle_action=1,
-        state_labels=("x", "y", "theta", "omega"), observation_labels=("relative phase",),
-        observation_periods=(TWO_PI,), observation_bounds=((-math.pi, math.pi),),
-        feature_labels=("theta",), feature_periods=(TWO_PI,), order_label="order parameter R",
+        name="kuramoto",
+        params=annotation(values),
+        action_labels=ACTIONS,
+        idle_action=1,
+        state_labels=("x", "y", "theta", "omega"),
+        observation_labels=("relative phase",),
+        observation_periods=(TWO_PI,),
+        observation_bounds=((-math.pi, math.pi),),
+        feature_labels=("theta",),
+        feature_periods=(TWO_PI,),
+        order_label="order parameter R",
         **values,
     )

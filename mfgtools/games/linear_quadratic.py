@@ -35,10 +35,10 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.openspiel_traversal import openspiel_traversal
+from mfgtools.games.registry import register_game
+from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
 
 
@@ -77,7 +77,7 @@ class LinearQuadraticGame(FiniteGame):
             move = self.first_arrival_move[t][:, None]
         else:
             move = self.moves[None, :]
-        return 0.5 * self.dt * (-move ** 2 + 2.0 * self.cross_q * move * gap - self.kappa * gap ** 2)
+        return 0.5 * self.dt * (-(move**2) + 2.0 * self.cross_q * move * gap - self.kappa * gap**2)
 
     def transition(self, t, mu):
         if self.mean_revert == 0.0:
@@ -130,8 +130,19 @@ PARAMETERS = {
 
 
 @register_game("linear_quadratic", "OpenSpiel's mean-field linear-quadratic game on a ring", PARAMETERS)
-def make_linear_quadratic(size=10, horizon=10, dt=1.0, n_actions_per_side=3, volatility=1.0, mean_revert=0.0,
-                          cross_q=0.01, kappa=0.5, terminal_cost=1.0, discount=1.0, openspiel_quirks=True):
+def make_linear_quadratic(
+    size=10,
+    horizon=10,
+    dt=1.0,
+    n_actions_per_side=3,
+    volatility=1.0,
+    mean_revert=0.0,
+    cross_q=0.01,
+    kappa=0.5,
+    terminal_cost=1.0,
+    discount=1.0,
+    openspiel_quirks=True,
+):
     size = as_int(size, "size", 1)
     dt = as_float(dt, "dt", 0.0, low_open=True)
     horizon = as_float(horizon, "horizon", 0.0, low_open=True)
@@ -145,12 +156,20 @@ def make_linear_quadratic(size=10, horizon=10, dt=1.0, n_actions_per_side=3, vol
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
     quirks = as_bool(openspiel_quirks, "openspiel_quirks")
     if quirks and mean_revert != 0.0:
-        raise MFGError(f"mean_revert={mean_revert} needs openspiel_quirks=False (OpenSpiel's evaluation order then "
-                       "depends on the population, which mfgtools does not emulate); or use mean_revert=0")
+        raise MFGError(
+            f"mean_revert={mean_revert} needs openspiel_quirks=False (OpenSpiel's evaluation order then "
+            "depends on the population, which mfgtools does not emulate); or use mean_revert=0"
+        )
     n_moves = 2 * sides + 1
     dense = mean_revert != 0.0
-    check_game_size("linear_quadratic", size, n_moves, size if dense else n_moves, steps_count,
-                    lower="size, n_actions_per_side or horizon / dt")
+    check_game_size(
+        "linear_quadratic",
+        size,
+        n_moves,
+        size if dense else n_moves,
+        steps_count,
+        lower="size, n_actions_per_side or horizon / dt",
+    )
 
     steps = np.arange(n_moves) - sides
     cells = np.arange(size)
@@ -165,25 +184,48 @@ def make_linear_quadratic(size=10, horizon=10, dt=1.0, n_actions_per_side=3, vol
         prob = np.broadcast_to(noise, next_state.shape)
     legal = np.ones((size, n_moves), dtype=bool)
     if quirks:
-        first_action, stale = openspiel_traversal(post_move, legal, noise_next, np.ones_like(noise_next, dtype=bool),
-                                                  cells, steps_count)
+        first_action, stale = openspiel_traversal(
+            post_move, legal, noise_next, np.ones_like(noise_next, dtype=bool), cells, steps_count
+        )
         first_move = np.where(first_action >= 0, steps[np.maximum(first_action, 0)], 0).astype(float)
     else:
         first_move = np.zeros((steps_count, size))
         stale = np.zeros((steps_count, size, n_moves), dtype=bool)
-    params = dict(size=size, horizon=horizon, dt=dt, n_actions_per_side=sides, volatility=volatility,
-                  mean_revert=mean_revert, cross_q=cross_q, kappa=kappa, terminal_cost=terminal_cost,
-                  discount=discount, openspiel_quirks=quirks)
+    params = dict(
+        size=size,
+        horizon=horizon,
+        dt=dt,
+        n_actions_per_side=sides,
+        volatility=volatility,
+        mean_revert=mean_revert,
+        cross_q=cross_q,
+        kappa=kappa,
+        terminal_cost=terminal_cost,
+        discount=discount,
+        openspiel_quirks=quirks,
+    )
     return LinearQuadraticGame(
         initial_distribution=float_array(np.full(size, 1.0 / size)),
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, size)),
         action_mask=jnp.asarray(legal),
-        horizon=steps_count, discount=discount, name="linear_quadratic", params=Annotation(params),
-        grid_shape=None, action_labels=tuple(f"{s:+d}" for s in steps),
-        positions=float_array(cells), moves=float_array(steps), first_arrival_move=float_array(first_move),
-        mirror_descent_stale=jnp.asarray(stale), noise_next=jnp.asarray(noise_next, dtype=jnp.int32),
-        noise_prob=float_array(noise), dt=dt, cross_q=cross_q, kappa=kappa, mean_revert=mean_revert,
-        terminal_cost=terminal_cost, openspiel_quirks=quirks,
+        horizon=steps_count,
+        discount=discount,
+        name="linear_quadratic",
+        params=Annotation(params),
+        grid_shape=None,
+        action_labels=tuple(f"{s:+d}" for s in steps),
+        positions=float_array(cells),
+        moves=float_array(steps),
+        first_arrival_move=float_array(first_move),
+        mirror_descent_stale=jnp.asarray(stale),
+        noise_next=jnp.asarray(noise_next, dtype=jnp.int32),
+        noise_prob=float_array(noise),
+        dt=dt,
+        cross_q=cross_q,
+        kappa=kappa,
+        mean_revert=mean_revert,
+        terminal_cost=terminal_cost,
+        openspiel_quirks=quirks,
     )

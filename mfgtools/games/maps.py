@@ -54,16 +54,14 @@ LABYRINTH = """\
 ######################"""
 
 # OpenSpiel's maze: the labyrinth with a different row 10.
-MAZE = "\n".join(
-    "###### # ####### # # #" if i == 10 else row for i, row in enumerate(LABYRINTH.splitlines())
-)
+MAZE = "\n".join("###### # ####### # # #" if i == 10 else row for i, row in enumerate(LABYRINTH.splitlines()))
 
 NAMED_MAPS = {"four_rooms": FOUR_ROOMS, "labyrinth": LABYRINTH, "maze": MAZE}
 
 _EMPTY = re.compile(r"^empty:(\d+)(?:x(\d+))?$")
 WALL = "#"
 FREE = " ."  # characters of free cells
-MAX_MAP_BYTES = 64 * 2 ** 20
+MAX_MAP_BYTES = 64 * 2**20
 
 
 def parse_picture(picture: str, source: str = "map") -> np.ndarray:
@@ -153,15 +151,19 @@ def read_map_file(path: str) -> str:
     except OSError as error:
         raise MFGError(f"cannot read map file {path!r}: {error.strerror or error}") from None
     if len(data) > MAX_MAP_BYTES:
-        raise MFGError(f"map file {path!r} is larger than {MAX_MAP_BYTES // 2 ** 20} MiB: a map is a text "
-                       "picture of '#' walls and free cells; for large empty grids use 'empty:HxW'")
+        raise MFGError(
+            f"map file {path!r} is larger than {MAX_MAP_BYTES // 2**20} MiB: a map is a text "
+            "picture of '#' walls and free cells; for large empty grids use 'empty:HxW'"
+        )
     if b"\x00" in data:
         raise MFGError(f"map file {path!r} is binary data (it holds NUL bytes); a map file is {what}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise MFGError(f"map file {path!r} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x}); "
-                       f"a map file is {what}") from None
+        raise MFGError(
+            f"map file {path!r} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x}); "
+            f"a map file is {what}"
+        ) from None
 
 
 def map_label(label: str, free: np.ndarray) -> str:
@@ -180,11 +182,12 @@ def cell_index(cell, free: np.ndarray, what: str) -> int:
         raise MFGError(f"{what} must be a (row, col) pair of integers, got {cell!r}") from None
     name = what.split()[-1]
     if not (0 <= row < height and 0 <= col < width):
-        raise MFGError(f"{what} {(row, col)} is outside the {height}x{width} map; pass {name}=ROW,COL of a "
-                       "free cell")
+        raise MFGError(f"{what} {(row, col)} is outside the {height}x{width} map; pass {name}=ROW,COL of a free cell")
     if not free[row, col]:
-        raise MFGError(f"{what} {(row, col)} is a wall of the map; pass {name}=ROW,COL of a free cell"
-                       + (" or mu0=uniform" if name == "mu0" else ""))
+        raise MFGError(
+            f"{what} {(row, col)} is a wall of the map; pass {name}=ROW,COL of a free cell"
+            + (" or mu0=uniform" if name == "mu0" else "")
+        )
     return row * width + col
 
 

@@ -36,9 +36,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.resources import check_game_size
 
 PREFIX = "mfglib/"
@@ -155,8 +155,10 @@ def _mu0(value, shape: tuple, game: str) -> np.ndarray:
     except (TypeError, ValueError):
         raise MFGError(f"{game}: mu0 must be 'uniform' or {size} probabilities, got {value!r}") from None
     if mu0.size != size or not np.isfinite(mu0).all() or (mu0 < 0).any() or abs(mu0.sum() - 1.0) > 1e-6:
-        raise MFGError(f"{game}: mu0 must be {size} non-negative numbers summing to 1 (state shape {shape}), "
-                       f"got {np.asarray(value).tolist()}")
+        raise MFGError(
+            f"{game}: mu0 must be {size} non-negative numbers summing to 1 (state shape {shape}), "
+            f"got {np.asarray(value).tolist()}"
+        )
     return mu0
 
 
@@ -181,22 +183,46 @@ def _table_from_moves(moves: np.ndarray, probs: np.ndarray, n_states: int):
     return next_state, np.take_along_axis(dense, next_state, axis=-1)
 
 
-def _game(cls, *, name, params, mu0, next_state, prob, horizon, base_reward, state_shape, action_shape,
-          action_labels=None, interaction=None, **fields):
+def _game(
+    cls,
+    *,
+    name,
+    params,
+    mu0,
+    next_state,
+    prob,
+    horizon,
+    base_reward,
+    state_shape,
+    action_shape,
+    action_labels=None,
+    interaction=None,
+    **fields,
+):
     n_states, n_actions, fan_out = next_state.shape
     check_game_size(PREFIX + name, n_states, n_actions, fan_out, horizon, lower="the sizes or T")
     grid = tuple(state_shape) if len(state_shape) == 2 else None
     base = np.broadcast_to(np.asarray(base_reward, np.float64), (horizon, n_states, n_actions))
     linear = interaction is not None
     return cls(
-        initial_distribution=float_array(mu0), next_state=jnp.asarray(next_state, jnp.int32),
-        transition_prob=float_array(prob), incoming=jnp.asarray(incoming_table(next_state, n_states)),
-        action_mask=jnp.ones((n_states, n_actions), bool), horizon=horizon, discount=1.0, name=PREFIX + name,
-        params=Annotation(params), grid_shape=grid,
-        free_mask=None if grid is None else jnp.ones(grid, bool), action_labels=action_labels,
+        initial_distribution=float_array(mu0),
+        next_state=jnp.asarray(next_state, jnp.int32),
+        transition_prob=float_array(prob),
+        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        action_mask=jnp.ones((n_states, n_actions), bool),
+        horizon=horizon,
+        discount=1.0,
+        name=PREFIX + name,
+        params=Annotation(params),
+        grid_shape=grid,
+        free_mask=None if grid is None else jnp.ones(grid, bool),
+        action_labels=action_labels,
         base_reward=float_array(base),
         interaction=float_array(np.zeros((n_states, n_states)) if interaction is None else interaction),
-        linear=linear, state_shape=tuple(state_shape), action_shape=tuple(action_shape), **fields,
+        linear=linear,
+        state_shape=tuple(state_shape),
+        action_shape=tuple(action_shape),
+        **fields,
     )
 
 
@@ -205,14 +231,18 @@ def _mu0_param(default="uniform"):
 
 
 # ----- beach bar ----------------------------------------------------------------------
-@register_game(PREFIX + "beach_bar", "MFGLib's beach bar: a 1D torus-distance bar, crowd aversion (T+1 decisions)", {
-    "T": Parameter(2, "last time step (T + 1 decisions)"),
-    "n": Parameter(4, "number of beach positions"),
-    "bar_loc": Parameter(2, "position of the bar, in [0, n)"),
-    "log_eps": Parameter(1e-20, "eps of -log(mu + eps)"),
-    "p_still": Parameter(0.5, "probability that the move's noise is zero (else +-1, equally)"),
-    "mu0": _mu0_param(),
-})
+@register_game(
+    PREFIX + "beach_bar",
+    "MFGLib's beach bar: a 1D torus-distance bar, crowd aversion (T+1 decisions)",
+    {
+        "T": Parameter(2, "last time step (T + 1 decisions)"),
+        "n": Parameter(4, "number of beach positions"),
+        "bar_loc": Parameter(2, "position of the bar, in [0, n)"),
+        "log_eps": Parameter(1e-20, "eps of -log(mu + eps)"),
+        "p_still": Parameter(0.5, "probability that the move's noise is zero (else +-1, equally)"),
+        "mu0": _mu0_param(),
+    },
+)
 def make_beach_bar(T=2, n=4, bar_loc=2, log_eps=1e-20, p_still=0.5, mu0="uniform") -> MFGLibGame:
     """Reward ``-dist(s, bar) - |a - 1| / n - log(mu(s) + eps)`` (``dist`` on the circle of
     ``n`` positions); move ``a - 1`` plus noise ``{-1, 0, 1}`` w.p. ``((1-p)/2, p, (1-p)/2)``,
@@ -233,9 +263,22 @@ def make_beach_bar(T=2, n=4, bar_loc=2, log_eps=1e-20, p_still=0.5, mu0="uniform
     probs = np.broadcast_to([(1 - p_still) / 2, p_still, (1 - p_still) / 2], moves.shape)
     next_state, prob = _table_from_moves(moves, probs, n)
     params = dict(T=horizon - 1, n=n, bar_loc=bar_loc, log_eps=log_eps, p_still=p_still, mu0=_mu0_record(mu0, mu))
-    return _game(MFGLibGame, name=name, params=params, mu0=mu, next_state=next_state, prob=prob, horizon=horizon,
-                 base_reward=base, state_shape=(n,), action_shape=(3,), action_labels=("left", "stay", "right"),
-                 crowd_weight=1.0, log_eps=log_eps, crowd_rule="shift")
+    return _game(
+        MFGLibGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=prob,
+        horizon=horizon,
+        base_reward=base,
+        state_shape=(n,),
+        action_shape=(3,),
+        action_labels=("left", "stay", "right"),
+        crowd_weight=1.0,
+        log_eps=log_eps,
+        crowd_rule="shift",
+    )
 
 
 def _mu0_record(value, mu):
@@ -276,20 +319,24 @@ def crowd_motion_bar_locations(T: int, torus_l: int, torus_w: int, loc_change_fr
     return np.array(locations[: T + 1])
 
 
-@register_game(PREFIX + "crowd_motion",
-               "MFGLib's crowd motion: 2D grid, a moving bar, crowd aversion (T+1 decisions)", {
-                   "T": Parameter(3, "last time step (T + 1 decisions)"),
-                   "torus_l": Parameter(20, "grid rows"),
-                   "torus_w": Parameter(20, "grid columns"),
-                   "loc_change_freq": Parameter(2, "the bar tries to move every this many steps"),
-                   "c": Parameter(10.0, "weight of the closeness-to-the-bar reward"),
-                   "log_eps": Parameter(1e-10, "eps of -log(mu + eps)"),
-                   "p_still": Parameter(0.5, "probability that the move's noise is zero"),
-                   "seed": Parameter(0, "torch seed of the bar's moves (MFGLib's; reproduced without torch)"),
-                   "mu0": _mu0_param(),
-               })
-def make_crowd_motion(T=3, torus_l=20, torus_w=20, loc_change_freq=2, c=10.0, log_eps=1e-10, p_still=0.5, seed=0,
-                      mu0="uniform") -> MFGLibGame:
+@register_game(
+    PREFIX + "crowd_motion",
+    "MFGLib's crowd motion: 2D grid, a moving bar, crowd aversion (T+1 decisions)",
+    {
+        "T": Parameter(3, "last time step (T + 1 decisions)"),
+        "torus_l": Parameter(20, "grid rows"),
+        "torus_w": Parameter(20, "grid columns"),
+        "loc_change_freq": Parameter(2, "the bar tries to move every this many steps"),
+        "c": Parameter(10.0, "weight of the closeness-to-the-bar reward"),
+        "log_eps": Parameter(1e-10, "eps of -log(mu + eps)"),
+        "p_still": Parameter(0.5, "probability that the move's noise is zero"),
+        "seed": Parameter(0, "torch seed of the bar's moves (MFGLib's; reproduced without torch)"),
+        "mu0": _mu0_param(),
+    },
+)
+def make_crowd_motion(
+    T=3, torus_l=20, torus_w=20, loc_change_freq=2, c=10.0, log_eps=1e-10, p_still=0.5, seed=0, mu0="uniform"
+) -> MFGLibGame:
     """Reward ``c (1 - |s - bar_t|_1 / (L + W)) - log(mu(s) + eps)``; move by the action
     (rows +-1, columns +-1, stay) plus the same kind of noise w.p. ``(1-p)/4`` each or
     none w.p. ``p``, clipped to the grid (despite the name, it does not wrap)."""
@@ -315,28 +362,53 @@ def make_crowd_motion(T=3, torus_l=20, torus_w=20, loc_change_freq=2, c=10.0, lo
     x = (1 - p_still) / 4
     probs = np.broadcast_to([x, x, x, x, p_still], row_next.shape)
     next_state, prob = _table_from_moves(row_next * cols + col_next, probs, rows * cols)
-    params = dict(T=T, torus_l=rows, torus_w=cols, loc_change_freq=freq, c=c, log_eps=log_eps, p_still=p_still,
-                  seed=seed, mu0=_mu0_record(mu0, mu))
-    return _game(MFGLibGame, name=name, params=params, mu0=mu, next_state=next_state, prob=prob, horizon=horizon,
-                 base_reward=base, state_shape=(rows, cols), action_shape=(5,),
-                 action_labels=("row+1", "row-1", "col+1", "col-1", "stay"),
-                 crowd_weight=1.0, log_eps=log_eps, crowd_rule="shift")
+    params = dict(
+        T=T,
+        torus_l=rows,
+        torus_w=cols,
+        loc_change_freq=freq,
+        c=c,
+        log_eps=log_eps,
+        p_still=p_still,
+        seed=seed,
+        mu0=_mu0_record(mu0, mu),
+    )
+    return _game(
+        MFGLibGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=prob,
+        horizon=horizon,
+        base_reward=base,
+        state_shape=(rows, cols),
+        action_shape=(5,),
+        action_labels=("row+1", "row-1", "col+1", "col-1", "stay"),
+        crowd_weight=1.0,
+        log_eps=log_eps,
+        crowd_rule="shift",
+    )
 
 
 # ----- building evacuation -------------------------------------------------------------
-@register_game(PREFIX + "building_evacuation",
-               "MFGLib's building evacuation: floors of a grid, stairs at opposite corners (T+1 decisions)", {
-                   "T": Parameter(3, "last time step (T + 1 decisions)"),
-                   "n_floor": Parameter(5, "number of floors"),
-                   "floor_l": Parameter(10, "floor length (first grid axis)"),
-                   "floor_w": Parameter(10, "floor width (second grid axis)"),
-                   "log_eps": Parameter(1e-20, "floor of mu in -eta log(max(mu, eps))"),
-                   "eta": Parameter(1.0, "crowd-aversion weight"),
-                   "evac_r": Parameter(10.0, "reward per step on floor 0 (evacuated)"),
-                   "mu0": _mu0_param(),
-               })
-def make_building_evacuation(T=3, n_floor=5, floor_l=10, floor_w=10, log_eps=1e-20, eta=1.0, evac_r=10.0,
-                             mu0="uniform") -> MFGLibGame:
+@register_game(
+    PREFIX + "building_evacuation",
+    "MFGLib's building evacuation: floors of a grid, stairs at opposite corners (T+1 decisions)",
+    {
+        "T": Parameter(3, "last time step (T + 1 decisions)"),
+        "n_floor": Parameter(5, "number of floors"),
+        "floor_l": Parameter(10, "floor length (first grid axis)"),
+        "floor_w": Parameter(10, "floor width (second grid axis)"),
+        "log_eps": Parameter(1e-20, "floor of mu in -eta log(max(mu, eps))"),
+        "eta": Parameter(1.0, "crowd-aversion weight"),
+        "evac_r": Parameter(10.0, "reward per step on floor 0 (evacuated)"),
+        "mu0": _mu0_param(),
+    },
+)
+def make_building_evacuation(
+    T=3, n_floor=5, floor_l=10, floor_w=10, log_eps=1e-20, eta=1.0, evac_r=10.0, mu0="uniform"
+) -> MFGLibGame:
     """States ``(floor, l, w)``; reward ``-eta log(max(mu(s), eps)) + evac_r [floor = 0]``;
     deterministic moves ``l+1, l-1, w-1, w+1`` (clipped), downstairs (only at
     ``(l, w) = (0, 0)``) and upstairs (only at ``(L-1, W-1)``), else stay."""
@@ -364,12 +436,32 @@ def make_building_evacuation(T=3, n_floor=5, floor_l=10, floor_w=10, log_eps=1e-
     ]
     next_state = np.stack([np.ravel_multi_index(move, shape) for move in moves], axis=1)[..., None]  # (S, 6, 1)
     base = np.broadcast_to(np.where(f == 0, evac_r, 0.0)[:, None], (f.size, 6))
-    params = dict(T=T, n_floor=floors, floor_l=length, floor_w=width, log_eps=log_eps, eta=eta, evac_r=evac_r,
-                  mu0=_mu0_record(mu0, mu))
-    return _game(MFGLibGame, name=name, params=params, mu0=mu, next_state=next_state,
-                 prob=np.ones(next_state.shape), horizon=horizon, base_reward=base, state_shape=shape,
-                 action_shape=(6,), action_labels=("right", "left", "up", "down", "downstairs", "upstairs"),
-                 crowd_weight=eta, log_eps=log_eps, crowd_rule="clamp")
+    params = dict(
+        T=T,
+        n_floor=floors,
+        floor_l=length,
+        floor_w=width,
+        log_eps=log_eps,
+        eta=eta,
+        evac_r=evac_r,
+        mu0=_mu0_record(mu0, mu),
+    )
+    return _game(
+        MFGLibGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=np.ones(next_state.shape),
+        horizon=horizon,
+        base_reward=base,
+        state_shape=shape,
+        action_shape=(6,),
+        action_labels=("right", "left", "up", "down", "downstairs", "upstairs"),
+        crowd_weight=eta,
+        log_eps=log_eps,
+        crowd_rule="clamp",
+    )
 
 
 # ----- left-right, rock-paper-scissors ---------------------------------------------------
@@ -378,9 +470,13 @@ def _pick_state(n_states: int, n_actions: int) -> np.ndarray:
     return np.broadcast_to(1 + np.arange(n_actions), (n_states, n_actions))[..., None].copy()
 
 
-@register_game(PREFIX + "left_right", "MFGLib's left-right: pay for the crowd on your side, right twice (T = 1)", {
-    "mu0": Parameter((1.0, 0.0, 0.0), "initial distribution over (start, left, right)"),
-})
+@register_game(
+    PREFIX + "left_right",
+    "MFGLib's left-right: pay for the crowd on your side, right twice (T = 1)",
+    {
+        "mu0": Parameter((1.0, 0.0, 0.0), "initial distribution over (start, left, right)"),
+    },
+)
 def make_left_right(mu0=(1.0, 0.0, 0.0)) -> MFGLibGame:
     """States ``(start, left, right)``, actions ``(left, right)`` lead there; reward
     ``-mu(left)`` in ``left``, ``-2 mu(right)`` in ``right``, 0 at the start; ``T = 1``."""
@@ -388,16 +484,30 @@ def make_left_right(mu0=(1.0, 0.0, 0.0)) -> MFGLibGame:
     mu = _mu0(mu0, (3,), name)
     interaction = -np.diag([0.0, 1.0, 2.0])
     params = dict(mu0=mu.tolist())
-    return _game(MFGLibGame, name=name, params=params, mu0=mu, next_state=_pick_state(3, 2), prob=np.ones((3, 2, 1)),
-                 horizon=2, base_reward=np.zeros((3, 2)), state_shape=(3,), action_shape=(2,),
-                 action_labels=("left", "right"), interaction=interaction)
+    return _game(
+        MFGLibGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=_pick_state(3, 2),
+        prob=np.ones((3, 2, 1)),
+        horizon=2,
+        base_reward=np.zeros((3, 2)),
+        state_shape=(3,),
+        action_shape=(2,),
+        action_labels=("left", "right"),
+        interaction=interaction,
+    )
 
 
-@register_game(PREFIX + "rock_paper_scissors",
-               "MFGLib's generalised (Shapley) rock-paper-scissors against the population (T+1 decisions)", {
-                   "T": Parameter(1, "last time step (T + 1 decisions)"),
-                   "mu0": Parameter((1.0, 0.0, 0.0, 0.0), "initial distribution over (start, rock, paper, scissors)"),
-               })
+@register_game(
+    PREFIX + "rock_paper_scissors",
+    "MFGLib's generalised (Shapley) rock-paper-scissors against the population (T+1 decisions)",
+    {
+        "T": Parameter(1, "last time step (T + 1 decisions)"),
+        "mu0": Parameter((1.0, 0.0, 0.0, 0.0), "initial distribution over (start, rock, paper, scissors)"),
+    },
+)
 def make_rock_paper_scissors(T=1, mu0=(1.0, 0.0, 0.0, 0.0)) -> MFGLibGame:
     """States ``(start, rock, paper, scissors)``, action ``a`` leads to state ``1 + a``;
     reward of rock ``2 mu(S) - mu(P)``, of paper ``4 mu(R) - 2 mu(S)``, of scissors
@@ -407,9 +517,20 @@ def make_rock_paper_scissors(T=1, mu0=(1.0, 0.0, 0.0, 0.0)) -> MFGLibGame:
     mu = _mu0(mu0, (4,), name)
     interaction = np.array([[0, 0, 0, 0], [0, 0, -1, 2], [0, 4, 0, -2], [0, -3, 6, 0]], dtype=np.float64)
     params = dict(T=T, mu0=mu.tolist())
-    return _game(MFGLibGame, name=name, params=params, mu0=mu, next_state=_pick_state(4, 3), prob=np.ones((4, 3, 1)),
-                 horizon=T + 1, base_reward=np.zeros((4, 3)), state_shape=(4,), action_shape=(3,),
-                 action_labels=("rock", "paper", "scissors"), interaction=interaction)
+    return _game(
+        MFGLibGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=_pick_state(4, 3),
+        prob=np.ones((4, 3, 1)),
+        horizon=T + 1,
+        base_reward=np.zeros((4, 3)),
+        state_shape=(4,),
+        action_shape=(3,),
+        action_labels=("rock", "paper", "scissors"),
+        interaction=interaction,
+    )
 
 
 # ----- susceptible-infected ----------------------------------------------------------------
@@ -417,11 +538,14 @@ SI_INFECTION = 0.9**2  # infection probability of going out, per unit of mu(infe
 SI_RECOVERY = 0.3
 
 
-@register_game(PREFIX + "susceptible_infected",
-               "MFGLib's susceptible-infected: go out or distance, infection grows with mu(I) (T+1 decisions)", {
-                   "T": Parameter(50, "last time step (T + 1 decisions)"),
-                   "mu0": Parameter((0.4, 0.6), "initial distribution over (susceptible, infected)"),
-               })
+@register_game(
+    PREFIX + "susceptible_infected",
+    "MFGLib's susceptible-infected: go out or distance, infection grows with mu(I) (T+1 decisions)",
+    {
+        "T": Parameter(50, "last time step (T + 1 decisions)"),
+        "mu0": Parameter((0.4, 0.6), "initial distribution over (susceptible, infected)"),
+    },
+)
 def make_susceptible_infected(T=50, mu0=(0.4, 0.6)) -> MFGLibAffineTransitionGame:
     """States ``(susceptible, infected)``, actions ``(go out, distance)``. A susceptible
     agent going out is infected w.p. ``0.81 mu(I)``, distancing w.p. 0; an infected one
@@ -435,27 +559,43 @@ def make_susceptible_infected(T=50, mu0=(0.4, 0.6)) -> MFGLibAffineTransitionGam
     slope[0, 0] = [-SI_INFECTION, SI_INFECTION]
     base = np.array([[0.0, -0.5], [-1.0, -1.5]])
     params = dict(T=T, mu0=mu.tolist())
-    return _game(MFGLibAffineTransitionGame, name=name, params=params, mu0=mu, next_state=next_state, prob=prob,
-                 horizon=T + 1, base_reward=base, state_shape=(2,), action_shape=(2,),
-                 action_labels=("go out", "distance"), transition_slope=float_array(slope), source=1)
+    return _game(
+        MFGLibAffineTransitionGame,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=prob,
+        horizon=T + 1,
+        base_reward=base,
+        state_shape=(2,),
+        action_shape=(2,),
+        action_labels=("go out", "distance"),
+        transition_slope=float_array(slope),
+        source=1,
+    )
 
 
 # ----- linear-quadratic --------------------------------------------------------------------
-@register_game(PREFIX + "linear_quadratic",
-               "MFGLib's discretised linear-quadratic game: mean reversion to the crowd (T+1 decisions)", {
-                   "T": Parameter(3, "last time step (T + 1 decisions; the last pays the terminal cost)"),
-                   "el": Parameter(5, "positions -el..el"),
-                   "m": Parameter(2, "moves -m..m"),
-                   "sigma": Parameter(3.0, "noise scale"),
-                   "delta": Parameter(0.1, "time step"),
-                   "k": Parameter(1.0, "mean-reversion rate of the dynamics"),
-                   "q": Parameter(0.01, "cross term weight"),
-                   "kappa": Parameter(0.5, "running cost of the distance to the mean"),
-                   "c_term": Parameter(1.0, "terminal cost of the distance to the mean"),
-                   "mu0": _mu0_param(),
-               })
-def make_linear_quadratic(T=3, el=5, m=2, sigma=3.0, delta=0.1, k=1.0, q=0.01, kappa=0.5, c_term=1.0,
-                          mu0="uniform") -> MFGLibLinearQuadratic:
+@register_game(
+    PREFIX + "linear_quadratic",
+    "MFGLib's discretised linear-quadratic game: mean reversion to the crowd (T+1 decisions)",
+    {
+        "T": Parameter(3, "last time step (T + 1 decisions; the last pays the terminal cost)"),
+        "el": Parameter(5, "positions -el..el"),
+        "m": Parameter(2, "moves -m..m"),
+        "sigma": Parameter(3.0, "noise scale"),
+        "delta": Parameter(0.1, "time step"),
+        "k": Parameter(1.0, "mean-reversion rate of the dynamics"),
+        "q": Parameter(0.01, "cross term weight"),
+        "kappa": Parameter(0.5, "running cost of the distance to the mean"),
+        "c_term": Parameter(1.0, "terminal cost of the distance to the mean"),
+        "mu0": _mu0_param(),
+    },
+)
+def make_linear_quadratic(
+    T=3, el=5, m=2, sigma=3.0, delta=0.1, k=1.0, q=0.01, kappa=0.5, c_term=1.0, mu0="uniform"
+) -> MFGLibLinearQuadratic:
     """See :class:`MFGLibLinearQuadratic`."""
     name = "linear_quadratic"
     T = _decisions(T, name)
@@ -471,14 +611,31 @@ def make_linear_quadratic(T=3, el=5, m=2, sigma=3.0, delta=0.1, k=1.0, q=0.01, k
     eps_prob = eps_prob / eps_prob.sum()
     noise = sigma * eps * math.sqrt(delta)
     next_state = np.broadcast_to(np.arange(n_s), (n_s, n_a, n_s)).copy()
-    params = dict(T=T, el=el, m=m, sigma=sigma, delta=delta, k=k, q=q, kappa=kappa, c_term=c_term,
-                  mu0=_mu0_record(mu0, mu))
-    game = _game(MFGLibLinearQuadratic, name=name, params=params, mu0=mu, next_state=next_state,
-                 prob=np.full(next_state.shape, 1.0 / n_s), horizon=T + 1, base_reward=np.zeros((n_s, n_a)),
-                 state_shape=(n_s,), action_shape=(n_a,),
-                 positions=jnp.asarray(np.arange(-el, el + 1), jnp.int32),
-                 moves=jnp.asarray(np.arange(-m, m + 1), jnp.int32), noise=float_array(noise),
-                 noise_prob=float_array(eps_prob), el=el, delta=delta, k=k, q=q, kappa=kappa, c_term=c_term)
+    params = dict(
+        T=T, el=el, m=m, sigma=sigma, delta=delta, k=k, q=q, kappa=kappa, c_term=c_term, mu0=_mu0_record(mu0, mu)
+    )
+    game = _game(
+        MFGLibLinearQuadratic,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=np.full(next_state.shape, 1.0 / n_s),
+        horizon=T + 1,
+        base_reward=np.zeros((n_s, n_a)),
+        state_shape=(n_s,),
+        action_shape=(n_a,),
+        positions=jnp.asarray(np.arange(-el, el + 1), jnp.int32),
+        moves=jnp.asarray(np.arange(-m, m + 1), jnp.int32),
+        noise=float_array(noise),
+        noise_prob=float_array(eps_prob),
+        el=el,
+        delta=delta,
+        k=k,
+        q=q,
+        kappa=kappa,
+        c_term=c_term,
+    )
     # the static table holds the transition at mu0 (what the tables show; the kernels call transition())
     return game.replace(transition_prob=game.transition(0, game.initial_distribution))
 
@@ -529,16 +686,21 @@ class MFGLibTreasureHunting(MFGLibGame):
         return jnp.where(t == 0, first, later)
 
 
-@register_game(PREFIX + "conservative_treasure_hunting",
-               "MFGLib's conservative treasure hunting: reward and moves read the joint distribution L_t(s, a)", {
-                   "T": Parameter(5, "last time step (T + 1 decisions); len(c) must be T"),
-                   "n": Parameter(3, "number of sites (states and actions)"),
-                   "r": Parameter((1.0, 1.0, 1.0), "treasure of each site (n values)"),
-                   "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "congestion cost of each step t = 1..T (T values)"),
-                   "mu0": _mu0_param(),
-               }, kind="joint")
-def make_conservative_treasure_hunting(T=5, n=3, r=(1.0, 1.0, 1.0), c=(1.0, 1.0, 1.0, 1.0, 1.0),
-                                       mu0="uniform") -> MFGLibTreasureHunting:
+@register_game(
+    PREFIX + "conservative_treasure_hunting",
+    "MFGLib's conservative treasure hunting: reward and moves read the joint distribution L_t(s, a)",
+    {
+        "T": Parameter(5, "last time step (T + 1 decisions); len(c) must be T"),
+        "n": Parameter(3, "number of sites (states and actions)"),
+        "r": Parameter((1.0, 1.0, 1.0), "treasure of each site (n values)"),
+        "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "congestion cost of each step t = 1..T (T values)"),
+        "mu0": _mu0_param(),
+    },
+    kind="joint",
+)
+def make_conservative_treasure_hunting(
+    T=5, n=3, r=(1.0, 1.0, 1.0), c=(1.0, 1.0, 1.0, 1.0, 1.0), mu0="uniform"
+) -> MFGLibTreasureHunting:
     """Sites ``0..n-1``, the action picks a site. With ``d_s = ||L_t - e_s e_s^T||^2``
     (Frobenius, ``L_t`` the joint distribution): reward ``r_s (1 - d_s / 2)`` for
     action ``s`` in state ``s`` at ``t >= 1``, 0 otherwise and at ``t = 0``. At ``t = 0``
@@ -552,10 +714,20 @@ def make_conservative_treasure_hunting(T=5, n=3, r=(1.0, 1.0, 1.0), c=(1.0, 1.0,
     mu = _mu0(mu0, (n,), name)
     next_state = np.broadcast_to(np.arange(n), (n, n, n)).copy()
     params = dict(T=T, n=n, r=r.tolist(), c=c.tolist(), mu0=_mu0_record(mu0, mu))
-    game = _game(MFGLibTreasureHunting, name=name, params=params, mu0=mu, next_state=next_state,
-                 prob=np.broadcast_to(np.eye(n)[None], (n, n, n)), horizon=T + 1, base_reward=np.zeros((n, n)),
-                 state_shape=(n,), action_shape=(n,), treasure=float_array(r),
-                 cost=float_array(np.concatenate([[0.0], c])))
+    game = _game(
+        MFGLibTreasureHunting,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=np.broadcast_to(np.eye(n)[None], (n, n, n)),
+        horizon=T + 1,
+        base_reward=np.zeros((n, n)),
+        state_shape=(n,),
+        action_shape=(n,),
+        treasure=float_array(r),
+        cost=float_array(np.concatenate([[0.0], c])),
+    )
     return game
 
 
@@ -598,20 +770,25 @@ class MFGLibEquilibriumPrice(MFGLibGame):
         return self.transition_prob
 
 
-@register_game(PREFIX + "equilibrium_price",
-               "MFGLib's equilibrium price: firms consume and replenish stock; the price reads L_t(s, a)", {
-                   "T": Parameter(4, "last time step (T + 1 decisions)"),
-                   "s_inv": Parameter(3, "largest inventory (states 0..s_inv)"),
-                   "Q": Parameter(2, "largest quantity consumed (actions q = 0..Q)"),
-                   "H": Parameter(2, "largest quantity ordered (actions h = 0..H)"),
-                   "d": Parameter(1.0, "demand scale"),
-                   "e0": Parameter(1.0, "demand offset"),
-                   "sigma": Parameter(1.0, "price elasticity exponent"),
-                   "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "costs c0..c4"),
-                   "mu0": _mu0_param(),
-               }, kind="joint")
-def make_equilibrium_price(T=4, s_inv=3, Q=2, H=2, d=1.0, e0=1.0, sigma=1.0, c=(1.0, 1.0, 1.0, 1.0, 1.0),
-                           mu0="uniform") -> MFGLibEquilibriumPrice:
+@register_game(
+    PREFIX + "equilibrium_price",
+    "MFGLib's equilibrium price: firms consume and replenish stock; the price reads L_t(s, a)",
+    {
+        "T": Parameter(4, "last time step (T + 1 decisions)"),
+        "s_inv": Parameter(3, "largest inventory (states 0..s_inv)"),
+        "Q": Parameter(2, "largest quantity consumed (actions q = 0..Q)"),
+        "H": Parameter(2, "largest quantity ordered (actions h = 0..H)"),
+        "d": Parameter(1.0, "demand scale"),
+        "e0": Parameter(1.0, "demand offset"),
+        "sigma": Parameter(1.0, "price elasticity exponent"),
+        "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "costs c0..c4"),
+        "mu0": _mu0_param(),
+    },
+    kind="joint",
+)
+def make_equilibrium_price(
+    T=4, s_inv=3, Q=2, H=2, d=1.0, e0=1.0, sigma=1.0, c=(1.0, 1.0, 1.0, 1.0, 1.0), mu0="uniform"
+) -> MFGLibEquilibriumPrice:
     """Inventory ``s``, action ``(q, h)``: next inventory ``min(s - min(q, s) + h, s_inv)``;
     price ``p_t = (d / (sum_{s,q,h} L_t(s, q, h) q + e0))^(1/sigma)``; reward
     ``(p_t - c0) q - c1 q^2 - c2 h - (c2 + c3) max(q - s, 0) - c4 s``."""
@@ -629,12 +806,26 @@ def make_equilibrium_price(T=4, s_inv=3, Q=2, H=2, d=1.0, e0=1.0, sigma=1.0, c=(
     s = np.arange(s_inv + 1)
     next_state = np.minimum(s[:, None] - np.minimum(q[None, :], s[:, None]) + h[None, :], s_inv)[..., None]
     params = dict(T=T, s_inv=s_inv, Q=Q, H=H, d=d, e0=e0, sigma=sigma, c=list(costs), mu0=_mu0_record(mu0, mu))
-    return _game(MFGLibEquilibriumPrice, name=name, params=params, mu0=mu, next_state=next_state,
-                 prob=np.ones(next_state.shape), horizon=T + 1, base_reward=np.zeros(next_state.shape[:2]),
-                 state_shape=(s_inv + 1,), action_shape=(Q + 1, H + 1),
-                 action_labels=tuple(f"q={i},h={j}" for i, j in zip(q, h)),
-                 inventory=jnp.asarray(s, jnp.int32), consume=jnp.asarray(q, jnp.int32),
-                 order=jnp.asarray(h, jnp.int32), d=d, e0=e0, sigma=sigma, costs=costs)
+    return _game(
+        MFGLibEquilibriumPrice,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=np.ones(next_state.shape),
+        horizon=T + 1,
+        base_reward=np.zeros(next_state.shape[:2]),
+        state_shape=(s_inv + 1,),
+        action_shape=(Q + 1, H + 1),
+        action_labels=tuple(f"q={i},h={j}" for i, j in zip(q, h)),
+        inventory=jnp.asarray(s, jnp.int32),
+        consume=jnp.asarray(q, jnp.int32),
+        order=jnp.asarray(h, jnp.int32),
+        d=d,
+        e0=e0,
+        sigma=sigma,
+        costs=costs,
+    )
 
 
 @struct.dataclass(kw_only=True)
@@ -658,14 +849,18 @@ class MFGLibRandomLinear(MFGLibGame):
         return jnp.moveaxis(jax.nn.softmax(logits, axis=0), 0, -1)
 
 
-@register_game(PREFIX + "random_linear",
-               "MFGLib's random linear game: rewards and softmax transitions affine in L_t(s, a), seeded", {
-                   "T": Parameter(3, "last time step (T + 1 decisions)"),
-                   "n": Parameter(5, "number of states and of actions"),
-                   "m": Parameter(10.0, "coefficients are uniform on [-m, m]"),
-                   "seed": Parameter(0, "torch seed of the coefficients (MFGLib's; reproduced without torch)"),
-                   "mu0": _mu0_param(),
-               }, kind="joint")
+@register_game(
+    PREFIX + "random_linear",
+    "MFGLib's random linear game: rewards and softmax transitions affine in L_t(s, a), seeded",
+    {
+        "T": Parameter(3, "last time step (T + 1 decisions)"),
+        "n": Parameter(5, "number of states and of actions"),
+        "m": Parameter(10.0, "coefficients are uniform on [-m, m]"),
+        "seed": Parameter(0, "torch seed of the coefficients (MFGLib's; reproduced without torch)"),
+        "mu0": _mu0_param(),
+    },
+    kind="joint",
+)
 def make_random_linear(T=3, n=5, m=10.0, seed=0, mu0="uniform") -> MFGLibRandomLinear:
     """``r_t = r1 @ L_t + r2``; ``P_t(.|s, a) = softmax_{s'}((p1 @ L_t)[s', s, a] + p2[s', s, a])``,
     with ``r1, r2`` ``(n, n)`` and ``p1, p2`` ``(n, n, n)`` uniform on ``[-m, m]``, drawn
@@ -677,11 +872,25 @@ def make_random_linear(T=3, n=5, m=10.0, seed=0, mu0="uniform") -> MFGLibRandomL
     seed = as_int(seed, "seed (torch.manual_seed's, here below 2**32)", 0, 2**32 - 1)
     mu = _mu0(mu0, (n,), name)
     stream = np.random.RandomState(seed)
-    draw = [2 * m * torch_uniform(stream, size).reshape(shape) - m
-            for size, shape in ((n * n, (n, n)), (n * n, (n, n)), (n**3, (n, n, n)), (n**3, (n, n, n)))]
+    draw = [
+        2 * m * torch_uniform(stream, size).reshape(shape) - m
+        for size, shape in ((n * n, (n, n)), (n * n, (n, n)), (n**3, (n, n, n)), (n**3, (n, n, n)))
+    ]
     next_state = np.broadcast_to(np.arange(n), (n, n, n)).copy()
     params = dict(T=T, n=n, m=m, seed=seed, mu0=_mu0_record(mu0, mu))
-    return _game(MFGLibRandomLinear, name=name, params=params, mu0=mu, next_state=next_state,
-                 prob=np.full((n, n, n), 1.0 / n), horizon=T + 1, base_reward=np.zeros((n, n)), state_shape=(n,),
-                 action_shape=(n,), r1=float_array(draw[0]), r2=float_array(draw[1]), p1=float_array(draw[2]),
-                 p2=float_array(draw[3]))
+    return _game(
+        MFGLibRandomLinear,
+        name=name,
+        params=params,
+        mu0=mu,
+        next_state=next_state,
+        prob=np.full((n, n, n), 1.0 / n),
+        horizon=T + 1,
+        base_reward=np.zeros((n, n)),
+        state_shape=(n,),
+        action_shape=(n,),
+        r1=float_array(draw[0]),
+        r2=float_array(draw[1]),
+        p1=float_array(draw[2]),
+        p2=float_array(draw[3]),
+    )

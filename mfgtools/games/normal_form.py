@@ -23,9 +23,9 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice
+from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
 
 REWARD_FUNCTIONS = ("coop", "dom", "dominated", "biased_indirect_rps")
 N_ACTIONS = 3
@@ -55,8 +55,11 @@ class NormalFormGame(FiniteGame):
         return jnp.concatenate([jnp.zeros(1, mu.dtype), payoffs(self.reward_function, mu[1:])])
 
 
-@register_game("mean_field_nfg", "OpenSpiel's mean-field normal-form games (coop, dom, biased_indirect_rps)",
-               {"reward_function": Parameter("coop", "coop, dom (dominated) or biased_indirect_rps")})
+@register_game(
+    "mean_field_nfg",
+    "OpenSpiel's mean-field normal-form games (coop, dom, biased_indirect_rps)",
+    {"reward_function": Parameter("coop", "coop, dom (dominated) or biased_indirect_rps")},
+)
 def make_mean_field_nfg(reward_function="coop"):
     name = as_choice(reward_function, "reward_function", REWARD_FUNCTIONS)
     name = "dom" if name == "dominated" else name
@@ -71,6 +74,10 @@ def make_mean_field_nfg(reward_function="coop"):
         transition_prob=float_array(np.ones(next_state.shape)),
         incoming=jnp.asarray(incoming_table(next_state, n_states)),
         action_mask=jnp.asarray(np.ones((n_states, N_ACTIONS), dtype=bool)),
-        horizon=1, discount=1.0, name="mean_field_nfg", params=Annotation(dict(reward_function=name)),
-        grid_shape=None, reward_function=name,
+        horizon=1,
+        discount=1.0,
+        name="mean_field_nfg",
+        params=Annotation(dict(reward_function=name)),
+        grid_shape=None,
+        reward_function=name,
     )

@@ -32,10 +32,10 @@ from __future__ import annotations
 import numpy as np
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.games.crowd_modelling import openspiel_crowd_game
+from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import ring_moves
+from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
 
 EPSILON = 1e-15  # OpenSpiel's floor inside -log(mu / dx + eps)
@@ -55,8 +55,18 @@ PARAMETERS = {
 
 
 @register_game("periodic_aversion", "OpenSpiel's periodic aversion game on a discretised circle", PARAMETERS)
-def make_periodic_aversion(size=21, horizon=20, dt=0.01, xmin=0.0, xmax=1.0, n_actions_per_side=10,
-                           volatility=1.0, coef_aversion=1.0, discount=1.0, openspiel_quirks=True):
+def make_periodic_aversion(
+    size=21,
+    horizon=20,
+    dt=0.01,
+    xmin=0.0,
+    xmax=1.0,
+    n_actions_per_side=10,
+    volatility=1.0,
+    coef_aversion=1.0,
+    discount=1.0,
+    openspiel_quirks=True,
+):
     size = as_int(size, "size", 2)
     horizon = as_horizon(horizon)
     dt = as_float(dt, "dt", 0.0, low_open=True)
@@ -70,8 +80,9 @@ def make_periodic_aversion(size=21, horizon=20, dt=0.01, xmin=0.0, xmax=1.0, n_a
     discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
     quirks = as_bool(openspiel_quirks, "openspiel_quirks")
     n_moves = 2 * sides + 1
-    check_game_size("periodic_aversion", size, n_moves, n_moves, horizon,
-                    lower="size, n_actions_per_side or the horizon")
+    check_game_size(
+        "periodic_aversion", size, n_moves, n_moves, horizon, lower="size, n_actions_per_side or the horizon"
+    )
 
     dx = (xmax - xmin) / (size - 1)
     steps = np.arange(n_moves) - sides
@@ -82,18 +93,46 @@ def make_periodic_aversion(size=21, horizon=20, dt=0.01, xmin=0.0, xmax=1.0, n_a
     noise = density / density.sum()
     position_x = xmin + np.arange(size) * dx
     angle = 2 * np.pi * position_x
-    geometric = (volatility * 2 * np.pi ** 2 * np.sin(angle) - 2 * np.pi ** 2 * np.cos(angle) ** 2
-                 + 2 / volatility ** 2 * np.sin(angle))
+    geometric = (
+        volatility * 2 * np.pi**2 * np.sin(angle)
+        - 2 * np.pi**2 * np.cos(angle) ** 2
+        + 2 / volatility**2 * np.sin(angle)
+    )
     position = dt * (geometric + coef * np.log(dx))
     action_cost = -0.5 * (steps * dx / dt) ** 2 * dt
     moves = ring_moves(size, steps)
-    params = dict(size=size, horizon=horizon, dt=dt, xmin=xmin, xmax=xmax, n_actions_per_side=sides,
-                  volatility=volatility, coef_aversion=coef, discount=discount, openspiel_quirks=quirks)
+    params = dict(
+        size=size,
+        horizon=horizon,
+        dt=dt,
+        xmin=xmin,
+        xmax=xmax,
+        n_actions_per_side=sides,
+        volatility=volatility,
+        coef_aversion=coef,
+        discount=discount,
+        openspiel_quirks=quirks,
+    )
     return openspiel_crowd_game(
-        post_move=moves, legal=np.ones((size, n_moves), dtype=bool), noise_next=moves,
-        noise_prob=np.broadcast_to(noise, (size, n_moves)).copy(), noise_legal=np.ones((size, n_moves), dtype=bool),
-        mu0=np.full(size, 1.0 / size), initial_order=np.arange(size), horizon=horizon, position=position,
-        action_cost=action_cost, quirks=quirks, with_move_cost=True, free=np.ones(size, dtype=bool),
-        grid_shape=None, name="periodic_aversion", params=params, names=tuple(f"{s:+d}" for s in steps),
-        aversion=coef * dt, floor=EPSILON * dx, congestion=False, discount=discount,
+        post_move=moves,
+        legal=np.ones((size, n_moves), dtype=bool),
+        noise_next=moves,
+        noise_prob=np.broadcast_to(noise, (size, n_moves)).copy(),
+        noise_legal=np.ones((size, n_moves), dtype=bool),
+        mu0=np.full(size, 1.0 / size),
+        initial_order=np.arange(size),
+        horizon=horizon,
+        position=position,
+        action_cost=action_cost,
+        quirks=quirks,
+        with_move_cost=True,
+        free=np.ones(size, dtype=bool),
+        grid_shape=None,
+        name="periodic_aversion",
+        params=params,
+        names=tuple(f"{s:+d}" for s in steps),
+        aversion=coef * dt,
+        floor=EPSILON * dx,
+        congestion=False,
+        discount=discount,
     )

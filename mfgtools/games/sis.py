@@ -37,11 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.errors import as_float, as_horizon
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
-from mfgtools.registry import MODES
+from mfgtools.games.registry import register_game
+from mfgtools.registry import MODES, Parameter
 from mfgtools.resources import check_game_size
 
 STATE_NAMES = ("susceptible", "infected")
@@ -85,10 +84,18 @@ PARAMETERS = {
 }
 
 
-@register_game("sis", "SIS epidemic after Cui & Koeppl (2021): go out or protect (stationary)", PARAMETERS,
-               modes=MODES)
-def make_sis(infection_rate=0.8, recovery_rate=0.3, protection=1.0, infection_cost=1.0, protection_cost=0.5,
-             discount=0.9, horizon=50, mu0=0.5, mode="stationary") -> SISGame:
+@register_game("sis", "SIS epidemic after Cui & Koeppl (2021): go out or protect (stationary)", PARAMETERS, modes=MODES)
+def make_sis(
+    infection_rate=0.8,
+    recovery_rate=0.3,
+    protection=1.0,
+    infection_cost=1.0,
+    protection_cost=0.5,
+    discount=0.9,
+    horizon=50,
+    mu0=0.5,
+    mode="stationary",
+) -> SISGame:
     mode, discount = resolve_mode(mode, discount)
     infection_rate = as_float(infection_rate, "infection_rate", 0.0, 1.0)
     recovery_rate = as_float(recovery_rate, "recovery_rate", 0.0, 1.0)
@@ -102,21 +109,38 @@ def make_sis(infection_rate=0.8, recovery_rate=0.3, protection=1.0, infection_co
     mu0_vector = np.array([1.0 - infected0, infected0])
     risk = infection_rate * np.array([1.0, 1.0 - protection])
     next_state = np.broadcast_to(np.array([SUSCEPTIBLE, INFECTED]), (2, 2, 2)).copy()
-    at_mu0 = np.stack([
-        np.stack([1.0 - risk * infected0, risk * infected0], axis=-1),
-        np.broadcast_to([recovery_rate, 1.0 - recovery_rate], (2, 2)),
-    ])
-    params = dict(infection_rate=infection_rate, recovery_rate=recovery_rate, protection=protection,
-                  infection_cost=infection_cost, protection_cost=protection_cost, discount=discount,
-                  horizon=horizon, mu0=infected0, mode=mode)
+    at_mu0 = np.stack(
+        [
+            np.stack([1.0 - risk * infected0, risk * infected0], axis=-1),
+            np.broadcast_to([recovery_rate, 1.0 - recovery_rate], (2, 2)),
+        ]
+    )
+    params = dict(
+        infection_rate=infection_rate,
+        recovery_rate=recovery_rate,
+        protection=protection,
+        infection_cost=infection_cost,
+        protection_cost=protection_cost,
+        discount=discount,
+        horizon=horizon,
+        mu0=infected0,
+        mode=mode,
+    )
     return SISGame(
         initial_distribution=float_array(mu0_vector),
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(at_mu0),
         incoming=jnp.asarray(incoming_table(next_state, 2)),
         action_mask=jnp.ones((2, 2), dtype=bool),
-        horizon=horizon, discount=discount, name="sis", params=Annotation(params), grid_shape=None,
-        action_labels=ACTION_NAMES, stationary=mode == "stationary",
-        infection_risk=float_array(risk), state_cost=float_array([0.0, infection_cost]),
-        action_cost=float_array([0.0, protection_cost]), recovery_rate=recovery_rate,
+        horizon=horizon,
+        discount=discount,
+        name="sis",
+        params=Annotation(params),
+        grid_shape=None,
+        action_labels=ACTION_NAMES,
+        stationary=mode == "stationary",
+        infection_risk=float_array(risk),
+        state_cost=float_array([0.0, infection_cost]),
+        action_cost=float_array([0.0, protection_cost]),
+        recovery_rate=recovery_rate,
     )

@@ -22,11 +22,11 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
-from mfgtools.registry import MODES
+from mfgtools.games.registry import register_game
+from mfgtools.registry import MODES, Parameter
 from mfgtools.resources import check_game_size
+
 
 @struct.dataclass(kw_only=True)
 class TabularGame(FiniteGame):
@@ -44,9 +44,21 @@ class TabularGame(FiniteGame):
         return reward
 
 
-def tabular_game(next_state=None, transition_prob=None, reward=None, initial_distribution=None, horizon=None,
-                 dense_transition=None, crowd_aversion=0.0, floor=1e-12, discount=None, action_mask=None,
-                 name="tabular", params=None, stationary=False) -> TabularGame:
+def tabular_game(
+    next_state=None,
+    transition_prob=None,
+    reward=None,
+    initial_distribution=None,
+    horizon=None,
+    dense_transition=None,
+    crowd_aversion=0.0,
+    floor=1e-12,
+    discount=None,
+    action_mask=None,
+    name="tabular",
+    params=None,
+    stationary=False,
+) -> TabularGame:
     """Build a game from arrays (all validated).
 
     Args:
@@ -82,7 +94,9 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
     next_state = np.asarray(next_state)
     prob = np.asarray(transition_prob, dtype=np.float64)
     if next_state.ndim != 3 or prob.shape != next_state.shape:
-        raise MFGError(f"next_state and transition_prob must both be (S, A, K); got {next_state.shape} and {prob.shape}")
+        raise MFGError(
+            f"next_state and transition_prob must both be (S, A, K); got {next_state.shape} and {prob.shape}"
+        )
     n_states, n_actions, _ = next_state.shape
     if not np.issubdtype(next_state.dtype, np.integer) or next_state.min() < 0 or next_state.max() >= n_states:
         raise MFGError(f"next_state must hold integer states in [0, {n_states})")
@@ -107,10 +121,18 @@ def tabular_game(next_state=None, transition_prob=None, reward=None, initial_dis
     if mask.shape != (n_states, n_actions) or not mask.any(axis=1).all():
         raise MFGError("action_mask must be (S, A) with at least one legal action per state")
     return TabularGame(
-        initial_distribution=float_array(mu0), next_state=jnp.asarray(next_state, jnp.int32),
-        transition_prob=float_array(prob), incoming=jnp.asarray(incoming_table(next_state, n_states)),
-        action_mask=jnp.asarray(mask), horizon=horizon, discount=discount, name=name, stationary=stationary,
-        params=Annotation(dict(params or {})), grid_shape=None, base_reward=float_array(reward),
+        initial_distribution=float_array(mu0),
+        next_state=jnp.asarray(next_state, jnp.int32),
+        transition_prob=float_array(prob),
+        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        action_mask=jnp.asarray(mask),
+        horizon=horizon,
+        discount=discount,
+        name=name,
+        stationary=stationary,
+        params=Annotation(dict(params or {})),
+        grid_shape=None,
+        base_reward=float_array(reward),
         crowd_aversion=as_float(crowd_aversion, "crowd_aversion"),
         floor=as_float(floor, "floor", 0.0, 1.0, high_open=True),
     )
@@ -129,10 +151,18 @@ PARAMETERS = {
 }
 
 
-@register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS,
-               modes=MODES)
-def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=1.0, reward_scale=1.0, seed=0,
-                discount=None, mode="finite-horizon") -> TabularGame:
+@register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS, modes=MODES)
+def make_random(
+    n_states=10,
+    n_actions=3,
+    fan_out=2,
+    horizon=10,
+    crowd_aversion=1.0,
+    reward_scale=1.0,
+    seed=0,
+    discount=None,
+    mode="finite-horizon",
+) -> TabularGame:
     mode, discount = resolve_mode(mode, discount)
     n_states = as_int(n_states, "n_states", 1)
     n_actions = as_int(n_actions, "n_actions", 1)
@@ -141,18 +171,40 @@ def make_random(n_states=10, n_actions=3, fan_out=2, horizon=10, crowd_aversion=
     seed = as_seed(seed)
     reward_scale = as_float(reward_scale, "reward_scale", 0.0)
     crowd_aversion = as_float(crowd_aversion, "crowd_aversion")
-    check_game_size("random", n_states, n_actions, fan_out, horizon, stationary=mode == "stationary",
-                    lower="n_states, n_actions, fan_out or the horizon")
+    check_game_size(
+        "random",
+        n_states,
+        n_actions,
+        fan_out,
+        horizon,
+        stationary=mode == "stationary",
+        lower="n_states, n_actions, fan_out or the horizon",
+    )
     rng = np.random.default_rng(seed)
     next_state = np.stack(
         [rng.choice(n_states, size=fan_out, replace=False) for _ in range(n_states * n_actions)]
     ).reshape(n_states, n_actions, fan_out)
     prob = rng.dirichlet(np.ones(fan_out), size=(n_states, n_actions))
-    params = dict(n_states=n_states, n_actions=n_actions, fan_out=fan_out, horizon=horizon,
-                  crowd_aversion=float(crowd_aversion), reward_scale=reward_scale, seed=seed, discount=discount,
-                  mode=mode)
+    params = dict(
+        n_states=n_states,
+        n_actions=n_actions,
+        fan_out=fan_out,
+        horizon=horizon,
+        crowd_aversion=float(crowd_aversion),
+        reward_scale=reward_scale,
+        seed=seed,
+        discount=discount,
+        mode=mode,
+    )
     return tabular_game(
-        next_state=next_state, transition_prob=prob, reward=rng.uniform(0, reward_scale, (n_states, n_actions)),
-        initial_distribution=rng.dirichlet(np.ones(n_states)), horizon=horizon, crowd_aversion=crowd_aversion,
-        discount=discount, name="random", params=params, stationary=mode == "stationary",
+        next_state=next_state,
+        transition_prob=prob,
+        reward=rng.uniform(0, reward_scale, (n_states, n_actions)),
+        initial_distribution=rng.dirichlet(np.ones(n_states)),
+        horizon=horizon,
+        crowd_aversion=crowd_aversion,
+        discount=discount,
+        name="random",
+        params=params,
+        stationary=mode == "stationary",
     )

@@ -46,13 +46,12 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_float, as_horizon, as_int
-from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
 from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
 from mfgtools.games.crowd import ACTION_NAMES, MOVES, STAY
 from mfgtools.games.maps import cell_index, initial_distribution_on, parse_cells
+from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
-from mfgtools.registry import MODES
+from mfgtools.registry import MODES, Parameter
 from mfgtools.resources import check_game_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*$")
@@ -89,10 +88,25 @@ PARAMETERS = {
 }
 
 
-@register_game("torus-crowd", "crowd on a torus: attraction to a target against crowd aversion (stationary)",
-               PARAMETERS, modes=MODES)
-def make_torus_crowd(size="10x10", noise=0.1, target=None, attraction_weight=1.0, aversion=1.0, floor=1e-4,
-                     move_cost=0.1, discount=0.9, horizon=30, mu0="uniform", mode="stationary") -> TorusCrowdGame:
+@register_game(
+    "torus-crowd",
+    "crowd on a torus: attraction to a target against crowd aversion (stationary)",
+    PARAMETERS,
+    modes=MODES,
+)
+def make_torus_crowd(
+    size="10x10",
+    noise=0.1,
+    target=None,
+    attraction_weight=1.0,
+    aversion=1.0,
+    floor=1e-4,
+    move_cost=0.1,
+    discount=0.9,
+    horizon=30,
+    mu0="uniform",
+    mode="stationary",
+) -> TorusCrowdGame:
     mode, discount = resolve_mode(mode, discount)
     height, width = parse_size(size)
     noise = as_float(noise, "noise", 0.0, 1.0)
@@ -101,8 +115,15 @@ def make_torus_crowd(size="10x10", noise=0.1, target=None, attraction_weight=1.0
     floor = as_float(floor, "floor", 0.0, 1.0, low_open=True)
     move_cost = as_float(move_cost, "move_cost", 0.0)
     horizon = as_horizon(horizon)
-    check_game_size("torus-crowd", height * width, len(MOVES), len(MOVES) if noise > 0 else 1, horizon,
-                    stationary=mode == "stationary", lower="size or the horizon")
+    check_game_size(
+        "torus-crowd",
+        height * width,
+        len(MOVES),
+        len(MOVES) if noise > 0 else 1,
+        horizon,
+        stationary=mode == "stationary",
+        lower="size or the horizon",
+    )
 
     free = np.ones((height, width), dtype=bool)
     n_states = height * width
@@ -120,19 +141,37 @@ def make_torus_crowd(size="10x10", noise=0.1, target=None, attraction_weight=1.0
 
     moves, _ = grid_moves(free, MOVES, torus=True)
     next_state, prob = noisy_moves(moves, noise)
-    params = dict(size=f"{height}x{width}", noise=noise, target=(target_row, target_col),
-                  attraction_weight=attraction_weight, aversion=aversion, floor=floor, move_cost=move_cost,
-                  discount=discount, horizon=horizon, mu0=_mu0_label(mu0), mode=mode)
+    params = dict(
+        size=f"{height}x{width}",
+        noise=noise,
+        target=(target_row, target_col),
+        attraction_weight=attraction_weight,
+        aversion=aversion,
+        floor=floor,
+        move_cost=move_cost,
+        discount=discount,
+        horizon=horizon,
+        mu0=_mu0_label(mu0),
+        mode=mode,
+    )
     return TorusCrowdGame(
         initial_distribution=float_array(mu0_vector),
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(prob),
         incoming=jnp.asarray(incoming_table(next_state, n_states)),
         action_mask=jnp.ones((n_states, len(MOVES)), dtype=bool),
-        horizon=horizon, discount=discount, name="torus-crowd", params=Annotation(params),
-        grid_shape=(height, width), free_mask=jnp.asarray(free), action_labels=ACTION_NAMES,
-        stationary=mode == "stationary", attraction=float_array(attraction),
-        aversion=aversion, floor=floor, move_cost=move_cost,
+        horizon=horizon,
+        discount=discount,
+        name="torus-crowd",
+        params=Annotation(params),
+        grid_shape=(height, width),
+        free_mask=jnp.asarray(free),
+        action_labels=ACTION_NAMES,
+        stationary=mode == "stationary",
+        attraction=float_array(attraction),
+        aversion=aversion,
+        floor=floor,
+        move_cost=move_cost,
     )
 
 

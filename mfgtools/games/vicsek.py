@@ -28,8 +28,16 @@ from flax import struct
 from mfgtools.errors import as_float
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
-from mfgtools.swarm.game import (TWO_PI, SwarmGame, annotation, coherence, common_parameters, relative_angle,
-                                  static, unit_vectors)
+from mfgtools.swarm.game import (
+    TWO_PI,
+    SwarmGame,
+    annotation,
+    coherence,
+    common_parameters,
+    relative_angle,
+    static,
+    unit_vectors,
+)
 
 ACTIONS = ("turn right", "straight", "turn left")
 
@@ -84,10 +92,15 @@ PARAMETERS = {
 }
 
 
-@register_game("vicsek", "Vicsek flocking on the torus: align headings from neighbours only (Dec-POMFC, swarm)",
-               PARAMETERS, kind="swarm")
-def make_vicsek(n_agents=100, horizon=100, dt=0.1, radius=0.2, speed=0.3, turn=0.3, noise=0.3,
-                action_cost=0.01, discount=0.99) -> VicsekGame:
+@register_game(
+    "vicsek",
+    "Vicsek flocking on the torus: align headings from neighbours only (Dec-POMFC, swarm)",
+    PARAMETERS,
+    kind="swarm",
+)
+def make_vicsek(
+    n_agents=100, horizon=100, dt=0.1, radius=0.2, speed=0.3, turn=0.3, noise=0.3, action_cost=0.01, discount=0.99
+) -> VicsekGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "vicsek")
     values.update(
         speed=as_float(speed, "speed", 0.0),
@@ -95,9 +108,16 @@ def make_vicsek(n_agents=100, horizon=100, dt=0.1, radius=0.2, speed=0.3, turn=0
         noise=as_float(noise, "noise", 0.0),
     )
     return VicsekGame(
-        name="vicsek", params=annotation(values), action_labels=ACTIONS, idle_action=1,
-        state_labels=("x", "y", "phi"), observation_labels=("relative heading",),
-        observation_periods=(TWO_PI,), observation_bounds=((-math.pi, math.pi),),
-        feature_labels=("phi",), feature_periods=(TWO_PI,), order_label="polarisation",
+        name="vicsek",
+        params=annotation(values),
+        action_labels=ACTIONS,
+        idle_action=1,
+        state_labels=("x", "y", "phi"),
+        observation_labels=("relative heading",),
+        observation_periods=(TWO_PI,),
+        observation_bounds=((-math.pi, math.pi),),
+        feature_labels=("phi",),
+        feature_periods=(TWO_PI,),
+        order_label="polarisation",
         **values,
     )

@@ -21,8 +21,13 @@ import jax
 import jax.numpy as jnp
 
 
-def stay_probability(spontaneous: jax.Array, beta: jax.Array, contacts: jax.Array, degree: jax.Array | None = None,
-                     per_degree: jax.Array | None = None) -> jax.Array:
+def stay_probability(
+    spontaneous: jax.Array,
+    beta: jax.Array,
+    contacts: jax.Array,
+    degree: jax.Array | None = None,
+    per_degree: jax.Array | None = None,
+) -> jax.Array:
     """Probability of staying in the current epidemic state for one step (module docstring).
 
     Args:

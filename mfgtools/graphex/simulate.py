@@ -86,8 +86,10 @@ def simulate_on_graph(game, policy, n_seeds: int = 100, seed: int = 0) -> GraphP
     check_game(game)
     population = getattr(game, "population", None)
     if population is None or not hasattr(population.value, "vertex_class"):
-        raise MFGError(f"simulate_on_graph needs a game played on a graph (sis-graphex, sir-graphex, "
-                       f"rumour-graphex), got {game.name!r}; use simulate for other games")
+        raise MFGError(
+            f"simulate_on_graph needs a game played on a graph (sis-graphex, sir-graphex, "
+            f"rumour-graphex), got {game.name!r}; use simulate for other games"
+        )
     if game.stationary:
         raise MFGError("simulate_on_graph plays finite-horizon games; build the game with its default mode")
     n_seeds = as_int(n_seeds, "n_seeds", 1)
@@ -95,8 +97,15 @@ def simulate_on_graph(game, policy, n_seeds: int = 100, seed: int = 0) -> GraphP
     checked = as_policy(game, policy)
     classes = population.value
     source, target = classes.graph.directed_pairs()
-    return _graph_rollout_jit(game, checked, jnp.asarray(classes.vertex_class), jnp.asarray(source),
-                              jnp.asarray(target), jax.random.PRNGKey(seed), n_seeds)
+    return _graph_rollout_jit(
+        game,
+        checked,
+        jnp.asarray(classes.vertex_class),
+        jnp.asarray(source),
+        jnp.asarray(target),
+        jax.random.PRNGKey(seed),
+        n_seeds,
+    )
 
 
 def mean_field_gap(predicted, simulated) -> np.ndarray:

@@ -61,8 +61,9 @@ class Graph:
     name: str = "graph"
 
     @classmethod
-    def from_edges(cls, edges, n_vertices: int | None = None, *, node_ids=None, labels=None,
-                   name: str = "graph") -> "Graph":
+    def from_edges(
+        cls, edges, n_vertices: int | None = None, *, node_ids=None, labels=None, name: str = "graph"
+    ) -> Graph:
         """Build from any ``(E, 2)`` integer array of vertex pairs in ``0..N-1``.
 
         Self-loops are dropped and both orientations of a pair are merged, so
@@ -94,8 +95,16 @@ class Graph:
             labels = np.asarray(labels, dtype=np.float64)
             if labels.shape != (n_vertices,):
                 raise MFGError(f"labels must have one value per vertex ({n_vertices}), got shape {labels.shape}")
-        return cls(n_vertices=int(n_vertices), edges=unique, indptr=indptr, indices=target,
-                   degree=degree, node_ids=node_ids, labels=labels, name=name)
+        return cls(
+            n_vertices=int(n_vertices),
+            edges=unique,
+            indptr=indptr,
+            indices=target,
+            degree=degree,
+            node_ids=node_ids,
+            labels=labels,
+            name=name,
+        )
 
     @property
     def n_edges(self) -> int:
@@ -113,16 +122,21 @@ class Graph:
 
     def neighbours(self, vertex: int) -> np.ndarray:
         """The sorted neighbours of ``vertex``."""
-        return self.indices[self.indptr[vertex]:self.indptr[vertex + 1]]
+        return self.indices[self.indptr[vertex] : self.indptr[vertex + 1]]
 
-    def subgraph(self, keep) -> "Graph":
+    def subgraph(self, keep) -> Graph:
         """The graph induced on the vertices where the boolean mask ``keep`` holds, renumbered."""
         keep = np.asarray(keep, dtype=bool)
         new_index = np.full(self.n_vertices, -1, dtype=np.int64)
         new_index[keep] = np.arange(int(keep.sum()))
         both = keep[self.edges[:, 0]] & keep[self.edges[:, 1]]
-        return Graph.from_edges(new_index[self.edges[both]], int(keep.sum()), node_ids=self.node_ids[keep],
-                                labels=None if self.labels is None else self.labels[keep], name=self.name)
+        return Graph.from_edges(
+            new_index[self.edges[both]],
+            int(keep.sum()),
+            node_ids=self.node_ids[keep],
+            labels=None if self.labels is None else self.labels[keep],
+            name=self.name,
+        )
 
     def to_networkx(self):
         """The graph as a ``networkx.Graph`` whose nodes are the original ids (with ``label`` if sampled)."""
@@ -132,11 +146,14 @@ class Graph:
         if self.labels is None:
             graph.add_nodes_from(self.node_ids.tolist())
         else:
-            graph.add_nodes_from((int(node), {"label": float(label)})
-                                 for node, label in zip(self.node_ids, self.labels))
+            graph.add_nodes_from(
+                (int(node), {"label": float(label)}) for node, label in zip(self.node_ids, self.labels)
+            )
         graph.add_edges_from(self.node_ids[self.edges].tolist())
         return graph
 
     def __repr__(self) -> str:
-        return f"Graph({self.name!r}, {self.n_vertices} vertices, {self.n_edges} edges, max degree " \
-               f"{int(self.degree.max(initial=0))})"
+        return (
+            f"Graph({self.name!r}, {self.n_vertices} vertices, {self.n_edges} edges, max degree "
+            f"{int(self.degree.max(initial=0))})"
+        )

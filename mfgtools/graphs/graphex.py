@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -93,9 +93,12 @@ def power_law_graphex(sigma: float) -> Graphex:
     like ``nu^(1 + sigma)`` while the number of edges grows like ``nu^2``).
     """
     value = as_float(sigma, "sigma")
-    check(0.0 < value < 1.0, f"sigma must lie strictly between 0 and 1 (the power-law graphex "
-                             f"(1 + x)^(-1/sigma) (1 + y)^(-1/sigma) is sparse with degree tail k^-(1 + sigma) "
-                             f"only there), got {sigma!r}; try sigma=0.5")
+    check(
+        0.0 < value < 1.0,
+        f"sigma must lie strictly between 0 and 1 (the power-law graphex "
+        f"(1 + x)^(-1/sigma) (1 + y)^(-1/sigma) is sparse with degree tail k^-(1 + sigma) "
+        f"only there), got {sigma!r}; try sigma=0.5",
+    )
     exponent = -1.0 / value
 
     def factor(x):
@@ -104,8 +107,7 @@ def power_law_graphex(sigma: float) -> Graphex:
     def W(x, y):
         return factor(x) * factor(y)
 
-    return Graphex(W=W, name=f"power-law graphex (sigma={value:g})", factor=factor, non_increasing=True,
-                   sigma=value)
+    return Graphex(W=W, name=f"power-law graphex (sigma={value:g})", factor=factor, non_increasing=True, sigma=value)
 
 
 def _evaluate_on_grid(fn, what: str, *args) -> np.ndarray:
@@ -117,9 +119,11 @@ def _evaluate_on_grid(fn, what: str, *args) -> np.ndarray:
     except MFGError:
         raise
     except Exception as error:  # any failure of user code: say how to write it
-        raise MFGError(f"{what} must be a vectorised numpy function of float arrays (use np.exp, not "
-                       f"math.exp; broadcasting inputs to one output): calling it on arrays failed with "
-                       f"{type(error).__name__}: {error}") from None
+        raise MFGError(
+            f"{what} must be a vectorised numpy function of float arrays (use np.exp, not "
+            f"math.exp; broadcasting inputs to one output): calling it on arrays failed with "
+            f"{type(error).__name__}: {error}"
+        ) from None
 
 
 def graphex_from_function(W, name: str = "user", separable_factor=None) -> Graphex:
@@ -132,35 +136,45 @@ def graphex_from_function(W, name: str = "user", separable_factor=None) -> Graph
     ``separable_factor`` (optional) is ``f`` with ``W(x, y) = f(x) f(y)``; it is checked against ``W``.
     """
     check(callable(W), f"W must be a function W(x, y) of label arrays, got {type(W).__name__}")
-    check(separable_factor is None or callable(separable_factor),
-          f"separable_factor must be a function f(x) with W(x, y) = f(x) f(y), or None; got "
-          f"{type(separable_factor).__name__}")
+    check(
+        separable_factor is None or callable(separable_factor),
+        f"separable_factor must be a function f(x) with W(x, y) = f(x) f(y), or None; got "
+        f"{type(separable_factor).__name__}",
+    )
     x = _CHECK_GRID[:, None]
     y = _CHECK_GRID[None, :]
     values = _evaluate_on_grid(W, "W", x, y)
     bad = ~np.isfinite(values)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise MFGError(f"W must be finite for all labels x, y >= 0, but W({_CHECK_GRID[i]:g}, {_CHECK_GRID[j]:g}) "
-                       f"= {values[i, j]}; guard against overflow (e.g. use np.exp(-x) rather than 1 / np.exp(x))")
+        raise MFGError(
+            f"W must be finite for all labels x, y >= 0, but W({_CHECK_GRID[i]:g}, {_CHECK_GRID[j]:g}) "
+            f"= {values[i, j]}; guard against overflow (e.g. use np.exp(-x) rather than 1 / np.exp(x))"
+        )
     bad = (values < 0.0) | (values > 1.0)
     if bad.any():
         i, j = np.argwhere(bad)[0]
-        raise MFGError(f"W is a connection probability and must lie in [0, 1], but W({_CHECK_GRID[i]:g}, "
-                       f"{_CHECK_GRID[j]:g}) = {values[i, j]:g}; rescale or clip it (e.g. np.minimum(1, ...))")
+        raise MFGError(
+            f"W is a connection probability and must lie in [0, 1], but W({_CHECK_GRID[i]:g}, "
+            f"{_CHECK_GRID[j]:g}) = {values[i, j]:g}; rescale or clip it (e.g. np.minimum(1, ...))"
+        )
     asymmetry = np.abs(values - values.T)
     if asymmetry.max() > 1e-9 + 1e-9 * np.abs(values).max():
         i, j = np.unravel_index(np.argmax(asymmetry), asymmetry.shape)
-        raise MFGError(f"W must be symmetric (W(x, y) = W(y, x): edges are undirected), but W({_CHECK_GRID[i]:g}, "
-                       f"{_CHECK_GRID[j]:g}) = {values[i, j]:g} and W({_CHECK_GRID[j]:g}, {_CHECK_GRID[i]:g}) = "
-                       f"{values[j, i]:g}; symmetrise it, e.g. with (W(x, y) + W(y, x)) / 2")
+        raise MFGError(
+            f"W must be symmetric (W(x, y) = W(y, x): edges are undirected), but W({_CHECK_GRID[i]:g}, "
+            f"{_CHECK_GRID[j]:g}) = {values[i, j]:g} and W({_CHECK_GRID[j]:g}, {_CHECK_GRID[i]:g}) = "
+            f"{values[j, i]:g}; symmetrise it, e.g. with (W(x, y) + W(y, x)) / 2"
+        )
     factor = None
     if separable_factor is not None:
         f = _evaluate_on_grid(separable_factor, "separable_factor", _CHECK_GRID)
         product = f[:, None] * f[None, :]
         if not (np.all(np.isfinite(f)) and np.allclose(product, values, rtol=1e-6, atol=1e-12)):
-            raise MFGError("separable_factor f does not match W: W(x, y) must equal f(x) f(y) for all labels; "
-                           "pass the right factor or leave separable_factor=None")
+            raise MFGError(
+                "separable_factor f does not match W: W(x, y) must equal f(x) f(y) for all labels; "
+                "pass the right factor or leave separable_factor=None"
+            )
         factor = separable_factor
     tolerance = 1e-12 + 1e-9 * values
     non_increasing = bool(np.all(np.diff(values, axis=0) <= tolerance[1:]))
@@ -168,8 +182,11 @@ def graphex_from_function(W, name: str = "user", separable_factor=None) -> Graph
 
 
 def _check_graphex(graphex) -> Graphex:
-    check(isinstance(graphex, Graphex), f"graphex must be a Graphex (build one with power_law_graphex(sigma) or "
-                                        f"graphex_from_function(W)), got {type(graphex).__name__}")
+    check(
+        isinstance(graphex, Graphex),
+        f"graphex must be a Graphex (build one with power_law_graphex(sigma) or "
+        f"graphex_from_function(W)), got {type(graphex).__name__}",
+    )
     return graphex
 
 
@@ -199,24 +216,33 @@ def sample_graphex(graphex: Graphex, nu: float, L: float, seed=0, *, method: str
     nu, L = _check_size(nu, L)
     check(method in ("auto", "blocks", "dense"), f"method must be 'auto', 'blocks' or 'dense', got {method!r}")
     expected_labels = nu * L
-    check(expected_labels <= MAX_EXPECTED_LABELS,
-          f"nu * L = {expected_labels:.3g} expected labels is above the cap {MAX_EXPECTED_LABELS:.0e}; lower the "
-          f"truncation L (labels far out in the periphery are almost all isolated) or nu")
+    check(
+        expected_labels <= MAX_EXPECTED_LABELS,
+        f"nu * L = {expected_labels:.3g} expected labels is above the cap {MAX_EXPECTED_LABELS:.0e}; lower the "
+        f"truncation L (labels far out in the periphery are almost all isolated) or nu",
+    )
     if method == "auto":
         method = "blocks" if graphex.non_increasing else "dense"
-    check(method != "blocks" or graphex.non_increasing,
-          f"the block sampler needs a W that is non-increasing in each argument, and {graphex.name!r} is not; "
-          f"use method='dense' (up to {DENSE_MAX_VERTICES} expected vertices)")
+    check(
+        method != "blocks" or graphex.non_increasing,
+        f"the block sampler needs a W that is non-increasing in each argument, and {graphex.name!r} is not; "
+        f"use method='dense' (up to {DENSE_MAX_VERTICES} expected vertices)",
+    )
     rng = np.random.default_rng(seed)
     name = f"{graphex.name}, nu={nu:g}, L={L:g}"
     if method == "dense":
-        why = ("method='dense' samples" if graphex.non_increasing else
-               f"{graphex.name!r} is not non-increasing in each argument, so it is sampled")
-        check(expected_labels <= DENSE_MAX_VERTICES,
-              f"{why} pair by pair, which is allowed up to {DENSE_MAX_VERTICES} expected vertices; nu * L = "
-              f"{expected_labels:.3g} is too many. Lower nu or L, or use a W that is non-increasing in each "
-              f"argument with method='blocks' (fast sampling bounds W on blocks of labels by its value at "
-              f"their lowest labels)")
+        why = (
+            "method='dense' samples"
+            if graphex.non_increasing
+            else f"{graphex.name!r} is not non-increasing in each argument, so it is sampled"
+        )
+        check(
+            expected_labels <= DENSE_MAX_VERTICES,
+            f"{why} pair by pair, which is allowed up to {DENSE_MAX_VERTICES} expected vertices; nu * L = "
+            f"{expected_labels:.3g} is too many. Lower nu or L, or use a W that is non-increasing in each "
+            f"argument with method='blocks' (fast sampling bounds W on blocks of labels by its value at "
+            f"their lowest labels)",
+        )
         labels = np.sort(rng.uniform(0.0, L, rng.poisson(expected_labels)))
         low, high = _dense_edges(graphex, labels, rng)
         return _graph_from_vertex_pairs(low, high, labels.size, lambda ids: labels[ids], name)
@@ -228,9 +254,11 @@ def sample_graphex(graphex: Graphex, nu: float, L: float, seed=0, *, method: str
         edges = np.concatenate(fine + [edges[-1:]])
     lower, widths = edges[:-1], np.diff(edges)
     expected_candidates = _candidate_count(graphex, lower, nu * widths)
-    check(expected_candidates <= MAX_EXPECTED_EDGES,
-          f"this graph would have about {expected_candidates:.3g} edges (at most {MAX_EXPECTED_EDGES:.0e} are "
-          f"sampled in memory); lower nu (edges grow like nu^2)")
+    check(
+        expected_candidates <= MAX_EXPECTED_EDGES,
+        f"this graph would have about {expected_candidates:.3g} edges (at most {MAX_EXPECTED_EDGES:.0e} are "
+        f"sampled in memory); lower nu (edges grow like nu^2)",
+    )
     counts = rng.poisson(nu * widths)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     label_of = _HashedLabels(lower, widths, offsets, rng.integers(0, 2**64, dtype=np.uint64))
@@ -288,8 +316,10 @@ def _bin_edges(graphex: Graphex, L: float, ratio: float = 1.1, max_bins: int = 6
     if end == 0:
         return np.array([0.0])  # W(0, 0) = 0, so W = 0 everywhere: no edges
     with np.errstate(divide="ignore"):
-        drop = np.maximum((np.log(row[0]) - np.log(row[: end + 1])) / math.log(ratio),
-                          (np.log(diagonal[0]) - np.log(diagonal[: end + 1])) / (2 * math.log(ratio)))
+        drop = np.maximum(
+            (np.log(row[0]) - np.log(row[: end + 1])) / math.log(ratio),
+            (np.log(diagonal[0]) - np.log(diagonal[: end + 1])) / (2 * math.log(ratio)),
+        )
     drop = np.maximum(np.nan_to_num(drop, nan=0.0, posinf=0.0), t[: end + 1] / math.log(2.0))
     drop = np.maximum.accumulate(drop)
     if drop[-1] > max_bins:
@@ -361,9 +391,11 @@ def _block_edges(graphex: Graphex, lower: np.ndarray, offsets: np.ndarray, label
         p = bound[pair]
         if np.any(w > p * (1.0 + 1e-9)):
             worst = int(np.argmax(w / p))
-            raise MFGError(f"{graphex.name!r} is not non-increasing in each argument: W({x[worst]:g}, "
-                           f"{y[worst]:g}) = {w[worst]:g} exceeds its value {p[worst]:g} at smaller "
-                           f"labels; sample it with method='dense'")
+            raise MFGError(
+                f"{graphex.name!r} is not non-increasing in each argument: W({x[worst]:g}, "
+                f"{y[worst]:g}) = {w[worst]:g} exceeds its value {p[worst]:g} at smaller "
+                f"labels; sample it with method='dense'"
+            )
         accept = rng.random(w.size) * p < w
         u, v = u[accept], v[accept]
         out_low.append(np.minimum(u, v).astype(dtype))
@@ -434,7 +466,7 @@ def _dense_edges(graphex: Graphex, labels: np.ndarray, rng, block: int = 1 << 22
     out_low, out_high = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        w = graphex(labels[r0:r1, None], labels[None, r0 + 1:])  # columns j > r0
+        w = graphex(labels[r0:r1, None], labels[None, r0 + 1 :])  # columns j > r0
         hit = rng.random(w.shape) < w
         hit &= np.arange(r0 + 1, n)[None, :] > np.arange(r0, r1)[:, None]
         i, j = np.nonzero(hit)
@@ -511,15 +543,23 @@ def _graph_from_vertex_pairs(low: np.ndarray, high: np.ndarray, n_total: int, la
     indices = np.empty(2 * key.size, np.int64)  # (source << bits) | target, both ways, then targets
     indices[: key.size] = key
     del key
-    np.left_shift(edges[:, 1], bits, out=indices[edges.shape[0]:])
-    indices[edges.shape[0]:] |= edges[:, 0]
+    np.left_shift(edges[:, 1], bits, out=indices[edges.shape[0] :])
+    indices[edges.shape[0] :] |= edges[:, 0]
     indices.sort()
     indices &= (1 << bits) - 1
     degree = np.bincount(edges[:, 0], minlength=n) + np.bincount(edges[:, 1], minlength=n)
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(degree, out=indptr[1:])
-    return Graph(n_vertices=int(n), edges=edges, indptr=indptr, indices=indices, degree=degree.astype(np.int64),
-                 node_ids=np.arange(n, dtype=np.int64), labels=labels[order], name=name)
+    return Graph(
+        n_vertices=int(n),
+        edges=edges,
+        indptr=indptr,
+        indices=indices,
+        degree=degree.astype(np.int64),
+        node_ids=np.arange(n, dtype=np.int64),
+        labels=labels[order],
+        name=name,
+    )
 
 
 # ----- theory ---------------------------------------------------------------------------------
@@ -557,7 +597,7 @@ def _mean_degree(graphex: Graphex, nu: float, L: float, x: np.ndarray) -> np.nda
     out = np.empty(flat.size)
     rows = max(1, (1 << 22) // y.size)
     for r0 in range(0, flat.size, rows):
-        out[r0:r0 + rows] = graphex(flat[r0:r0 + rows, None], y[None, :]) @ weight
+        out[r0 : r0 + rows] = graphex(flat[r0 : r0 + rows, None], y[None, :]) @ weight
     return nu * out.reshape(x.shape)
 
 
@@ -617,9 +657,9 @@ def degree_distribution(graphex: Graphex, nu: float, L: float, k_max: int) -> np
     x, weight, mean = x[keep], weight[keep], mean[keep]
     rows = max(1, (1 << 22) // k_max)
     for r0 in range(0, mean.size, rows):
-        m = mean[r0:r0 + rows, None]
+        m = mean[r0 : r0 + rows, None]
         log_pmf = k[None, :] * np.log(m) - m - gammaln(k + 1.0)[None, :]
-        total += weight[r0:r0 + rows] @ np.exp(log_pmf)
+        total += weight[r0 : r0 + rows] @ np.exp(log_pmf)
     return total / present
 
 
@@ -645,8 +685,10 @@ def tail_exponent(graphex: Graphex) -> float:
     """The exponent ``alpha`` of the degree tail ``P(deg = k) ~ k^-alpha``: ``1 + sigma`` for the power law."""
     graphex = _check_graphex(graphex)
     if graphex.sigma is None:
-        raise MFGError(f"the tail exponent is known in closed form only for power_law_graphex(sigma); for "
-                       f"{graphex.name!r} estimate it from sampled degrees with fit_tail_exponent")
+        raise MFGError(
+            f"the tail exponent is known in closed form only for power_law_graphex(sigma); for "
+            f"{graphex.name!r} estimate it from sampled degrees with fit_tail_exponent"
+        )
     return 1.0 + graphex.sigma
 
 
@@ -670,8 +712,11 @@ def fit_tail_exponent(degrees, k_min: int, k_max: int | None = None) -> float:
     check(bool(np.all(np.isfinite(degrees)) and np.all(degrees >= 0)), "degrees must be non-negative integers")
     tail = degrees[(degrees >= k_min) & (degrees <= (np.inf if k_max is None else k_max))]
     window = f"in {k_min}..{k_max}" if k_max is not None else f">= k_min={k_min}"
-    check(tail.size >= 10, f"only {tail.size} degrees are {window}; a tail fit needs at least 10: widen the "
-                           f"range or sample a larger graph")
+    check(
+        tail.size >= 10,
+        f"only {tail.size} degrees are {window}; a tail fit needs at least 10: widen the "
+        f"range or sample a larger graph",
+    )
     if k_max is None:
         return float(1.0 + tail.size / np.sum(np.log(tail / (k_min - 0.5))))
     check(tail.min() < tail.max(), f"all degrees {window} are equal ({tail[0]:g}); widen the range")

@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
-from mfgtools.graphs.graph import Graph, sorted_unique as _unique
+from mfgtools.graphs.graph import Graph
+from mfgtools.graphs.graph import sorted_unique as _unique
 
 __all__ = [
     "DegreeStatistics",
@@ -54,8 +55,11 @@ __all__ = [
     "split_by_label",
 ]
 
-_MAGIC = ((b"\x1f\x8b", "gzip", gzip.decompress), (b"BZh", "bzip2", bz2.decompress),
-          (b"\xfd7zXZ\x00", "xz", lzma.decompress))
+_MAGIC = (
+    (b"\x1f\x8b", "gzip", gzip.decompress),
+    (b"BZh", "bzip2", bz2.decompress),
+    (b"\xfd7zXZ\x00", "xz", lzma.decompress),
+)
 _DIRECTED_AS = ("undirected", "mutual")
 
 
@@ -126,8 +130,10 @@ class LoadReport:
         if self.duplicate_lines:
             said.append(f"{self.duplicate_lines:,} duplicate line{'s' if self.duplicate_lines != 1 else ''} merged")
         if self.extra_column_lines:
-            said.append(f"columns after the second ignored on {self.extra_column_lines:,} line"
-                        f"{'s' if self.extra_column_lines != 1 else ''}")
+            said.append(
+                f"columns after the second ignored on {self.extra_column_lines:,} line"
+                f"{'s' if self.extra_column_lines != 1 else ''}"
+            )
         if self.one_way_pairs and self.directed_as == "mutual":
             said.append(f"{self.one_way_pairs:,} one-way pair{'s' if self.one_way_pairs != 1 else ''} dropped")
         if self.isolated_vertices and not self.isolated_kept:
@@ -174,26 +180,32 @@ def _read_text(path: Path) -> tuple[str, str | None]:
             try:
                 raw = decompress(raw)
             except (OSError, EOFError, ValueError, lzma.LZMAError) as error:
-                raise MFGError(f"network file {str(path)!r} looks {name}-compressed but cannot be "
-                               f"decompressed ({error}): the file is truncated or corrupt") from None
+                raise MFGError(
+                    f"network file {str(path)!r} looks {name}-compressed but cannot be "
+                    f"decompressed ({error}): the file is truncated or corrupt"
+                ) from None
             compression = name
             break
     if b"\x00" in raw:
-        raise MFGError(f"network file {str(path)!r} is binary, not an edge-list text file "
-                       "(two integer node ids per line)")
+        raise MFGError(
+            f"network file {str(path)!r} is binary, not an edge-list text file (two integer node ids per line)"
+        )
     try:
         return raw.decode("utf-8"), compression
     except UnicodeDecodeError as error:
-        raise MFGError(f"network file {str(path)!r} is not UTF-8 text (byte {error.start}): "
-                       "an edge list must be plain text") from None
+        raise MFGError(
+            f"network file {str(path)!r} is not UTF-8 text (byte {error.start}): an edge list must be plain text"
+        ) from None
 
 
 def _bad_line(path: Path, number: int, line: str, why: str) -> MFGError:
     shown = line.strip()
     if len(shown) > 80:
         shown = shown[:77] + "..."
-    return MFGError(f"{path.name} line {number}: {why}, got {shown!r}; each data line must hold two "
-                    "integer node ids (comment lines start with # or %)")
+    return MFGError(
+        f"{path.name} line {number}: {why}, got {shown!r}; each data line must hold two "
+        "integer node ids (comment lines start with # or %)"
+    )
 
 
 def _header_matches(first: tuple[int, int], pairs: np.ndarray) -> bool:
@@ -218,8 +230,9 @@ def _header_matches(first: tuple[int, int], pairs: np.ndarray) -> bool:
     return edge_count in (keys.size, keys.size - loops)
 
 
-def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
-                   keep_isolated: bool = True, name: str | None = None) -> tuple[Graph, LoadReport]:
+def load_edge_list(
+    path, *, header="auto", directed_as: str = "undirected", keep_isolated: bool = True, name: str | None = None
+) -> tuple[Graph, LoadReport]:
     """Read an edge-list file into a simple undirected :class:`Graph` and a :class:`LoadReport`.
 
     Args:
@@ -282,23 +295,29 @@ def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
         second_tokens.append(parts[1])
         numbers.append(number)
     if not numbers:
-        raise MFGError(f"network file {str(path)!r} has no edges: it is empty or holds only comments and "
-                       "blank lines; an edge list needs lines of two integer node ids")
+        raise MFGError(
+            f"network file {str(path)!r} has no edges: it is empty or holds only comments and "
+            "blank lines; an edge list needs lines of two integer node ids"
+        )
 
     try:
-        pairs = np.stack([np.array(first_tokens, dtype=np.int64), np.array(second_tokens, dtype=np.int64)],
-                         axis=1)
+        pairs = np.stack([np.array(first_tokens, dtype=np.int64), np.array(second_tokens, dtype=np.int64)], axis=1)
     except (ValueError, OverflowError):
         for index, (a, b) in enumerate(zip(first_tokens, second_tokens)):
             for token in (a, b):
                 try:
                     value = int(token)
                 except ValueError:
-                    raise _bad_line(path, numbers[index], lines[numbers[index] - 1],
-                                    f"node id {token!r} is not an integer") from None
-                if not -2 ** 63 <= value < 2 ** 63:
-                    raise _bad_line(path, numbers[index], lines[numbers[index] - 1],
-                                    f"node id {token} is too large (ids must fit in 64 bits)") from None
+                    raise _bad_line(
+                        path, numbers[index], lines[numbers[index] - 1], f"node id {token!r} is not an integer"
+                    ) from None
+                if not -(2**63) <= value < 2**63:
+                    raise _bad_line(
+                        path,
+                        numbers[index],
+                        lines[numbers[index] - 1],
+                        f"node id {token} is too large (ids must fit in 64 bits)",
+                    ) from None
         raise  # pragma: no cover - every token parsed one by one
     del first_tokens, second_tokens
     negative = np.flatnonzero((pairs < 0).any(axis=1))
@@ -314,8 +333,7 @@ def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
         found_header = first
         pairs = pairs[1:]
         if pairs.shape[0] == 0:
-            raise MFGError(f"network file {str(path)!r} has no edges after its header line "
-                           f"{first[0]} {first[1]}")
+            raise MFGError(f"network file {str(path)!r} has no edges after its header line {first[0]} {first[1]}")
 
     node_ids = _unique(pairs.ravel())
     inverse = np.searchsorted(node_ids, pairs)
@@ -325,8 +343,7 @@ def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
     ordered = _unique(inverse[~loop, 0] * n + inverse[~loop, 1])
     duplicate_lines = int(pairs.shape[0] - self_loops - ordered.size)
     source, target = ordered // n, ordered % n
-    undirected, listed = _unique(np.minimum(source, target) * n + np.maximum(source, target),
-                                 return_counts=True)
+    undirected, listed = _unique(np.minimum(source, target) * n + np.maximum(source, target), return_counts=True)
     reciprocal = listed == 2
     keys = undirected if directed_as == "undirected" else undirected[reciprocal]
     edges = np.stack([keys // n, keys % n], axis=1)
@@ -335,13 +352,25 @@ def load_edge_list(path, *, header="auto", directed_as: str = "undirected",
     if isolated and not keep_isolated:
         graph = graph.subgraph(graph.degree > 0)
     report = LoadReport(
-        path=str(path), compression=compression, data_lines=data_lines, edge_lines=int(pairs.shape[0]),
-        comment_lines=comment_lines, blank_lines=blank_lines, header=found_header, self_loops=self_loops,
-        duplicate_lines=duplicate_lines, reciprocal_pairs=int(np.count_nonzero(reciprocal)),
-        one_way_pairs=int(np.count_nonzero(~reciprocal)), extra_column_lines=extra_column_lines,
-        directed_as=directed_as, vertices=graph.n_vertices, edges=graph.n_edges, isolated_vertices=isolated,
+        path=str(path),
+        compression=compression,
+        data_lines=data_lines,
+        edge_lines=int(pairs.shape[0]),
+        comment_lines=comment_lines,
+        blank_lines=blank_lines,
+        header=found_header,
+        self_loops=self_loops,
+        duplicate_lines=duplicate_lines,
+        reciprocal_pairs=int(np.count_nonzero(reciprocal)),
+        one_way_pairs=int(np.count_nonzero(~reciprocal)),
+        extra_column_lines=extra_column_lines,
+        directed_as=directed_as,
+        vertices=graph.n_vertices,
+        edges=graph.n_edges,
+        isolated_vertices=isolated,
         isolated_kept=keep_isolated,
-        renumbered=bool(node_ids.size and (node_ids[0] != 0 or node_ids[-1] != node_ids.size - 1)))
+        renumbered=bool(node_ids.size and (node_ids[0] != 0 or node_ids[-1] != node_ids.size - 1)),
+    )
     return graph, report
 
 
@@ -352,8 +381,9 @@ def load_network(path, **options) -> Graph:
 
 def _check_graph(graph) -> Graph:
     if not isinstance(graph, Graph):
-        raise MFGError(f"expected an mfgtools Graph (from load_network or a graphex sampler), "
-                       f"got {type(graph).__name__}")
+        raise MFGError(
+            f"expected an mfgtools Graph (from load_network or a graphex sampler), got {type(graph).__name__}"
+        )
     return graph
 
 
@@ -394,9 +424,11 @@ class DegreeStatistics:
 
     def __str__(self) -> str:
         alpha = "n/a" if math.isnan(self.tail_exponent) else f"{self.tail_exponent:.2f}"
-        return (f"{self.vertices:,} vertices, {self.edges:,} edges, mean degree {self.mean_degree:.2f}, "
-                f"max degree {self.max_degree:,}, tail exponent {alpha} "
-                f"(k >= {self.k_min}, {self.tail_vertices:,} vertices)")
+        return (
+            f"{self.vertices:,} vertices, {self.edges:,} edges, mean degree {self.mean_degree:.2f}, "
+            f"max degree {self.max_degree:,}, tail exponent {alpha} "
+            f"(k >= {self.k_min}, {self.tail_vertices:,} vertices)"
+        )
 
 
 def degree_statistics(graph: Graph, k_min: int = 5) -> DegreeStatistics:
@@ -412,10 +444,15 @@ def degree_statistics(graph: Graph, k_min: int = 5) -> DegreeStatistics:
     degree = graph.degree
     alpha, tail = _fit_tail_exponent(degree, k_min)
     return DegreeStatistics(
-        vertices=graph.n_vertices, edges=graph.n_edges,
+        vertices=graph.n_vertices,
+        edges=graph.n_edges,
         mean_degree=2.0 * graph.n_edges / graph.n_vertices if graph.n_vertices else 0.0,
-        max_degree=int(degree.max(initial=0)), histogram=np.bincount(degree, minlength=1).astype(np.int64),
-        tail_exponent=alpha, k_min=k_min, tail_vertices=tail)
+        max_degree=int(degree.max(initial=0)),
+        histogram=np.bincount(degree, minlength=1).astype(np.int64),
+        tail_exponent=alpha,
+        k_min=k_min,
+        tail_vertices=tail,
+    )
 
 
 def split_by_degree(graph: Graph, k_max: int) -> np.ndarray:
@@ -445,7 +482,9 @@ def split_by_label(graph: Graph, alpha: float) -> np.ndarray:
     """
     graph = _check_graph(graph)
     if graph.labels is None:
-        raise MFGError(f"graph {graph.name!r} has no graphex labels (only sampled graphs do): "
-                       "split a loaded network with split_by_degree(graph, k_max) instead")
+        raise MFGError(
+            f"graph {graph.name!r} has no graphex labels (only sampled graphs do): "
+            "split a loaded network with split_by_degree(graph, k_max) instead"
+        )
     alpha = as_float(alpha, "alpha", low=0.0)
     return graph.labels <= alpha

@@ -73,8 +73,10 @@ class PopulationClasses:
 
     def describe(self) -> str:
         core = int((~self.multinomial).sum())
-        return (f"{self.model} model of {self.graph.name}: {core} core bins ({self.core_share:.1%} of vertices), "
-                f"{self.n_classes - core} periphery degrees")
+        return (
+            f"{self.model} model of {self.graph.name}: {core} core bins ({self.core_share:.1%} of vertices), "
+            f"{self.n_classes - core} periphery degrees"
+        )
 
 
 def _classes_from_assignment(graph: Graph, vertex_class: np.ndarray, multinomial: np.ndarray, names, model: str):
@@ -93,8 +95,16 @@ def _classes_from_assignment(graph: Graph, vertex_class: np.ndarray, multinomial
     edges = np.bincount(pair, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
     rates = edges / counts[:, None]
     degree = np.bincount(vertex_class, weights=graph.degree, minlength=n_classes) / counts
-    return PopulationClasses(mass=counts / counts.sum(), rates=rates, degree=degree, multinomial=multinomial,
-                             names=names, vertex_class=vertex_class.astype(np.int32), graph=graph, model=model)
+    return PopulationClasses(
+        mass=counts / counts.sum(),
+        rates=rates,
+        degree=degree,
+        multinomial=multinomial,
+        names=names,
+        vertex_class=vertex_class.astype(np.int32),
+        graph=graph,
+        model=model,
+    )
 
 
 def _log_bins(values: np.ndarray, n_bins: int) -> np.ndarray:
@@ -124,8 +134,10 @@ def _resolve_split(graph: Graph, split: str | None) -> str:
     """``"degree"`` or ``"label"`` (the default when the graph has labels), validated."""
     split = as_choice(split or ("label" if graph.labels is not None else "degree"), "split", SPLITS)
     if split == "label" and graph.labels is None:
-        raise MFGError(f"split='label' needs a sampled graphex graph with labels; {graph.name!r} has none "
-                       "(use split='degree' for a real network)")
+        raise MFGError(
+            f"split='label' needs a sampled graphex graph with labels; {graph.name!r} has none "
+            "(use split='degree' for a real network)"
+        )
     return split
 
 
@@ -148,8 +160,10 @@ def hybrid_classes(graph: Graph, k_max: int = 8, core_bins: int = 8, split: str 
     core = split_by_degree(graph, k_max)
     n_core = int(core.sum())
     if n_core == 0:
-        raise MFGError(f"no vertex of {graph.name!r} has degree above k_max={k_max} (max degree "
-                       f"{int(graph.degree.max(initial=0))}): lower k_max so that the graph has a core")
+        raise MFGError(
+            f"no vertex of {graph.name!r} has degree above k_max={k_max} (max degree "
+            f"{int(graph.degree.max(initial=0))}): lower k_max so that the graph has a core"
+        )
     if split == "label":  # the same number of vertices, the lowest labels
         core = split_by_label(graph, np.partition(graph.labels, n_core - 1)[n_core - 1])
     binned = graph.degree[core] if split == "degree" else graph.labels[core]
@@ -157,8 +171,9 @@ def hybrid_classes(graph: Graph, k_max: int = 8, core_bins: int = 8, split: str 
     bins[core] = _log_bins(binned.astype(np.float64), core_bins)
     if split == "degree":
         bins[core] = core_bins - 1 - bins[core]  # bin 0 holds the highest degrees
-    names = _bin_names(graph.degree[core] if split == "degree" else graph.labels[core], bins[core], core_bins,
-                       split, "core bin")
+    names = _bin_names(
+        graph.degree[core] if split == "degree" else graph.labels[core], bins[core], core_bins, split, "core bin"
+    )
     periphery_degrees = np.unique(graph.degree[~core])
     vertex_class = bins.copy()
     vertex_class[~core] = core_bins + np.searchsorted(periphery_degrees, graph.degree[~core])

@@ -12,10 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mfgtools.errors import MFGError, as_float, as_int, as_seed
 from mfgtools.annotations import Annotation
-from mfgtools.offline.dataset import (FIELDS, OfflineDataset, dynamics_fingerprint, plain_json,
-                                      require_finite_horizon)
+from mfgtools.errors import MFGError, as_float, as_int, as_seed
+from mfgtools.offline.dataset import FIELDS, OfflineDataset, dynamics_fingerprint, plain_json, require_finite_horizon
 
 
 def mixed_policy(game, policy, epsilon: float) -> np.ndarray:
@@ -37,15 +36,25 @@ def check_collection(game, n_episodes: int, population: int, force: bool | None 
     from mfgtools.resources import check_bytes
 
     n_populations = -(-n_episodes // population)
-    check_bytes(f"collecting {n_episodes:,} episodes of T={game.horizon:,} steps in game {game.name!r}",
-                n_populations * population * (game.horizon + 1) * 4 * 4 * 3
-                + n_populations * (game.horizon + 1) * game.n_states * 4,
-                "--episodes (collect in parts and join them with `mfgtools dataset mix`) or --population", force)
+    check_bytes(
+        f"collecting {n_episodes:,} episodes of T={game.horizon:,} steps in game {game.name!r}",
+        n_populations * population * (game.horizon + 1) * 4 * 4 * 3
+        + n_populations * (game.horizon + 1) * game.n_states * 4,
+        "--episodes (collect in parts and join them with `mfgtools dataset mix`) or --population",
+        force,
+    )
     return n_populations
 
 
-def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: int | None = None,
-                    epsilon: float = 0.0, description: str = "") -> OfflineDataset:
+def collect_dataset(
+    game,
+    policy,
+    n_episodes: int,
+    seed: int = 0,
+    population: int | None = None,
+    epsilon: float = 0.0,
+    description: str = "",
+) -> OfflineDataset:
     """Play ``policy`` with the N-agent simulator and record ``n_episodes`` episodes.
 
     Agents are simulated in populations of ``population`` agents (default: all
@@ -76,22 +85,30 @@ def collect_dataset(game, policy, n_episodes: int, seed: int = 0, population: in
     done[:, -1] = True
     text = description or f"{n_episodes} episodes" + (f", epsilon {epsilon:g}" if epsilon else "")
     return OfflineDataset(
-        state=jnp.asarray(states[:, :-1], jnp.int32), action=jnp.asarray(episodes(runs.actions), jnp.int32),
-        reward=jnp.asarray(episodes(runs.rewards)), done=jnp.asarray(done),
-        next_state=jnp.asarray(states[:, 1:], jnp.int32), log_prob=jnp.asarray(episodes(runs.log_prob)),
-        behaviour_policy=behaviour, **_game_metadata(game),
+        state=jnp.asarray(states[:, :-1], jnp.int32),
+        action=jnp.asarray(episodes(runs.actions), jnp.int32),
+        reward=jnp.asarray(episodes(runs.rewards)),
+        done=jnp.asarray(done),
+        next_state=jnp.asarray(states[:, 1:], jnp.int32),
+        log_prob=jnp.asarray(episodes(runs.log_prob)),
+        behaviour_policy=behaviour,
+        **_game_metadata(game),
         info=Annotation(_info(game, description=text, seed=seed, population=population)),
     )
 
 
 def _game_metadata(game) -> dict:
-    return dict(game=game.name, n_states=game.n_states, n_actions=game.n_actions,
-                fingerprint=dynamics_fingerprint(game))
+    return dict(
+        game=game.name, n_states=game.n_states, n_actions=game.n_actions, fingerprint=dynamics_fingerprint(game)
+    )
 
 
 def _info(game, **extra) -> dict:
-    info = {"game_params": dict(game.parameters), "action_names": tuple(game.action_names),
-            "grid_shape": game.grid_shape}
+    info = {
+        "game_params": dict(game.parameters),
+        "action_names": tuple(game.action_names),
+        "grid_shape": game.grid_shape,
+    }
     info.update(extra)
     return info
 
@@ -110,15 +127,19 @@ def mix_datasets(datasets, counts=None, seed: int = 0, description: str = "") ->
     first = datasets[0]
     for index, other in enumerate(datasets[1:], start=1):
         if (other.game, other.fingerprint) != (first.game, first.fingerprint):
-            raise MFGError(f"dataset {index + 1} comes from another game or map than dataset 1 "
-                           f"({other.game} {other.fingerprint} vs {first.game} {first.fingerprint}); "
-                           "only datasets of the same dynamics can be mixed")
+            raise MFGError(
+                f"dataset {index + 1} comes from another game or map than dataset 1 "
+                f"({other.game} {other.fingerprint} vs {first.game} {first.fingerprint}); "
+                "only datasets of the same dynamics can be mixed"
+            )
         theirs, ours = plain_json(other.game_params), plain_json(first.game_params)
         differ = [key for key in sorted(set(theirs) | set(ours)) if theirs.get(key) != ours.get(key)]
         if differ:  # same dynamics, other rewards (exploration vs navigation, weights, target)
             shown = "; ".join(f"{key}: {ours.get(key)!r} vs {theirs.get(key)!r}" for key in differ[:4])
-            raise MFGError(f"dataset {index + 1} was collected with other game parameters than dataset 1 ({shown}): "
-                           "its rewards come from another reward function; mix only datasets of one game setting")
+            raise MFGError(
+                f"dataset {index + 1} was collected with other game parameters than dataset 1 ({shown}): "
+                "its rewards come from another reward function; mix only datasets of one game setting"
+            )
     if counts is None:
         counts = [d.n_episodes for d in datasets]
     counts = [as_int(c, "episode count", 0) for c in counts]
@@ -137,8 +158,15 @@ def mix_datasets(datasets, counts=None, seed: int = 0, description: str = "") ->
     arrays = {name: jnp.asarray(np.concatenate(parts[name])) for name in FIELDS}
     text = description or " + ".join(f"{c} x [{d.description}]" for d, c in zip(datasets, counts) if c)
     info = dict(first.info.value, description=text, seed=int(seed), population=0)
-    return OfflineDataset(**arrays, behaviour_policy=None, game=first.game, n_states=first.n_states,
-                          n_actions=first.n_actions, fingerprint=first.fingerprint, info=Annotation(info))
+    return OfflineDataset(
+        **arrays,
+        behaviour_policy=None,
+        game=first.game,
+        n_states=first.n_states,
+        n_actions=first.n_actions,
+        fingerprint=first.fingerprint,
+        info=Annotation(info),
+    )
 
 
 __all__ = ["mixed_policy", "check_collection", "collect_dataset", "mix_datasets"]

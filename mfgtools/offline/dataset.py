@@ -46,8 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError
 from mfgtools.annotations import Annotation, params_to_json
+from mfgtools.errors import MFGError
 
 DATASET_FORMAT = 1
 FIELDS = ("state", "action", "reward", "done", "next_state", "log_prob")
@@ -150,8 +150,9 @@ class OfflineDataset:
 
         dataset = self.to_xarray()
         encoding = {name: {"zlib": True, "complevel": 9, "shuffle": True} for name in dataset.data_vars}
-        return atomic_write(str(path), lambda temporary: dataset.to_netcdf(temporary, encoding=encoding,
-                                                                        engine="netcdf4"))
+        return atomic_write(
+            str(path), lambda temporary: dataset.to_netcdf(temporary, encoding=encoding, engine="netcdf4")
+        )
 
 
 # ----- game identity ----------------------------------------------------------------
@@ -185,15 +186,19 @@ def require_finite_horizon(game) -> None:
     problem = f"offline datasets are finite-horizon episodes, but game {game.name!r} is in stationary mode"
     if set(modes) == {"stationary"}:
         raise MFGError(f"{problem}, its only mode; collect datasets on a game that has a finite-horizon mode")
-    raise MFGError(f"{problem}; pass mode=finite-horizon (`--mode finite-horizon` on the command line) "
-                   "for games that have both modes")
+    raise MFGError(
+        f"{problem}; pass mode=finite-horizon (`--mode finite-horizon` on the command line) "
+        "for games that have both modes"
+    )
 
 
 def check_matches(dataset: OfflineDataset, game) -> None:
     """Clear error when ``dataset`` was not collected in ``game``'s dynamics."""
     if dataset.game != game.name:
-        raise MFGError(f"the dataset was collected in game {dataset.game!r}, not {game.name!r}; "
-                       f"collect one with `mfgtools dataset collect --game {game.name} ...`")
+        raise MFGError(
+            f"the dataset was collected in game {dataset.game!r}, not {game.name!r}; "
+            f"collect one with `mfgtools dataset collect --game {game.name} ...`"
+        )
     if dataset.fingerprint == dynamics_fingerprint(game):
         return
     theirs, ours = dataset.game_params, dict(game.parameters)
@@ -238,19 +243,24 @@ def from_xarray(data, where: str = "the dataset") -> OfflineDataset:
     """Check an :class:`xarray.Dataset` against the schema and build an :class:`OfflineDataset`."""
     attrs = data.attrs
     if "mfgtools_dataset_format" not in attrs:
-        hint = " (it is a solver result: datasets come from `mfgtools dataset collect`)" \
-            if "mfgtools_format" in attrs else ""
+        hint = (
+            " (it is a solver result: datasets come from `mfgtools dataset collect`)"
+            if "mfgtools_format" in attrs
+            else ""
+        )
         raise MFGError(f"{where} is not an mfgtools offline dataset: no mfgtools_dataset_format attribute{hint}")
     from mfgtools.results import check_format_version
 
     raw = np.asarray(attrs["mfgtools_dataset_format"])
     check_format_version(raw.item() if raw.size == 1 else raw.tolist(), DATASET_FORMAT, where, "dataset format")
     missing = [name for name in FIELDS if name not in data]
-    missing_attrs = [name for name in ("game", "game_params", "dynamics_fingerprint", "n_states", "n_actions")
-                     if name not in attrs]
+    missing_attrs = [
+        name for name in ("game", "game_params", "dynamics_fingerprint", "n_states", "n_actions") if name not in attrs
+    ]
     if missing or missing_attrs:
-        raise MFGError(f"{where} lacks the field(s) {', '.join(missing + missing_attrs)} of the dataset schema "
-                       "(docs/datasets.md)")
+        raise MFGError(
+            f"{where} lacks the field(s) {', '.join(missing + missing_attrs)} of the dataset schema (docs/datasets.md)"
+        )
     n_states, n_actions = int(attrs["n_states"]), int(attrs["n_actions"])
     arrays = {}
     for name in FIELDS:
@@ -296,30 +306,57 @@ def from_xarray(data, where: str = "the dataset") -> OfflineDataset:
     if "behaviour_policy" in data:
         behaviour = np.asarray(data["behaviour_policy"].values)
         if behaviour.shape != (shape[1], n_states, n_actions):
-            raise MFGError(f"{where}: behaviour_policy has shape {behaviour.shape}, expected "
-                           f"{(shape[1], n_states, n_actions)}")
-        if not np.isfinite(behaviour).all() or (behaviour < -1e-6).any() or (behaviour > 1 + 1e-6).any() \
-                or np.abs(behaviour.sum(-1) - 1).max() > 1e-4:
+            raise MFGError(
+                f"{where}: behaviour_policy has shape {behaviour.shape}, expected {(shape[1], n_states, n_actions)}"
+            )
+        if (
+            not np.isfinite(behaviour).all()
+            or (behaviour < -1e-6).any()
+            or (behaviour > 1 + 1e-6).any()
+            or np.abs(behaviour.sum(-1) - 1).max() > 1e-4
+        ):
             raise MFGError(f"{where}: behaviour_policy must hold probabilities summing to 1 over actions")
         behaviour = jnp.asarray(behaviour, dtype=jnp.result_type(float))
     try:
         game_params = json.loads(str(attrs["game_params"]))
     except json.JSONDecodeError:
         raise MFGError(f"{where}: attribute game_params is not valid JSON") from None
-    info = {"game_params": game_params, "description": str(attrs.get("description", "")),
-            "seed": int(attrs.get("seed", -1)), "population": int(attrs.get("population", 0)), "source": where}
+    info = {
+        "game_params": game_params,
+        "description": str(attrs.get("description", "")),
+        "seed": int(attrs.get("seed", -1)),
+        "population": int(attrs.get("population", 0)),
+        "source": where,
+    }
     for key in ("action_names", "grid_shape"):
         if key in attrs:
             info[key] = tuple(json.loads(str(attrs[key])))
     real = jnp.result_type(float)
     return OfflineDataset(
-        state=jnp.asarray(arrays["state"], jnp.int32), action=jnp.asarray(arrays["action"], jnp.int32),
-        reward=jnp.asarray(arrays["reward"], real), done=jnp.asarray(done.astype(bool)),
-        next_state=jnp.asarray(arrays["next_state"], jnp.int32), log_prob=jnp.asarray(arrays["log_prob"], real),
-        behaviour_policy=behaviour, game=str(attrs["game"]), n_states=n_states, n_actions=n_actions,
-        fingerprint=str(attrs["dynamics_fingerprint"]), info=Annotation(info),
+        state=jnp.asarray(arrays["state"], jnp.int32),
+        action=jnp.asarray(arrays["action"], jnp.int32),
+        reward=jnp.asarray(arrays["reward"], real),
+        done=jnp.asarray(done.astype(bool)),
+        next_state=jnp.asarray(arrays["next_state"], jnp.int32),
+        log_prob=jnp.asarray(arrays["log_prob"], real),
+        behaviour_policy=behaviour,
+        game=str(attrs["game"]),
+        n_states=n_states,
+        n_actions=n_actions,
+        fingerprint=str(attrs["dynamics_fingerprint"]),
+        info=Annotation(info),
     )
 
 
-__all__ = ["OfflineDataset", "DATASET_FORMAT", "FIELDS", "dynamics_fingerprint", "require_finite_horizon",
-           "check_matches", "plain_json", "state_frequency", "load_dataset", "from_xarray"]
+__all__ = [
+    "OfflineDataset",
+    "DATASET_FORMAT",
+    "FIELDS",
+    "dynamics_fingerprint",
+    "require_finite_horizon",
+    "check_matches",
+    "plain_json",
+    "state_frequency",
+    "load_dataset",
+    "from_xarray",
+]

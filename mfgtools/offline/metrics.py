@@ -48,8 +48,12 @@ def dataset_metrics(dataset: OfflineDataset, game=None, references: dict | None 
     ``quality = clip((R_D - V_random) / (V_expert - V_random), 0, 1)`` with
     ``R_D`` the mean return of the episodes and ``V_*`` from :func:`reference_values`.
     """
-    metrics = {"episodes": dataset.n_episodes, "transitions": dataset.n_transitions, **coverage(dataset),
-               "mean_return": float(dataset.returns().mean())}
+    metrics = {
+        "episodes": dataset.n_episodes,
+        "transitions": dataset.n_transitions,
+        **coverage(dataset),
+        "mean_return": float(dataset.returns().mean()),
+    }
     if game is not None or references is not None:
         references = references or reference_values(game)
         spread = references["expert_return"] - references["random_return"]

@@ -12,8 +12,16 @@ from mfgtools.offline.dataset import state_frequency
 
 
 @partial(jax.jit, static_argnames=("n_states", "normalise"))
-def mis_mean_field(state, action, next_state, log_prob, policy, n_states: int, normalise: bool = True,
-                   clip: float | jax.Array = jnp.inf) -> jax.Array:
+def mis_mean_field(
+    state,
+    action,
+    next_state,
+    log_prob,
+    policy,
+    n_states: int,
+    normalise: bool = True,
+    clip: float | jax.Array = jnp.inf,
+) -> jax.Array:
     """Marginalised importance-sampling estimate of the flow of ``policy`` from data.
 
     ``muhat_0 = d_0``; ``muhat_{t+1}(s') = (1/E) sum_i w_t^i [s_{t+1}^i = s']`` with

@@ -36,7 +36,8 @@ def resolve_devices(devices, local_only: bool = True) -> list:
             raise MFGError(
                 f"devices={count}, but JAX sees only {len(available)} device{'s' if len(available) != 1 else ''} "
                 f"({available[0].platform}); pass at most {len(available)} (on a CPU, simulate more with "
-                f"XLA_FLAGS=--xla_force_host_platform_device_count={count} set before JAX starts)")
+                f"XLA_FLAGS=--xla_force_host_platform_device_count={count} set before JAX starts)"
+            )
         chosen = list(available[:count])
     else:
         chosen = [devices] if isinstance(devices, jax.Device) else list(devices)
@@ -48,8 +49,10 @@ def resolve_devices(devices, local_only: bool = True) -> list:
             raise MFGError("devices must be a count or a list of JAX devices (jax.devices())")
     foreign = [device for device in chosen if device.process_index != jax.process_index()]
     if local_only and foreign:
-        raise MFGError(f"devices lists {len(foreign)} device(s) of another process; one run is split over the "
-                       "devices of its own process (jax.local_devices())")
+        raise MFGError(
+            f"devices lists {len(foreign)} device(s) of another process; one run is split over the "
+            "devices of its own process (jax.local_devices())"
+        )
     return chosen
 
 

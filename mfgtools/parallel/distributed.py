@@ -53,14 +53,19 @@ def settings_from_environment(environ=None) -> dict:
     three are. Anything else is an :class:`MFGError` that names the variable.
     """
     environ = os.environ if environ is None else environ
-    given = {name: environ[name].strip() for name in (COORDINATOR, NUM_PROCESSES, PROCESS_ID)
-             if environ.get(name, "").strip()}
+    given = {
+        name: environ[name].strip()
+        for name in (COORDINATOR, NUM_PROCESSES, PROCESS_ID)
+        if environ.get(name, "").strip()
+    }
     if not given:
         return {}
     missing = [name for name in (COORDINATOR, NUM_PROCESSES, PROCESS_ID) if name not in given]
     if missing:
-        raise MFGError(f"set {', '.join(missing)} too (or none of {COORDINATOR}, {NUM_PROCESSES}, {PROCESS_ID}, "
-                       "to let JAX detect the cluster, e.g. under Slurm)")
+        raise MFGError(
+            f"set {', '.join(missing)} too (or none of {COORDINATOR}, {NUM_PROCESSES}, {PROCESS_ID}, "
+            "to let JAX detect the cluster, e.g. under Slurm)"
+        )
     processes = as_int(given[NUM_PROCESSES], NUM_PROCESSES, 1)
     process = as_int(given[PROCESS_ID], PROCESS_ID, 0)
     if process >= processes:

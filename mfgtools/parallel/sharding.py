@@ -41,10 +41,13 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from mfgtools.engine import programs
 from mfgtools.errors import MFGError
+
 # the devices and meshes (re-exported: their historical home is this module)
 from mfgtools.parallel.devices import AGENTS, SPACE, distinct_shards, mesh_of, put, replicate, resolve_devices
+
 # the agents-split swarm simulation lives with the swarm simulator (re-exported under its old name)
 from mfgtools.swarm.rollouts import simulate_swarm_split as simulate_swarm
+
 
 def _spec(ndim: int, axis, name: str) -> PartitionSpec:
     return PartitionSpec() if axis is None else PartitionSpec(*([None] * axis + [name]))
@@ -81,8 +84,10 @@ class SpaceRun:
 
     def __init__(self, game, solver, devices):
         if getattr(game, "kind", None) == "swarm":
-            raise MFGError("devices= splits a finite game's state space over devices; a swarm game's solver "
-                           "state has no state axis (split a big swarm with simulate_swarm(..., devices=...))")
+            raise MFGError(
+                "devices= splits a finite game's state space over devices; a swarm game's solver "
+                "state has no state axis (split a big swarm with simulate_swarm(..., devices=...))"
+            )
         self.mesh = mesh_of(devices, SPACE)
         self.n_devices = self.mesh.size
         self.n_states = game.n_states
@@ -110,9 +115,15 @@ class SpaceRun:
 
     def _strip_host(self, tree, axes):
         leaves, treedef = jax.tree_util.tree_flatten(jax.device_get(tree))
-        return jax.tree_util.tree_unflatten(treedef, [
-            np.asarray(leaf) if axis is None else np.asarray(leaf)[(slice(None),) * axis + (slice(0, self.n_states),)]
-            for leaf, axis in zip(leaves, axes)])
+        return jax.tree_util.tree_unflatten(
+            treedef,
+            [
+                np.asarray(leaf)
+                if axis is None
+                else np.asarray(leaf)[(slice(None),) * axis + (slice(0, self.n_states),)]
+                for leaf, axis in zip(leaves, axes)
+            ],
+        )
 
     def put(self, carry):
         """A run's carry of true shapes (NumPy or JAX arrays) placed over the mesh."""
@@ -138,16 +149,25 @@ class SpaceRun:
 
     def advance(self, carry, run_key, start: int, count: int, cap: int):
         """``count`` iterations from ``start`` (``carry`` is donated): ``(carry, metrics)``."""
-        return _advance_program(self.solver, self.game, carry, self._key(run_key), np.int32(start), np.int32(count),
-                                cap=cap, **self._static())
+        return _advance_program(
+            self.solver,
+            self.game,
+            carry,
+            self._key(run_key),
+            np.int32(start),
+            np.int32(count),
+            cap=cap,
+            **self._static(),
+        )
 
     def compile_advance(self, carry, cap: int = 1):
         """:meth:`advance` compiled ahead of time (benchmarks): ``(compiled, run)`` where
         ``run(carry, key, start, count) -> (carry, metrics)`` and ``compiled`` has ``as_text()``,
         ``memory_analysis()`` (per device)."""
         key = self._key(jax.random.PRNGKey(0))
-        compiled = _advance_program.lower(self.solver, self.game, carry, key, np.int32(0), np.int32(1), cap=cap,
-                                          **self._static()).compile()
+        compiled = _advance_program.lower(
+            self.solver, self.game, carry, key, np.int32(0), np.int32(1), cap=cap, **self._static()
+        ).compile()
 
         def run(carry, key, start, count):
             return compiled(self.solver, self.game, carry, self._key(key), np.int32(start), np.int32(count))
@@ -156,8 +176,9 @@ class SpaceRun:
 
     def finish(self, carry, iterations: int):
         """The run's final values (a :class:`~mfgtools.engine.programs.Final`), as NumPy arrays of true shapes."""
-        values = _finish_program(self.solver, self.game, carry, np.int32(iterations), final_axes=self._final_axes,
-                                 **self._static())
+        values = _finish_program(
+            self.solver, self.game, carry, np.int32(iterations), final_axes=self._final_axes, **self._static()
+        )
         return self._strip_host(values, self._final_axes)
 
     def whole(self, key, iterations: int, cap: int):
@@ -186,6 +207,7 @@ class _Layout:
 
     def strip(self, tree, axes):
         """Inside a program: cut the padding off the state axes (GSPMD keeps them split, unevenly)."""
+
         def cut(leaf, axis):
             if axis is None:
                 return leaf
@@ -197,6 +219,7 @@ class _Layout:
 
     def pad(self, tree, axes):
         """Inside a program: pad the state axes back and pin every leaf to its sharding."""
+
         def grow(leaf, axis):
             if axis is not None and self.padded != self.n_states:
                 width = [(0, 0)] * leaf.ndim
@@ -219,8 +242,9 @@ def _init(solver, game, key, layout, game_axes, state_axes):
 
 @partial(jax.jit, static_argnames=("cap", "layout", "game_axes", "state_axes"), donate_argnames=("carry",))
 def _advance_program(solver, game, carry, key, start, count, cap, layout, game_axes, state_axes):
-    carry, metrics = programs.advance(solver, layout.strip(game, game_axes), layout.strip(carry, state_axes), key,
-                                      start, count, cap)
+    carry, metrics = programs.advance(
+        solver, layout.strip(game, game_axes), layout.strip(carry, state_axes), key, start, count, cap
+    )
     return layout.pad(carry, state_axes), metrics
 
 
@@ -230,4 +254,14 @@ def _finish_program(solver, game, carry, iterations, layout, game_axes, state_ax
     return layout.pad(values, final_axes)
 
 
-__all__ = ["SpaceRun", "simulate_swarm", "resolve_devices", "put", "replicate", "mesh_of", "distinct_shards", "SPACE", "AGENTS"]
+__all__ = [
+    "SpaceRun",
+    "simulate_swarm",
+    "resolve_devices",
+    "put",
+    "replicate",
+    "mesh_of",
+    "distinct_shards",
+    "SPACE",
+    "AGENTS",
+]

@@ -12,14 +12,12 @@ import numpy as np
 
 from mfgtools.errors import MFGError
 
-
 DEFAULT_PANELS = 6
 DENSITY_CMAP = "viridis"
 WALL_COLOR = "#3d3d3d"  # charcoal: a neutral dark grey, outside viridis (purple -> yellow)
 EMPTY_COLOR = "white"  # cells below the colour scale: (almost) nobody there
 # (drow, dcol) of the actions the grid games name (crowd and crowd_modelling_2d)
 ARROWS = {"left": (0, -1), "right": (0, 1), "up": (-1, 0), "down": (1, 0), "stay": (0, 0)}
-
 
 
 # ----- inputs --------------------------------------------------------------------
@@ -43,8 +41,10 @@ def as_dataset(data):
     if "mean_field" not in dataset:
         raise MFGError("this Dataset is not an mfgtools result: it has no mean_field")
     if "t" not in dataset["mean_field"].dims and "mode" not in dataset.attrs:
-        raise MFGError("this Dataset is not an mfgtools result: its mean_field has no t dimension and "
-                       "no mode attribute says that it is stationary")
+        raise MFGError(
+            "this Dataset is not an mfgtools result: its mean_field has no t dimension and "
+            "no mode attribute says that it is stationary"
+        )
     from mfgtools.results import result_mode
 
     result_mode(dataset)  # a known mode that matches the layout
@@ -80,8 +80,10 @@ def stationary_label(dataset) -> str:
 def reject_times(times, what: str = "times") -> None:
     """A stationary result has no time steps: ``times`` must be None."""
     if times is not None:
-        raise MFGError(f"{what} does not apply to a stationary result: it has one stationary population "
-                       f"and no time steps; leave {what} out")
+        raise MFGError(
+            f"{what} does not apply to a stationary result: it has one stationary population "
+            f"and no time steps; leave {what} out"
+        )
 
 
 def is_grid(dataset) -> bool:
@@ -223,15 +225,18 @@ def check_plottable(dataset, where="this result") -> None:
         bad = ~np.isfinite(values)
         if bad.any() or (values < 0).any():
             what = f"{int(bad.sum()):,} NaN or infinite" if bad.any() else f"{int((values < 0).sum()):,} negative"
-            raise MFGError(f"{where} has {what} entries in its mean field: it is not a distribution (the run "
-                           "diverged or the file is damaged); rerun the solve, e.g. with a smaller learning_rate")
+            raise MFGError(
+                f"{where} has {what} entries in its mean field: it is not a distribution (the run "
+                "diverged or the file is damaged); rerun the solve, e.g. with a smaller learning_rate"
+            )
     for name in ("exploitability", "return"):
         if name in dataset and not is_sweep(dataset):
             values = np.asarray(dataset[name].values, dtype=np.float64)
             infinite = int(np.isinf(values).sum())
             if infinite:
-                note(f"{where}: {infinite} of {values.size} {name} values are infinite; they are left out of "
-                     "the figure")
+                note(
+                    f"{where}: {infinite} of {values.size} {name} values are infinite; they are left out of the figure"
+                )
 
 
 def check_figure_path(path) -> str:
@@ -250,13 +255,14 @@ def check_figure_path(path) -> str:
         raise MFGError(f"cannot write {path!r}: directory {directory!r} does not exist")
     extension = os.path.splitext(path)[1].lower().lstrip(".")
     if not extension:  # a figure without an extension is easily taken for something else
-        raise MFGError(f"figure file {path!r} has no extension: name it with its format, e.g. "
-                       f"{os.path.basename(path) or 'figure'}.png (or .pdf, .svg)")
+        raise MFGError(
+            f"figure file {path!r} has no extension: name it with its format, e.g. "
+            f"{os.path.basename(path) or 'figure'}.png (or .pdf, .svg)"
+        )
     supported = FigureCanvasBase.get_supported_filetypes()
     if extension not in supported:
         raise MFGError(
-            f"cannot write a figure as .{extension}: use one of "
-            f"{', '.join('.' + e for e in sorted(supported))}"
+            f"cannot write a figure as .{extension}: use one of {', '.join('.' + e for e in sorted(supported))}"
         )
     return extension
 
@@ -266,7 +272,29 @@ def is_sweep(dataset) -> bool:
     return "grid" in dataset.attrs and "seed" in dataset.dims
 
 
-__all__ = ["DEFAULT_PANELS", "DENSITY_CMAP", "WALL_COLOR", "EMPTY_COLOR", "ARROWS", "as_dataset", "is_stationary",
-           "discount_text", "stationary_label", "reject_times", "is_grid", "free_mask", "default_times",
-           "time_values", "check_times", "flat_axes", "density_norm", "density_colormap", "label_density_bar",
-           "displayed_values", "new_figure", "check_plottable", "check_figure_path", "is_sweep"]
+__all__ = [
+    "DEFAULT_PANELS",
+    "DENSITY_CMAP",
+    "WALL_COLOR",
+    "EMPTY_COLOR",
+    "ARROWS",
+    "as_dataset",
+    "is_stationary",
+    "discount_text",
+    "stationary_label",
+    "reject_times",
+    "is_grid",
+    "free_mask",
+    "default_times",
+    "time_values",
+    "check_times",
+    "flat_axes",
+    "density_norm",
+    "density_colormap",
+    "label_density_bar",
+    "displayed_values",
+    "new_figure",
+    "check_plottable",
+    "check_figure_path",
+    "is_sweep",
+]

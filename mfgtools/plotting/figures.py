@@ -13,12 +13,22 @@ import os
 import numpy as np
 
 from mfgtools.errors import MFGError
-from mfgtools.plotting.common import (ARROWS, DEFAULT_PANELS, as_dataset, check_figure_path, check_plottable,
-                                      check_times, discount_text, free_mask, is_grid, is_stationary, reject_times)
+from mfgtools.plotting.common import (
+    ARROWS,
+    DEFAULT_PANELS,
+    as_dataset,
+    check_figure_path,
+    check_plottable,
+    check_times,
+    discount_text,
+    free_mask,
+    is_grid,
+    is_stationary,
+    reject_times,
+)
 from mfgtools.plotting.finite import best_iteration, plot_density, plot_exploitability, plot_policy
 from mfgtools.plotting.graphex import plot_state_shares
 from mfgtools.plotting.swarm import is_swarm, swarm_figure
-
 
 # ----- the run's figure ----------------------------------------------------------
 _KEY_GAME_PARAMS = ("setting", "map", "task", "size", "horizon")
@@ -53,14 +63,23 @@ def run_title(data) -> str:
     game_line = f"{attrs.get('game', '?')}" + (f" ({', '.join(shown)})" if shown else "")
     from mfgtools.solvers.base import shown_settings
 
-    solver_params = {**shown_settings(attrs.get("solver", ""), solver_params),
-                     **{k: v for k, v in solver_params.items() if k in _KEY_SOLVER_PARAMS}}
-    solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
-                   if v is not None and k not in _QUIET_SOLVER_PARAMS]
+    solver_params = {
+        **shown_settings(attrs.get("solver", ""), solver_params),
+        **{k: v for k, v in solver_params.items() if k in _KEY_SOLVER_PARAMS},
+    }
+    solver_bits = [
+        f"{k}={_short(k, v, dataset)}"
+        for k, v in sorted(solver_params.items())
+        if v is not None and k not in _QUIET_SOLVER_PARAMS
+    ]
     if len(", ".join(solver_bits)) > 80:  # many settings: show those that differ from the defaults
-        solver_bits = [f"{k}={_short(k, v, dataset)}" for k, v in sorted(solver_params.items())
-                       if v is not None and k not in _QUIET_SOLVER_PARAMS
-                       and (k in _KEY_SOLVER_PARAMS or not _is_default(attrs.get("solver"), k, v))]
+        solver_bits = [
+            f"{k}={_short(k, v, dataset)}"
+            for k, v in sorted(solver_params.items())
+            if v is not None
+            and k not in _QUIET_SOLVER_PARAMS
+            and (k in _KEY_SOLVER_PARAMS or not _is_default(attrs.get("solver"), k, v))
+        ]
     solver_line = f"{attrs.get('solver', '?')}" + (f" ({', '.join(solver_bits)})" if solver_bits else "")
     parts = [solver_line]
     if "iterations" in attrs:
@@ -134,8 +153,10 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
     dataset = as_dataset(data)
     check_plottable(dataset, data if isinstance(data, (str, os.PathLike)) else "this result")
     if is_swarm(dataset) and times is not None:
-        raise MFGError("times do not apply to a swarm result's figure (it shows the whole episode); leave them "
-                       "out, or draw plot_swarm_snapshots of simulated states")
+        raise MFGError(
+            "times do not apply to a swarm result's figure (it shows the whole episode); leave them "
+            "out, or draw plot_swarm_snapshots of simulated states"
+        )
     if is_stationary(dataset):
         reject_times(times)  # before anything is drawn
     if is_swarm(dataset):  # return, order parameter over time, mean field, decentralised policy
@@ -238,8 +259,7 @@ def _describe_run(ax, dataset) -> None:
         lines.append("")
         lines.extend(f"{k} = {_short(k, v, dataset)}" for k, v in sorted(extra.items()))
     ax.axis("off")
-    ax.text(0.02, 0.95, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=9,
-            family="monospace")
+    ax.text(0.02, 0.95, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=9, family="monospace")
 
 
 __all__ = ["run_title", "plot_result"]

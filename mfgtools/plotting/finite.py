@@ -31,16 +31,43 @@ import math
 import numpy as np
 
 from mfgtools.errors import MFGError
-from mfgtools.plotting.common import (ARROWS, DEFAULT_PANELS, DENSITY_CMAP, WALL_COLOR, as_dataset, check_times,
-                                      density_colormap, density_norm, discount_text, displayed_values, flat_axes,
-                                      free_mask, is_grid, is_stationary, label_density_bar, new_figure, reject_times,
-                                      stationary_label, time_values)
+from mfgtools.plotting.common import (
+    ARROWS,
+    DEFAULT_PANELS,
+    DENSITY_CMAP,
+    WALL_COLOR,
+    as_dataset,
+    check_times,
+    density_colormap,
+    density_norm,
+    discount_text,
+    displayed_values,
+    flat_axes,
+    free_mask,
+    is_grid,
+    is_stationary,
+    label_density_bar,
+    new_figure,
+    reject_times,
+    stationary_label,
+    time_values,
+)
 
 
 # ----- densities -----------------------------------------------------------------
-def plot_density(data, times=None, *, fig=None, axes=None, scale: str = "log", decades: float = 4.0,
-                 cmap=DENSITY_CMAP, wall_color=WALL_COLOR, max_cols: int = DEFAULT_PANELS,
-                 colorbar: bool = True):
+def plot_density(
+    data,
+    times=None,
+    *,
+    fig=None,
+    axes=None,
+    scale: str = "log",
+    decades: float = 4.0,
+    cmap=DENSITY_CMAP,
+    wall_color=WALL_COLOR,
+    max_cols: int = DEFAULT_PANELS,
+    colorbar: bool = True,
+):
     """Population density ``mu_t``: heatmaps on grid games, a (t, state) image otherwise.
 
     Grid games: one ``(H, W)`` heatmap per time step in ``times`` (default: about
@@ -72,12 +99,10 @@ def plot_density(data, times=None, *, fig=None, axes=None, scale: str = "log", d
     if is_stationary(dataset):
         reject_times(times)
         if is_grid(dataset):
-            return _plot_grid_density(dataset, None, fig, axes, scale, decades, cmap, wall_color,
-                                      max_cols, colorbar)
+            return _plot_grid_density(dataset, None, fig, axes, scale, decades, cmap, wall_color, max_cols, colorbar)
         return _plot_stationary_state_density(dataset, fig, axes, scale, decades, cmap)
     if is_grid(dataset):
-        return _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color,
-                                  max_cols, colorbar)
+        return _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_color, max_cols, colorbar)
     return _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorbar)
 
 
@@ -118,7 +143,7 @@ def _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_col
             fig = new_figure((ncols * panel * min(max(aspect, 0.5), 2.0) + 1.2, nrows * panel + 0.4))
         grid = fig.subplots(nrows, ncols, squeeze=False)
         panels = list(grid.ravel())
-        for extra in panels[len(titles):]:
+        for extra in panels[len(titles) :]:
             extra.remove()
         panels = panels[: len(titles)]
 
@@ -131,8 +156,9 @@ def _plot_grid_density(dataset, times, fig, axes, scale, decades, cmap, wall_col
         ax.set_yticks([])
     if colorbar and image is not None:
         below = bool(np.any(flow[:, free] < norm.vmin))
-        bar = fig.colorbar(image, ax=panels, extend="min" if below else "neither",
-                           shrink=0.9 if len(panels) > 1 else 1.0, pad=0.02)
+        bar = fig.colorbar(
+            image, ax=panels, extend="min" if below else "neither", shrink=0.9 if len(panels) > 1 else 1.0, pad=0.02
+        )
         label_density_bar(bar, scale, is_stationary(dataset))
     return fig
 
@@ -153,11 +179,15 @@ def _plot_state_density(dataset, times, fig, axes, scale, decades, cmap, colorba
     colormap = density_colormap(cmap, WALL_COLOR)
 
     fig, ax = _single_axes(fig, axes, 0.25 * len(times))
-    image = ax.imshow(displayed_values(flow.T, norm), cmap=colormap, norm=norm, origin="lower", aspect="auto",
-                      interpolation="nearest")
+    image = ax.imshow(
+        displayed_values(flow.T, norm), cmap=colormap, norm=norm, origin="lower", aspect="auto", interpolation="nearest"
+    )
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
-    ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda x, _: str(times[int(round(x))]) if 0 <= round(x) < len(times) and abs(x - round(x)) < 1e-6 else ""))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(
+            lambda x, _: str(times[int(round(x))]) if 0 <= round(x) < len(times) and abs(x - round(x)) < 1e-6 else ""
+        )
+    )
     ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.set_xlabel("time step t")
     ax.set_ylabel(space[0])
@@ -222,8 +252,16 @@ UNIFORM_START = ("omd", "fp", "fixed-point", "boltzmann", "pma", "pma-sampled", 
 REFERENCE = "reference"  # gid of reference lines: not curves (ignored by the log-scale rule)
 
 
-def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bool | None = None,
-                        references: bool = True, mark_best: bool = True, **line_kwargs):
+def plot_exploitability(
+    data,
+    ax=None,
+    *,
+    label: str | None = None,
+    annotate: bool | None = None,
+    references: bool = True,
+    mark_best: bool = True,
+    **line_kwargs,
+):
     """Exploitability of the policy after each iteration (entry 0: the initial policy).
 
     The y axis is logarithmic when every value of every curve on ``ax`` is
@@ -269,9 +307,18 @@ def plot_exploitability(data, ax=None, *, label: str | None = None, annotate: bo
     (curve,) = ax.plot(iterations, values, label=label, **line_kwargs)
     best = best_iteration(dataset)
     if mark_best and best is not None and best != len(values) - 1:
-        ax.plot(iterations[best], values[best], "*", color=curve.get_color(), markersize=11,
-                markeredgecolor="black", markeredgewidth=0.6, zorder=5, gid=REFERENCE,
-                label=f"lowest {values[best]:.3g} (iteration {int(iterations[best])})")
+        ax.plot(
+            iterations[best],
+            values[best],
+            "*",
+            color=curve.get_color(),
+            markersize=11,
+            markeredgecolor="black",
+            markeredgewidth=0.6,
+            zorder=5,
+            gid=REFERENCE,
+            label=f"lowest {values[best]:.3g} (iteration {int(iterations[best])})",
+        )
         label = label or "exploitability"
     ax.set_yscale("log" if _all_positive(ax) else "linear")  # over every curve on ax
     if references and _reference_lines(ax, dataset, values):
@@ -328,16 +375,25 @@ def _reference_lines(ax, dataset, values) -> bool:
 def _all_positive(ax) -> bool:
     """Whether every finite y value of the curves on ``ax`` is positive (and one exists);
     reference lines and markers do not count."""
-    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines()
-              if line.get_gid() != REFERENCE]
+    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines() if line.get_gid() != REFERENCE]
     values = np.concatenate(values) if values else np.zeros(0)
     values = values[np.isfinite(values)]
     return bool(values.size) and bool((values > 0).all())
 
 
 # ----- policy --------------------------------------------------------------------
-def plot_policy(data, t: int | None = None, *, ax=None, background: bool = True, scale: str = "log",
-                decades: float = 4.0, cmap=DENSITY_CMAP, wall_color=WALL_COLOR, mass_threshold: float = 1e-4):
+def plot_policy(
+    data,
+    t: int | None = None,
+    *,
+    ax=None,
+    background: bool = True,
+    scale: str = "log",
+    decades: float = 4.0,
+    cmap=DENSITY_CMAP,
+    wall_color=WALL_COLOR,
+    mass_threshold: float = 1e-4,
+):
     """Most likely action of the policy at time ``t``.
 
     Grid games: an arrow per free cell pointing along ``argmax_a pi_t(a|s)``
@@ -367,8 +423,9 @@ def plot_policy(data, t: int | None = None, *, ax=None, background: bool = True,
     actions = [str(a) for a in np.asarray(dataset["action"].values)] if "action" in dataset.coords else []
     stationary = is_stationary(dataset)
     if stationary and t is not None and not (_is_integer(t) and int(t) == 0):
-        raise MFGError(f"t = {t!r} does not apply to a stationary result: its policy pi(a|s) does not "
-                       "depend on time; leave t out")
+        raise MFGError(
+            f"t = {t!r} does not apply to a stationary result: its policy pi(a|s) does not depend on time; leave t out"
+        )
     if not is_grid(dataset):
         if stationary:
             return _plot_stationary_state_policy(dataset, actions, ax)
@@ -382,8 +439,9 @@ def plot_policy(data, t: int | None = None, *, ax=None, background: bool = True,
         if not _is_integer(step):
             raise MFGError(f"t must be an integer in 0..{horizon - 1}, got {t!r}")
         if not 0 <= int(step) < horizon:
-            raise MFGError(f"t must be a decision step in 0..{horizon - 1} (no decision at t = T = {horizon}), "
-                           f"got {t!r}")
+            raise MFGError(
+                f"t must be a decision step in 0..{horizon - 1} (no decision at t = T = {horizon}), got {t!r}"
+            )
         step = int(step)
         now = {"t": step}
     unknown = [a for a in actions if a not in ARROWS]
@@ -417,9 +475,21 @@ def plot_policy(data, t: int | None = None, *, ax=None, background: bool = True,
         pick = moving & (occupied == strong)
         if pick.any():
             # angles="xy": arrows follow data coordinates, so +drow points down the image
-            ax.quiver(cols[pick], rows[pick], dcol[rows[pick], cols[pick]], drow[rows[pick], cols[pick]],
-                      angles="xy", scale_units="xy", scale=1.0 / 0.7, pivot="middle", color=color,
-                      width=0.006, headwidth=4, headlength=4, headaxislength=3.5)
+            ax.quiver(
+                cols[pick],
+                rows[pick],
+                dcol[rows[pick], cols[pick]],
+                drow[rows[pick], cols[pick]],
+                angles="xy",
+                scale_units="xy",
+                scale=1.0 / 0.7,
+                pivot="middle",
+                color=color,
+                width=0.006,
+                headwidth=4,
+                headlength=4,
+                headaxislength=3.5,
+            )
         still = ~moving & (occupied == strong)
         if still.any():
             ax.scatter(cols[still], rows[still], s=10, color=color, zorder=3)
@@ -453,8 +523,9 @@ def _plot_state_policy(dataset, actions, ax):
         ax = new_figure((min(max(2.0 + 0.25 * best.shape[0], 5.0), 11.0), 4.0)).subplots()
     count = max(len(actions), int(best.max()) + 1)
     palette = colors.ListedColormap([f"C{i}" for i in range(count)])
-    image = ax.imshow(best.T, cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto",
-                      interpolation="nearest")
+    image = ax.imshow(
+        best.T, cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto", interpolation="nearest"
+    )
     _action_colorbar(ax, image, actions, count)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(nbins=10, integer=True))
@@ -482,8 +553,9 @@ def _plot_stationary_state_policy(dataset, actions, ax):
         ax = new_figure((4.5, min(max(1.5 + 0.3 * best.size, 3.0), 8.0))).subplots()
     count = max(len(actions), int(best.max()) + 1)
     palette = colors.ListedColormap([f"C{i}" for i in range(count)])
-    image = ax.imshow(best[:, None], cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto",
-                      interpolation="nearest")
+    image = ax.imshow(
+        best[:, None], cmap=palette, vmin=-0.5, vmax=count - 0.5, origin="lower", aspect="auto", interpolation="nearest"
+    )
     _action_colorbar(ax, image, actions, count)
     if best.size <= 16 and len(actions) == count:  # few states: name the action in each cell
         for state, action in enumerate(best):
@@ -496,5 +568,12 @@ def _plot_stationary_state_policy(dataset, actions, ax):
     return ax
 
 
-__all__ = ["UNIFORM_START", "REFERENCE", "plot_density", "plot_exploitability", "best_iteration", "starts_uniform",
-           "plot_policy"]
+__all__ = [
+    "UNIFORM_START",
+    "REFERENCE",
+    "plot_density",
+    "plot_exploitability",
+    "best_iteration",
+    "starts_uniform",
+    "plot_policy",
+]

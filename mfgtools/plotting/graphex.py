@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from mfgtools.errors import MFGError
 from mfgtools.plotting.common import as_dataset
 
 
-def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field", linestyle: str = "-",
-                      names=None):
+def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field", linestyle: str = "-", names=None):
     """Share of the population in each epidemic state over time (contagion games).
 
     ``data``: a result (or its dataset) with ``state_share`` ``(T+1, X)``, or that
@@ -24,8 +22,10 @@ def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field
     else:
         dataset = as_dataset(data)
         if "state_share" not in dataset:
-            raise MFGError("plot_state_shares needs a contagion game's result (sis-graphex, sir-graphex, "
-                           "rumour-graphex): this one has no state_share")
+            raise MFGError(
+                "plot_state_shares needs a contagion game's result (sis-graphex, sir-graphex, "
+                "rumour-graphex): this one has no state_share"
+            )
         shares = np.asarray(dataset["state_share"].values)
         names = [str(name) for name in dataset["epidemic_state"].values]
     if ax is None:

@@ -78,8 +78,13 @@ def plot_swarm_mean_field(data, ax=None, *, t: int | None = None):
         values = np.asarray(field.transpose(space[0], "t").values)
         centres = np.asarray(field[space[0]].values)
         width = centres[1] - centres[0]
-        image = ax.imshow(values, origin="lower", aspect="auto", cmap=DENSITY_CMAP,
-                          extent=(-0.5, values.shape[1] - 0.5, centres[0] - width / 2, centres[-1] + width / 2))
+        image = ax.imshow(
+            values,
+            origin="lower",
+            aspect="auto",
+            cmap=DENSITY_CMAP,
+            extent=(-0.5, values.shape[1] - 0.5, centres[0] - width / 2, centres[-1] + width / 2),
+        )
         ax.set_xlabel("t")
         ax.set_ylabel(space[0])
     else:
@@ -116,12 +121,23 @@ def plot_swarm_policy(data, ax=None, *, t: int = 0):
         best = values.argmax(-1)
         xs = np.asarray(policy[observation[0]].values)
         ys = np.asarray(policy[observation[1]].values)
-        ax.imshow(best, origin="lower", cmap="tab10", vmin=-0.5, vmax=9.5, alpha=values.max(-1),
-                  extent=(xs[0], xs[-1], ys[0], ys[-1]))
+        ax.imshow(
+            best,
+            origin="lower",
+            cmap="tab10",
+            vmin=-0.5,
+            vmax=9.5,
+            alpha=values.max(-1),
+            extent=(xs[0], xs[-1], ys[0], ys[-1]),
+        )
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(color=f"C{i}", label=name) for i, name in enumerate(actions)], fontsize=7,
-                  loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(
+            handles=[Patch(color=f"C{i}", label=name) for i, name in enumerate(actions)],
+            fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+        )
         ax.set_xlabel(observation[0].replace("_", " "))
         ax.set_ylabel(observation[1].replace("_", " "))
         ax.set_title(f"most likely action at t = {int(t)}", fontsize=9)
@@ -155,9 +171,21 @@ def _draw_swarm(game, states, ax):
     if "phi" in labels:  # headings: arrows
         phi = states[:, labels.index("phi")]
         length = 0.03
-        return [ax.quiver(states[:, 0], states[:, 1], np.cos(phi), np.sin(phi), phi % (2 * np.pi), cmap="hsv",
-                          clim=(0, 2 * np.pi), angles="xy", scale_units="xy", scale=1 / length,
-                          width=0.004 if len(states) <= 300 else 0.002)]
+        return [
+            ax.quiver(
+                states[:, 0],
+                states[:, 1],
+                np.cos(phi),
+                np.sin(phi),
+                phi % (2 * np.pi),
+                cmap="hsv",
+                clim=(0, 2 * np.pi),
+                angles="xy",
+                scale_units="xy",
+                scale=1 / length,
+                width=0.004 if len(states) <= 300 else 0.002,
+            )
+        ]
     if "theta" in labels:  # phases: colour
         theta = states[:, labels.index("theta")] % (2 * np.pi)
         return [ax.scatter(states[:, 0], states[:, 1], c=theta, cmap="hsv", vmin=0, vmax=2 * np.pi, s=size)]
@@ -244,5 +272,14 @@ def swarm_figure(dataset):
     return fig
 
 
-__all__ = ["is_swarm", "plot_return", "plot_order_parameter", "plot_swarm_mean_field", "plot_swarm_policy",
-           "plot_swarm", "plot_swarm_snapshots", "animate_swarm", "swarm_figure"]
+__all__ = [
+    "is_swarm",
+    "plot_return",
+    "plot_order_parameter",
+    "plot_swarm_mean_field",
+    "plot_swarm_policy",
+    "plot_swarm",
+    "plot_swarm_snapshots",
+    "animate_swarm",
+    "swarm_figure",
+]

@@ -72,7 +72,7 @@ def plot_sweep(data, ax=None):
                 warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
                 mean, low, high = (np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0))
             label = ", ".join(f"{d}={_coordinate_text(dataset[d].values[i])}" for d, i in zip(others, combo))
-            line, = ax.plot(positions, mean, marker="o", markersize=4, label=label or f"mean over {seeds} seeds")
+            (line,) = ax.plot(positions, mean, marker="o", markersize=4, label=label or f"mean over {seeds} seeds")
             if seeds > 1:
                 ax.fill_between(positions, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         if numeric and (positions > 0).all() and positions.max() >= 10 * positions.min():
@@ -86,9 +86,11 @@ def plot_sweep(data, ax=None):
         ax.set_yscale("log")
     ax.set_ylabel(f"final {metric}" + (" (higher is better)" if higher else ""))
     band = "; band: lowest to highest seed" if seeds > 1 and dims else ""
-    ax.set_title(f"{dataset.attrs.get('solver', '?')} on {dataset.attrs.get('game', '?')}, "
-                 f"{int(dataset.attrs.get('iterations', 0))} iterations, {seeds} seed{'s' if seeds != 1 else ''}"
-                 + band, fontsize=10)
+    ax.set_title(
+        f"{dataset.attrs.get('solver', '?')} on {dataset.attrs.get('game', '?')}, "
+        f"{int(dataset.attrs.get('iterations', 0))} iterations, {seeds} seed{'s' if seeds != 1 else ''}" + band,
+        fontsize=10,
+    )
     ax.grid(True, which="major", alpha=0.35)
     ax.legend(loc="best", fontsize=9)
     return ax

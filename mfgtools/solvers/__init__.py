@@ -70,8 +70,10 @@ def check_compatible(game, spec: Entry) -> None:
 
         fitting = ", ".join(n for n, entry in GAMES.entries().items() if satisfies(entry.kind, spec.kind))
         needed = requirement_name(spec.kind)
-        raise MFGError(f"solver {spec.name!r} needs a {needed} game, but {name!r} is {kind}"
-                       + (f"; {needed} games: {fitting}" if fitting else ""))
+        raise MFGError(
+            f"solver {spec.name!r} needs a {needed} game, but {name!r} is {kind}"
+            + (f"; {needed} games: {fitting}" if fitting else "")
+        )
     mode = getattr(game, "mode", None)
     if mode is not None and mode not in spec.modes:
         from mfgtools.games import GAMES
@@ -79,8 +81,11 @@ def check_compatible(game, spec: Entry) -> None:
         needs = " or ".join(spec.modes)
         others = ", ".join(n for n, s in list_solvers().items() if mode in s.modes and s.kind == kind)
         game_modes = GAMES.entry(name).modes if name in GAMES.entries() else (mode,)
-        switch = (f"play it in {needs} mode (--mode {spec.modes[0]}, or mode={spec.modes[0]!r}), or "
-                  if any(m in spec.modes for m in game_modes) else "")
+        switch = (
+            f"play it in {needs} mode (--mode {spec.modes[0]}, or mode={spec.modes[0]!r}), or "
+            if any(m in spec.modes for m in game_modes)
+            else ""
+        )
         raise MFGError(
             f"solver {spec.name!r} needs a {needs} game, but {name!r} is played in {mode} mode; "
             f"{switch}use a solver for {mode} games: {others or 'none yet'}"
@@ -98,13 +103,19 @@ def prepare_solver(game, solver, solver_params: dict | None = None) -> tuple[str
         algorithm = make_solver(solver, **solver_params)
         name = solver
     else:
-        missing = [method for method in ("init", "step", "policy", "evaluate") if not callable(getattr(solver, method, None))]
+        missing = [
+            method for method in ("init", "step", "policy", "evaluate") if not callable(getattr(solver, method, None))
+        ]
         if missing:
-            raise MFGError(f"solver must be a registry name (see `mfgtools list solvers`) or a solver object with "
-                           f"init, step, policy and evaluate; {type(solver).__name__} lacks {', '.join(missing)}")
+            raise MFGError(
+                f"solver must be a registry name (see `mfgtools list solvers`) or a solver object with "
+                f"init, step, policy and evaluate; {type(solver).__name__} lacks {', '.join(missing)}"
+            )
         if solver_params:
-            raise MFGError(f"solver parameters ({', '.join(sorted(solver_params))}) are for a solver given by name; "
-                           "a solver object carries its own settings")
+            raise MFGError(
+                f"solver parameters ({', '.join(sorted(solver_params))}) are for a solver given by name; "
+                "a solver object carries its own settings"
+            )
         algorithm = solver
         name = registry_name(solver)
     algorithm.check(game)
@@ -143,10 +154,17 @@ class _CheckpointHook:
 
 def _result(game, name, algorithm, final, metrics, iterations, seed, wall_time, checkpoint=None) -> Result:
     """A :class:`Result` from the host values of one run."""
-    return Result(checkpoint=checkpoint,
-        game=game, solver=name, solver_params=algorithm.settings(), policy=np.asarray(final.policy),
-        mean_field=np.asarray(final.mean_field), metrics=merge_metrics(metrics, final.metrics, iterations),
-        iterations=iterations, seed=seed, wall_time=wall_time,
+    return Result(
+        checkpoint=checkpoint,
+        game=game,
+        solver=name,
+        solver_params=algorithm.settings(),
+        policy=np.asarray(final.policy),
+        mean_field=np.asarray(final.mean_field),
+        metrics=merge_metrics(metrics, final.metrics, iterations),
+        iterations=iterations,
+        seed=seed,
+        wall_time=wall_time,
         extras={key: np.asarray(value) for key, value in final.extras.items()},
         swarm_policy=None if final.executable is None else jax.tree_util.tree_map(jnp.asarray, final.executable),
         **best_iterate(final),
@@ -157,8 +175,11 @@ def best_iterate(final) -> dict:
     """The best-iterate fields of a :class:`Result` from a run's host final values (empty on swarm games)."""
     if final.best_policy is None:
         return {}
-    return dict(best_iteration=int(final.best_iteration), best_policy=np.asarray(final.best_policy),
-                best_mean_field=np.asarray(final.best_mean_field))
+    return dict(
+        best_iteration=int(final.best_iteration),
+        best_policy=np.asarray(final.best_policy),
+        best_mean_field=np.asarray(final.best_mean_field),
+    )
 
 
 def _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resume, restart, outputs):
@@ -171,13 +192,30 @@ def _checkpoint_holder(checkpoint, game, name, algorithm, seed, iterations, resu
 
 
 def _hooks(game, holder, key, report, every, callback) -> Hooks:
-    return Hooks(report=report, checkpoint=None if holder is None else _CheckpointHook(holder, key), every=every,
-                 callback=callback, headline=headline_metric(game)[0])
+    return Hooks(
+        report=report,
+        checkpoint=None if holder is None else _CheckpointHook(holder, key),
+        every=every,
+        callback=callback,
+        headline=headline_metric(game)[0],
+    )
 
 
-def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3), progress=None,
-                checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
-                outputs=(), callback=None, force: bool | None = None, **solver_params) -> list[Result]:
+def solve_seeds(
+    game,
+    solver,
+    iterations: int | None = None,
+    seeds=(0, 1, 2, 3),
+    progress=None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    outputs=(),
+    callback=None,
+    force: bool | None = None,
+    **solver_params,
+) -> list[Result]:
     """Run ``solver`` from several seeds at once: one compiled program, vmapped over seeds.
 
     Seed ``s`` gives the same iterates as ``solve(..., seed=s)`` (same keys); the
@@ -205,9 +243,13 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     keys = np.stack([seed_key(seed) for seed in seeds])  # (n, 2)
     report = make_report(iterations, f"{name} on {game.name}, {len(seeds)} seeds", progress)
     try:
-        final, metrics = execute(BatchRuns(algorithm, game), keys, iterations,
-                                 _hooks(game, holder, keys, report, every, callback),
-                                 chunk_hint=algorithm.iterations_per_chunk)
+        final, metrics = execute(
+            BatchRuns(algorithm, game),
+            keys,
+            iterations,
+            _hooks(game, holder, keys, report, every, callback),
+            chunk_hint=algorithm.iterations_per_chunk,
+        )
     finally:
         if report is not None:
             report.close()
@@ -217,14 +259,38 @@ def solve_seeds(game, solver, iterations: int | None = None, seeds=(0, 1, 2, 3),
     results = []
     for index, seed in enumerate(seeds):
         mine = jax.tree_util.tree_map(lambda x: x[index], final)
-        results.append(_result(game, name, algorithm, mine, {k: v[index] for k, v in metrics.items()}, iterations,
-                               seed, wall_time, checkpoint=holder))
+        results.append(
+            _result(
+                game,
+                name,
+                algorithm,
+                mine,
+                {k: v[index] for k, v in metrics.items()},
+                iterations,
+                seed,
+                wall_time,
+                checkpoint=holder,
+            )
+        )
     return results
 
 
-def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=None,
-          checkpoint=None, checkpoint_every: int | None = None, resume: bool = False, restart: bool = False,
-          outputs=(), callback=None, devices=None, force: bool | None = None, **solver_params) -> Result:
+def solve(
+    game,
+    solver,
+    iterations: int | None = None,
+    seed: int = 0,
+    progress=None,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    restart: bool = False,
+    outputs=(),
+    callback=None,
+    devices=None,
+    force: bool | None = None,
+    **solver_params,
+) -> Result:
     """Run ``solver`` (a registry name, or a solver object) on ``game`` for ``iterations``
     iterations (default: the solver's :func:`default_iterations`, 100 for most).
 
@@ -277,16 +343,32 @@ def solve(game, solver, iterations: int | None = None, seed: int = 0, progress=N
     key = seed_key(seed)
     report = make_report(iterations, f"{name} on {game.name}", progress)
     try:
-        final, metrics = execute(runs, key, iterations, _hooks(game, holder, key, report, every, callback),
-                                 chunk_hint=algorithm.iterations_per_chunk)
+        final, metrics = execute(
+            runs,
+            key,
+            iterations,
+            _hooks(game, holder, key, report, every, callback),
+            chunk_hint=algorithm.iterations_per_chunk,
+        )
     finally:
         if report is not None:
             report.close()
         if holder is not None:
             holder.close()
-    return _result(game, name, algorithm, final, metrics, iterations, seed, time.perf_counter() - start,
-                   checkpoint=holder)
+    return _result(
+        game, name, algorithm, final, metrics, iterations, seed, time.perf_counter() - start, checkpoint=holder
+    )
 
 
-__all__ = ["register_solver", "default_iterations", "list_solvers", "make_solver", "prepare_solver", "solve",
-           "solve_seeds", "solver_spec", "SolverSpec", "TRACE_COUNT"]
+__all__ = [
+    "register_solver",
+    "default_iterations",
+    "list_solvers",
+    "make_solver",
+    "prepare_solver",
+    "solve",
+    "solve_seeds",
+    "solver_spec",
+    "SolverSpec",
+    "TRACE_COUNT",
+]

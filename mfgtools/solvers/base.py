@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from mfgtools.finite import kernels
 from mfgtools.errors import MFGError
+from mfgtools.finite import kernels
 from mfgtools.finite.game import FiniteGame
 
 
@@ -43,8 +43,9 @@ class FiniteSolver:
 
     def settings(self) -> dict:
         """The static hyperparameters, by name (what results and checkpoints record)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if not f.metadata.get("pytree_node", True)}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("pytree_node", True)
+        }
 
     def evaluate(self, game, policy):
         """Metrics of the final policy (same names as those of :meth:`step`)."""
@@ -91,12 +92,14 @@ class SwarmSolver(FiniteSolver):
 
     def check(self, game) -> None:
         if getattr(game, "kind", None) != "swarm":
-            raise MFGError(f"solver {type(self).__name__} needs a swarm game, got "
-                           f"{getattr(game, 'name', type(game).__name__)!r}")
+            raise MFGError(
+                f"solver {type(self).__name__} needs a swarm game, got {getattr(game, 'name', type(game).__name__)!r}"
+            )
 
     def evaluate(self, game, policy):
-        from mfgtools.swarm.rollouts import swarm_rollout
         import jax
+
+        from mfgtools.swarm.rollouts import swarm_rollout
 
         keys = jax.random.split(jax.random.PRNGKey(0), self.evaluation_episodes)
         play = jax.vmap(lambda k: swarm_rollout(game, policy, k, game.n_agents))(keys)

@@ -13,18 +13,21 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_int
-from mfgtools.registry import Parameter
+from mfgtools.finite import kernels
 from mfgtools.finite.simulate import simulate_agents
-from mfgtools.solvers.registry import register_solver
+from mfgtools.registry import Parameter
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
-    MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
+    MunchausenLearner,
+    MunchausenSolver,
+    Transitions,
+    learner_parameters,
+    make_learner,
 )
+from mfgtools.solvers.registry import register_solver
 
-
-MAX_TRANSITIONS = 2 ** 31 - 1  # the learner draws transition indices as int32
+MAX_TRANSITIONS = 2**31 - 1  # the learner draws transition indices as int32
 
 
 @struct.dataclass
@@ -39,9 +42,11 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
         super().check(game)
         transitions = self.episodes * game.horizon
         if transitions > MAX_TRANSITIONS:
-            raise MFGError(f"episodes={self.episodes:,} x horizon {game.horizon:,} = {transitions:,} transitions "
-                           f"per iteration, more than the learner can index ({MAX_TRANSITIONS:,}, 32 bits); "
-                           "lower episodes")
+            raise MFGError(
+                f"episodes={self.episodes:,} x horizon {game.horizon:,} = {transitions:,} transitions "
+                f"per iteration, more than the learner can index ({MAX_TRANSITIONS:,}, 32 bits); "
+                "lower episodes"
+            )
 
     def step(self, game, state, key):
         sample_key, fit_key = jax.random.split(key)

@@ -57,12 +57,12 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.swarm import representations as rep
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
 from mfgtools.registry import Parameter
 from mfgtools.solvers import ppo
-from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
+from mfgtools.solvers.registry import register_solver
+from mfgtools.swarm import representations as rep
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -171,8 +171,13 @@ class DecPOMFC(ppo.PPOSolver):
         log_prob = gaussian_log_prob(xi, mean, log_std)
         states, reward = jax.vmap(agents_act)(states, xi, jax.random.split(env_key, self.n_envs))
         scale = ppo.horizon_scale(game.discount, game.horizon)
-        return states, {"observation": observation, "xi": xi, "log_prob": log_prob, "value": scale * value,
-                        "reward": reward.astype(value.dtype)}
+        return states, {
+            "observation": observation,
+            "xi": xi,
+            "log_prob": log_prob,
+            "value": scale * value,
+            "reward": reward.astype(value.dtype),
+        }
 
     def evaluate_batch(self, game, params, minibatch):
         mean, log_std, value = self.heads(game, params, minibatch["observation"])
@@ -214,15 +219,19 @@ class DecPOMFC(ppo.PPOSolver):
 
 PARAMETERS = {
     "representation": Parameter("kernel", "mean-field and lower-level policy representation: kernel or histogram"),
-    "feature_centres": Parameter(None, "centres per mean-field coordinate, or one count per coordinate "
-                                       "(none: 16 on a circle, 8 per torus axis)"),
-    "observation_centres": Parameter(None, "centres per observation coordinate, or one count per coordinate "
-                                           "(none: 8 on a circle, 4 per bounded axis)"),
+    "feature_centres": Parameter(
+        None, "centres per mean-field coordinate, or one count per coordinate (none: 16 on a circle, 8 per torus axis)"
+    ),
+    "observation_centres": Parameter(
+        None,
+        "centres per observation coordinate, or one count per coordinate (none: 8 on a circle, 4 per bounded axis)",
+    ),
     "bandwidth": Parameter(rep.DEFAULT_BANDWIDTH, "kernel width in units of the centre spacing"),
     **ppo.PPO_PARAMETERS,
     "init_log_std": Parameter(0.0, "initial log standard deviation of the Gaussian on the logits"),
-    "policy_agents": Parameter(None, "swarm size of the rollouts that fix the open-loop logits xi_0..xi_{T-1} "
-                                     "(none: the training swarm size)"),
+    "policy_agents": Parameter(
+        None, "swarm size of the rollouts that fix the open-loop logits xi_0..xi_{T-1} (none: the training swarm size)"
+    ),
     "policy_rollouts": Parameter(16, "rollouts whose logits are averaged into the open-loop policy"),
     "policy_seed": Parameter(0, "seed of those rollouts"),
 }
@@ -239,9 +248,14 @@ def _centres(value, name):
     return as_int(value, name, 1, 4096)
 
 
-@register_solver("dec-pomfc", "Dec-POMFC: PPO on the upper-level mean-field MDP with kernel representations; "
-                              "decentralised open-loop kernel mixture policy", PARAMETERS, requires="swarm",
-                 iterations=2000)
+@register_solver(
+    "dec-pomfc",
+    "Dec-POMFC: PPO on the upper-level mean-field MDP with kernel representations; "
+    "decentralised open-loop kernel mixture policy",
+    PARAMETERS,
+    requires="swarm",
+    iterations=2000,
+)
 def make_dec_pomfc(**params) -> DecPOMFC:
     """``dec-pomfc`` with validated parameters (:data:`PARAMETERS`: names, defaults, help)."""
     values = ppo.with_defaults("dec-pomfc", PARAMETERS, params)
@@ -249,8 +263,9 @@ def make_dec_pomfc(**params) -> DecPOMFC:
         representation=as_choice(values["representation"], "representation", rep.KINDS),
         feature_centres=_centres(values["feature_centres"], "feature_centres"),
         observation_centres=_centres(values["observation_centres"], "observation_centres"),
-        bandwidth=as_float(values["bandwidth"], "bandwidth (kernel width in units of the centre spacing)", 0.0,
-                           low_open=True),
+        bandwidth=as_float(
+            values["bandwidth"], "bandwidth (kernel width in units of the centre spacing)", 0.0, low_open=True
+        ),
         init_log_std=as_float(values["init_log_std"], "init_log_std", -20.0, 5.0),
         policy_agents=ppo.optional_int(values["policy_agents"], "policy_agents", 1, 1_000_000),
         policy_rollouts=as_int(values["policy_rollouts"], "policy_rollouts", 1, 10_000),

@@ -24,11 +24,11 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.finite import kernels
 from mfgtools.errors import as_bool, as_float
+from mfgtools.finite import kernels
 from mfgtools.registry import Parameter
-from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
+from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
@@ -97,8 +97,10 @@ def make_fp():
 
 @register_solver(
     "fixed-point",
-    "(damped) fixed-point iteration pi <- BR(mu(pi))", modes=("finite-horizon", "stationary"), parameters=
-    {"damping": Parameter(1.0, "weight of the new best response (1: undamped)")}, requires="joint",
+    "(damped) fixed-point iteration pi <- BR(mu(pi))",
+    modes=("finite-horizon", "stationary"),
+    parameters={"damping": Parameter(1.0, "weight of the new best response (1: undamped)")},
+    requires="joint",
 )
 def make_fixed_point(damping=1.0):
     return FictitiousPlay(damping=as_float(damping, "damping", 0.0, 1.0, low_open=True))
@@ -110,10 +112,14 @@ def make_fixed_point(damping=1.0):
     {
         "temperature": Parameter(1.0, "softmax temperature lam"),
         "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
-        "soft": Parameter(False, "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
-                                 "the lam-regularised equilibrium (that of pma)"),
+        "soft": Parameter(
+            False,
+            "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
+            "the lam-regularised equilibrium (that of pma)",
+        ),
     },
-    modes=("finite-horizon", "stationary"), requires="joint",
+    modes=("finite-horizon", "stationary"),
+    requires="joint",
 )
 def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
     return FictitiousPlay(

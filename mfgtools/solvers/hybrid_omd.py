@@ -23,12 +23,12 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.finite import kernels
 from mfgtools.errors import as_float
+from mfgtools.finite import kernels
 from mfgtools.registry import Parameter
-from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.mirror_descent import OnlineMirrorDescent
+from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
@@ -60,5 +60,8 @@ class HybridMirrorDescent(OnlineMirrorDescent):
     requires="graphex",
 )
 def make_hybrid_omd(learning_rate=0.1, periphery_temperature=0.0):
-    return HybridMirrorDescent(as_float(learning_rate, "learning_rate", 0.0, low_open=True), False,
-                               as_float(periphery_temperature, "periphery_temperature", 0.0))
+    return HybridMirrorDescent(
+        as_float(learning_rate, "learning_rate", 0.0, low_open=True),
+        False,
+        as_float(periphery_temperature, "periphery_temperature", 0.0),
+    )

@@ -30,9 +30,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.swarm import representations as rep
 from mfgtools.solvers import ppo
 from mfgtools.solvers.registry import register_solver
+from mfgtools.swarm import representations as rep
 
 
 def agent_inputs(observation_periods, observation_bounds, horizon, observations, t):
@@ -78,8 +78,10 @@ class IPPO(ppo.PPOSolver):
     """Independent PPO with parameters shared by all agents (see the module docstring)."""
 
     def samples_per_iteration(self, game) -> tuple[int, str]:
-        return (self.n_envs * game.horizon * self.swarm_size(game),
-                "agent transitions of an iteration (n_envs x horizon x n_agents)")
+        return (
+            self.n_envs * game.horizon * self.swarm_size(game),
+            "agent transitions of an iteration (n_envs x horizon x n_agents)",
+        )
 
     def networks(self, game):
         return actor_network(self.width, game.n_actions), ppo.MLP(self.width, 2, 1, output_scale=1.0)
@@ -110,8 +112,13 @@ class IPPO(ppo.PPOSolver):
         reward = jax.vmap(game.reward)(states, actions).astype(value.dtype)
         states = jax.vmap(game.move)(states, actions, jax.random.split(move_key, self.n_envs))
         scale = ppo.horizon_scale(game.discount, game.horizon)
-        return states, {"inputs": inputs, "action": actions, "log_prob": log_prob, "value": scale * value,
-                        "reward": reward}
+        return states, {
+            "inputs": inputs,
+            "action": actions,
+            "log_prob": log_prob,
+            "value": scale * value,
+            "reward": reward,
+        }
 
     def evaluate_batch(self, game, params, minibatch):
         logits, value = self.heads(game, params, minibatch["inputs"])
@@ -120,8 +127,14 @@ class IPPO(ppo.PPOSolver):
         return log_prob, value, -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
 
     def policy(self, game, state):
-        return NetworkPolicy(state["params"]["actor"], self.width, game.n_actions, game.horizon,
-                             tuple(game.observation_periods), tuple(game.observation_bounds))
+        return NetworkPolicy(
+            state["params"]["actor"],
+            self.width,
+            game.n_actions,
+            game.horizon,
+            tuple(game.observation_periods),
+            tuple(game.observation_bounds),
+        )
 
 
 PARAMETERS = {
@@ -132,9 +145,14 @@ PARAMETERS = {
 }
 
 
-@register_solver("ippo", "independent PPO baseline: every agent learns pi(u | own observation, t) from the shared "
-                         "reward (parameters shared)", PARAMETERS, requires="swarm",
-                 iterations=2000)
+@register_solver(
+    "ippo",
+    "independent PPO baseline: every agent learns pi(u | own observation, t) from the shared "
+    "reward (parameters shared)",
+    PARAMETERS,
+    requires="swarm",
+    iterations=2000,
+)
 def make_ippo(**params) -> IPPO:
     """``ippo`` with validated parameters (:data:`PARAMETERS`: names, defaults, help)."""
     return IPPO(**ppo.ppo_settings(ppo.with_defaults("ippo", PARAMETERS, params)))

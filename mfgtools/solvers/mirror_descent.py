@@ -28,11 +28,11 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.finite import kernels
 from mfgtools.errors import as_bool, as_float
+from mfgtools.finite import kernels
 from mfgtools.registry import Parameter
-from mfgtools.solvers.registry import register_solver
 from mfgtools.solvers.base import FiniteSolver, setting
+from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
@@ -93,8 +93,15 @@ class OnlineMirrorDescent(FiniteSolver):
             pis = lax.dynamic_update_index_in_dim(pis, kernels.masked_softmax(game, y_new), t, 0)
             previous = jnp.maximum(t - 1, 0)
             y_t = lax.dynamic_index_in_dim(ys, previous, keepdims=False)
-            carry = (kernels.sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update, ys, pis, y_t,
-                     lax.dynamic_index_in_dim(pis, previous, keepdims=False))
+            carry = (
+                kernels.sum_last(pi_t * q_pi),
+                kernels.masked_max(game, q_br),
+                v_update,
+                ys,
+                pis,
+                y_t,
+                lax.dynamic_index_in_dim(pis, previous, keepdims=False),
+            )
             return carry, None
 
         terminal = game.terminal_reward(last)

@@ -40,7 +40,7 @@ Two models:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -50,8 +50,8 @@ import optax
 from flax import struct
 from jax import lax
 
-from mfgtools.finite import kernels
 from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.finite import kernels
 from mfgtools.solvers.base import FiniteSolver
 
 MODELS = ("mlp", "tabular")
@@ -70,7 +70,7 @@ class Transitions:
     done: jax.Array
 
     @classmethod
-    def from_episodes(cls, state, action, next_state, done, drop_last: bool = False) -> "Transitions":
+    def from_episodes(cls, state, action, next_state, done, drop_last: bool = False) -> Transitions:
         """From ``(E, T)`` episode arrays (row-major flattening).
 
         ``drop_last``: pair consecutive steps within each episode as the official
@@ -84,8 +84,13 @@ class Transitions:
                 raise MFGError("pairing=consecutive needs episodes of at least 2 steps; use pairing=all")
             time, state, action, next_state, done = (x[:, :-1] for x in (time, state, action, next_state, done))
         flat = lambda x: jnp.reshape(x, (-1,))  # noqa: E731
-        return cls(flat(time), flat(state).astype(jnp.int32), flat(action).astype(jnp.int32),
-                   flat(next_state).astype(jnp.int32), flat(done).astype(jnp.result_type(float)))
+        return cls(
+            flat(time),
+            flat(state).astype(jnp.int32),
+            flat(action).astype(jnp.int32),
+            flat(next_state).astype(jnp.int32),
+            flat(done).astype(jnp.result_type(float)),
+        )
 
 
 class QNetwork(nn.Module):
@@ -103,13 +108,13 @@ class QNetwork(nn.Module):
         if self.grid_shape is not None:
             height, grid_width = self.grid_shape
             fan_in = height + grid_width + 1
-            init = nn.initializers.normal(stddev=fan_in ** -0.5)
+            init = nn.initializers.normal(stddev=fan_in**-0.5)
             row, col = jnp.divmod(s, grid_width)
             x = nn.Embed(height, width, embedding_init=init, name="row")(row)
             x = x + nn.Embed(grid_width, width, embedding_init=init, name="col")(col)
         else:
             fan_in = self.n_states + 1
-            init = nn.initializers.normal(stddev=fan_in ** -0.5)
+            init = nn.initializers.normal(stddev=fan_in**-0.5)
             x = nn.Embed(self.n_states, width, embedding_init=init, name="state")(s)
         time = (t / self.horizon).astype(x.dtype)[..., None]
         x = nn.relu(x + nn.Dense(width, kernel_init=init, name="time")(time))
@@ -203,7 +208,8 @@ class MunchausenLearner:
             return (optax.apply_updates(params, updates), opt_state), (td, penalty)
 
         (params, opt_state), (td, penalty) = lax.scan(
-            step, (state["params"], state["opt_state"]), jax.random.split(key, self.steps))
+            step, (state["params"], state["opt_state"]), jax.random.split(key, self.steps)
+        )
         return {"params": params, "opt_state": opt_state}, {"td_loss": jnp.mean(td), "cql_loss": jnp.mean(penalty)}
 
     def _fit_table(self, game, state, data, y):
@@ -322,8 +328,18 @@ def learner_parameters(cql_default: float, td_default: float = 0.25):
     }
 
 
-def make_learner(model="mlp", hidden="128,128,128", tau=20.0, alpha=0.99, gamma=0.99, learning_rate=1e-3,
-                 steps=2000, batch_size=512, cql=3.0, td_weight=0.25) -> MunchausenLearner:
+def make_learner(
+    model="mlp",
+    hidden="128,128,128",
+    tau=20.0,
+    alpha=0.99,
+    gamma=0.99,
+    learning_rate=1e-3,
+    steps=2000,
+    batch_size=512,
+    cql=3.0,
+    td_weight=0.25,
+) -> MunchausenLearner:
     """Validated :class:`MunchausenLearner`."""
     model = as_choice(model, "model", MODELS)
     if isinstance(hidden, str):
@@ -334,9 +350,14 @@ def make_learner(model="mlp", hidden="128,128,128", tau=20.0, alpha=0.99, gamma=
         raise MFGError("hidden needs at least one layer width, e.g. 128,128,128")
     widths = tuple(as_int(part, "hidden layer width", 1) for part in parts)
     return MunchausenLearner(
-        model=model, hidden=widths, tau=as_float(tau, "tau", 0.0, low_open=True),
-        alpha=as_float(alpha, "alpha", 0.0, 1.0), gamma=as_float(gamma, "gamma", 0.0, 1.0),
+        model=model,
+        hidden=widths,
+        tau=as_float(tau, "tau", 0.0, low_open=True),
+        alpha=as_float(alpha, "alpha", 0.0, 1.0),
+        gamma=as_float(gamma, "gamma", 0.0, 1.0),
         learning_rate=as_float(learning_rate, "learning_rate", 0.0, low_open=True),
-        steps=as_int(steps, "steps", 1), batch_size=as_int(batch_size, "batch_size", 1),
-        cql=as_float(cql, "cql", 0.0), td_weight=as_float(td_weight, "td_weight", 0.0, low_open=True),
+        steps=as_int(steps, "steps", 1),
+        batch_size=as_int(batch_size, "batch_size", 1),
+        cql=as_float(cql, "cql", 0.0),
+        td_weight=as_float(td_weight, "td_weight", 0.0, low_open=True),
     )

@@ -37,18 +37,22 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.finite import kernels
-from mfgtools.errors import MFGError, as_bool, as_choice, as_float
-from mfgtools.registry import Parameter
 from mfgtools.annotations import Annotation
+from mfgtools.errors import MFGError, as_bool, as_choice, as_float
+from mfgtools.finite import kernels
 from mfgtools.offline.dataset import OfflineDataset
 from mfgtools.offline.mis import mis_mean_field
 from mfgtools.offline.shipped import resolve_dataset
-from mfgtools.solvers.registry import register_solver
+from mfgtools.registry import Parameter
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
-    MunchausenLearner, MunchausenSolver, Transitions, learner_parameters, make_learner,
+    MunchausenLearner,
+    MunchausenSolver,
+    Transitions,
+    learner_parameters,
+    make_learner,
 )
+from mfgtools.solvers.registry import register_solver
 
 PAIRINGS = ("all", "consecutive")
 AVERAGES = ("none", "uniform", "linear")
@@ -72,22 +76,31 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
     def prepare(self, game):
         dataset = resolve_dataset(game, self.source if self.source is not None else self.dataset.value)
         dataset = dataset.replace(behaviour_policy=None)  # the learner never sees the behaviour table
-        transitions = Transitions.from_episodes(dataset.state, dataset.action, dataset.next_state, dataset.done,
-                                                drop_last=self.pairing == "consecutive")
-        return self.replace(source=None, data=dataset, transitions=transitions,
-                            dataset_digest=Annotation(_digest(dataset)))
+        transitions = Transitions.from_episodes(
+            dataset.state, dataset.action, dataset.next_state, dataset.done, drop_last=self.pairing == "consecutive"
+        )
+        return self.replace(
+            source=None, data=dataset, transitions=transitions, dataset_digest=Annotation(_digest(dataset))
+        )
 
     def settings(self) -> dict:
-        return {"dataset": self.dataset.value, "dataset_digest": self.dataset_digest.value,
-                **self.learner_settings(), "normalise": self.normalise, "clip": self.clip,
-                "pairing": self.pairing, "average": self.average}
+        return {
+            "dataset": self.dataset.value,
+            "dataset_digest": self.dataset_digest.value,
+            **self.learner_settings(),
+            "normalise": self.normalise,
+            "clip": self.clip,
+            "pairing": self.pairing,
+            "average": self.average,
+        }
 
     def mean_field_estimate(self, game, policy):
         """MIS estimate ``(T+1, S)`` of the flow of ``policy`` from the data."""
         data = self.data
         clip = jnp.inf if self.clip is None else self.clip
-        return mis_mean_field(data.state, data.action, data.next_state, data.log_prob, policy,
-                              game.n_states, self.normalise, clip).astype(policy.dtype)
+        return mis_mean_field(
+            data.state, data.action, data.next_state, data.log_prob, policy, game.n_states, self.normalise, clip
+        ).astype(policy.dtype)
 
     # ----- the returned policy: the last iterate or a flow-weighted average ---------------
     def init(self, game, key):
@@ -95,16 +108,18 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         if self.average == "none":
             return state
         dtype = game.initial_distribution.dtype
-        return {**state, "policy_sum": jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
-                "flow_sum": jnp.zeros((game.horizon, game.n_states), dtype)}
+        return {
+            **state,
+            "policy_sum": jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
+            "flow_sum": jnp.zeros((game.horizon, game.n_states), dtype),
+        }
 
     def _with_iterate(self, state, iterate, estimate):
         """The running sums of ``policy`` with iterate ``k`` (``state["iteration"]``) added,
         weight ``w_k * muhat_k(t, s)``; ``w_k`` is 1 (uniform) or ``k + 1`` (linear)."""
         weight = 1.0 if self.average == "uniform" else (state["iteration"] + 1).astype(estimate.dtype)
         weight = weight * estimate[:-1]  # (T, S)
-        return {"policy_sum": state["policy_sum"] + weight[..., None] * iterate,
-                "flow_sum": state["flow_sum"] + weight}
+        return {"policy_sum": state["policy_sum"] + weight[..., None] * iterate, "flow_sum": state["flow_sum"] + weight}
 
     def _averaged(self, sums, iterate):
         flow_sum = sums["flow_sum"][..., None]
@@ -183,10 +198,16 @@ def _digest(dataset: OfflineDataset) -> str:
         **learner_parameters(3.0),
         "normalise": Parameter(True, "rescale each MIS estimate mu_t to sum to 1"),
         "clip": Parameter(None, "clip MIS weights at this value (none: no clipping)"),
-        "pairing": Parameter("all", "training transitions: all steps (the last with done = 1) or consecutive "
-                                    "(the official code's: pairs of steps within an episode, the last step dropped)"),
-        "average": Parameter("linear", "returned policy: the iterates averaged with their estimated flows, "
-                                       "iterate k weighted linear (k + 1) or uniform; none: the last iterate"),
+        "pairing": Parameter(
+            "all",
+            "training transitions: all steps (the last with done = 1) or consecutive "
+            "(the official code's: pairs of steps within an episode, the last step dropped)",
+        ),
+        "average": Parameter(
+            "linear",
+            "returned policy: the iterates averaged with their estimated flows, "
+            "iterate k weighted linear (k + 1) or uniform; none: the last iterate",
+        ),
     },
 )
 def make_off_mmd(dataset="expert", normalise=True, clip=None, pairing="all", average="linear", **learner):
@@ -199,7 +220,11 @@ def make_off_mmd(dataset="expert", normalise=True, clip=None, pairing="all", ave
         raise MFGError(f"dataset must be random, intermediate, expert or a file path, got {dataset!r}")
     clip = None if clip is None else as_float(clip, "clip", 0.0, low_open=True)
     return OfflineMunchausenMirrorDescent(
-        learner=make_learner(**learner), dataset=Annotation(label), normalise=as_bool(normalise, "normalise"), clip=clip,
-        source=source, pairing=as_choice(pairing, "pairing", PAIRINGS),
+        learner=make_learner(**learner),
+        dataset=Annotation(label),
+        normalise=as_bool(normalise, "normalise"),
+        clip=clip,
+        source=source,
+        pairing=as_choice(pairing, "pairing", PAIRINGS),
         average=as_choice(average, "average", AVERAGES),
     )

@@ -40,12 +40,12 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.finite import kernels
 from mfgtools.errors import as_float, as_int
-from mfgtools.registry import Parameter
+from mfgtools.finite import kernels
 from mfgtools.finite.simulate import agents_step, empirical_distribution
-from mfgtools.solvers.registry import register_solver
+from mfgtools.registry import Parameter
 from mfgtools.solvers.base import FiniteSolver, setting
+from mfgtools.solvers.registry import register_solver
 
 BOTH_MODES = ("finite-horizon", "stationary")
 
@@ -84,8 +84,7 @@ def _exact_metrics(game, policy, temperature, warm):
         "regularised_exploitability": kernels.stationary_gap(game, mu, v_star_h, v_h),
         "population_residual": residual,
     }
-    warm = {"population": mu, "value": v_h, "best_value": v_star_h, "plain_value": v_pi,
-            "plain_best_value": v_star}
+    warm = {"population": mu, "value": v_h, "best_value": v_star_h, "plain_value": v_pi, "plain_best_value": v_star}
     return q_h, mu, metrics, warm
 
 
@@ -94,8 +93,13 @@ def _cold(game) -> dict:
     if not game.stationary:
         return {}
     zeros = jnp.zeros(game.n_states, game.initial_distribution.dtype)
-    return {"population": game.initial_distribution, "value": zeros, "best_value": zeros,
-            "plain_value": zeros, "plain_best_value": zeros}
+    return {
+        "population": game.initial_distribution,
+        "value": zeros,
+        "best_value": zeros,
+        "plain_value": zeros,
+        "plain_best_value": zeros,
+    }
 
 
 class _PMABase(FiniteSolver):
@@ -162,8 +166,9 @@ class SampledPolicyMirrorAscent(_PMABase):
 
     def step(self, game, state, key):
         policy = jnp.exp(state["log_policy"])
-        agents, q, visits = self._sample_and_learn(game, policy, state["log_policy"], state["q"], state["visits"],
-                                                   state["agents"], state["samples"] == 0, key)
+        agents, q, visits = self._sample_and_learn(
+            game, policy, state["log_policy"], state["q"], state["visits"], state["agents"], state["samples"] == 0, key
+        )
         mean_policy = policy.mean(axis=0) if self.independent else policy
         q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state["warm"])
         if self.independent:
@@ -179,8 +184,14 @@ class SampledPolicyMirrorAscent(_PMABase):
         samples = state["samples"] + self.mixing_steps + self.td_steps
         metrics["samples"] = samples.astype(mu.dtype)
         log_policy = mirror_step(game, state["log_policy"], q, self.learning_rate, self.temperature)
-        new_state = {"log_policy": log_policy, "q": q, "visits": visits, "agents": agents, "samples": samples,
-                     "warm": warm}
+        new_state = {
+            "log_policy": log_policy,
+            "q": q,
+            "visits": visits,
+            "agents": agents,
+            "samples": samples,
+            "warm": warm,
+        }
         return new_state, metrics
 
     def _sample_and_learn(self, game, policy, log_policy, q, visits, agents, first, key):
@@ -242,8 +253,7 @@ class SampledPolicyMirrorAscent(_PMABase):
 
 # ----- registration ---------------------------------------------------------------------
 def _rates(learning_rate, temperature):
-    return (as_float(learning_rate, "learning_rate", 0.0, low_open=True),
-            as_float(temperature, "temperature", 0.0))
+    return (as_float(learning_rate, "learning_rate", 0.0, low_open=True), as_float(temperature, "temperature", 0.0))
 
 
 REGULARISED = {
@@ -259,8 +269,12 @@ SAMPLED = {
 }
 
 
-@register_solver("pma", "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
-                 REGULARISED, modes=BOTH_MODES)
+@register_solver(
+    "pma",
+    "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
+    REGULARISED,
+    modes=BOTH_MODES,
+)
 def make_pma(learning_rate=0.1, temperature=0.1):
     learning_rate, temperature = _rates(learning_rate, temperature)
     return PolicyMirrorAscent(learning_rate, temperature)
@@ -269,23 +283,35 @@ def make_pma(learning_rate=0.1, temperature=0.1):
 def _make_sampled(independent, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate):
     learning_rate, temperature = _rates(learning_rate, temperature)
     return SampledPolicyMirrorAscent(
-        independent=independent, n_agents=as_int(n_agents, "n_agents", 1), learning_rate=learning_rate,
-        temperature=temperature, mixing_steps=as_int(mixing_steps, "mixing_steps", 0),
+        independent=independent,
+        n_agents=as_int(n_agents, "n_agents", 1),
+        learning_rate=learning_rate,
+        temperature=temperature,
+        mixing_steps=as_int(mixing_steps, "mixing_steps", 0),
         td_steps=as_int(td_steps, "td_steps", 1),
         td_learning_rate=as_float(td_learning_rate, "td_learning_rate", 0.0, 1.0, low_open=True),
     )
 
 
-@register_solver("pma-sampled", "sample-based PMA, centralised: one Q learned by TD from all N agents' path",
-                 SAMPLED, modes=("stationary",))
-def make_pma_sampled(learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200,
-                     td_learning_rate=0.05):
+@register_solver(
+    "pma-sampled",
+    "sample-based PMA, centralised: one Q learned by TD from all N agents' path",
+    SAMPLED,
+    modes=("stationary",),
+)
+def make_pma_sampled(
+    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
+):
     return _make_sampled(False, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)
 
 
-@register_solver("pma-independent",
-                 "sample-based PMA, independent learners: each of N agents learns its own Q and policy",
-                 SAMPLED, modes=("stationary",))
-def make_pma_independent(learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200,
-                         td_learning_rate=0.05):
+@register_solver(
+    "pma-independent",
+    "sample-based PMA, independent learners: each of N agents learns its own Q and policy",
+    SAMPLED,
+    modes=("stationary",),
+)
+def make_pma_independent(
+    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
+):
     return _make_sampled(True, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)

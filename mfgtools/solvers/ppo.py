@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-from flax import struct
 import jax.numpy as jnp
 import optax
+from flax import struct
 from jax import lax
 
 from mfgtools.errors import MFGError, as_float, as_int
@@ -42,8 +42,11 @@ PPO_PARAMETERS = {
     "minibatches": Parameter(4, "minibatches per epoch"),
     "clip": Parameter(0.2, "PPO clipping epsilon"),
     "gae_lambda": Parameter(0.8, "GAE lambda"),
-    "target_kl": Parameter(0.05, "stop an iteration's PPO epochs once the KL divergence from the sampling "
-                                 "policy exceeds 1.5 x target_kl (none: never)"),
+    "target_kl": Parameter(
+        0.05,
+        "stop an iteration's PPO epochs once the KL divergence from the sampling "
+        "policy exceeds 1.5 x target_kl (none: never)",
+    ),
     "entropy_coef": Parameter(0.0, "entropy bonus coefficient"),
     "value_coef": Parameter(0.5, "value loss coefficient"),
     "max_grad_norm": Parameter(0.5, "global gradient norm clipping"),
@@ -60,8 +63,10 @@ def with_defaults(name: str, parameters: dict, given: dict) -> dict:
     """``given`` completed with the defaults of ``parameters``; unknown names raise ``MFGError``."""
     unknown = sorted(set(given) - set(parameters))
     if unknown:
-        raise MFGError(f"solver {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-                       f"{', '.join(sorted(parameters))}")
+        raise MFGError(
+            f"solver {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
+            f"{', '.join(sorted(parameters))}"
+        )
     return {**{key: parameter.default for key, parameter in parameters.items()}, **given}
 
 
@@ -75,8 +80,9 @@ def ppo_settings(values: dict) -> dict:
         minibatches=as_int(values["minibatches"], "minibatches", 1, 1_000_000),
         clip=as_float(values["clip"], "clip (PPO epsilon)", 0.0, 1.0, low_open=True),
         gae_lambda=as_float(values["gae_lambda"], "gae_lambda", 0.0, 1.0),
-        target_kl=None if values["target_kl"] is None else as_float(values["target_kl"], "target_kl", 0.0,
-                                                                    low_open=True),
+        target_kl=None
+        if values["target_kl"] is None
+        else as_float(values["target_kl"], "target_kl", 0.0, low_open=True),
         entropy_coef=as_float(values["entropy_coef"], "entropy_coef", 0.0),
         value_coef=as_float(values["value_coef"], "value_coef", 0.0),
         max_grad_norm=as_float(values["max_grad_norm"], "max_grad_norm", 0.0, low_open=True),
@@ -115,8 +121,9 @@ def normalise(advantages: jax.Array, eps: float = 1e-8) -> jax.Array:
     return (advantages - advantages.mean()) / (advantages.std() + eps)
 
 
-def clipped_loss(log_prob, old_log_prob, advantages, values, returns, entropy, clip: float,
-                 value_coef: float, entropy_coef: float):
+def clipped_loss(
+    log_prob, old_log_prob, advantages, values, returns, entropy, clip: float, value_coef: float, entropy_coef: float
+):
     """PPO's loss on a minibatch of ``B`` samples (every argument ``(B,)`` but the coefficients).
 
     ``ratio = exp(log_prob - old_log_prob)``; the policy loss is
@@ -160,8 +167,17 @@ def make_optimizer(learning_rate: float, max_grad_norm: float) -> optax.Gradient
     return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5))
 
 
-def update(loss, optimizer: optax.GradientTransformation, params, opt_state, batch, key: jax.Array,
-           epochs: int, minibatches: int, target_kl: float | None = None):
+def update(
+    loss,
+    optimizer: optax.GradientTransformation,
+    params,
+    opt_state,
+    batch,
+    key: jax.Array,
+    epochs: int,
+    minibatches: int,
+    target_kl: float | None = None,
+):
     """PPO's optimisation phase: ``epochs`` passes over ``batch`` in shuffled minibatches.
 
     Args:
@@ -204,8 +220,7 @@ def update(loss, optimizer: optax.GradientTransformation, params, opt_state, bat
 
     def epoch(carry, epoch_key):
         order = jax.random.permutation(epoch_key, size)[:used]
-        shuffled = jax.tree_util.tree_map(
-            lambda x: x[order].reshape((minibatches, per_batch) + x.shape[1:]), batch)
+        shuffled = jax.tree_util.tree_map(lambda x: x[order].reshape((minibatches, per_batch) + x.shape[1:]), batch)
         return lax.scan(minibatch_step, carry, shuffled)
 
     carry = (params, opt_state, jnp.zeros((), bool))
@@ -228,14 +243,14 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x):
         for _ in range(self.depth):
-            x = nn.tanh(nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(2.0 ** 0.5))(x))
+            x = nn.tanh(nn.Dense(self.width, kernel_init=nn.initializers.orthogonal(2.0**0.5))(x))
         return nn.Dense(self.outputs, kernel_init=nn.initializers.orthogonal(self.output_scale))(x)
 
 
 def horizon_scale(discount: float, horizon: int) -> float:
     """``sum_{t<T} gamma^t``: critics predict values in units of this (returns of
     rewards of order 1 become of order 1)."""
-    return float(sum(discount ** t for t in range(horizon)))
+    return float(sum(discount**t for t in range(horizon)))
 
 
 # ----- the solver ------------------------------------------------------------------------
@@ -317,20 +332,39 @@ class PPOSolver(SwarmSolver):
         episodes = self.rollout(game, params, rollout_key)
         rewards, values = episodes["reward"], episodes["value"]
         shared = jnp.reshape(rewards, rewards.shape + (1,) * (values.ndim - rewards.ndim))
-        advantages, returns = gae(jnp.broadcast_to(shared, values.shape), values, jnp.zeros_like(values[0]),
-                                  game.discount, self.gae_lambda)
-        flat = lambda x: x.reshape((-1,) + x.shape[values.ndim:])  # noqa: E731  (T, E, ...) -> (samples, ...)
+        advantages, returns = gae(
+            jnp.broadcast_to(shared, values.shape), values, jnp.zeros_like(values[0]), game.discount, self.gae_lambda
+        )
+        flat = lambda x: x.reshape((-1,) + x.shape[values.ndim :])  # noqa: E731  (T, E, ...) -> (samples, ...)
         batch = {name: flat(x) for name, x in episodes.items() if name not in NOT_SAMPLES}
         batch["advantage"] = normalise(flat(advantages))
         batch["target"] = flat(returns) / horizon_scale(game.discount, game.horizon)
 
         def loss(params, minibatch):
             log_prob, value, entropy = self.evaluate_batch(game, params, minibatch)
-            return clipped_loss(log_prob, minibatch["log_prob"], minibatch["advantage"], value,
-                                minibatch["target"], entropy, self.clip, self.value_coef, self.entropy_coef)
+            return clipped_loss(
+                log_prob,
+                minibatch["log_prob"],
+                minibatch["advantage"],
+                value,
+                minibatch["target"],
+                entropy,
+                self.clip,
+                self.value_coef,
+                self.entropy_coef,
+            )
 
-        new_params, opt_state, diagnostics = update(loss, self.optimizer(), params, state["opt_state"], batch,
-                                                    update_key, self.epochs, self.minibatches, self.target_kl)
+        new_params, opt_state, diagnostics = update(
+            loss,
+            self.optimizer(),
+            params,
+            state["opt_state"],
+            batch,
+            update_key,
+            self.epochs,
+            self.minibatches,
+            self.target_kl,
+        )
         weights = game.discount ** jnp.arange(game.horizon, dtype=rewards.dtype)
         metrics = {
             "return": jnp.mean(jnp.einsum("te,t->e", rewards, weights)),

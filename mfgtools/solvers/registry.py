@@ -16,8 +16,14 @@ SolverSpec = Entry
 DEFAULT_ITERATIONS = 100
 
 
-def register_solver(name: str, description: str, parameters: dict[str, Parameter], requires: str = "finite",
-                    modes: tuple = ("finite-horizon",), iterations: int = DEFAULT_ITERATIONS):
+def register_solver(
+    name: str,
+    description: str,
+    parameters: dict[str, Parameter],
+    requires: str = "finite",
+    modes: tuple = ("finite-horizon",),
+    iterations: int = DEFAULT_ITERATIONS,
+):
     """Decorator registering ``factory(**params) -> solver``; ``requires``: the game
     family it needs; ``modes``: the game modes it solves (finite-horizon, stationary);
     ``iterations``: the default length of a run (``solve``, the CLI)."""

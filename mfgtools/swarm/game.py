@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_horizon, as_int
 from mfgtools.annotations import Annotation
+from mfgtools.errors import MFGError, as_float, as_horizon, as_int
 from mfgtools.swarm.particles import neighbour_sums
 
 TWO_PI = 2.0 * math.pi
@@ -108,8 +108,10 @@ class SwarmGame:
 
     def describe(self) -> str:
         """One line: name, sizes and the main constants."""
-        return (f"{self.name}: N={self.n_agents} agents, A={self.n_actions}, T={self.horizon}, dt={self.dt}, "
-                f"radius={self.radius}, discount={self.discount}")
+        return (
+            f"{self.name}: N={self.n_agents} agents, A={self.n_actions}, T={self.horizon}, dt={self.dt}, "
+            f"radius={self.radius}, discount={self.discount}"
+        )
 
     # ----- the model (subclasses) -----------------------------------------------
     def initial_states(self, key: jax.Array, n: int) -> jax.Array:
@@ -156,8 +158,7 @@ class SwarmGame:
 
     def histogram_edges(self) -> list:
         """Per mean-field coordinate, the ``bins + 1`` bin edges over ``[0, period]``."""
-        return [np.linspace(0.0, period, bins + 1) for bins, period in zip(self.histogram_shape,
-                                                                             self.feature_periods)]
+        return [np.linspace(0.0, period, bins + 1) for bins, period in zip(self.histogram_shape, self.feature_periods)]
 
     def histogram(self, states: jax.Array) -> jax.Array:
         """Share of the agents in every bin of the mean-field coordinates, ``histogram_shape``."""
@@ -175,8 +176,9 @@ class SwarmGame:
         32 over a period, 11 over a bounded interval."""
         axes = []
         for period, (low, high) in zip(self.observation_periods, self.observation_bounds):
-            axes.append(np.linspace(low, high, 32, endpoint=False) if period is not None
-                        else np.linspace(low, high, 11))
+            axes.append(
+                np.linspace(low, high, 32, endpoint=False) if period is not None else np.linspace(low, high, 11)
+            )
         return axes
 
     def observation_grid(self) -> np.ndarray:
@@ -223,8 +225,9 @@ def common_parameters(n_agents, horizon, discount, dt, radius, action_cost, name
         horizon=as_horizon(horizon),
         discount=as_float(discount, "discount", 0.0, 1.0, low_open=True),
         dt=as_float(dt, "dt (the time step)", 0.0, low_open=True),
-        radius=as_float(radius, "radius (the observation radius on the unit torus)", 0.0, 0.5,
-                        low_open=True, high_open=True),
+        radius=as_float(
+            radius, "radius (the observation radius on the unit torus)", 0.0, 0.5, low_open=True, high_open=True
+        ),
         action_cost=as_float(action_cost, "action_cost", 0.0),
     )
     if values["dt"] > 1.0:

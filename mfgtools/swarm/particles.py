@@ -122,8 +122,10 @@ _EXACT = lax.Precision.HIGHEST
 # ----- checks ---------------------------------------------------------------------------
 def _static_float(value, name: str) -> float:
     if isinstance(value, jax.core.Tracer):
-        raise MFGError(f"{name} must be a Python float (a constant of the compiled program), got a traced "
-                       f"value; mark it static (jax.jit(..., static_argnames=...)) or close over it")
+        raise MFGError(
+            f"{name} must be a Python float (a constant of the compiled program), got a traced "
+            f"value; mark it static (jax.jit(..., static_argnames=...)) or close over it"
+        )
     if isinstance(value, bool):
         raise MFGError(f"{name} must be a number, got {value!r}")
     try:
@@ -146,8 +148,10 @@ def check_radius(radius, period=1.0) -> tuple[float, float]:
         raise MFGError(f"period must be > 0, got {period}")
     radius = _static_float(radius, "radius")
     if not 0 < radius < period / 2:
-        raise MFGError(f"radius must be > 0 and < period / 2 = {period / 2} (the neighbourhood must not wrap "
-                       f"around the torus), got {radius}")
+        raise MFGError(
+            f"radius must be > 0 and < period / 2 = {period / 2} (the neighbourhood must not wrap "
+            f"around the torus), got {radius}"
+        )
     return radius, period
 
 
@@ -342,13 +346,16 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
             mask[dy + reach, dx + reach] = 1.0
         steps = np.arange(-reach, reach + 1) * h
         conv = partial(lax.conv_general_dilated, window_strides=(1, 1), padding="VALID", precision=_EXACT)
-        stencil = conv(grid, jnp.asarray(np.broadcast_to(mask, (width, 1, size, size)), dtype),
-                       feature_group_count=width)  # (1, width, n, n)
+        stencil = conv(
+            grid, jnp.asarray(np.broadcast_to(mask, (width, 1, size, size)), dtype), feature_group_count=width
+        )  # (1, width, n, n)
         # the interior agents' positions relative to the target's cell centre: + count * cell offset
-        shifts = conv(grid[:, n_values:n_values + 1],
-                      jnp.asarray(np.stack([mask * steps[None, :], mask * steps[:, None]])[:, None], dtype))
+        shifts = conv(
+            grid[:, n_values : n_values + 1],
+            jnp.asarray(np.stack([mask * steps[None, :], mask * steps[:, None]])[:, None], dtype),
+        )
         stencil = stencil.reshape(width, n_cells).T
-        stencil = stencil.at[:, n_values + 1:].add(shifts.reshape(2, n_cells).T)
+        stencil = stencil.at[:, n_values + 1 :].add(shifts.reshape(2, n_cells).T)
         totals = stencil[cell]
         if not include_self and (0, 0) in interior:
             totals = totals - features
@@ -388,13 +395,25 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
         total = chunk_end[-1]  # work items: (tile, run, chunk of bs candidates)
         # everything an item needs about its (tile, run), in one gather
         shape = rows.shape
-        info = jnp.stack([
-            (chunk_end.reshape(shape) - chunks),  # its first item
-            jnp.broadcast_to((cell_start[tile_cell] + tile_slot)[:, None], shape),  # its first target
-            jnp.broadcast_to(tile_size[:, None], shape), jnp.broadcast_to(tile_x[:, None], shape),
-            row_start[rows], jnp.maximum(row_length[rows, 0], 1),
-            range_offset, range_length, jnp.broadcast_to(run_dx, shape), jnp.broadcast_to(run_dy, shape),
-        ], axis=-1).reshape(-1, 10).astype(index)
+        info = (
+            jnp.stack(
+                [
+                    (chunk_end.reshape(shape) - chunks),  # its first item
+                    jnp.broadcast_to((cell_start[tile_cell] + tile_slot)[:, None], shape),  # its first target
+                    jnp.broadcast_to(tile_size[:, None], shape),
+                    jnp.broadcast_to(tile_x[:, None], shape),
+                    row_start[rows],
+                    jnp.maximum(row_length[rows, 0], 1),
+                    range_offset,
+                    range_length,
+                    jnp.broadcast_to(run_dx, shape),
+                    jnp.broadcast_to(run_dy, shape),
+                ],
+                axis=-1,
+            )
+            .reshape(-1, 10)
+            .astype(index)
+        )
         get = partial(jnp.take, axis=0, mode="clip")
         slots, lanes = jnp.arange(bt, dtype=index), jnp.arange(bs, dtype=index)
 
@@ -420,8 +439,11 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
             # the candidates' positions relative to the target's cell centre: + the cells' offset
             column = sources[..., -1].astype(index)
             cell_dx = dx0[:, None] + lax.rem(column - tile_col[:, None] - dx0[:, None] + n, index(n))
-            candidates = sources[..., 2:-1].at[..., n_values + 1:].add(
-                jnp.stack([cell_dx * h, jnp.broadcast_to(dy[:, None] * h, cell_dx.shape)], -1).astype(dtype))
+            candidates = (
+                sources[..., 2:-1]
+                .at[..., n_values + 1 :]
+                .add(jnp.stack([cell_dx * h, jnp.broadcast_to(dy[:, None] * h, cell_dx.shape)], -1).astype(dtype))
+            )
             part = lax.dot_general(close.astype(dtype), candidates, (((2,), (1,)), ((0,), (0,))), precision=_EXACT)
             into = jnp.where(target_ok, target, n_agents).reshape(-1)  # padding goes to a spare row
             return step + 1, acc.at[into].add(part.reshape(-1, width), mode="promise_in_bounds")
@@ -431,7 +453,7 @@ def _cell_neighbour_sums(positions, values, radius, period, include_self, plan: 
         totals = totals.at[order].add(acc[:n_agents])  # back to the original order
 
     count = totals[:, n_values]
-    offsets = totals[:, n_values + 1:] - count[:, None] * relative
+    offsets = totals[:, n_values + 1 :] - count[:, None] * relative
     return Neighbourhood(totals[:, :n_values].astype(sums_dtype), count.astype(sums_dtype), offsets)
 
 
@@ -450,11 +472,17 @@ def choose_method(n_agents: int, radius: float, period: float = 1.0) -> str:
     if plan is None:
         return "dense"
     cells = (cost + _AGENT_COST) * n_agents + _CALL_COST
-    return "cells" if cells < _DENSE_PAIR_COST * n_agents ** 2 else "dense"
+    return "cells" if cells < _DENSE_PAIR_COST * n_agents**2 else "dense"
 
 
-def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, period: float = 1.0,
-                   include_self: bool = True, method: str = "auto"):
+def neighbour_sums(
+    positions: jax.Array,
+    values: jax.Array,
+    radius: float,
+    period: float = 1.0,
+    include_self: bool = True,
+    method: str = "auto",
+):
     """Sum of ``values`` over every agent's neighbours.
 
     Exact: agent ``j`` is a neighbour of ``i`` when their periodic distance is
@@ -491,8 +519,9 @@ def neighbour_sums(positions: jax.Array, values: jax.Array, radius: float, perio
     if positions.ndim != 2 or positions.shape[1] != 2:
         raise MFGError(f"positions must have shape (N, 2), got {positions.shape}")
     if values.ndim != 2 or values.shape[0] != positions.shape[0]:
-        raise MFGError(f"values must have shape (N, V) with N = {positions.shape[0]} (the positions), "
-                       f"got {values.shape}")
+        raise MFGError(
+            f"values must have shape (N, V) with N = {positions.shape[0]} (the positions), got {values.shape}"
+        )
     n_agents = positions.shape[0]
     include_self = bool(include_self)
     if method == "auto":

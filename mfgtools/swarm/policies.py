@@ -27,8 +27,10 @@ class IdlePolicy:
 
     def probabilities(self, t, observations):
         del t
-        return jnp.broadcast_to(jax.nn.one_hot(self.action, self.n_actions, dtype=observations.dtype),
-                                (observations.shape[0], self.n_actions))
+        return jnp.broadcast_to(
+            jax.nn.one_hot(self.action, self.n_actions, dtype=observations.dtype),
+            (observations.shape[0], self.n_actions),
+        )
 
 
 @struct.dataclass
@@ -55,10 +57,15 @@ def uniform_policy(game) -> UniformPolicy:
 def check_swarm_policy(game, policy) -> None:
     """Clear error when ``policy`` is not a swarm policy for ``game``."""
     if not callable(getattr(policy, "probabilities", None)):
-        raise MFGError(f"a swarm policy needs a probabilities(t, observations) method, got {type(policy).__name__}; "
-                       "use mfgtools.swarm.policies.idle_policy(game), uniform_policy(game) or a solver's policy")
-    probe = jax.eval_shape(policy.probabilities, jnp.int32(0),
-                           jax.ShapeDtypeStruct((2, game.observation_dim), jnp.result_type(float)))
+        raise MFGError(
+            f"a swarm policy needs a probabilities(t, observations) method, got {type(policy).__name__}; "
+            "use mfgtools.swarm.policies.idle_policy(game), uniform_policy(game) or a solver's policy"
+        )
+    probe = jax.eval_shape(
+        policy.probabilities, jnp.int32(0), jax.ShapeDtypeStruct((2, game.observation_dim), jnp.result_type(float))
+    )
     if probe.shape != (2, game.n_actions):
-        raise MFGError(f"policy gives action distributions of shape {probe.shape[1:]} per agent, but game "
-                       f"{game.name!r} has {game.n_actions} actions")
+        raise MFGError(
+            f"policy gives action distributions of shape {probe.shape[1:]} per agent, but game "
+            f"{game.name!r} has {game.n_actions} actions"
+        )

@@ -133,7 +133,7 @@ def _axis_differences(basis: Basis, x: jax.Array) -> list:
     """``(N, F)`` -> per coordinate ``(N, n_f)``: ``x_f - c``, periodic ones wrapped to the nearest image."""
     differences = []
     for f, period in enumerate(basis.periods):
-        d = x[:, f:f + 1] - jnp.asarray(basis.axes[f], x.dtype)[None, :]
+        d = x[:, f : f + 1] - jnp.asarray(basis.axes[f], x.dtype)[None, :]
         differences.append(d if period is None else d - period * jnp.round(d / period))
     return differences
 

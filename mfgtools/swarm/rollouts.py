@@ -80,8 +80,15 @@ def _swarm_seeds(game, policy, keys, n_agents, record_states):
     return jax.vmap(lambda k: swarm_rollout(game, policy, k, n_agents, record_states))(keys)
 
 
-def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, seed: int = 0,
-                   record_states: bool = False, devices=None) -> SwarmPlay:
+def simulate_swarm(
+    game,
+    policy,
+    n_agents: int | None = None,
+    n_seeds: int = 1,
+    seed: int = 0,
+    record_states: bool = False,
+    devices=None,
+) -> SwarmPlay:
     """Play ``policy`` in the swarm game ``game`` with ``n_agents`` agents (default: ``game.n_agents``).
 
     ``n_seeds`` independent episodes run as one compiled, vmapped program. With
@@ -93,8 +100,10 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     """
 
     if getattr(game, "kind", None) != "swarm":
-        raise MFGError(f"simulate_swarm plays swarm games (kuramoto, vicsek, aggregation), got "
-                       f"{getattr(game, 'name', type(game).__name__)!r}; use simulate for finite games")
+        raise MFGError(
+            f"simulate_swarm plays swarm games (kuramoto, vicsek, aggregation), got "
+            f"{getattr(game, 'name', type(game).__name__)!r}; use simulate for finite games"
+        )
     check_swarm_policy(game, policy)
     n_agents = game.n_agents if n_agents is None else as_int(n_agents, "n_agents", 1)
     n_seeds = as_int(n_seeds, "n_seeds", 1)
@@ -103,8 +112,11 @@ def simulate_swarm(game, policy, n_agents: int | None = None, n_seeds: int = 1, 
     # per agent: states, observations and neighbour structures (about 16 (2 D + 8) bytes); with
     # record_states every step's states too
     per_agent = 16 * (2 * game.state_dim + 8) + (4 * game.state_dim * (game.horizon + 1) if record_states else 0)
-    check_bytes(f"simulating {n_seeds:,} x {n_agents:,} agents of {game.name!r} for T={game.horizon:,} steps",
-                n_seeds * (n_agents * per_agent + (game.horizon + 1) * 16), "n_agents or n_seeds")
+    check_bytes(
+        f"simulating {n_seeds:,} x {n_agents:,} agents of {game.name!r} for T={game.horizon:,} steps",
+        n_seeds * (n_agents * per_agent + (game.horizon + 1) * 16),
+        "n_agents or n_seeds",
+    )
     keys = jax.random.split(jax.random.PRNGKey(seed), n_seeds)
     if devices is not None:
         return simulate_swarm_split(game, policy, keys, n_agents, bool(record_states), devices)
@@ -158,8 +170,9 @@ def simulate_swarm_split(game, policy, keys, n_agents: int, record_states: bool,
     mesh = mesh_of(devices, AGENTS)
     replicated = NamedSharding(mesh, PartitionSpec())
     agents = NamedSharding(mesh, PartitionSpec(AGENTS))
-    return _swarm_program(game, replicate(policy, replicated), jax.device_put(keys, replicated), n_agents,
-                          record_states, agents)
+    return _swarm_program(
+        game, replicate(policy, replicated), jax.device_put(keys, replicated), n_agents, record_states, agents
+    )
 
 
 __all__ = ["SwarmPlay", "swarm_rollout", "simulate_swarm", "simulate_swarm_split", "swarm_flow"]
