@@ -112,7 +112,7 @@ def time_solve(game, iterations: int, repeats: int, solver: str = "omd", **param
     """
     import mfgtools
 
-    call = lambda: mfgtools.solve(game, solver, iterations=iterations, progress=False, **params)  # noqa: E731
+    call = lambda: mfgtools.solve(game, solver, iterations=iterations, progress=False, **params)
     start = time.perf_counter()
     call()
     first = time.perf_counter() - start

@@ -72,7 +72,7 @@ def test_block_sampler_joins_each_pair_with_probability_w(layout, monkeypatch):
         monkeypatch.setattr(gx, "_CHUNK", 256)
     offsets = np.searchsorted(labels, lower, side="left")
     offsets = np.concatenate([offsets, [labels.size]]).astype(np.int64)
-    label_of = lambda vertices, bins=None: labels[vertices]  # noqa: E731
+    label_of = lambda vertices, bins=None: labels[vertices]
     stat, df = pair_frequency_statistic(
         lambda: gx._block_edges(graphex, lower, offsets, label_of, rng), labels, graphex, 800
     )

@@ -83,7 +83,7 @@ class Transitions:
             if horizon < 2:
                 raise MFGError("pairing=consecutive needs episodes of at least 2 steps; use pairing=all")
             time, state, action, next_state, done = (x[:, :-1] for x in (time, state, action, next_state, done))
-        flat = lambda x: jnp.reshape(x, (-1,))  # noqa: E731
+        flat = lambda x: jnp.reshape(x, (-1,))
         return cls(
             flat(time),
             flat(state).astype(jnp.int32),

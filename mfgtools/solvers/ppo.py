@@ -335,7 +335,7 @@ class PPOSolver(SwarmSolver):
         advantages, returns = gae(
             jnp.broadcast_to(shared, values.shape), values, jnp.zeros_like(values[0]), game.discount, self.gae_lambda
         )
-        flat = lambda x: x.reshape((-1,) + x.shape[values.ndim :])  # noqa: E731  (T, E, ...) -> (samples, ...)
+        flat = lambda x: x.reshape((-1,) + x.shape[values.ndim :])
         batch = {name: flat(x) for name, x in episodes.items() if name not in NOT_SAMPLES}
         batch["advantage"] = normalise(flat(advantages))
         batch["target"] = flat(returns) / horizon_scale(game.discount, game.horizon)
