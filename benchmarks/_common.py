@@ -102,6 +102,60 @@ def median_time(fn, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(times), times
 
 
+def time_solve(game, iterations: int, repeats: int, solver: str = "omd", **params):
+    """A compiled ``mfgtools.solve(game, solver, iterations=...)``, timed.
+
+    Returns ``(median, first, result)``: the median wall time of ``repeats``
+    calls after a first call (which compiles; its time is ``first``), and the
+    last call's Result (its ``metrics["exploitability"][k]`` is that of the
+    k-th iterate, entry 0 the initial policy).
+    """
+    import mfgtools
+
+    call = lambda: mfgtools.solve(game, solver, iterations=iterations, progress=False, **params)
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    result = None
+
+    def timed():
+        nonlocal result
+        result = call()
+
+    median, _ = median_time(timed, repeats)
+    return median, first, result
+
+
+def openspiel_available() -> bool:
+    """Whether OpenSpiel's C++ module and its Python mean-field algorithms import."""
+    try:
+        import pyspiel  # noqa: F401
+        from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def openspiel_mirror_descent(game, iterations: int, learning_rate: float) -> tuple[list[float], list[float]]:
+    """OpenSpiel's ``MirrorDescent.iteration()`` + ``NashConv`` of the new policy, ``iterations`` times.
+
+    ``game`` is a loaded OpenSpiel game. Returns the seconds of each iteration
+    (iteration and NashConv together) and the NashConv after each (entry
+    ``k - 1``: after ``k`` iterations). Building ``MirrorDescent`` (OpenSpiel
+    computes the uniform policy's distribution there) is not timed.
+    """
+    from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv
+
+    md = mirror_descent.MirrorDescent(game, lr=learning_rate)
+    times, values = [], []
+    for _ in range(iterations):
+        start = time.perf_counter()
+        md.iteration()
+        values.append(nash_conv.NashConv(game, md.get_policy()).nash_conv())
+        times.append(time.perf_counter() - start)
+    return times, values
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A GitHub-flavoured Markdown table (pasted as is into docs/benchmarks.md)."""
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]

@@ -12,7 +12,8 @@ the exploitability of every iterate (float32),
   (the floor: nothing but the iterations);
 - the ratio solve / scan (1 is the floor; the issue asks <= 2 at n = 100).
 
-Part 2 (when the peers are installed; skipped with a message otherwise): one
+Part 2 (when the peers are installed; skipped with a message otherwise; every
+game shared with a peer: ``bench_peers.py``): one
 OMD iteration plus the exploitability on the peers' own games, the peer's
 time against the per-iteration cost of a 100-iteration ``solve`` of the same
 game in mfgtools, in float64 (the precision the peers compute in):
@@ -35,10 +36,19 @@ Run from the repository root::
 from __future__ import annotations
 
 import argparse
-import time
 
 import _common  # noqa: F401  (puts the checkout on sys.path)
-from _common import block, load_average, machine, median_time, seconds, table
+from _common import (
+    block,
+    load_average,
+    machine,
+    median_time,
+    openspiel_available,
+    openspiel_mirror_descent,
+    seconds,
+    table,
+    time_solve,
+)
 
 ITERATIONS = (10, 100, 1000)
 
@@ -95,7 +105,7 @@ def part_one(repeats: int, learning_rate: float) -> None:
             scan = scan_program(solver, game, n)
             scan()  # compile
             floor, _ = median_time(scan, repeats)
-            whole = time_solve(game, n, repeats, learning_rate=learning_rate)
+            whole = time_solve(game, n, repeats, learning_rate=learning_rate)[0]
             cells += [seconds(whole / n), seconds(floor / n), f"{whole / floor:.2f}"]
             print(f"  {label}, {n} iterations: solve {seconds(whole / n)}/it, scan {seconds(floor / n)}/it", flush=True)
         rows.append(cells)
@@ -108,38 +118,18 @@ def part_one(repeats: int, learning_rate: float) -> None:
 
 
 # ----- peers ------------------------------------------------------------------------------
-def openspiel_available() -> bool:
-    try:
-        import pyspiel  # noqa: F401
-        from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def openspiel_iteration(name: str, params: dict, repeats: int) -> tuple[float, float]:
     """Median seconds of one MirrorDescent iteration + NashConv, and the NashConv after one iteration."""
     import pyspiel
-    from open_spiel.python.mfg.algorithms import mirror_descent, nash_conv
 
-    game = pyspiel.load_game(name, params)
-    md = mirror_descent.MirrorDescent(game, lr=0.01)
-    times, values = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        md.iteration()
-        values.append(nash_conv.NashConv(game, md.get_policy()).nash_conv())
-        times.append(time.perf_counter() - start)
+    times, values = openspiel_mirror_descent(pyspiel.load_game(name, params), repeats, 0.01)
     return sorted(times)[len(times) // 2], values[0]
 
 
 def ours_per_iteration(game, repeats: int, **params) -> tuple[float, float]:
     """Seconds per iteration of a compiled 100-iteration ``solve``, and its exploitability after one iteration."""
-    import mfgtools
-
-    per = time_solve(game, 100, repeats, **params) / 100
-    after_one = float(mfgtools.solve(game, "omd", iterations=1, progress=False, **params).metrics["exploitability"][1])
-    return per, after_one
+    per, _, result = time_solve(game, 100, repeats, **params)
+    return per / 100, float(result.metrics["exploitability"][1])
 
 
 def part_two(repeats: int) -> None:

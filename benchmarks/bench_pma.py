@@ -53,9 +53,9 @@ def main(argv=None) -> int:
         looped = time.perf_counter() - start
         same = max(np.abs(a.policy - b.policy).max() for a, b in zip(batch, loop))
 
-        exact = mfgtools.solve(game, "pma", iterations=args.iterations)
+        mfgtools.solve(game, "pma", iterations=args.iterations)  # warm-up: compile
         start = time.perf_counter()
-        exact = mfgtools.solve(game, "pma", iterations=args.iterations)
+        mfgtools.solve(game, "pma", iterations=args.iterations)
         per_iteration = (time.perf_counter() - start) / args.iterations
 
         samples = int(batch[0].metrics["samples"][-2]) * args.agents * args.seeds

@@ -17,8 +17,8 @@ trajectory quality, the behaviour's exploitability, Off-MMD's final and best
 exploitability, the behaviour's and the final policy's paper score (the official
 code's scoring: discount 0.99, greedy value at t = 0;
 :func:`mfgtools.solvers.off_mmd.paper_score`) and the wall time. Results go to ``--out`` (default
-``results/evaluate_offline/``, git-ignored; ``--docs``: docs/offline): a markdown table, a CSV, the curves as netCDF and a
-PNG figure.
+``results/evaluate_offline/``, git-ignored; ``--docs``: docs/offline): a markdown table, a CSV, the curves as
+netCDF and a PNG figure.
 
     python benchmarks/evaluate_offline.py --shipped --iterations 100
     python benchmarks/evaluate_offline.py --sweep --sizes 200,1000,5000 --iterations 30 -p model=tabular

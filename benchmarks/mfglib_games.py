@@ -16,8 +16,6 @@ in float64, with their relative differences.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from mfglib.alg import FictitiousPlay, OnlineMirrorDescent
 from mfglib.env import Environment
@@ -46,15 +44,25 @@ def pair(name: str, **params):
     return getattr(Environment, name)(**params), mfgtools.make_game(f"mfglib/{name}", **params)
 
 
+def omd_run(env, iterations: int, alpha: float = 1.0) -> tuple[list[float], list[float]]:
+    """MFGLib's ``OnlineMirrorDescent(alpha)`` for ``iterations`` iterations (no early stop).
+
+    Returns the seconds of each iteration (its step and the
+    ``exploitability_score`` of the new policy, from the elapsed times MFGLib's
+    ``solve`` records; the score of the initial policy is not counted) and the
+    scores (entry ``k``: after ``k`` iterations, entry 0 the uniform policy).
+    """
+    _, scores, elapsed = OnlineMirrorDescent(alpha=alpha).solve(env, max_iter=iterations, atol=None, rtol=None)
+    return [b - a for a, b in zip(elapsed, elapsed[1:])], [float(x) for x in scores]
+
+
 def timer(env):
     """``time(repeats) -> (seconds per OMD iteration with exploitability, exploitability after 1 iteration)``."""
 
     def run(repeats: int):
-        algorithm = OnlineMirrorDescent(alpha=1.0)
-        algorithm.solve(env, max_iter=1, atol=None, rtol=None)  # warm-up
-        start = time.perf_counter()
-        _, scores, _ = algorithm.solve(env, max_iter=repeats, atol=None, rtol=None)
-        return (time.perf_counter() - start) / repeats, float(scores[1])
+        omd_run(env, 1)  # warm-up
+        times, scores = omd_run(env, repeats)
+        return sum(times) / repeats, scores[1]
 
     return run
 

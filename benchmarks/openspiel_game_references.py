@@ -8,8 +8,9 @@ These are the reference values recorded in tests/test_openspiel_games.py::
     python benchmarks/openspiel_game_references.py periodic_aversion size=7 horizon=4 n_actions_per_side=2
     python benchmarks/openspiel_game_references.py garnet                   # defaults
 
-Game names are mfgtools' (``periodic_aversion``, ``linear_quadratic``, ``garnet``,
-``dynamic_routing``); parameters are OpenSpiel's, as ``key=value``.
+Game names are mfgtools' (``crowd_modelling``, ``crowd_modelling_2d``, ``periodic_aversion``,
+``linear_quadratic``, ``garnet``, ``dynamic_routing``, ``mean_field_nfg``); parameters are
+OpenSpiel's, as ``key=value``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import json
 import time
 
 OPENSPIEL_NAMES = {
+    "crowd_modelling": "mfg_crowd_modelling",
+    "crowd_modelling_2d": "mfg_crowd_modelling_2d",
     "periodic_aversion": "python_mfg_periodic_aversion",
     "linear_quadratic": "mean_field_lin_quad",
     "garnet": "mfg_garnet",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +53,20 @@ def test_every_writing_script_has_the_flags(script, docs):
     assert process.returncode == 0, process.stderr
     text = "".join(process.stdout.split())  # help wraps lines, even inside "git-ignored"
     assert f"docs/{docs}" in text and "results/" in text and "git-ignored" in text
+
+
+def test_bench_peers_starts_and_refuses_unknown_games(tmp_path):
+    script = str(REPO / "benchmarks" / "bench_peers.py")
+    process = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=120)
+    assert process.returncode == 0, process.stderr
+    assert "--quick" in process.stdout and "--json" in process.stdout
+    # with or without the peers installed: a game no peer shares is refused before anything runs
+    process = subprocess.run(
+        [sys.executable, script, "--games", "no_such_game", "--json", str(tmp_path / "x.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert process.returncode == 2 and "no_such_game not among the importable peers' games" in process.stderr
+    assert not (tmp_path / "x.json").exists()

@@ -250,14 +250,20 @@ def test_sis_defaults_and_labels():
 def test_sis_transition_at_half_infected():
     game = mfgtools.make_game("sis")
     prob = np.asarray(game.transition(0, np.array([0.5, 0.5], np.float32)))
-    S, I, OUT, PROTECT = 0, 1, 0, 1
-    assert prob[S, OUT, I] == pytest.approx(0.4) and prob[S, OUT, S] == pytest.approx(0.6)
-    assert prob[S, PROTECT, I] == 0.0 and prob[S, PROTECT, S] == 1.0
-    assert prob[I, OUT, S] == pytest.approx(0.3) and prob[I, PROTECT, S] == pytest.approx(0.3)
+    SUSCEPTIBLE, INFECTED, OUT, PROTECT = 0, 1, 0, 1
+    assert prob[SUSCEPTIBLE, OUT, INFECTED] == pytest.approx(0.4) and prob[
+        SUSCEPTIBLE, OUT, SUSCEPTIBLE
+    ] == pytest.approx(0.6)
+    assert prob[SUSCEPTIBLE, PROTECT, INFECTED] == 0.0 and prob[SUSCEPTIBLE, PROTECT, SUSCEPTIBLE] == 1.0
+    assert prob[INFECTED, OUT, SUSCEPTIBLE] == pytest.approx(0.3) and prob[
+        INFECTED, PROTECT, SUSCEPTIBLE
+    ] == pytest.approx(0.3)
     np.testing.assert_allclose(np.asarray(game.transition_prob), prob, atol=1e-7)  # stored at mu0 = (0.5, 0.5)
     partial = mfgtools.make_game("sis", protection=0.25, infection_rate=0.6)
     prob = np.asarray(partial.transition(3, np.array([0.0, 1.0], np.float32)))
-    assert prob[S, OUT, I] == pytest.approx(0.6) and prob[S, PROTECT, I] == pytest.approx(0.45)
+    assert prob[SUSCEPTIBLE, OUT, INFECTED] == pytest.approx(0.6) and prob[
+        SUSCEPTIBLE, PROTECT, INFECTED
+    ] == pytest.approx(0.45)
 
 
 @settings(max_examples=25, deadline=None)

@@ -55,7 +55,7 @@ def test_result_dataset_layout_and_round_trip(results, tmp_path):
     assert loaded.attrs["kind"] == "swarm"
     np.testing.assert_allclose(loaded["policy"].values, data["policy"].values)
     with pytest.raises(MFGError, match="no exploitability"):
-        vicsek.exploitability
+        _ = vicsek.exploitability
 
 
 def test_swarm_policy_is_what_the_result_tabulates(results):

@@ -201,7 +201,6 @@ def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_lengt
     links = _links(adjacency)
     index = {link: i for i, link in enumerate(links)}
     n_links, n_actions = len(links), len(links) + 1
-    start = [link.split("->")[0] for link in links]
     end = [link.split("->")[1] for link in links]
     bpr = np.array(
         [

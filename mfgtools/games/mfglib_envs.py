@@ -423,16 +423,16 @@ def make_building_evacuation(
     evac_r = as_float(evac_r, "evac_r")
     shape = (floors, length, width)
     mu = _mu0(mu0, shape, name)
-    f, l, w = np.unravel_index(np.arange(floors * length * width), shape)
-    stair_down = (l == 0) & (w == 0)
-    stair_up = (l == length - 1) & (w == width - 1)
-    moves = [  # the successor's (floor, l, w) under each action
-        (f, np.minimum(l + 1, length - 1), w),
-        (f, np.maximum(l - 1, 0), w),
-        (f, l, np.maximum(w - 1, 0)),
-        (f, l, np.minimum(w + 1, width - 1)),
-        (np.where(stair_down, np.maximum(f - 1, 0), f), l, w),
-        (np.where(stair_up, np.minimum(f + 1, floors - 1), f), l, w),
+    f, along, w = np.unravel_index(np.arange(floors * length * width), shape)
+    stair_down = (along == 0) & (w == 0)
+    stair_up = (along == length - 1) & (w == width - 1)
+    moves = [  # the successor's (floor, along, w) under each action
+        (f, np.minimum(along + 1, length - 1), w),
+        (f, np.maximum(along - 1, 0), w),
+        (f, along, np.maximum(w - 1, 0)),
+        (f, along, np.minimum(w + 1, width - 1)),
+        (np.where(stair_down, np.maximum(f - 1, 0), f), along, w),
+        (np.where(stair_up, np.minimum(f + 1, floors - 1), f), along, w),
     ]
     next_state = np.stack([np.ravel_multi_index(move, shape) for move in moves], axis=1)[..., None]  # (S, 6, 1)
     base = np.broadcast_to(np.where(f == 0, evac_r, 0.0)[:, None], (f.size, 6))

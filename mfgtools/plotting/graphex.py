@@ -12,8 +12,8 @@ def plot_state_shares(data, ax=None, *, simulated=None, label: str = "mean field
     """Share of the population in each epidemic state over time (contagion games).
 
     ``data``: a result (or its dataset) with ``state_share`` ``(T+1, X)``, or that
-    array itself (``names``: its states' names, e.g. ``game.state_names``). ``simulated``: optional ``(seeds, T+1, X)`` shares of an N-agent
-    run on the graph, drawn as the mean over seeds (dotted) with a 5-95% band.
+    array itself (``names``: its states' names, e.g. ``game.state_names``). ``simulated``: optional
+    ``(seeds, T+1, X)`` shares of an N-agent run on the graph, drawn as the mean over seeds (dotted) with a 5-95% band.
     Returns the axes.
     """
     if hasattr(data, "shape") and not hasattr(data, "data_vars"):  # an array (NumPy or JAX)

@@ -17,7 +17,6 @@ saves checkpoints and calls callbacks.
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax

@@ -223,7 +223,8 @@ class MunchausenLearner:
         means = jnp.where(seen, sums / jnp.where(seen, counts, 1.0), 0.0)
         visited = jnp.any(seen, axis=-1, keepdims=True)
         if self.cql > 0:
-            # argmin of td_weight * sum n (Q - ybar)^2 + cql * (...) = that of sum n (Q - ybar)^2 + cql / td_weight * (...)
+            # argmin of td_weight * sum n (Q - ybar)^2 + cql * (...)
+            #   = argmin of sum n (Q - ybar)^2 + cql / td_weight * (...)
             q = _cql_minimiser(counts, means, seen, self.cql / self.td_weight)
             q = jnp.where(visited, q, state["q"])
         else:
