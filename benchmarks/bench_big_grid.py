@@ -174,7 +174,8 @@ def main() -> None:
         )
         total = time.perf_counter() - start
         print(
-            f"mfgtools.solve(..., iterations={args.iterations}, devices={args.devices}): {seconds(total)} including compile and the "
+            f"mfgtools.solve(..., iterations={args.iterations}, devices={args.devices}): {seconds(total)} "
+            "including compile and the "
             f"final evaluation; final exploitability {float(result.metrics['exploitability'][-1]):.6g}; "
             f"peak RSS {peak_rss_gb():.2f} GB"
         )

@@ -85,15 +85,6 @@ def scan_program(solver, game, n: int):
     return lambda: block(run(state))
 
 
-def time_solve(game, n: int, repeats: int, **params) -> float:
-    import mfgtools
-
-    call = lambda: mfgtools.solve(game, "omd", iterations=n, progress=False, **params)
-    call()  # compile
-    median, _ = median_time(call, repeats)
-    return median
-
-
 def part_one(repeats: int, learning_rate: float) -> None:
     from mfgtools.solvers import make_solver
 

@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         f"{args.tail} of {args.iterations} iterations; {args.seeds} seeds; eta = {args.learning_rate}, "
         f"lam = {args.temperature}; exact PMA ends at "
         f"{exact.metrics['regularised_exploitability'][-1]:.2g}).\n"
-        f"Machine: {_common.machine()}. Command: `python benchmarks/pma_population.py {' '.join(argv or sys.argv[1:])}`\n\n"
+        f"Machine: {_common.machine()}. "
+        f"Command: `python benchmarks/pma_population.py {' '.join(argv or sys.argv[1:])}`\n\n"
         + _common.table(headers, rows)
         + "\n"
     )

@@ -224,7 +224,9 @@ def test_checker_resolves_aliases_and_ignores_the_package_loading_its_submodules
             "mod.py": "from fake.registry import REGISTRY\nfrom fake import old\n",
             "registry.py": "REGISTRY = {}\n",
             "new.py": "import fake.registry\n",
-            "old.py": '"""Alias."""\nimport sys\n\nfrom fake import new as _module\n\nsys.modules[__name__] = _module\n',
+            "old.py": (
+                '"""Alias."""\nimport sys\n\nfrom fake import new as _module\n\nsys.modules[__name__] = _module\n'
+            ),
         },
     )
     graph, problems = import_graph(root, "fake")

@@ -154,7 +154,11 @@ def test_vmap_over_seeds_equals_a_loop():
     positions, values = jnp.asarray(rng.random((3, n, 2))), jnp.asarray(rng.normal(size=(3, n, n_values)))
     for method in ("dense", "cells"):
         batched = jax.jit(
-            jax.vmap(lambda p, v: neighbour_sums(p, v, radius, period, include_self=include_self, method=method))
+            jax.vmap(
+                lambda p, v, method=method: neighbour_sums(
+                    p, v, radius, period, include_self=include_self, method=method
+                )
+            )
         )(positions, values)
         for seed in range(3):
             single = run(config, method, positions[seed], values[seed])

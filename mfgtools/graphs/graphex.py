@@ -118,7 +118,7 @@ def _evaluate_on_grid(fn, what: str, *args) -> np.ndarray:
         return np.broadcast_to(values, np.broadcast_shapes(*(np.shape(a) for a in args)))
     except MFGError:
         raise
-    except Exception as error:  # any failure of user code: say how to write it
+    except Exception as error:  # noqa: BLE001 - any failure of user code: say how to write it
         raise MFGError(
             f"{what} must be a vectorised numpy function of float arrays (use np.exp, not "
             f"math.exp; broadcasting inputs to one output): calling it on arrays failed with "

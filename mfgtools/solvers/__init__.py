@@ -279,7 +279,7 @@ def solve_seeds(
     wall_time = time.perf_counter() - start
     results = []
     for index, seed in enumerate(seeds):
-        mine = jax.tree_util.tree_map(lambda x: x[index], final)
+        mine = jax.tree_util.tree_map(lambda x, index=index: x[index], final)
         results.append(
             _result(
                 game,
