@@ -34,6 +34,11 @@ def _mean_field(game, policy):
     return kernels.mean_field(game, policy), jnp.zeros((), policy.dtype)
 
 
+# Beyond this the entropy term (temperature x log A per step) swamps any reward and overflows float32 values:
+# the regularised exploitability would be float rounding, not a number about the policy.
+MAX_TEMPERATURE = 1e6
+
+
 @partial(jax.jit, static_argnames=("temperature", "greedy_start"))
 def _exploitability(game, policy, temperature, greedy_start):
     flow, residual = _mean_field(game, policy)
@@ -122,7 +127,7 @@ def exploitability(game: FiniteGame, policy, temperature: float = 0.0, greedy_st
     ``temperature > 0`` gives the entropy-regularised exploitability;
     ``greedy_start=True`` the Off-MMD paper's scoring (see :func:`kernels.exploitability`).
     """
-    temperature = as_float(temperature, "temperature", 0.0)
+    temperature = as_float(temperature, "temperature", 0.0, MAX_TEMPERATURE)
     value, residual = _exploitability(
         check_game(game), as_policy(game, policy), temperature=temperature, greedy_start=bool(greedy_start)
     )
@@ -132,7 +137,7 @@ def exploitability(game: FiniteGame, policy, temperature: float = 0.0, greedy_st
 
 def best_response(game: FiniteGame, policy, temperature: float = 0.0) -> np.ndarray:
     """Best response ``(T, S, A)`` to the flow of ``policy`` (greedy, or softmax if ``temperature > 0``)."""
-    temperature = as_float(temperature, "temperature", 0.0)
+    temperature = as_float(temperature, "temperature", 0.0, MAX_TEMPERATURE)
     br, _, _, residual = _best_response(check_game(game), as_policy(game, policy), temperature=temperature)
     check_population(game, residual)
     return np.asarray(br)
