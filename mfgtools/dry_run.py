@@ -7,6 +7,7 @@ command line (``mfgtools solve --dry-run``). The memory model itself is
 
 from __future__ import annotations
 
+from mfgtools.registry import family_of
 from mfgtools.resources import ASSUMED_RATE, USABLE_SHARE, available_memory, estimate_run, format_bytes, format_seconds
 from mfgtools.solvers import prepare_solver
 
@@ -30,7 +31,7 @@ def dry_run(
     estimate = estimate_run(game, algorithm, iterations)
     available, source = available_memory()
     fits = estimate.total <= USABLE_SHARE * available
-    if getattr(game, "kind", None) == "swarm":
+    if family_of(game).particles:
         shape = f"N={game.n_agents:,} agents, A={game.n_actions}, T={game.horizon:,}"
     else:
         length = "stationary" if game.stationary else f"T={game.horizon:,}"

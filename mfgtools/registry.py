@@ -20,21 +20,59 @@ from mfgtools.errors import MFGError
 # stationary population (S,)).
 MODES = ("finite-horizon", "stationary")
 
-# Game families and the solver requirements each satisfies: a graphex game is a
-# finite game too, so every finite-game solver runs on it; solvers that need its
-# core/periphery structure require "graphex". A "joint" game is a finite game whose
-# reward or transition reads the joint state-action distribution (FiniteGame.joint):
-# only solvers that pass the flow's policy to the model run on it, and they require
-# "joint", which every finite game satisfies.
-KINDS = {
-    "finite": ("finite", "joint"),
-    "graphex": ("graphex", "finite", "joint"),
-    "joint": ("joint",),
-    "swarm": ("swarm",),
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What a family of games is, declared once: the registry, the run engine, results, plots, sweeps and the
+    command line read it instead of comparing kind strings.
+
+    Attributes:
+      kind: the family's name, a game's ``kind``.
+      satisfies: the solver requirements its games meet (a solver declares one requirement).
+      headline: the metric runs are judged by, and ``higher_is_better`` for it.
+      particles: mean-field control of a particle swarm (policies of observations, histogram flows, returns)
+        rather than a finite game (tabular policies, exact flows, exploitability).
+      default_solver: what ``mfgtools solve`` runs when no ``--solver`` is given.
+    """
+
+    kind: str
+    satisfies: tuple
+    headline: str = "exploitability"
+    higher_is_better: bool = False
+    particles: bool = False
+    default_solver: str = "omd"
+
+
+# A graphex game is a finite game too, so every finite-game solver runs on it; solvers that need its
+# core/periphery structure require "graphex". A "joint" game is a finite game whose reward or transition reads
+# the joint state-action distribution (FiniteGame.joint): only solvers that pass the flow's policy to the model
+# run on it, and they require "joint", which every finite game satisfies.
+FAMILIES = {
+    family.kind: family
+    for family in (
+        Family("finite", ("finite", "joint")),
+        Family("graphex", ("graphex", "finite", "joint")),
+        Family("joint", ("joint",)),
+        Family(
+            "swarm", ("swarm",), headline="return", higher_is_better=True, particles=True, default_solver="dec-pomfc"
+        ),
+    )
 }
+KINDS = {kind: family.satisfies for kind, family in FAMILIES.items()}  # kind -> requirements it satisfies
 
 # How error messages and listings name a requirement
 REQUIREMENT_NAMES = {"joint": "finite (state or joint state-action)"}
+
+
+def family_of(thing) -> Family:
+    """The :class:`Family` of a game, of a saved result or sweep (its ``kind`` attribute), or of a kind name;
+    objects without a kind are finite games."""
+    if isinstance(thing, str):
+        kind = thing
+    else:
+        attrs = getattr(thing, "attrs", None)
+        kind = attrs.get("kind") if isinstance(attrs, dict) else getattr(thing, "kind", None)
+    return FAMILIES.get(kind or "finite", FAMILIES["finite"])
 
 
 def requirement_name(required: str) -> str:
@@ -44,7 +82,8 @@ def requirement_name(required: str) -> str:
 
 def satisfies(game_kind: str, required: str) -> bool:
     """Whether a game of family ``game_kind`` can be given to a solver that requires ``required``."""
-    return required in KINDS.get(game_kind, (game_kind,))
+    family = FAMILIES.get(game_kind)
+    return required in (family.satisfies if family is not None else (game_kind,))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,7 +32,7 @@ import xarray as xr
 from mfgtools.annotations import params_to_json
 from mfgtools.errors import MFGError
 from mfgtools.files import atomic_write
-from mfgtools.registry import MODES
+from mfgtools.registry import MODES, family_of
 
 FORMAT_VERSION = 1
 FINITE_HORIZON, STATIONARY = MODES
@@ -107,7 +107,7 @@ class Result:
     def to_xarray(self) -> xr.Dataset:
         """The result as an :class:`xarray.Dataset` (see the module docstring)."""
         game = self.game
-        if getattr(game, "kind", None) == "swarm":
+        if family_of(game).particles:
             return self._swarm_dataset()
         stationary = game.stationary
         policy = np.asarray(self.policy)

@@ -56,11 +56,12 @@ import warnings
 import numpy as np
 
 from mfgtools.errors import MFGError, as_int
+from mfgtools.registry import FAMILIES
 
 RUNS = "runs"  # name of the mesh axis the runs are sharded over
 GAME_VARIABLES = ("free",)  # variables of the game itself, the same in every run: not stacked
 # the metric a sweep is judged by, and whether higher is better
-HEADLINES = (("exploitability", False), ("return", True))
+HEADLINES = tuple(dict.fromkeys((family.headline, family.higher_is_better) for family in FAMILIES.values()))
 
 
 # ----- where a swept parameter lives ------------------------------------------------

@@ -68,3 +68,20 @@ def test_every_finite_game_keeps_the_evaluation_contract(name, mode, game):
     second = mfgtools.exploitability(game, 0.5 * uniform + 0.5 * first_legal)
     assert evaluation._exploitability._cache_size() == compiled, "a new policy must not recompile"
     assert np.isfinite(first) and np.isfinite(second) and first >= 0.0 and second >= 0.0
+
+
+def test_every_game_belongs_to_a_declared_family_whose_default_solver_runs_it():
+    from mfgtools.registry import FAMILIES, family_of, satisfies
+
+    solvers = mfgtools.list_solvers()
+    for name, spec in mfgtools.list_games().items():
+        assert spec.kind in FAMILIES, f"{name}: kind {spec.kind!r} is not a declared family"
+        family = family_of(spec.kind)
+        default = solvers[family.default_solver]
+        assert satisfies(spec.kind, default.requires), f"{name}: default solver {family.default_solver} refuses it"
+        assert set(spec.modes) & set(default.modes), f"{name}: default solver {family.default_solver} has no mode"
+    # the family is read from a game, a saved dataset's attributes or a kind name alike
+    game = INSTANCES[0][2]
+    assert family_of(game) is family_of(game.kind) is family_of(type("Saved", (), {"attrs": {"kind": game.kind}})())
+    assert family_of("swarm").particles and family_of("swarm").headline == "return"
+    assert not family_of("graphex").particles and family_of("graphex").headline == "exploitability"

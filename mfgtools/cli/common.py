@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from mfgtools.errors import MFGError
+from mfgtools.registry import FAMILIES, family_of
 
 EXIT_ERROR = 2  # user errors, as argparse's usage errors
 EXIT_IO = 1  # the operating system refused a read or a write
@@ -16,8 +17,8 @@ NONE_WORDS = ("none", "null")
 GAME_SHORTCUTS = ("map", "task", "setting", "horizon", "mode", "graph")
 # ... and a solver parameter of the same name
 SOLVER_SHORTCUTS = ("dataset",)
-# the solver of `solve` without --solver, by game family (others: omd)
-DEFAULT_SOLVERS = {"swarm": "dec-pomfc"}
+# the solver of `solve` without --solver, by game family (mfgtools.registry.FAMILIES declares it)
+DEFAULT_SOLVERS = {kind: family.default_solver for kind, family in FAMILIES.items()}  # as the families declare
 LABEL_WIDTH = len("behaviour_exploitability")  # the label column of `dataset` output: its longest label
 
 
@@ -215,7 +216,7 @@ def routed_parameters(args) -> tuple[dict, dict]:
     if args.solver is None:
         from mfgtools.games import game_spec
 
-        args.solver = DEFAULT_SOLVERS.get(game_spec(args.game).kind, "omd")
+        args.solver = family_of(game_spec(args.game).kind).default_solver
     return route_parameters(args.game, args.solver, shortcuts, assignments, solver_shortcuts)
 
 

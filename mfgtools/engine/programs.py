@@ -43,6 +43,8 @@ import numpy as np
 from flax import struct
 from jax import lax
 
+from mfgtools.registry import family_of
+
 # Number of times the advance program has been traced, per solver class (tests use it to
 # check that iterating never retraces).
 TRACE_COUNT: dict[str, int] = {}
@@ -52,12 +54,14 @@ SWARM_FLOW_EPISODES = 4  # episodes whose mean field a swarm result shows
 
 def is_swarm(game) -> bool:
     """Swarm games (mean-field control with particles) have no exact policy table or flow."""
-    return getattr(game, "kind", None) == "swarm"
+    return family_of(game).particles
 
 
 def headline_metric(game) -> tuple[str, bool]:
-    """``(metric, higher_is_better)`` that judges a run on ``game``: return on swarm games, else exploitability."""
-    return ("return", True) if is_swarm(game) else ("exploitability", False)
+    """``(metric, higher_is_better)`` that judges a run on ``game``, as its family declares (return on swarm
+    games, exploitability otherwise)."""
+    family = family_of(game)
+    return family.headline, family.higher_is_better
 
 
 @struct.dataclass

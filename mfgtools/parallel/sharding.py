@@ -44,6 +44,7 @@ from mfgtools.errors import MFGError
 
 # the devices and meshes (re-exported: their historical home is this module)
 from mfgtools.parallel.devices import AGENTS, SPACE, distinct_shards, mesh_of, put, replicate, resolve_devices
+from mfgtools.registry import family_of
 
 # the agents-split swarm simulation lives with the swarm simulator (re-exported under its old name)
 from mfgtools.swarm.rollouts import simulate_swarm_split as simulate_swarm
@@ -83,7 +84,7 @@ class SpaceRun:
     """
 
     def __init__(self, game, solver, devices):
-        if getattr(game, "kind", None) == "swarm":
+        if family_of(game).particles:
             raise MFGError(
                 "devices= splits a finite game's state space over devices; a swarm game's solver "
                 "state has no state axis (split a big swarm with simulate_swarm(..., devices=...))"

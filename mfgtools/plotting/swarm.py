@@ -8,12 +8,13 @@ import numpy as np
 
 from mfgtools.errors import MFGError
 from mfgtools.plotting.common import DENSITY_CMAP, as_dataset, default_times, new_figure
+from mfgtools.registry import family_of
 
 
 # ----- swarms (kind "swarm": Kuramoto, Vicsek, aggregation) -----------------------------
 def is_swarm(dataset) -> bool:
     """Whether a result Dataset is of a swarm game (mean-field control of particles)."""
-    return dataset.attrs.get("kind") == "swarm"
+    return family_of(dataset).particles
 
 
 def _swarm_dataset(data):

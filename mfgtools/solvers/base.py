@@ -13,6 +13,7 @@ import dataclasses
 from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.finite.game import FiniteGame
+from mfgtools.registry import family_of
 
 
 def setting(default=dataclasses.MISSING):
@@ -91,7 +92,7 @@ class SwarmSolver(FiniteSolver):
     evaluation_episodes: int = 16
 
     def check(self, game) -> None:
-        if getattr(game, "kind", None) != "swarm":
+        if not family_of(game).particles:
             raise MFGError(
                 f"solver {type(self).__name__} needs a swarm game, got {getattr(game, 'name', type(game).__name__)!r}"
             )

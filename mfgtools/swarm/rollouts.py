@@ -21,6 +21,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from mfgtools.errors import MFGError, as_int, as_seed
 from mfgtools.parallel.devices import AGENTS, mesh_of, replicate
+from mfgtools.registry import family_of
 from mfgtools.resources import check_bytes
 from mfgtools.swarm.policies import check_swarm_policy
 
@@ -99,7 +100,7 @@ def simulate_swarm(
     float rounding. None: one device.
     """
 
-    if getattr(game, "kind", None) != "swarm":
+    if not family_of(game).particles:
         raise MFGError(
             f"simulate_swarm plays swarm games (kuramoto, vicsek, aggregation), got "
             f"{getattr(game, 'name', type(game).__name__)!r}; use simulate for finite games"
