@@ -67,6 +67,7 @@ REQUIREMENT_NAMES = {"joint": "finite (state or joint state-action)"}
 def family_of(thing) -> Family:
     """The :class:`Family` of a game, of a saved result or sweep (its ``kind`` attribute), or of a kind name;
     objects without a kind are finite games."""
+    kind: str | None
     if isinstance(thing, str):
         kind = thing
     else:
