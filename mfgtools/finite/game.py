@@ -229,6 +229,17 @@ def _state_axis(shape: tuple, n_states: int) -> int:
     raise MFGError(f"no state axis of length {n_states} in an array of shape {shape}")
 
 
+def fan_out_fields(next_state, transition_prob) -> dict:
+    """The transition fields of a :class:`FiniteGame` from host tables ``(S, A, K)``: ``next_state`` (int32),
+    ``transition_prob`` (float) and their inverse ``incoming`` (:func:`incoming_table`), for ``cls(**fields, ...)``."""
+    next_state = np.asarray(next_state)
+    return dict(
+        next_state=jnp.asarray(next_state, dtype=jnp.int32),
+        transition_prob=float_array(transition_prob),
+        incoming=jnp.asarray(incoming_table(next_state, next_state.shape[0])),
+    )
+
+
 def float_array(x) -> jax.Array:
     """``x`` as a JAX float array of the default precision (float32, or float64 under x64)."""
     return jnp.asarray(np.asarray(x, dtype=np.float64), dtype=jnp.result_type(float))

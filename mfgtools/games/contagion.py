@@ -49,7 +49,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_seed
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.graphex.contagion import stay_probability
 from mfgtools.registry import Parameter
@@ -227,9 +227,7 @@ def contagion_game(
     next_state = _tables(n_classes, target, n_actions)
     game = ContagionGame(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(np.zeros(next_state.shape)),
-        incoming=jnp.asarray(incoming_table(next_state, next_state.shape[0])),
+        **fan_out_fields(next_state, np.zeros(next_state.shape)),
         action_mask=jnp.ones((next_state.shape[0], n_actions), dtype=bool),
         horizon=horizon,
         discount=1.0,

@@ -28,7 +28,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_choice, as_float, as_horizon
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
@@ -159,9 +159,7 @@ def make_crowd(
     )
     return CrowdGame(
         initial_distribution=float_array(mu0_vector),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, height * width)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.ones((height * width, len(MOVES)), dtype=bool),
         horizon=horizon,
         discount=discount,

@@ -43,7 +43,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
@@ -129,9 +129,7 @@ def openspiel_crowd_game(
         action_cost = np.zeros_like(action_cost)
     return OpenSpielCrowdGame(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.asarray(legal),
         horizon=horizon,
         discount=discount,

@@ -51,7 +51,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice, as_float, as_horizon
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
@@ -280,9 +280,7 @@ def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_lengt
     labels = ("none",) + tuple(f"to {link}" for link in links)
     return DynamicRoutingGame(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.asarray(legal),
         horizon=horizon,
         discount=1.0,

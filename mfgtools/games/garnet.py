@@ -35,7 +35,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
@@ -209,9 +209,7 @@ def make_garnet(
     )
     return GarnetGame(
         initial_distribution=float_array(np.full(size, 1.0 / size)),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, size)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.asarray(legal),
         horizon=horizon,
         discount=discount,

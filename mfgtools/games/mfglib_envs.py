@@ -36,7 +36,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_float, as_int
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
 from mfgtools.resources import check_game_size
@@ -206,9 +206,7 @@ def _game(
     linear = interaction is not None
     return cls(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.ones((n_states, n_actions), bool),
         horizon=horizon,
         discount=1.0,

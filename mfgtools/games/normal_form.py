@@ -23,7 +23,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_choice
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter
 
@@ -70,9 +70,7 @@ def make_mean_field_nfg(reward_function="coop"):
     mu0[0] = 1.0
     return NormalFormGame(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(np.ones(next_state.shape)),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, np.ones(next_state.shape)),
         action_mask=jnp.asarray(np.ones((n_states, N_ACTIONS), dtype=bool)),
         horizon=1,
         discount=1.0,

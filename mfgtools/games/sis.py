@@ -38,7 +38,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import as_float, as_horizon
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.registry import register_game
 from mfgtools.registry import MODES, Parameter
 from mfgtools.resources import check_game_size
@@ -128,9 +128,7 @@ def make_sis(
     )
     return SISGame(
         initial_distribution=float_array(mu0_vector),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(at_mu0),
-        incoming=jnp.asarray(incoming_table(next_state, 2)),
+        **fan_out_fields(next_state, at_mu0),
         action_mask=jnp.ones((2, 2), dtype=bool),
         horizon=horizon,
         discount=discount,

@@ -22,7 +22,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int, as_seed
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.registry import register_game
 from mfgtools.registry import MODES, Parameter
 from mfgtools.resources import check_game_size
@@ -122,9 +122,7 @@ def tabular_game(
         raise MFGError("action_mask must be (S, A) with at least one legal action per state")
     return TabularGame(
         initial_distribution=float_array(mu0),
-        next_state=jnp.asarray(next_state, jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.asarray(mask),
         horizon=horizon,
         discount=discount,

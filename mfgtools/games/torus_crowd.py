@@ -46,7 +46,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_float, as_horizon, as_int
-from mfgtools.finite.game import Annotation, FiniteGame, float_array, incoming_table, resolve_mode
+from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.crowd import ACTION_NAMES, MOVES, STAY
 from mfgtools.games.maps import cell_index, initial_distribution_on, parse_cells
 from mfgtools.games.registry import register_game
@@ -156,9 +156,7 @@ def make_torus_crowd(
     )
     return TorusCrowdGame(
         initial_distribution=float_array(mu0_vector),
-        next_state=jnp.asarray(next_state, dtype=jnp.int32),
-        transition_prob=float_array(prob),
-        incoming=jnp.asarray(incoming_table(next_state, n_states)),
+        **fan_out_fields(next_state, prob),
         action_mask=jnp.ones((n_states, len(MOVES)), dtype=bool),
         horizon=horizon,
         discount=discount,
