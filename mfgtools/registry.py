@@ -132,6 +132,7 @@ class Registry:
     def __init__(self, what: str, load: Callable[[], None] | None = None):
         self.what = what
         self._load = load or (lambda: None)
+        self._loaded = False
         self._entries: dict[str, Entry] = {}
 
     def set_loader(self, load: Callable[[], None]) -> None:
@@ -142,6 +143,7 @@ class Registry:
         import to register, imports none of them.
         """
         self._load = load
+        self._loaded = False
 
     def register(
         self,
@@ -166,7 +168,9 @@ class Registry:
         return decorate
 
     def entries(self) -> dict[str, Entry]:
-        self._load()
+        if not self._loaded:  # import the built-in modules once (listing a package costs about a millisecond)
+            self._load()
+            self._loaded = True
         return dict(sorted(self._entries.items()))
 
     def entry(self, name: str) -> Entry:

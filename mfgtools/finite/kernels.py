@@ -47,6 +47,12 @@ from mfgtools.finite.game import FiniteGame
 
 # ----- small helpers -----------------------------------------------------------------
 _UNROLL = 16  # unroll reductions over trailing axes up to this length
+# The forward step sums each state's predecessor slots unrolled up to this many slots (four rooms has
+# 41: 6.6 us per step unrolled against 11.8 us as a reduction, float64, 2-core CPU)...
+_UNROLL_PREDECESSORS = 64
+# ... and adds masses into their successors (a scatter) when the inverse table holds more than this many
+# slots per (s, a, k) entry (MFGLib's crowd_motion: 400 states, J = 380 slots for 10,000 entries)
+_SCATTER_PADDING = 4
 
 
 def _fold_last(x: jax.Array, combine, reduce) -> jax.Array:
@@ -162,8 +168,13 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
     else:
         prob = transition_at(game, t, mu, policy_t)
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
+    slots = incoming.shape[1]
+    if slots * mu.shape[0] > _SCATTER_PADDING * mass.shape[0]:
+        # a few states with many predecessors (a sink, a crowded exit): the inverse table is mostly
+        # padding, so add each (s, a, k) mass into its successor instead of gathering S x J slots
+        return jax.ops.segment_sum(mass, game.next_state.reshape(-1), num_segments=mu.shape[0])
     mass = jnp.concatenate([mass, jnp.zeros((1,), mass.dtype)])
-    if incoming.shape[1] > _UNROLL:
+    if slots > _UNROLL_PREDECESSORS:
         return jnp.sum(_take(mass, incoming), axis=1)
     # few predecessor slots: one fused loop over states
     total = _take(mass, incoming[:, 0])
