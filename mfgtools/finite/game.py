@@ -123,6 +123,10 @@ class FiniteGame:
     # pass the policy that made the flow wherever they read the model (finite horizon
     # only); every other game keeps the two-argument calls and their programs.
     joint = False
+    # Games whose successors themselves depend on the population (not only their probabilities) set this to
+    # True and override :meth:`successors`: the kernels then read the successor table at every step and add
+    # masses into successors instead of gathering through the static inverse table ``incoming``.
+    dynamic_successors = False
 
     def __post_init__(self):
         if self.stationary and not 0.0 < self.discount < 1.0:
@@ -183,6 +187,13 @@ class FiniteGame:
         (``transition(t, mu, joint)`` in games with ``joint = True``)."""
         del t, mu
         return self.transition_prob
+
+    def successors(self, t: jax.Array, mu: jax.Array) -> jax.Array:
+        """Successor table ``(S, A, K)`` int at time ``t`` under ``mu_t``: ``next_state``, unless the game
+        sets ``dynamic_successors`` (OpenSpiel's dynamic routing: the waiting time given on entering a link
+        depends on the link's volume)."""
+        del t, mu
+        return self.next_state
 
     def terminal_reward(self, mu: jax.Array) -> jax.Array:
         """Terminal reward ``(S,)`` on ``mu_T`` (zero unless a game says otherwise)."""

@@ -103,6 +103,12 @@ def transition_at(game: FiniteGame, t, mu_t: jax.Array, policy_t=None) -> jax.Ar
     return game.transition(t, mu_t)
 
 
+def successors_at(game: FiniteGame, t, mu_t: jax.Array) -> jax.Array:
+    """Successor table ``(S, A, K)``: the static ``next_state``, or ``game.successors(t, mu_t)`` for a game
+    whose successors depend on the population (``dynamic_successors``)."""
+    return game.successors(t, mu_t) if game.dynamic_successors else game.next_state
+
+
 def _joint(game: FiniteGame, mu_t, policy_t):
     if policy_t is None:
         raise MFGError(
@@ -168,6 +174,8 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
     else:
         prob = transition_at(game, t, mu, policy_t)
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
+    if game.dynamic_successors:  # no static inverse table: add each mass into its successor of this step
+        return jax.ops.segment_sum(mass, successors_at(game, t, mu).reshape(-1), num_segments=mu.shape[0])
     slots = incoming.shape[1]
     if slots * mu.shape[0] > _SCATTER_PADDING * mass.shape[0]:
         # a few states with many predecessors (a sink, a crowded exit): the inverse table is mostly
@@ -220,11 +228,12 @@ def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy
 
 def continuations(game: FiniteGame, t, mu_t, values, policy_t=None):
     """:func:`continuation` of several value vectors, sharing the table reads."""
+    table = successors_at(game, t, mu_t)
     if _deterministic(game):
-        successor = game.next_state[:, :, 0]
+        successor = table[:, :, 0]
         return [_take(v, successor) for v in values]
     prob = transition_at(game, t, mu_t, policy_t)
-    return [sum_last(prob * _take(v, game.next_state)) for v in values]
+    return [sum_last(prob * _take(v, table)) for v in values]
 
 
 def q_values(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy_t=None) -> jax.Array:
@@ -430,8 +439,9 @@ def _stationary_values(game: FiniteGame, mu: jax.Array, value_of_q, start=None, 
     tol = default_tolerance(dtype) if tol is None else tol
     gamma = game.discount
     reward = game.reward(0, mu)
+    table = successors_at(game, 0, mu)
     if _deterministic(game):
-        successor = game.next_state[:, :, 0]
+        successor = table[:, :, 0]
 
         def q_of(v):
             return reward + gamma * _take(v, successor)
@@ -439,7 +449,7 @@ def _stationary_values(game: FiniteGame, mu: jax.Array, value_of_q, start=None, 
         prob = game.transition(0, mu)
 
         def q_of(v):
-            return reward + gamma * sum_last(prob * _take(v, game.next_state))
+            return reward + gamma * sum_last(prob * _take(v, table))
 
     factor = gamma / (1.0 - gamma)
     max_steps = _value_steps(gamma, tol)
