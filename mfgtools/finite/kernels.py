@@ -333,12 +333,39 @@ def exploitability(game: FiniteGame, policy: jax.Array, temperature=0.0, greedy_
     stationary population (pma.md), the discounted values against ``mu_pi``.
     """
     flow = mean_field(game, policy) if flow is None else flow
+    if not game.stationary and not greedy_start:
+        v_pi, v_br = _start_values(game, policy, flow, temperature)
+        return gap_at_start(game, v_br, v_pi)
     q_pi, v_pi = evaluate_policy(game, policy, flow, temperature)
     _, v_br, _ = best_response(game, flow, temperature, flow_policy=policy)
     if game.stationary:
         return stationary_gap(game, flow, v_br, masked_max(game, q_pi) if greedy_start else v_pi)
     start = masked_max(game, q_pi[0]) if greedy_start else v_pi[0]
     return gap_at_start(game, v_br[0], start)
+
+
+def _start_values(game: FiniteGame, policy: jax.Array, flow: jax.Array, temperature=0.0):
+    """``(V^pi_0, V*_0)`` ``(S,)`` against ``flow`` in one backward pass that keeps only the two value
+    vectors: the same operations as :func:`evaluate_policy` and :func:`best_response`, without storing their
+    ``(T, S, A)`` Q tables (a write of a Q row per step costs more than the rest of a small game's step)."""
+    times = jnp.arange(game.horizon)
+
+    def step(values, xs):
+        v_pi, v_br = values
+        t, mu_t, policy_t = xs
+        made = policy_t if game.joint else None
+        reward = reward_at(game, t, mu_t, made)
+        c_pi, c_br = continuations(game, t, mu_t, (v_pi, v_br), made)
+        q_pi = reward + game.discount * c_pi
+        q_br = reward + game.discount * c_br
+        v_pi = sum_last(policy_t * q_pi)
+        if temperature:
+            return (v_pi - temperature * neg_entropy(policy_t), soft_value(game, q_br, temperature)), None
+        return (v_pi, masked_max(game, q_br)), None
+
+    v_last = game.terminal_reward(flow[-1])
+    (v_pi, v_br), _ = lax.scan(step, (v_last, v_last), (times, flow[:-1], policy), reverse=True)
+    return v_pi, v_br
 
 
 def exploitability_resolution(scale, steps, solve_tolerance=0.0):
