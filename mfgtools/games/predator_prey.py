@@ -108,9 +108,10 @@ def as_geometry(value) -> int:
 
 def as_initial(value, name: str, players: int, size: int) -> np.ndarray:
     """Per-population initial distributions ``(P, size^2)`` in OpenSpiel's layout (population-major, cell
-    ``x + y size``): a string or array of ``P size^2`` numbers; each population's mass must be 1."""
+    ``x + y size``): a string or array of ``P size^2`` numbers, each population's mass 1; ``'uniform'`` or
+    ``''`` (OpenSpiel's empty string) for uniform ones."""
     cells = size * size
-    if isinstance(value, str) and value.strip().lower() == "uniform":
+    if isinstance(value, str) and value.strip().lower() in ("uniform", ""):  # OpenSpiel: an empty string
         return np.full((players, cells), 1.0 / cells)
     start = as_numbers(value, name, players * cells, (players, cells))
     if (start < 0).any():
@@ -236,7 +237,7 @@ PARAMETERS = {
     "reward_matrix": Parameter(None, "P x P matrix R, space-separated, row-major (default: OpenSpiel's for P = 3, 4)"),
     "geometry": Parameter(0, "0 (square: moves clipped) or 1 (torus)"),
     "init_distrib": Parameter(
-        None, "P blocks of size^2 probabilities, cell x + y*size, or 'uniform' (default: a corner each, P <= 4)"
+        None, "P blocks of size^2 probabilities, cell x + y*size, or 'uniform' (default: a corner each, P = 3, 4)"
     ),
     "noise_probability": Parameter(0.8, "probability that the noise step moves (1/4 to each side)"),
     "congestion_coeff": Parameter(1.0, "weight c of -c log(d_p)"),
