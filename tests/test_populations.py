@@ -114,6 +114,7 @@ def test_crowd_avoidance_walls_targets_and_moves():
         ("crowd_avoidance", dict(players=3), "exactly 2 populations"),
         ("crowd_avoidance", dict(size=5), "needs size >= 6"),
         ("crowd_avoidance", dict(forbidden_states="1|1"), "forbidden_states must look like"),
+        ("crowd_avoidance", dict(forbidden_states="[1|2|3]"), "forbidden_states must be pairs"),
     ],
 )
 def test_parameters_are_validated(name, params, message):

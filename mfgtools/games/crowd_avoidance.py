@@ -50,15 +50,16 @@ def as_forbidden(value) -> list[tuple[int, int]]:
         if not (text.startswith("[") and text.endswith("]")):
             raise MFGError(f"forbidden_states must look like OpenSpiel's '[x|y;x|y]', got {value!r}")
         try:
-            return [tuple(int(v) for v in pair.split("|")) for pair in text[1:-1].split(";")]  # type: ignore[misc]
+            cells = [tuple(int(v) for v in pair.split("|")) for pair in text[1:-1].split(";")]
         except ValueError:
             raise MFGError(f"forbidden_states must list integer pairs x|y, got {value!r}") from None
-    try:
-        cells = [tuple(int(v) for v in pair) for pair in value]
-    except (TypeError, ValueError):
-        raise MFGError(f"forbidden_states must be '[x|y;...]' or (x, y) pairs, got {value!r}") from None
+    else:
+        try:
+            cells = [tuple(int(v) for v in pair) for pair in value]
+        except (TypeError, ValueError, OverflowError):
+            raise MFGError(f"forbidden_states must be '[x|y;...]' or (x, y) pairs, got {value!r}") from None
     if any(len(cell) != 2 for cell in cells):
-        raise MFGError(f"forbidden_states must be (x, y) pairs, got {value!r}")
+        raise MFGError(f"forbidden_states must be pairs x|y (or (x, y)), got {value!r}")
     return cells  # type: ignore[return-value]
 
 
