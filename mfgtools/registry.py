@@ -53,6 +53,9 @@ FAMILIES = {
         Family("finite", ("finite", "joint")),
         Family("graphex", ("graphex", "finite", "joint")),
         Family("joint", ("joint",)),
+        # P populations as one finite game on the product space (mfgtools.finite.populations): every finite
+        # solver runs on it; a solver that needs the population structure requires "multi-population"
+        Family("multi-population", ("multi-population", "finite", "joint")),
         Family(
             "swarm", ("swarm",), headline="return", higher_is_better=True, particles=True, default_solver="dec-pomfc"
         ),

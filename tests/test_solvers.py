@@ -21,6 +21,8 @@ TINY_GAMES = {
     "garnet": dict(size=5, horizon=3),
     "dynamic_routing": dict(max_num_time_step=4),
     "mean_field_nfg": dict(),
+    "predator_prey": dict(size=3, horizon=3),
+    "crowd_avoidance": dict(horizon=3),
     "random": dict(n_states=5, horizon=3),
     "sis": dict(horizon=3),
     "torus-crowd": dict(size="3x3", horizon=3),

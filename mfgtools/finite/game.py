@@ -127,6 +127,9 @@ class FiniteGame:
     # True and override :meth:`successors`: the kernels then read the successor table at every step and add
     # masses into successors instead of gathering through the static inverse table ``incoming``.
     dynamic_successors = False
+    # Number of populations: 1 here; multi-population games (:mod:`mfgtools.finite.populations`) play P
+    # populations on the product space (population, state), a static field there.
+    populations = 1
 
     def __post_init__(self):
         if self.stationary and not 0.0 < self.discount < 1.0:
@@ -172,6 +175,32 @@ class FiniteGame:
     @property
     def parameters(self) -> dict[str, Any]:
         return dict(self.params.value)
+
+    # ----- populations -----------------------------------------------------------
+    @property
+    def population_names(self) -> tuple[str, ...]:
+        """One label per population (``("0",)`` for a single-population game)."""
+        return tuple(str(p) for p in range(self.populations))
+
+    @property
+    def states_per_population(self) -> int:
+        """``S / P``: the states of one population (``S`` for a single-population game)."""
+        return self.n_states // self.populations
+
+    def population_policies(self, policy):
+        """A policy ``(..., S, A)`` split per population: ``(P, ..., S/P, A)`` (``P = 1``: a leading axis of 1)."""
+        array = np.asarray(policy)
+        shape = array.shape
+        per = array.reshape(shape[:-2] + (self.populations, self.states_per_population, shape[-1]))
+        return np.moveaxis(per, -3, 0)
+
+    def population_flows(self, flow):
+        """A flow ``(..., S)`` split per population: ``(P, ..., S/P)``, each population's own distribution
+        (mass 1; a multi-population game stores mass ``1/P`` per population, see its docstring)."""
+        array = np.asarray(flow)
+        shape = array.shape
+        per = array.reshape(shape[:-1] + (self.populations, self.states_per_population)) * self.populations
+        return np.moveaxis(per, -2, 0)
 
     # ----- model -------------------------------------------------------------
     def reward(self, t: jax.Array, mu: jax.Array) -> jax.Array:

@@ -301,9 +301,13 @@ def best_response(game: FiniteGame, flow: jax.Array, temperature=0.0, flow_polic
 
 def gap_at_start(game: FiniteGame, v_best: jax.Array, v_policy: jax.Array) -> jax.Array:
     """``sum_s mu0(s) (V*_0(s) - V^pi_0(s))`` for ``(S,)`` value vectors; a negative
-    within rounding (:func:`exploitability_resolution`, ``T + 1`` summed rewards) is 0."""
+    within rounding (:func:`exploitability_resolution`, ``T + 1`` summed rewards) is 0.
+    Multi-population games (``game.populations = P > 1``, ``mu0`` of mass ``1/P`` per
+    population): ``P`` times that, the sum of the populations' gaps (OpenSpiel's NashConv)."""
     gap = jnp.dot(game.initial_distribution, v_best - v_policy)
     scale = jnp.dot(game.initial_distribution, jnp.abs(v_best) + jnp.abs(v_policy))
+    if game.populations > 1:
+        gap, scale = game.populations * gap, game.populations * scale
     return _round_off_negative(gap, scale, game.horizon + 1, 0.0)
 
 
