@@ -188,3 +188,29 @@ def test_mean_field_nfg_matches_openspiel(pyspiel, x64, reward_function):
         mfgtools.solve(game, "fp", iterations=5, progress=False).metrics["exploitability"][-1],
     )
     np.testing.assert_allclose(ours, expected, rtol=1e-9)
+
+
+# ----- OpenSpiel's algorithms ported as solvers (docs/algorithms.md) ----------------------------------
+@pytest.mark.parametrize(
+    "name, openspiel_name, params",
+    [
+        ("crowd_modelling_2d", "mfg_crowd_modelling_2d", dict(size=4, horizon=3)),
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2)),
+    ],
+)
+def test_munchausen_and_boltzmann_policy_iteration_match_openspiel(pyspiel, x64, name, openspiel_name, params):
+    from open_spiel.python.mfg.algorithms import boltzmann_policy_iteration, munchausen_mirror_descent, nash_conv
+
+    theirs = pyspiel.load_game(openspiel_name, params)
+    game = mfgtools.make_game(name, **params)
+    for solver, algorithm in (
+        ("munchausen-omd", munchausen_mirror_descent.MunchausenMirrorDescent),
+        ("boltzmann-pi", boltzmann_policy_iteration.BoltzmannPolicyIteration),
+    ):
+        iterate = algorithm(theirs, lr=0.3)
+        expected = []
+        for _ in range(3):
+            iterate.iteration()
+            expected.append(nash_conv.NashConv(theirs, iterate.get_policy()).nash_conv())
+        ours = mfgtools.solve(game, solver, iterations=3, learning_rate=0.3, progress=False)
+        np.testing.assert_allclose(ours.metrics["exploitability"][1:], expected, rtol=1e-9, err_msg=solver)
