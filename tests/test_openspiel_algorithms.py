@@ -59,3 +59,44 @@ def test_munchausen_is_omd_without_openspiels_in_place_reads(games):
 def test_learning_rate_is_validated(games, solver):
     with pytest.raises(MFGError, match="learning_rate must be >"):
         mfgtools.solve(games["garnet"], solver, iterations=1, learning_rate=0)
+
+
+# OpenSpiel's MeanFieldPSRO (cce_br) with 5 regret steps per iteration, exact values, no compression, no early
+# stop: NashConv of the MergedPolicy after 10 iterations; cce_gap, ce_gap (compute_true_rewards) and the average
+# regret its step returned, after 9 (benchmarks/openspiel_algorithm_references.py --psro NAME --regret-steps 5)
+PSRO = {
+    ("crowd_modelling", "hedge"): (0.13841766781211717, 0.29946910115561565, 0.30017202358281475, 0.03409721469066667),
+    ("crowd_modelling", "regret-matching"): (
+        1.3880333853728857,
+        3.6036065265724453,
+        8.317689732519465,
+        0.6902676675113898,
+    ),
+    ("crowd_modelling", "polynomial-weights"): (
+        0.3916343425461868,
+        0.7220809263332377,
+        0.7220809263332336,
+        0.14325991398890794,
+    ),
+    ("garnet", "hedge"): (0.08403897139325167, 0.10277994023738835, 0.10277994023738786, 0.011882272694425638),
+    ("garnet", "regret-matching"): (0.1201070248633549, 0.3665117399741078, 0.8254593892214062, 0.06665575852646584),
+    ("garnet", "polynomial-weights"): (
+        0.05368350463863436,
+        0.07163142293465619,
+        0.07163142293465577,
+        0.01340159587664026,
+    ),
+}
+
+
+@pytest.mark.parametrize("name, minimizer", sorted(PSRO), ids=[f"{n}-{m}" for n, m in sorted(PSRO)])
+def test_mf_psro_and_its_regret_minimizers_match_openspiel(games, name, minimizer):
+    game = games[name]
+    run = mfgtools.solve(game, minimizer, iterations=10, regret_steps=5, max_policies=11, progress=False)
+    m = run.metrics
+    ours = (m["exploitability"][10], m["cce_gap"][9], m["ce_gap"][9], m["average_regret"][9])
+    np.testing.assert_allclose(ours, PSRO[name, minimizer], rtol=1e-10)
+    uniform = mfgtools.exploitability(game, mfgtools.uniform_policy(game))
+    # entry 0: the uniform policy alone, whose gaps are its exploitability; one best response per iteration
+    np.testing.assert_allclose([m["cce_gap"][0], m["ce_gap"][0], m["exploitability"][0]], uniform, rtol=1e-12)
+    np.testing.assert_array_equal(m["policies"][:10], np.arange(1, 11))
