@@ -100,3 +100,11 @@ def test_mf_psro_and_its_regret_minimizers_match_openspiel(games, name, minimize
     # entry 0: the uniform policy alone, whose gaps are its exploitability; one best response per iteration
     np.testing.assert_allclose([m["cce_gap"][0], m["ce_gap"][0], m["exploitability"][0]], uniform, rtol=1e-12)
     np.testing.assert_array_equal(m["policies"][:10], np.arange(1, 11))
+
+
+def test_a_full_population_stops_growing_and_the_run_goes_on(games):
+    run = mfgtools.solve(games["garnet"], "hedge", iterations=4, regret_steps=2, max_policies=2, progress=False)
+    np.testing.assert_array_equal(run.metrics["policies"][:4], [1, 2, 2, 2])
+    assert np.isfinite(run.metrics["cce_gap"][:4]).all() and np.isnan(run.metrics["cce_gap"][4])
+    assert (run.metrics["cce_gap"][:4] >= -1e-12).all()
+    np.testing.assert_allclose(run.policy.sum(-1), 1.0)

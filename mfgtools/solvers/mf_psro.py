@@ -24,8 +24,10 @@ One iteration (OpenSpiel's ``MeanFieldPSRO.step`` with ``cce_br``):
      positive);
 
    with ``eta = min(sqrt(log P / regret_steps), 0.5)``, ``P`` the population
-   size. (OpenSpiel recomputes this ``eta`` at every restart even when one is
-   given, so its MF-PSRO always runs with it.)
+   size (polynomial weights are rescaled by their largest magnitude after each
+   update: the same ``nu``, without overflow over many steps). OpenSpiel
+   recomputes this ``eta`` at every restart even when one is given, so its
+   MF-PSRO always runs with it.
 
 Metrics of the correlated distribution before each iteration (entry 0: the
 uniform policy alone):
@@ -109,11 +111,8 @@ def joint_best_response(game, flows: jax.Array, weights: jax.Array):
     w = jnp.where(positive, weights, 0.0)
 
     def expected(values):  # (R, ...) -> sum_r w_r values[r], rows of weight 0 left out (their rewards may be inf)
-        return jnp.sum(
-            jnp.where(positive.reshape((-1,) + (1,) * (values.ndim - 1)), values, 0.0)
-            * w.reshape((-1,) + (1,) * (values.ndim - 1)),
-            axis=0,
-        )
+        shape = (-1,) + (1,) * (values.ndim - 1)
+        return jnp.sum(jnp.where(positive.reshape(shape), w.reshape(shape) * values, 0.0), axis=0)
 
     mean = jnp.tensordot(w, flows, axes=1)
 
@@ -172,36 +171,35 @@ class MeanFieldPSRO(FiniteSolver):
 
     def step(self, game, state, key):
         del key
-        metrics = self._gaps(game, state)
+        rows = jax.vmap(lambda nu: mixed_flow(state["flows"], nu))(state["nus"])  # (R, T+1, S)
+        deviation, response = joint_best_response(game, rows, state["rhos"])
+        metrics = self._gaps(game, state, rows, deviation)
         metrics["exploitability"] = kernels.exploitability(game, self.policy(game, state))
         # 1. grow the population by the joint best response to the rows (dropped once it is full)
-        flows = jax.vmap(lambda nu: mixed_flow(state["flows"], nu))(state["nus"])
-        _, response = joint_best_response(game, flows, state["rhos"])
         count = state["count"]
         room = count < self.max_policies
         index = jnp.minimum(count, self.max_policies - 1)
         policies = jnp.where(room, state["policies"].at[index].set(response), state["policies"])
-        flows_p = jnp.where(room, state["flows"].at[index].set(kernels.mean_field(game, response)), state["flows"])
+        flows = jnp.where(room, state["flows"].at[index].set(kernels.mean_field(game, response)), state["flows"])
         count = count + room.astype(count.dtype)
         # 2. restart the regret minimiser on the population and run it
-        nus, rewards = self._regret_run(game, policies, flows_p, count)
+        nus, rewards = self._regret_run(game, policies, flows, count)
         rhos = jnp.full((self.regret_steps,), 1.0 / self.regret_steps, nus.dtype)
-        new = {"policies": policies, "flows": flows_p, "count": count, "nus": nus, "rhos": rhos, "rewards": rewards}
+        new = {"policies": policies, "flows": flows, "count": count, "nus": nus, "rhos": rhos, "rewards": rewards}
         return new, metrics
 
-    def _gaps(self, game, state):
-        """``cce_gap``, ``ce_gap``, ``average_regret`` and ``policies`` of the state's rows."""
+    def _gaps(self, game, state, rows, deviation):
+        """``cce_gap``, ``ce_gap``, ``average_regret`` and ``policies`` of the state's rows, whose flows are
+        ``rows`` ``(R, T+1, S)`` and whose joint best response has the value ``deviation``."""
         nus, rhos, rewards, count = state["nus"], state["rhos"], state["rewards"], state["count"]
-        flows = jax.vmap(lambda nu: mixed_flow(state["flows"], nu))(nus)
         live = rhos > 0
         on_policy_rows = jnp.sum(rewards * nus, axis=1)  # (R,)
-        deviation, _ = joint_best_response(game, flows, rhos)
         cce = deviation - jnp.sum(jnp.where(live, rhos * on_policy_rows, 0.0))
         # CE: for each recommended policy p, the best response to the rows conditioned on p
         weight = rhos[:, None] * nus  # (R, P)
         proba = jnp.sum(weight, axis=0)  # (P,)
         conditional = weight / jnp.where(proba > 0, proba, 1.0)
-        deviations = jax.vmap(lambda c: joint_best_response(game, flows, c)[0], in_axes=1)(conditional)
+        deviations = jax.vmap(lambda c: joint_best_response(game, rows, c)[0], in_axes=1)(conditional)
         on_policy = jnp.sum(rewards * conditional, axis=0)
         ce = jnp.sum(jnp.where(proba > 0, proba * (deviations - on_policy), 0.0))
         regrets = jnp.sum(jnp.where(live[:, None], rhos[:, None] * (rewards - on_policy_rows[:, None]), 0.0), axis=0)
@@ -234,6 +232,7 @@ class MeanFieldPSRO(FiniteSolver):
                 weights = weights + eta * u
             elif rule == "polynomial-weights":
                 weights = weights * (1.0 + eta * u)
+                weights = weights / jnp.max(jnp.abs(weights))  # the same nu; no overflow over many steps
             else:
                 weights = weights + jnp.where(members, u - jnp.dot(nu, u), 0.0)
             return weights, (nu, u)
