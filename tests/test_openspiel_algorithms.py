@@ -108,3 +108,16 @@ def test_a_full_population_stops_growing_and_the_run_goes_on(games):
     assert np.isfinite(run.metrics["cce_gap"][:4]).all() and np.isnan(run.metrics["cce_gap"][4])
     assert (run.metrics["cce_gap"][:4] >= -1e-12).all()
     np.testing.assert_allclose(run.policy.sum(-1), 1.0)
+
+
+def test_a_second_run_does_not_retrace(games):
+    from mfgtools import solvers
+
+    game = games["garnet"]
+    runs = [("munchausen-omd", {}), ("hedge", dict(regret_steps=2, max_policies=2))]
+    for solver, params in runs:  # compiled by the tests above, or here
+        mfgtools.solve(game, solver, iterations=4, progress=False, **params)
+    counts = dict(solvers.TRACE_COUNT)
+    for solver, params in runs:
+        mfgtools.solve(game, solver, iterations=4, progress=False, **params)
+    assert dict(solvers.TRACE_COUNT) == counts
