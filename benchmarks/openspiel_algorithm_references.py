@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
+import sys
 import time
 
 from openspiel_game_references import OPENSPIEL_NAMES, load
@@ -88,7 +90,8 @@ def psro(name: str, params: dict, minimizer: str, regret_steps: int, iterations:
 
     record()
     for _ in range(iterations):
-        average_regret, _ = solver.step()
+        with contextlib.redirect_stdout(sys.stderr):  # MeanFieldPSRO prints its progress
+            average_regret, _ = solver.step()
         out["average_regret"].append(float(average_regret))
         record()
     return {
