@@ -249,3 +249,83 @@ def test_multi_population_games_match_openspiel(pyspiel, x64, monkeypatch, name,
     )
     _, _, after_fp = _nash_convs(theirs, iterations=3, learning_rate=0.05)
     np.testing.assert_allclose(ours[2], after_fp, rtol=1e-9)
+
+
+# ----- OpenSpiel's algorithms ported as solvers (docs/algorithms.md) ----------------------------------
+@pytest.mark.parametrize(
+    "name, openspiel_name, params",
+    [
+        ("crowd_modelling_2d", "mfg_crowd_modelling_2d", dict(size=4, horizon=3)),
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2)),
+    ],
+)
+def test_munchausen_and_boltzmann_policy_iteration_match_openspiel(pyspiel, x64, name, openspiel_name, params):
+    from open_spiel.python.mfg.algorithms import boltzmann_policy_iteration, munchausen_mirror_descent, nash_conv
+
+    theirs = pyspiel.load_game(openspiel_name, params)
+    game = mfgtools.make_game(name, **params)
+    for solver, algorithm in (
+        ("munchausen-omd", munchausen_mirror_descent.MunchausenMirrorDescent),
+        ("boltzmann-pi", boltzmann_policy_iteration.BoltzmannPolicyIteration),
+    ):
+        iterate = algorithm(theirs, lr=0.3)
+        expected = []
+        for _ in range(3):
+            iterate.iteration()
+            expected.append(nash_conv.NashConv(theirs, iterate.get_policy()).nash_conv())
+        ours = mfgtools.solve(game, solver, iterations=3, learning_rate=0.3, progress=False)
+        np.testing.assert_allclose(ours.metrics["exploitability"][1:], expected, rtol=1e-9, err_msg=solver)
+
+
+@pytest.mark.parametrize(
+    "name, openspiel_name, params, minimizer",
+    [
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2), "hedge"),
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2), "regret-matching"),
+        (
+            "garnet",
+            "mfg_garnet",
+            dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2),
+            "polynomial-weights",
+        ),
+        ("crowd_modelling", "mfg_crowd_modelling", dict(size=6, horizon=5), "hedge"),
+    ],
+)
+def test_mf_psro_matches_openspiel(pyspiel, x64, name, openspiel_name, params, minimizer):
+    """OpenSpiel's MeanFieldPSRO with exact values, no compression and no early stop: the gaps (as its example
+    mfg_psro.py computes them) and the merged policy's NashConv after each step. (The symmetric default
+    crowd_modelling_2d has exactly tied best actions, which rounding breaks differently: docs/algorithms.md.)"""
+    import numpy as np_
+    from open_spiel.python.mfg.algorithms import correlated_equilibrium as ce
+    from open_spiel.python.mfg.algorithms import distribution, mf_psro, nash_conv, utils
+    from open_spiel.python.mfg.algorithms.regret import hedge, polynomial_weights, regret_matching
+
+    classes = {
+        "hedge": hedge.Hedge,
+        "regret-matching": regret_matching.RegretMatching,
+        "polynomial-weights": polynomial_weights.PolynomialWeightAlgorithm,
+    }
+    theirs = pyspiel.load_game(openspiel_name, params)
+    regret = classes[minimizer](
+        theirs, [], None, 3, compress_nus=False, stop_early=False, value_estimator=utils.get_exact_value
+    )
+    psro = mf_psro.MeanFieldPSRO(theirs, regret, 3, best_responder=ce.cce_br)
+    expected = []
+    for _ in range(3):
+        psro.step()
+        policies, nus, mus, rhos = psro.get_equilibrium()
+        nus, rhos = np_.asarray(nus, dtype=float), np_.asarray(rhos, dtype=float)
+        merged = utils.MergedPolicy(
+            theirs, None, policies, list(rhos @ nus), [distribution.DistributionPolicy(theirs, p) for p in policies]
+        )
+        expected.append(
+            (
+                ce.cce_gap(theirs, policies, rhos, mus, nus, compute_true_rewards=True),
+                ce.ce_gap(theirs, policies, rhos, mus, nus, compute_true_rewards=True),
+                nash_conv.NashConv(theirs, merged).nash_conv(),
+            )
+        )
+    game = mfgtools.make_game(name, **params)
+    m = mfgtools.solve(game, minimizer, iterations=4, regret_steps=3, max_policies=5, progress=False).metrics
+    ours = np.stack([m["cce_gap"][1:4], m["ce_gap"][1:4], m["exploitability"][1:4]], axis=1)
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)
