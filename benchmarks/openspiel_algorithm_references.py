@@ -11,7 +11,7 @@ of its steps: ``cce_gap`` and ``ce_gap`` (``compute_true_rewards=True``, as its
 example ``mfg_psro.py`` reports them), the average regret its step returns and
 the NashConv of the population's ``MergedPolicy`` under the rows' mean
 weights. These are the reference values recorded in
-tests/test_openspiel_algorithms.py::
+tests/solvers/test_openspiel_algorithms.py::
 
     python benchmarks/openspiel_algorithm_references.py crowd_modelling
     python benchmarks/openspiel_algorithm_references.py garnet size=6 horizon=4

@@ -3,7 +3,7 @@
 For each game and parameter set it prints, in float64: the NashConv of the
 uniform policy, after ``--iterations`` iterations of ``MirrorDescent``
 (``--learning-rate``, 0.01 by default) and after as many of ``FictitiousPlay``.
-These are the reference values recorded in tests/test_openspiel_games.py::
+These are the reference values recorded in tests/games/test_openspiel_games.py::
 
     python benchmarks/openspiel_game_references.py periodic_aversion size=7 horizon=4 n_actions_per_side=2
     python benchmarks/openspiel_game_references.py garnet                   # defaults

@@ -14,7 +14,7 @@ it stays uniform, which is GMF-V's Boltzmann iteration ``softmax(Q* / eta)``.
 The product is computed in log space (``log q + Q*/eta``, then a softmax over
 the legal actions): MFGLib multiplies ``q`` by ``exp(Q*/eta)`` directly, the
 same value wherever that does not overflow (exploitabilities agree to ~1e-15
-in float64 on MFGLib's environments: tests/test_mfglib_games.py). A prior that
+in float64 on MFGLib's environments: tests/games/test_mfglib_games.py). A prior that
 gives an action probability 0 keeps it at 0.
 """
 

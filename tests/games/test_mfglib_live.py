@@ -33,7 +33,7 @@ CASES = [
     ("random_linear", {}),
     ("random_linear", {"T": 2, "n": 3, "m": 2.0, "seed": 4}),
 ]
-TIES = {"building_evacuation"}  # fictitious play meets exact ties there (see tests/test_mfglib_games.py)
+TIES = {"building_evacuation"}  # fictitious play meets exact ties there (see tests/games/test_mfglib_games.py)
 NO_FP = {"equilibrium_price"}  # MFGLib 0.3.0's FictitiousPlay fails on multi-dimensional action spaces
 
 

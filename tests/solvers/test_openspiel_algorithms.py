@@ -3,7 +3,7 @@
 The reference values were computed by OpenSpiel 2.0.2 in float64 with
 benchmarks/openspiel_algorithm_references.py (NashConv after 10 iterations of
 each algorithm at OpenSpiel's defaults), so CI checks them without OpenSpiel;
-tests/test_openspiel_live.py re-derives them when OpenSpiel is present.
+tests/games/test_openspiel_live.py re-derives them when OpenSpiel is present.
 Agreement is ~1e-15; the tests ask for 1e-10 (the issue's bar is 1e-6).
 """
 
@@ -46,7 +46,7 @@ def test_munchausen_and_boltzmann_policy_iteration_match_openspiel(games, name):
 
 def test_munchausen_is_omd_without_openspiels_in_place_reads(games):
     """Munchausen's iterates are OMD's (the log of the last policy carries the sum of the Q's); OpenSpiel's
-    MirrorDescent (2.27303 after 10 iterations, tests/test_kernels.py) differs from both on
+    MirrorDescent (2.27303 after 10 iterations, tests/finite/test_kernels.py) differs from both on
     crowd_modelling through its in-place reads."""
     game = games["crowd_modelling"]
     munchausen = mfgtools.solve(game, "munchausen-omd", iterations=10, progress=False)

@@ -6,7 +6,7 @@ uniform policy, and of the policies after 10 iterations of
 ``OnlineMirrorDescent(alpha=1.0)`` (MFGLib's default step size) and of
 ``FictitiousPlay()`` (``alpha=0``, weights ``1/(k+2)``), from ``solve(env,
 max_iter=10, atol=None, rtol=None)``. CI has no MFGLib: these numbers are what
-it checks; tests/test_mfglib_live.py recomputes them when MFGLib is installed.
+it checks; tests/games/test_mfglib_live.py recomputes them when MFGLib is installed.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ crowd_avoidance against its figures.
 The reference values were computed by OpenSpiel 2.0.2 itself in float64
 (benchmarks/openspiel_game_references.py: NashConv of the uniform policy, after
 10 MirrorDescent iterations at lr 0.01 and after 10 FictitiousPlay iterations),
-so CI checks them without OpenSpiel installed; tests/test_openspiel_live.py
+so CI checks them without OpenSpiel installed; tests/games/test_openspiel_live.py
 re-derives such figures when OpenSpiel is present. Agreement is ~1e-14; the
 tests ask for 1e-9 (the issue's bar is 1e-6).
 """

@@ -38,7 +38,7 @@ def test_openspiel_crowd_modelling_fictitious_play(x64):
 
 # Recorded from OpenSpiel 2.0.2 (pyspiel.load_game("mfg_crowd_modelling_2d", ...), NashConv of
 # UniformRandomPolicy and of MirrorDescent(lr=0.05) after K iterations), so CI checks the 2D game
-# without installing OpenSpiel. tests/test_openspiel_live.py re-derives such figures when it is.
+# without installing OpenSpiel. tests/games/test_openspiel_live.py re-derives such figures when it is.
 OPENSPIEL_2D = [
     (dict(horizon=6), 3, 2.291039040000001, 1.8855113969302906),
     (dict(setting="four_rooms", horizon=12), 3, 24.388856779250432, 15.854909293555579),
