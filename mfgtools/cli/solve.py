@@ -104,6 +104,15 @@ def run_solve(args) -> int:
                 ),
             )
         )
+        if "paper_exploitability" in result.metrics:  # Off-MMD and D-MOMD: the official code's score beside it
+            paper = np.asarray(result.metrics["paper_exploitability"], dtype=float)
+            first = f"initial policy: {paper[0]:.6g}; " if np.isfinite(paper[0]) else ""
+            lines.append(
+                (
+                    "paper's score",
+                    f"{float(paper[-1]):.6g} ({first}the official code's: discount 0.99, greedy value at t = 0)",
+                )
+            )
     else:  # mean-field control of a swarm: the shared return of the decentralised policy
         returns = np.asarray(result.metrics["return"], dtype=float)
         order = np.asarray(result.metrics["order_parameter"], dtype=float)

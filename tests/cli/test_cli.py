@@ -365,6 +365,10 @@ def test_dataset_collect_info_mix_and_off_mmd_from_the_file(tmp_path):
     result = mfgtools.load_result(str(tmp_path / "off.nc"))
     assert dataset_params(result, "solver_params")["dataset"] == "mix.nc"
     assert result["exploitability"].shape == (3,) and "mis_error" in result
+    # the official code's score is printed beside the clean exploitability, as saved
+    paper = float(result["paper_exploitability"].values[-1])
+    shown = next(line for line in solve.stdout.splitlines() if line.startswith("paper's score"))
+    assert shown.split()[2] == f"{paper:.6g}" and "discount 0.99" in shown, solve.stdout
     assert not (tmp_path / "off.nc.ckpt").exists()  # removed once the result is saved
 
 
