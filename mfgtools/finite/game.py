@@ -95,6 +95,9 @@ class FiniteGame:
         included), ``None`` otherwise.
       free_mask: ``(H, W)`` bool, ``True`` on cells an agent can occupy (grid games).
       action_labels: human-readable action names, in the game's action order.
+      stages: the transition as a move then a noise step (:class:`Stages`), when the game's table is one
+        (``next_state[s, a, k] = noise_next[move[s, a], k]``); the kernels then read the two small tables
+        instead of the ``(S, A, K)`` one. None: only the table.
       stationary: the mode this game is played in. ``False``: finite horizon,
         policies ``(T, S, A)``, flows ``(T+1, S)``. ``True``: discounted infinite
         horizon with time-homogeneous rewards and transitions (``t`` is always
@@ -115,6 +118,7 @@ class FiniteGame:
     free_mask: jax.Array | None = None
     action_labels: tuple | None = struct.field(pytree_node=False, default=None)
     stationary: bool = struct.field(pytree_node=False, default=False)
+    stages: Stages | None = None
 
     kind = "finite"  # the game family solvers are matched on (:data:`mfgtools.registry.KINDS`)
     # Games whose reward or transition read the joint state-action distribution
@@ -269,15 +273,52 @@ def _state_axis(shape: tuple, n_states: int) -> int:
     raise MFGError(f"no state axis of length {n_states} in an array of shape {shape}")
 
 
-def fan_out_fields(next_state, transition_prob) -> dict:
+@struct.dataclass
+class Stages:
+    """A transition that is a deterministic move then a noise step: ``next_state[s, a, k] =
+    noise_next[move[s, a], k]`` with probability ``noise_prob[move[s, a], k]`` (OpenSpiel's crowd games).
+
+    ``move`` ``(S, A)``, ``noise_next`` and ``noise_prob`` ``(S, N)``, and the inverse tables of both stages,
+    ``move_incoming`` ``(S, J1)`` over the ``S * A`` moves and ``noise_incoming`` ``(S, J2)`` over the
+    ``S * N`` noise steps (:func:`incoming_table`). A backward step then gathers ``S * N + S * A`` values
+    instead of ``S * A * N``, a forward step ``S * (J1 + J2)`` instead of ``S * J``.
+    """
+
+    move: jax.Array
+    move_incoming: jax.Array
+    noise_next: jax.Array
+    noise_prob: jax.Array
+    noise_incoming: jax.Array
+
+
+def fan_out_fields(next_state, transition_prob, stages: tuple | None = None) -> dict:
     """The transition fields of a :class:`FiniteGame` from host tables ``(S, A, K)``: ``next_state`` (int32),
-    ``transition_prob`` (float) and their inverse ``incoming`` (:func:`incoming_table`), for ``cls(**fields, ...)``."""
+    ``transition_prob`` (float) and their inverse ``incoming`` (:func:`incoming_table`), for ``cls(**fields, ...)``.
+
+    ``stages``: ``(move (S, A), noise_next (S, N), noise_prob (S, N))`` when the table is a move then a noise
+    step; they must compose to the table (checked), and the game then carries them (:class:`Stages`).
+    """
     next_state = np.asarray(next_state)
-    return dict(
+    n_states = next_state.shape[0]
+    fields = dict(
         next_state=jnp.asarray(next_state, dtype=jnp.int32),
         transition_prob=float_array(transition_prob),
-        incoming=jnp.asarray(incoming_table(next_state, next_state.shape[0])),
+        incoming=jnp.asarray(incoming_table(next_state, n_states)),
     )
+    if stages is not None:
+        move, noise_next, noise_prob = (np.asarray(x) for x in stages)
+        if not (
+            np.array_equal(noise_next[move], next_state) and np.array_equal(noise_prob[move], transition_prob)
+        ):
+            raise ValueError("stages do not compose to the transition table")
+        fields["stages"] = Stages(
+            move=jnp.asarray(move, dtype=jnp.int32),
+            move_incoming=jnp.asarray(incoming_table(move[:, :, None], n_states)),
+            noise_next=jnp.asarray(noise_next, dtype=jnp.int32),
+            noise_prob=float_array(noise_prob),
+            noise_incoming=jnp.asarray(incoming_table(noise_next[:, None, :], n_states)),
+        )
+    return fields
 
 
 def float_array(x) -> jax.Array:

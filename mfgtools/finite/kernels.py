@@ -81,6 +81,13 @@ def _take(x: jax.Array, index: jax.Array) -> jax.Array:
     return x[index.astype(jnp.uint32)]
 
 
+def _staged(game: FiniteGame) -> bool:
+    """The game's own table, given as a move then a noise step (:class:`~mfgtools.finite.game.Stages`)."""
+    return (
+        game.stages is not None and type(game).transition is FiniteGame.transition and not game.dynamic_successors
+    )
+
+
 def _deterministic(game: FiniteGame) -> bool:
     """Fan-out one on the game's own table: each ``(s, a)`` has one successor, with probability 1."""
     return game.fan_out == 1 and type(game).transition is FiniteGame.transition
@@ -174,6 +181,11 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
     else:
         prob = transition_at(game, t, mu, policy_t)
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
+    if _staged(game):  # move, then noise: two small gathers instead of one over S x J slots
+        stages = game.stages
+        moved = _gather_sum((mu[:, None] * policy_t).reshape(-1), stages.move_incoming.astype(jnp.uint32))
+        spread = (moved[:, None] * stages.noise_prob).reshape(-1)
+        return _gather_sum(spread, stages.noise_incoming.astype(jnp.uint32))
     if game.dynamic_successors:  # no static inverse table: add each mass into its successor of this step
         return jax.ops.segment_sum(mass, successors_at(game, t, mu).reshape(-1), num_segments=mu.shape[0])
     slots = incoming.shape[1]
@@ -181,8 +193,13 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
         # a few states with many predecessors (a sink, a crowded exit): the inverse table is mostly
         # padding, so add each (s, a, k) mass into its successor instead of gathering S x J slots
         return jax.ops.segment_sum(mass, game.next_state.reshape(-1), num_segments=mu.shape[0])
+    return _gather_sum(mass, incoming)
+
+
+def _gather_sum(mass: jax.Array, incoming: jax.Array) -> jax.Array:
+    """``sum_j mass[incoming[s, j]]`` ``(S,)``, the padding slots (index ``len(mass)``) reading 0."""
     mass = jnp.concatenate([mass, jnp.zeros((1,), mass.dtype)])
-    if slots > _UNROLL_PREDECESSORS:
+    if incoming.shape[1] > _UNROLL_PREDECESSORS:
         return jnp.sum(_take(mass, incoming), axis=1)
     # few predecessor slots: one fused loop over states
     total = _take(mass, incoming[:, 0])
@@ -228,6 +245,10 @@ def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy
 
 def continuations(game: FiniteGame, t, mu_t, values, policy_t=None):
     """:func:`continuation` of several value vectors, sharing the table reads."""
+    if _staged(game):  # E[v] after the noise step, read at the cell each action moves to
+        stages = game.stages
+        move = stages.move.astype(jnp.uint32)
+        return [_take(sum_last(stages.noise_prob * _take(v, stages.noise_next)), move) for v in values]
     table = successors_at(game, t, mu_t)
     if _deterministic(game):
         successor = table[:, :, 0]

@@ -129,7 +129,7 @@ def openspiel_crowd_game(
         action_cost = np.zeros_like(action_cost)
     return OpenSpielCrowdGame(
         initial_distribution=float_array(mu0),
-        **fan_out_fields(next_state, prob),
+        **fan_out_fields(next_state, prob, stages=(post_move, noise_next, noise_prob)),
         action_mask=jnp.asarray(legal),
         horizon=horizon,
         discount=discount,

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import mfgtools
 from mfgtools import kernels
 from mfgtools.errors import MFGError
+from mfgtools.finite.game import fan_out_fields
 from mfgtools.games.tabular import tabular_game
 
 # ----- OpenSpiel's own figures (kernels.md; OpenSpiel's tests) ------------------------------
@@ -293,3 +294,28 @@ def test_forward_paths_agree_with_the_dense_equation(x64, to_sink, path):
     for t in range(game.horizon):
         mu = np.einsum("s,sa,sap->p", mu, policy[t], dense)
         np.testing.assert_allclose(flow[t + 1], mu, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, params", [("crowd_modelling_2d", dict(size=5, horizon=4)), ("crowd_modelling", {})])
+def test_staged_transitions_agree_with_the_table(x64, name, params):
+    """OpenSpiel's crowd games carry their transition as a move then a noise step (``game.stages``): the
+    kernels' two small gathers give the flows, values and exploitability of the full ``(S, A, K)`` table."""
+    staged = mfgtools.make_game(name, **params)
+    assert staged.stages is not None
+    flat = staged.replace(stages=None)
+    policy = random_policy(5, staged)
+    np.testing.assert_allclose(mfgtools.mean_field(staged, policy), mfgtools.mean_field(flat, policy), rtol=1e-13)
+    flow = kernels.mean_field(flat, jnp.asarray(policy))
+    for a, b in zip(kernels.evaluate_policy(staged, policy, flow), kernels.evaluate_policy(flat, policy, flow)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-13)
+    assert mfgtools.exploitability(staged, policy) == pytest.approx(mfgtools.exploitability(flat, policy), rel=1e-12)
+    with pytest.raises(ValueError, match="do not compose"):
+        fan_out_fields(
+            np.asarray(flat.next_state),
+            np.asarray(flat.transition_prob) * 0.5,
+            stages=(
+                np.asarray(staged.stages.move),
+                np.asarray(staged.stages.noise_next),
+                np.asarray(staged.stages.noise_prob),
+            ),
+        )
