@@ -459,6 +459,15 @@ def _native(value, dimension: Dimension):
     return value
 
 
+def _coordinate(value):
+    """A parameter value as a netCDF coordinate: numbers stay numbers, the rest become text (as sweeps write)."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return value
+    return "none" if value is None else str(value)
+
+
 def _space_entry(dimension: Dimension):
     if dimension.choices is not None:
         return [str(choice) for choice in dimension.choices]
@@ -468,8 +477,6 @@ def _space_entry(dimension: Dimension):
 def _record(datasets, entries, dimensions, metric):
     """One Dataset over ``candidate``: parameters, scores, rounds and the metric histories of every round."""
     import xarray as xr
-
-    from mfgtools.sweeps import _label
 
     parts = []
     for dataset, run_scores, candidate_scores in datasets:
@@ -494,7 +501,7 @@ def _record(datasets, entries, dimensions, metric):
             for dataset, _, _ in datasets
             for value in np.atleast_1d(dataset[dimension.name].values if dimension.name in dataset.coords else [])
         ]
-        labels = np.asarray([_label(value.item() if hasattr(value, "item") else value) for value in values])
+        labels = np.asarray([_coordinate(value.item() if hasattr(value, "item") else value) for value in values])
         record[dimension.name] = (
             ("candidate",),
             labels,
