@@ -45,10 +45,14 @@ import json
 import math
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mfgtools.errors import MFGError, as_int
+
+if TYPE_CHECKING:  # pragma: no cover
+    import xarray as xr
 
 SCALES = ("linear", "log")
 SCORES = ("final", "best", "mean-last")
@@ -249,7 +253,7 @@ class TuneResult:
     score: float
     metric: str
     higher_is_better: bool
-    record: object
+    record: xr.Dataset
     sweeps: tuple
 
     def save(self, path, overwrite: bool = True) -> str:
@@ -328,7 +332,7 @@ def tune(
     iterations = as_int(default_iterations(solver) if iterations is None else iterations, "iterations", 1)
     ranges = [d for d in dimensions if d.choices is None]
     choices = [d for d in dimensions if d.choices is not None]
-    combos = list(itertools.product(*(d.choices for d in choices)))
+    combos = list(itertools.product(*(d.choices or () for d in choices)))
     if budget < len(combos):
         raise MFGError(
             f"budget {budget} is below the {len(combos)} combinations of choices; "
