@@ -21,8 +21,9 @@ the parameters that cannot be vmapped):
 - **rounds.** The budget (candidates in all, each run on every seed) is
   split over the combinations of choices and then into ``rounds`` nearly
   equal rounds. The first round is a scrambled Sobol design over the ranges
-  (the solver's default point takes the first slot when it lies in the space,
-  so the tuner never reports worse than the defaults it saw); each later round
+  (the default values of the ranges take the first slot of every combination
+  when they lie in the space, so the tuner never reports worse than the
+  defaults it saw); each later round
   draws Sobol points in boxes around the best candidates so far (the best
   quarter of a round's size), the box half as wide each round (a quarter of
   each range, in the unit cube of the log/linear coordinates, in round 1).
@@ -354,7 +355,8 @@ def tune(
     rngs = [np.random.default_rng(stream) for stream in streams]
     units: list[list] = [[] for _ in combos]  # per combo: unit points evaluated
     scores: list[list] = [[] for _ in combos]  # per combo: their scores
-    entries = []  # (combo, round, unit, is default)
+    entries = []  # (combo, round, is default)
+    evaluated: list[dict] = []  # every candidate's parameters, as the solver takes them
     datasets = []
     metric, higher = "exploitability", False
     for round_index in range(rounds):
@@ -365,8 +367,11 @@ def tune(
             if round_index == 0:
                 points = _sobol(count, dims, rngs[combo_index])
                 flags = [False] * count
-                if default_unit is not None and count:
-                    points[0], flags[0] = default_unit, True
+                if default_unit is not None and count:  # the default ranges first, in every combination
+                    points[0] = default_unit
+                    flags[0] = all(
+                        str(value) == str(parameters[d.name].default) for d, value in zip(choices, combos[combo_index])
+                    )
             else:
                 order = _ranked(np.asarray(scores[combo_index]), higher)
                 keep = max(1, math.ceil(count / 4))
@@ -413,6 +418,7 @@ def tune(
         histories = np.asarray(dataset[metric].transpose("seed", "point", "iteration").values, dtype=np.float64)
         run_scores = _run_scores(histories, score, last, higher)
         candidate_scores = _aggregate(run_scores, aggregate)
+        evaluated += candidates
         for (combo_index, unit, flag), value in zip(drawn, candidate_scores):
             units[combo_index].append(unit)
             scores[combo_index].append(float(value))
@@ -424,8 +430,7 @@ def tune(
     if not np.isfinite(all_scores).any():
         raise MFGError(f"no candidate has a finite {metric} score; narrow the space (e.g. smaller learning rates)")
     best_index = int(_ranked(all_scores, higher)[0])
-    best = {d.name: record[d.name].values[best_index].item() for d in dimensions}
-    best = {d.name: _native(best[d.name], d) for d in dimensions}
+    best = evaluated[best_index]
     record.attrs.update(
         tune=1,
         space=json.dumps({d.name: _space_entry(d) for d in dimensions}),
@@ -451,16 +456,6 @@ def tune(
         record=record,
         sweeps=tuple(d for d, _, _ in datasets),
     )
-
-
-def _native(value, dimension: Dimension):
-    """A record value back as the solver takes it (a choice as given, a range value as float)."""
-    if dimension.choices is None:
-        return float(value)
-    for choice in dimension.choices:
-        if str(choice) == str(value) or (choice is None and value == "none"):
-            return choice
-    return value
 
 
 def _coordinate(value):

@@ -17,7 +17,6 @@ import xarray as xr
 import mfgtools
 from mfgtools.cli import main
 from mfgtools.errors import MFGError
-from mfgtools.sweeps import sweep
 from mfgtools.tuning import check_space, parse_range
 
 SPACE = {"learning_rate": (1e-3, 10.0, "log")}
@@ -76,25 +75,20 @@ def test_scores_best_iterate_and_mean_of_last_iterations(tuned):
     np.testing.assert_allclose(_run_scores(history, "final", 10, False), history[:, -1])
 
 
-def test_choices_are_separate_programs_and_sweep_points_match_solve(game):
-    dataset = sweep(
-        game,
-        "fixed-point",
-        points=[
-            {"damping": 0.5, "ties": "first"},
-            {"damping": 0.2, "ties": "split"},
-            {"damping": 0.7, "ties": "first"},
-        ],
-        iterations=2,
-        progress=False,
+def test_choices_are_separate_programs_searched_each_with_its_share(game):
+    tuned = mfgtools.tune(
+        game, "fixed-point", space={"damping": (0.1, 1.0), "ties": ["first", "split"]}, budget=4, iterations=2
     )
-    assert dataset.sizes["point"] == 3 and dataset.attrs["programs"] == 2
-    assert list(dataset["ties"].values) == ["first", "split", "first"]
-    single = mfgtools.solve(game, "fixed-point", iterations=2, seed=0, damping=0.2, ties="split")
-    np.testing.assert_allclose(
-        dataset["exploitability"].isel(seed=0, point=1).values, single.metrics["exploitability"], rtol=1e-5
-    )
-    assert json.loads(dataset.attrs["parameters"]) == ["damping", "ties"]
+    record = tuned.record
+    assert record.attrs["programs"] == 2 and record.attrs["vmapped"] == '["damping"]'
+    assert list(record["ties"].values) == ["first", "first", "split", "split"]
+    # the default damping (1.0) opens each combination; only ties=first is the solver's default point
+    assert list(record["damping"].values[[0, 2]]) == [1.0, 1.0] and list(record["default"].values) == [1, 0, 0, 0]
+    assert tuned.best["ties"] in ("first", "split") and isinstance(tuned.best["damping"], float)
+    single = mfgtools.solve(game, "fixed-point", iterations=2, seed=0, **tuned.best)
+    assert tuned.score == pytest.approx(float(single.metrics["exploitability"][-1]), rel=1e-5)
+    sweep = tuned.sweeps[0]
+    assert json.loads(sweep.attrs["parameters"]) == ["damping", "ties"] and sweep.sizes["point"] == 4
 
 
 def test_cli_tune_prints_the_best_point_and_saves_the_record(game, tuned, tmp_path, capsys):
