@@ -440,7 +440,7 @@ def sweep(
     batch_index = 0
     try:
         for _, members in groups:
-            base = replicate(solvers[members[0]], replicated)
+            base = replicate(_canonical(solvers[members[0]], paths, spec), replicated)
             runs = [(point, index) for point in members for index in range(len(seeds))]
             for begin in range(0, len(runs), per_batch):
                 batch = runs[begin : begin + per_batch]
@@ -673,6 +673,24 @@ def _vmappable(game, solvers, names, settings, zipped: bool = False) -> tuple:
         if _traces(base, game, chosen + (candidate,)):
             chosen += (candidate,)
     return chosen
+
+
+def _canonical(solver, paths, spec):
+    """``solver`` with its vmapped fields set to the registry defaults (floats), as the base of a program.
+
+    The runs read the vmapped values, never the base's; but a field's value is
+    part of the solver's pytree structure, so a base holding the first grid
+    point's value would make every sweep over other values compile its program
+    again. With the defaults, sweeps of the same shape (the tuner's rounds)
+    reuse it.
+    """
+    from mfgtools.engine.programs import replace_at
+
+    for name, path in paths:
+        default = spec.parameters[name].default
+        if type(default) is float:
+            solver = replace_at(solver, path, default)
+    return solver
 
 
 def _zipped_fields_only(solvers, candidates, names, settings) -> bool:

@@ -180,7 +180,7 @@ def run_tune(args) -> int:
             "candidates",
             f"{scores.size} in {int(record.attrs['rounds'])} round{'s' if int(record.attrs['rounds']) != 1 else ''}"
             f" x {len(seeds)} seed{'s' if len(seeds) != 1 else ''}; {int(record.attrs['programs'])} program"
-            f"{'s' if int(record.attrs['programs']) != 1 else ''}; vmapped: "
+            f" run{'s' if int(record.attrs['programs']) != 1 else ''}; vmapped: "
             f"{', '.join(json.loads(record.attrs['vmapped'])) or 'seeds only'}",
         ),
         ("best", f"{best}: {scored} {result.metric} {result.score:.6g} ({over})"),
