@@ -226,7 +226,9 @@ def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
         values = list(values)
         if not values:
             raise MFGError(f"the grid of {name!r} has no values")
-        built = [make_solver(solver, **fixed_params, **{name: value}).settings()[name] for value in values]
+        built = [  # a parameter the solver stores under another form (fp's alpha): as given
+            make_solver(solver, **fixed_params, **{name: value}).settings().get(name, value) for value in values
+        ]
         labels = [_label(value) for value in built]
         repeated = sorted({str(v) for v in labels if labels.count(v) > 1})
         if repeated:
@@ -744,8 +746,8 @@ def _point_values(solver: str, points, fixed_params: dict) -> tuple[dict, dict]:
     settings: dict = {name: [] for name in names}
     for point in points:
         built = make_solver(solver, **fixed_params, **point).settings()
-        for name in names:
-            settings[name].append(built[name])
+        for name in names:  # a parameter the solver stores under another form (fp's alpha): as given
+            settings[name].append(built.get(name, point[name]))
     return raw, settings
 
 

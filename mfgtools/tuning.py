@@ -157,7 +157,9 @@ def check_space(solver: str, space, fixed_params: dict | None = None) -> list[Di
         if isinstance(bounds, list):  # choices: each one a separate combination
             if not bounds:
                 raise MFGError(f"space {name}: the list of choices is empty")
-            built = [make_solver(solver, **fixed_params, **{name: value}).settings()[name] for value in bounds]
+            built = [
+                make_solver(solver, **fixed_params, **{name: value}).settings().get(name, value) for value in bounds
+            ]
             labels = [str(value) for value in built]
             if len(set(labels)) != len(labels):
                 raise MFGError(f"space {name}: the choices repeat a value; give each once")

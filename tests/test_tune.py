@@ -141,6 +141,7 @@ def test_other_inputs_are_validated_before_anything_runs(game):
     with pytest.raises(MFGError, match="'learning_rate' is both tuned"):
         check_space("omd", SPACE, {"learning_rate": 0.1})
     assert [d.name for d in check_space("pma", None)] == ["learning_rate", "temperature"]
+    assert check_space("fp", {"alpha": [0.1, 0.5]})[0].choices == (0.1, 0.5)  # stored as damping, kept as given
     assert parse_range("first,split", "ties") == ["first", "split"] and parse_range("0:1:log", "x") == (0.0, 1.0, "log")
     for kwargs, message in [
         (dict(budget=0), "budget must be"),

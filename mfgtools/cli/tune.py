@@ -32,7 +32,7 @@ def add_tune_parser(commands) -> None:
         "  mfgtools tune --game crowd_modelling --solver omd --space learning_rate=1e-3:10:log --budget 64 "
         "--out tune.nc\n"
         "  mfgtools tune --map four_rooms --solver pma --budget 32 --seeds 0-3 --score best\n"
-        "  mfgtools tune --solver fp --space alpha=0:1 --space ties=first,split --budget 16\n\n"
+        "  mfgtools tune --solver fixed-point --space damping=0.01:1 --space ties=first,split --budget 16\n\n"
         "A range is LOW:HIGH (uniform) or LOW:HIGH:log (uniform in the logarithm); a list V1,V2,... gives "
         "choices, each combination searched as its own program. Without --space: the solver's default space.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
