@@ -28,6 +28,7 @@ _EXPORTS = {
     "solve": "mfgtools.solvers",
     "solve_seeds": "mfgtools.solvers",
     "sweep": "mfgtools.sweeps",
+    "tune": "mfgtools.tuning",
     "list_solvers": "mfgtools.solvers",
     "default_iterations": "mfgtools.solvers",
     "mean_field": "mfgtools.finite.evaluation",
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from mfgtools.results import Result, load_result
     from mfgtools.solvers import default_iterations, list_solvers, solve, solve_seeds
     from mfgtools.sweeps import sweep
+    from mfgtools.tuning import tune
 
 
 def __getattr__(name: str):

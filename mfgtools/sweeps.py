@@ -226,7 +226,9 @@ def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
         values = list(values)
         if not values:
             raise MFGError(f"the grid of {name!r} has no values")
-        built = [make_solver(solver, **fixed_params, **{name: value}).settings()[name] for value in values]
+        built = [  # a parameter the solver stores under another form (fp's alpha): as given
+            make_solver(solver, **fixed_params, **{name: value}).settings().get(name, value) for value in values
+        ]
         labels = [_label(value) for value in built]
         repeated = sorted({str(v) for v in labels if labels.count(v) > 1})
         if repeated:
@@ -265,6 +267,7 @@ def sweep(
     remove_checkpoint: bool = True,
     atol: float | None = None,
     rtol: float | None = None,
+    points=None,
     **fixed_params,
 ):
     """Run ``solver`` on ``game`` for every seed x every point of ``grid``; one Dataset.
@@ -307,6 +310,12 @@ def sweep(
         own (a batch ends once every run has stopped). A stopped run's metrics
         keep its final value to the end of the ``iteration`` axis (its policy
         stays iterate ``k``); when a run stopped, the variable ``iterations_run`` gives each run's ``k``.
+      points: instead of ``grid``, a list of points ``[{parameter: value}, ...]``
+        (every point names the same parameters): those points only, not a
+        product. The Dataset then has the dimensions ``seed`` and ``point``,
+        each parameter a coordinate over ``point``, and the attribute
+        ``parameters`` (JSON list); points that differ only in vmapped
+        parameters share one program (what :func:`mfgtools.tune` draws).
 
     Returns:
       An :class:`xarray.Dataset` with the variables of ``Result.to_xarray()``
@@ -354,14 +363,23 @@ def sweep(
     seeds = parse_seeds(seeds)
     batch_size = None if batch_size is None else as_int(batch_size, "batch_size", 1)
     every = 1 if checkpoint_every is None else as_int(checkpoint_every, "checkpoint_every", 0)
-    raw, settings = _grid_values(solver, grid, fixed_params)
+    zipped = points is not None
+    if zipped:
+        if grid is not None:
+            raise MFGError("give grid (a product of values) or points (a list of points), not both")
+        raw, settings = _point_values(solver, points, fixed_params)
+    else:
+        raw, settings = _grid_values(solver, grid, fixed_params)
     names = list(settings)
     sizes = [len(settings[name]) for name in names]
     devices = resolve_devices(devices, local_only=False)
 
     start = time.perf_counter()
-    # every grid point's solver, built, checked and prepared as `solve` does
-    points = list(itertools.product(*(range(size) for size in sizes)))
+    # every grid point's solver (index of its value per parameter), built, checked and prepared as `solve` does
+    if zipped:
+        points = [(index,) * len(names) for index in range(sizes[0])]
+    else:
+        points = list(itertools.product(*(range(size) for size in sizes)))
     solvers = {
         point: prepare_solver(game, solver, {**fixed_params, **{n: raw[n][i] for n, i in zip(names, point)}})[1]
         for point in points
@@ -377,7 +395,7 @@ def sweep(
         devices=len(devices),
         force=force,
     )
-    paths = _vmappable(game, solvers, names, settings)
+    paths = _vmappable(game, solvers, names, settings, zipped)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]
 
@@ -387,12 +405,12 @@ def sweep(
     game_on_devices = replicate(game, replicated)
     dtype = np.dtype(jax.numpy.result_type(float))
 
-    groups = []  # (outer index, [grid points of this program])
-    for outer_index in itertools.product(*(range(len(settings[n])) for n in outer)):
-        fixed = dict(zip(outer, outer_index))
-        members = [point for point in points if all(point[names.index(n)] == i for n, i in fixed.items())]
-        groups.append((outer_index, members))
-    runs_per_program = len(groups[0][1]) * len(seeds)
+    programs: dict = {}  # the values of the outer parameters -> [grid points of this program]
+    for point in points:
+        outer_values = tuple(str(_label(settings[n][point[names.index(n)]])) for n in outer)
+        programs.setdefault(outer_values, []).append(point)
+    groups = list(programs.items())  # (outer values, [grid points of this program])
+    runs_per_program = max(len(members) for _, members in groups) * len(seeds)
     per_batch = runs_per_program if batch_size is None else min(batch_size, runs_per_program)
     padded = math.ceil(per_batch / len(devices)) * len(devices)
     batches = sum(math.ceil(len(members) * len(seeds) / per_batch) for _, members in groups)
@@ -402,6 +420,7 @@ def sweep(
         identity = checkpoints.run_identity(game, solver, _common_settings(first, names), seeds, iterations)
         identity.update(
             grid=json.dumps({name: [_label(value) for value in settings[name]] for name in names}, default=_label),
+            **({"points": 1} if zipped else {}),
             batch_size=padded,
             batches=batches,
             devices=len(devices),
@@ -423,7 +442,7 @@ def sweep(
     batch_index = 0
     try:
         for _, members in groups:
-            base = replicate(solvers[members[0]], replicated)
+            base = replicate(_canonical(solvers[members[0]], paths, spec), replicated)
             runs = [(point, index) for point in members for index in range(len(seeds))]
             for begin in range(0, len(runs), per_batch):
                 batch = runs[begin : begin + per_batch]
@@ -502,7 +521,8 @@ def sweep(
         vmapped,
         dict(
             solver_params=json.dumps(_common_settings(first, names), default=_label),
-            grid=json.dumps(names),
+            grid=json.dumps(["point"] if zipped else names),
+            **({"parameters": json.dumps(names)} if zipped else {}),
             vmapped=json.dumps(vmapped),
             programs=len(groups),
             iterations=iterations,
@@ -512,6 +532,7 @@ def sweep(
             processes=jax.process_count(),
             batch_size=padded,
         ),
+        zipped,
     )
 
 
@@ -609,14 +630,17 @@ def remove_checkpoint_files(path) -> None:
             os.unlink(name)
 
 
-def _vmappable(game, solvers, names, settings) -> tuple:
+def _vmappable(game, solvers, names, settings, zipped: bool = False) -> tuple:
     """The grid parameters one program can take as traced values: ``((name, path), ...)``.
 
     A candidate has only float values, lives in a dataclass field of the solver
     (:func:`_field_path`), and every grid point's solver is the solver of the same
     point with the first value, that field replaced (so ``prepare`` builds
     nothing from it). The candidates are then traced together (and, if that
-    fails, added one at a time): see :func:`_traces`.
+    fails, added one at a time): see :func:`_traces`. With ``zipped`` points
+    (``sweep(points=...)``) the candidates are checked together: every
+    point's solver must be the first point's with all their fields replaced
+    (else none is vmapped).
     """
     from mfgtools.engine.programs import replace_at
 
@@ -627,6 +651,9 @@ def _vmappable(game, solvers, names, settings) -> tuple:
             continue
         path = _field_path(base, name)
         if path is None:
+            continue
+        if zipped:
+            candidates.append((name, path))
             continue
         if all(
             _same_solver(
@@ -639,6 +666,8 @@ def _vmappable(game, solvers, names, settings) -> tuple:
             if point[position]
         ):
             candidates.append((name, path))
+    if zipped and not _zipped_fields_only(solvers, candidates, names, settings):
+        candidates = []
     if not candidates or _traces(base, game, tuple(candidates)):
         return tuple(candidates)
     chosen = ()
@@ -648,18 +677,92 @@ def _vmappable(game, solvers, names, settings) -> tuple:
     return chosen
 
 
+def _canonical(solver, paths, spec):
+    """``solver`` with its vmapped fields set to the registry defaults (floats), as the base of a program.
+
+    The runs read the vmapped values, never the base's; but a field's value is
+    part of the solver's pytree structure, so a base holding the first grid
+    point's value would make every sweep over other values compile its program
+    again. With the defaults, sweeps of the same shape (the tuner's rounds)
+    reuse it.
+    """
+    from mfgtools.engine.programs import replace_at
+
+    for name, path in paths:
+        default = spec.parameters[name].default
+        if type(default) is float:
+            solver = replace_at(solver, path, default)
+    return solver
+
+
+def _zipped_fields_only(solvers, candidates, names, settings) -> bool:
+    """Whether, among the points that agree on every other parameter, each point's solver is the first
+    such point's with the candidates' fields replaced (so ``prepare`` builds nothing from them)."""
+    others = [name for name in names if name not in {name for name, _ in candidates}]
+    first: dict = {}
+    for point, solver in solvers.items():
+        key = tuple(str(_label(settings[name][point[0]])) for name in others)
+        reference = first.setdefault(key, solver)
+        if not _same_solver(_replaced(reference, candidates, settings, point), solver):
+            return False
+    return True
+
+
+def _replaced(solver, candidates, settings, point):
+    """``solver`` with the field of every candidate ``(name, path)`` set to its value at ``point`` (zipped)."""
+    from mfgtools.engine.programs import replace_at
+
+    for name, path in candidates:
+        solver = replace_at(solver, path, settings[name][point[0]])
+    return solver
+
+
+def _point_values(solver: str, points, fixed_params: dict) -> tuple[dict, dict]:
+    """``({name: [value as given per point]}, {name: [setting per point]})`` of validated ``points``."""
+    from mfgtools.solvers import make_solver, solver_spec
+
+    spec = solver_spec(solver)
+    make_solver(solver, **fixed_params)  # the fixed parameters alone first: their own errors
+    if isinstance(points, (dict, str)) or not hasattr(points, "__iter__"):
+        raise MFGError(f"points must be a list of dicts {{parameter: value}}, got {type(points).__name__}")
+    points = list(points)
+    if not points or not all(isinstance(point, dict) for point in points):
+        raise MFGError("points must be a non-empty list of dicts {parameter: value}")
+    names = list(points[0])
+    if not names:
+        raise MFGError("every point must set at least one parameter")
+    for point in points:
+        if set(point) != set(names):
+            raise MFGError(f"every point must set the same parameters: {sorted(point)} differs from {sorted(names)}")
+    for name in names:
+        if name not in spec.parameters:
+            raise MFGError(
+                f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
+                f"{', '.join(sorted(spec.parameters)) or 'none'}"
+            )
+        if name in fixed_params:
+            raise MFGError(f"parameter {name!r} is both swept (points) and fixed; keep one")
+    raw: dict = {name: [point[name] for point in points] for name in names}
+    settings: dict = {name: [] for name in names}
+    for point in points:
+        built = make_solver(solver, **fixed_params, **point).settings()
+        for name in names:  # a parameter the solver stores under another form (fp's alpha): as given
+            settings[name].append(built.get(name, point[name]))
+    return raw, settings
+
+
 def _common_settings(solver, names) -> dict:
     return {key: value for key, value in solver.settings().items() if key not in names}
 
 
-def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
-    """Stack the per-run Datasets into one with the dims ``seed``, then the grid parameters."""
+def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs, zipped: bool = False):
+    """Stack the per-run Datasets into one with the dims ``seed``, then the grid parameters (``point``: zipped)."""
     import xarray as xr
 
-    sizes = tuple(len(settings[name]) for name in names)
+    sizes = (len(points),) if zipped else tuple(len(settings[name]) for name in names)
     order = [(point, index) for index in range(len(seeds)) for point in points]  # seed-major, then the grid
     sample = datasets[order[0]]
-    lead_dims = ("seed", *names)
+    lead_dims = ("seed", "point") if zipped else ("seed", *names)
     lead_shape = (len(seeds), *sizes)
     data = {}
     for name, variable in sample.data_vars.items():
@@ -670,8 +773,11 @@ def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
         data[name] = xr.Variable(lead_dims + variable.dims, stacked, attrs=variable.attrs)
     coords = {name: coord for name, coord in sample.coords.items()}
     coords["seed"] = np.asarray(seeds, dtype=np.int64)
+    if zipped:
+        coords["point"] = np.arange(len(points), dtype=np.int64)
     for name in names:
-        coords[name] = np.asarray([_label(value) for value in settings[name]])
+        labels = np.asarray([_label(value) for value in settings[name]])
+        coords[name] = ("point", labels) if zipped else labels
     if "best_iteration" in sample.attrs:  # per run: a variable over the runs, not an attribute
         best = np.asarray([datasets[run].attrs["best_iteration"] for run in order]).reshape(lead_shape)
         data["best_iteration"] = xr.Variable(lead_dims, best, attrs={"description": "iteration of the best iterate"})
@@ -689,6 +795,8 @@ def _assemble(datasets: dict, points, seeds, names, settings, vmapped, attrs):
     }
     dataset = xr.Dataset(data, coords=coords, attrs={**kept, "sweep": 1, **attrs})
     dataset["seed"].attrs["description"] = "seed of the run (as solve(..., seed=s))"
+    if zipped:
+        dataset["point"].attrs["description"] = "index of the point (sweep(points=...))"
     for name in names:
         dataset[name].attrs["description"] = f"solver parameter {name}" + (
             " (vmapped)" if name in vmapped else " (outer loop)"
@@ -737,8 +845,11 @@ def best_point(dataset) -> dict:
     flat = int(np.nanargmax(means) if higher else np.nanargmin(means))
     index = np.unravel_index(flat, tuple(dataset.sizes[d] for d in dims)) if dims else ()
     column = values[:, flat]
+    point = {d: dataset[d].values[i].item() for d, i in zip(dims, index)}
+    if "parameters" in dataset.attrs:  # sweep(points=...): the parameters of that point
+        point.update({name: dataset[name].values[index[0]].item() for name in json.loads(dataset.attrs["parameters"])})
     return {
-        "point": {d: dataset[d].values[i].item() for d, i in zip(dims, index)},
+        "point": point,
         "metric": name,
         "higher_is_better": higher,
         "mean": float(means[flat]),

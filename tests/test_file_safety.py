@@ -133,6 +133,7 @@ OUT_IS_INPUT = {
     ),
     "dataset mix": (["dataset", "mix", "a.nc", "b.nc", "--out", "a.nc"], "a.nc", "dataset file"),
     "sweep --map": (["sweep", "--map", "in.txt", "--out", "in.txt"], "in.txt", "map file"),
+    "tune --map": (["tune", "--map", "in.txt", "--out", "in.txt"], "in.txt", "map file"),
     "plot": (["plot", "in.nc", "--out", "in.nc"], "in.nc", "would overwrite the result"),
 }
 
@@ -151,6 +152,7 @@ EXISTING = {
     "solve --out": ["solve", *TINY, "--out", "old"],
     "solve --plot": ["solve", *TINY, "--out", "new.nc", "--plot", "old.png"],
     "sweep --out": ["sweep", *TINY, "--out", "old"],
+    "tune --out": ["tune", *TINY, "--out", "old"],
     "dataset collect": ["dataset", "collect", "--out", "old"],
     "dataset mix": ["dataset", "mix", "a.nc", "--out", "old"],
     "plot": ["plot", "a.nc", "--out", "old.png"],
@@ -179,8 +181,8 @@ def test_plot_replaces_a_figure_with_overwrite_only(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["solve", *TINY], ["sweep", *TINY], ["dataset", "collect"], ["plot", "r.nc"]],
-    ids=["solve", "sweep", "collect", "plot"],
+    [["solve", *TINY], ["sweep", *TINY], ["tune", *TINY], ["dataset", "collect"], ["plot", "r.nc"]],
+    ids=["solve", "sweep", "tune", "collect", "plot"],
 )
 def test_an_empty_out_is_refused_before_any_work(tmp_path, args):
     (tmp_path / "r.nc").write_text("x")

@@ -69,7 +69,9 @@ def shrink_command(argv: list[str]) -> list[str]:
     """An ``mfgtools`` command (without the program name) at a tiny budget."""
     argv = list(argv)
     command = argv[0]
-    if command in ("solve", "sweep"):
+    if command == "tune":
+        _set(argv, "--budget", "4")
+    if command in ("solve", "sweep", "tune"):
         _set(argv, "--iterations", "2")
         solver = _option(argv, "--solver")
         game = _option(argv, "--game") or "crowd"
@@ -130,6 +132,8 @@ def test_readme_has_the_examples_this_test_expects():
 def test_shrink_cuts_every_budget():
     argv = shrink_command(["solve", "--solver", "off-mmd", "--iterations", "300", "--resume"])
     assert argv[argv.index("--iterations") + 1] == "2" and "steps=2" in argv
+    argv = shrink_command(["tune", "--game", "crowd_modelling", "--budget", "64"])
+    assert argv[argv.index("--budget") + 1] == "4" and argv[argv.index("--iterations") + 1] == "2"
     argv = shrink_command(["dataset", "collect", "--policy", "omd:50", "--episodes", "2000", "--out", "x.nc"])
     assert argv[argv.index("--policy") + 1] == "omd:2" and argv[argv.index("--episodes") + 1] == "20"
     assert "iterations=2, steps=2" in shrink_python('solve(game, "off-mmd", dataset=data, iterations=100)')

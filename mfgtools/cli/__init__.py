@@ -1,4 +1,4 @@
-"""The ``mfgtools`` command line: ``solve``, ``sweep``, ``dataset``, ``list`` and ``plot``.
+"""The ``mfgtools`` command line: ``solve``, ``sweep``, ``tune``, ``dataset``, ``list`` and ``plot``.
 
 ::
 
@@ -7,6 +7,7 @@
     mfgtools solve --game crowd --solver off-mmd --task navigation --dataset my-data.nc --resume
     mfgtools sweep --game crowd --map four_rooms --solver omd --seeds 0-7 --grid learning_rate=0.01,0.03,0.1 \
         --out sweep.nc --plot sweep.png
+    mfgtools tune --game crowd_modelling --solver omd --space learning_rate=1e-3:10:log --budget 64 --out tune.nc
     mfgtools dataset collect --game crowd --policy omd:50 --epsilon 0.2 --episodes 2000 --out data.nc
     mfgtools dataset mix a.nc b.nc --counts 500,1500 --out mix.nc
     mfgtools dataset info data.nc --quality
@@ -71,6 +72,7 @@ from mfgtools.cli.listing import run_list
 from mfgtools.cli.plot import run_plot
 from mfgtools.cli.solve import run_solve
 from mfgtools.cli.sweep import add_sweep_parser, parse_grid, run_sweep
+from mfgtools.cli.tune import add_tune_parser, parse_space, run_tune
 from mfgtools.errors import MFGError
 
 
@@ -165,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.set_defaults(handler=run_solve)
 
     add_sweep_parser(commands)
+    add_tune_parser(commands)
     add_dataset_parser(commands)
 
     listing = commands.add_parser(
@@ -316,6 +319,9 @@ __all__ = [
     "add_sweep_parser",
     "parse_grid",
     "run_sweep",
+    "add_tune_parser",
+    "parse_space",
+    "run_tune",
     "add_dataset_parser",
     "Stage",
     "run_dataset_collect",
