@@ -16,6 +16,7 @@ from mfgtools.finite.simulate import (
     NPlayerEstimate,
     Trajectories,
     agents_step,
+    check_n_player_game,
     empirical_best_response,
     empirical_distribution,
     mean_field_deviation,
@@ -24,6 +25,7 @@ from mfgtools.finite.simulate import (
     simulate,
     simulate_agents,
     simulate_seeds,
+    slots,
 )
 from mfgtools.graphex.simulate import GraphPlay, mean_field_gap, simulate_on_graph
 from mfgtools.swarm.rollouts import SwarmPlay, simulate_swarm, swarm_flow, swarm_rollout
@@ -36,6 +38,8 @@ __all__ = [
     "simulate_agents",
     "simulate_seeds",
     "NPlayerEstimate",
+    "slots",
+    "check_n_player_game",
     "n_player_returns",
     "empirical_best_response",
     "mean_field_deviation",

@@ -342,8 +342,8 @@ def n_player_exploitability(game, policy, n_players, episodes: int = 256, seed: 
     list, all sizes run by one compiled program with the same random draws).
     """
     check_n_player_game(game)
-    several = isinstance(n_players, (list, tuple))
-    sizes = [as_int(n, "n_players", 2) for n in (n_players if several else [n_players])]
+    several = isinstance(n_players, (list, tuple)) or (isinstance(n_players, np.ndarray) and n_players.ndim == 1)
+    sizes = [as_int(n, "n_players", 2) for n in (list(n_players) if several else [n_players])]
     if not sizes:
         raise MFGError("n_players is an empty list; give at least one number of players, e.g. [10, 100]")
     episodes = as_int(episodes, "episodes", 2)
