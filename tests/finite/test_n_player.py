@@ -12,7 +12,7 @@ from mfgtools.errors import MFGError
 from mfgtools.finite.simulate import n_player_exploitability, n_player_returns, slots
 from mfgtools.games.tabular import tabular_game
 
-SIZES = [10, 1000]  # one compiled program (1024 slots) for both
+SIZES = [10, 100, 1000]  # one compiled program (1024 slots) for all three
 
 
 def ring(crowd_aversion: float):
@@ -43,7 +43,7 @@ def estimates(game):
 
 def test_gain_tends_to_the_mean_field_exploitability(game, estimates):
     exact = mfgtools.exploitability(game, mfgtools.uniform_policy(game))
-    small, large = estimates
+    small, middle, large = estimates
     assert exact > 0.5 and small.mean_field == pytest.approx(exact, rel=1e-6)
     assert [e.n_players for e in estimates] == SIZES and all(e.episodes == 512 for e in estimates)
     # at N = 1000 the deviator's gain is the mean-field exploitability within its standard error...
@@ -52,6 +52,7 @@ def test_gain_tends_to_the_mean_field_exploitability(game, estimates):
     # ... at N = 10 it is clearly less: the deviator's own mass 1/N crowds the states it flees to
     assert small.gain < exact - 3 * small.stderr
     assert large.gain == pytest.approx(large.deviator_return - large.policy_return)
+    assert abs(large.gain - exact) < abs(small.gain - exact) and 0 < middle.stderr < 0.1
 
 
 def test_no_gain_at_an_equilibrium_without_population_effects():
