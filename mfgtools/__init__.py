@@ -35,6 +35,7 @@ _EXPORTS = {
     "exploitability": "mfgtools.finite.evaluation",
     "best_response": "mfgtools.finite.evaluation",
     "uniform_policy": "mfgtools.finite.evaluation",
+    "n_player_exploitability": "mfgtools.finite.simulate",
     "Result": "mfgtools.results",
     "load_result": "mfgtools.results",
 }
@@ -44,6 +45,7 @@ __all__ = list(_EXPORTS)
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from mfgtools.errors import MFGError
     from mfgtools.finite.evaluation import best_response, exploitability, mean_field, uniform_policy
+    from mfgtools.finite.simulate import n_player_exploitability
     from mfgtools.games import list_games, make_game
     from mfgtools.results import Result, load_result
     from mfgtools.solvers import default_iterations, list_solvers, solve, solve_seeds

@@ -151,6 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("--x64", action="store_true", help="compute in float64 (jax_enable_x64)")
     solve.add_argument(
+        "--n-players",
+        metavar="N,N,...",
+        help="also estimate the solved policy's exploitability in the game of N players (finite "
+        "games; e.g. 10,100,1000): a deviator's gain with its standard error, printed under the "
+        "mean-field exploitability and saved in the result's attributes (docs/n_player.md)",
+    )
+    solve.add_argument(
+        "--n-player-episodes",
+        default="256",
+        metavar="E",
+        help="episodes of each N-player estimate (default: 256)",
+    )
+    solve.add_argument(
+        "--n-player-deviator",
+        default="empirical",
+        choices=("empirical", "mean-field"),
+        help="the deviator's best response: to the N-player game's expected model (default) or to the mean-field flow",
+    )
+    solve.add_argument(
         "--dry-run",
         action="store_true",
         help="print the shapes, the memory estimate and a time estimate (one iteration compiled "

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value, tolerances
-from mfgtools.errors import as_int, as_seed
+from mfgtools.errors import MFGError, as_int, as_seed
 
 
 def run_solve(args) -> int:
     started = time.perf_counter()
+    import numpy as np
+
     from mfgtools.parallel.distributed import initialize_from_environment, is_writer
 
     args.distributed = initialize_from_environment(force=args.distributed)  # before JAX computes anything
@@ -19,6 +21,8 @@ def run_solve(args) -> int:
     atol, rtol = tolerances(args)
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = routed_parameters(args)
+    n_players = _n_players(args)
+    n_episodes = as_int(args.n_player_episodes, "--n-player-episodes", 2)
 
     from mfgtools import checkpoints
 
@@ -37,6 +41,10 @@ def run_solve(args) -> int:
 
     make_solver(args.solver, **solver_params)  # bad solver values fail before the game is built
     game = make_game(args.game, **game_params)
+    if n_players:
+        from mfgtools.finite.simulate import check_n_player_game
+
+        check_n_player_game(game, "--n-players")  # before the solve, not after it
     if args.dry_run:
         return _dry_run(args, game, iterations, solver_params)
     writer = is_writer()  # with several processes, only process 0 writes (checkpoints included)
@@ -58,6 +66,20 @@ def run_solve(args) -> int:
         **solver_params,
     )
     dataset = result.to_xarray()
+    estimates = []
+    if n_players:
+        from mfgtools.finite.simulate import n_player_exploitability
+
+        estimates = n_player_exploitability(
+            game, result.policy, n_players, episodes=n_episodes, seed=seed, deviator=args.n_player_deviator
+        )
+        dataset.attrs.update(
+            n_players=np.array(n_players, dtype=np.int64),
+            n_player_gain=np.array([e.gain for e in estimates]),
+            n_player_stderr=np.array([e.stderr for e in estimates]),
+            n_player_episodes=n_episodes,
+            n_player_deviator=args.n_player_deviator,
+        )
     written = args.written  # main() reports it when interrupted
     if writer:
         written.append(save_dataset(dataset, out, overwrite=args.overwrite))
@@ -73,8 +95,6 @@ def run_solve(args) -> int:
                 checkpoints.discard(
                     checkpoint, None if args.restart else {"game": game.name, "solver": args.solver, "seed": seed}
                 )
-
-    import numpy as np
 
     from mfgtools.solvers.base import shown_settings
 
@@ -124,6 +144,14 @@ def run_solve(args) -> int:
             ),
             (result.game.order_label, f"{order[-1]:.4g} at the horizon (first training episodes: {order[0]:.4g})"),
         ]
+    for estimate in estimates:  # the same policy in the game of N players (docs/n_player.md)
+        lines.append(
+            (
+                f"N = {estimate.n_players}",
+                f"{estimate.gain:.6g} +- {estimate.stderr:.2g} (a player's gain by deviating, "
+                f"{args.n_player_deviator} best response, {n_episodes} episodes)",
+            )
+        )
     if "regularised_exploitability" in result.metrics:  # what entropy-regularised solvers drive to 0
         regularised = np.asarray(result.metrics["regularised_exploitability"], dtype=float)
         temperature = result.solver_params.get("temperature")
@@ -142,6 +170,16 @@ def run_solve(args) -> int:
         for label, text in lines:
             print(f"{label:<15} {text}")
     return 0
+
+
+def _n_players(args) -> list[int]:
+    """``--n-players 10,100,1000`` as a list of ints (empty without the flag)."""
+    if args.n_players is None:
+        return []
+    parts = [part.strip() for part in str(args.n_players).split(",")]
+    if not all(parts):
+        raise MFGError(f"--n-players must be numbers separated by commas, e.g. 10,100,1000; got {args.n_players!r}")
+    return [as_int(part, "--n-players", 2) for part in parts]
 
 
 def _dry_run(args, game, iterations, solver_params) -> int:
