@@ -307,9 +307,7 @@ def fan_out_fields(next_state, transition_prob, stages: tuple | None = None) -> 
     )
     if stages is not None:
         move, noise_next, noise_prob = (np.asarray(x) for x in stages)
-        if not (
-            np.array_equal(noise_next[move], next_state) and np.array_equal(noise_prob[move], transition_prob)
-        ):
+        if not (np.array_equal(noise_next[move], next_state) and np.array_equal(noise_prob[move], transition_prob)):
             raise ValueError("stages do not compose to the transition table")
         fields["stages"] = Stages(
             move=jnp.asarray(move, dtype=jnp.int32),

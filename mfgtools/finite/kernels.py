@@ -83,9 +83,7 @@ def _take(x: jax.Array, index: jax.Array) -> jax.Array:
 
 def _staged(game: FiniteGame) -> bool:
     """The game's own table, given as a move then a noise step (:class:`~mfgtools.finite.game.Stages`)."""
-    return (
-        game.stages is not None and type(game).transition is FiniteGame.transition and not game.dynamic_successors
-    )
+    return game.stages is not None and type(game).transition is FiniteGame.transition and not game.dynamic_successors
 
 
 def _deterministic(game: FiniteGame) -> bool:
