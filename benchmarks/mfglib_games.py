@@ -11,7 +11,9 @@ otherwise. The games themselves never need MFGLib.
 Run alone (``python benchmarks/mfglib_games.py``) it prints, for every game
 at MFGLib's defaults, MFGLib's and mfgtools' exploitability of the uniform
 policy and after 10 OMD (``alpha = 1``) and 10 fictitious-play iterations,
-in float64, with their relative differences.
+in float64, with their relative differences; ``--omi`` prints the same for
+MF-OMI-FBS (MFGLib's ``OccupationMeasureInclusion`` against our ``mf-omi-fbs``):
+MFGLib as shipped, then with its projection kept in float64 and OSQP at 1e-12.
 """
 
 from __future__ import annotations
@@ -67,6 +69,33 @@ def timer(env):
     return run
 
 
+def omi_run(env, iterations: int = 10, alpha: float = 1e-3, osqp_tol=None, float64=False) -> list[float]:
+    """MFGLib's ``OccupationMeasureInclusion(alpha)`` scores (entry ``k``: after ``k`` iterations).
+
+    ``osqp_tol``: OSQP's ``eps_abs = eps_rel`` (MFGLib: 1e-8; its policy then zeroes masses
+    up to ten times it). ``float64``: keep OSQP's solution in float64 (MFGLib 0.3.0 rounds
+    each projected occupation measure to float32, which also makes ``random_linear`` fail
+    with a dtype error).
+    """
+    import mfglib.alg.occupation_measure_inclusion as omi
+    from mfglib.alg import OccupationMeasureInclusion
+
+    shipped = omi.osqp_proj
+
+    def in_float64(*args):
+        _, x, y = shipped(*args)
+        return torch.tensor(x), x, y
+
+    tolerances = {} if osqp_tol is None else {"osqp_atol": osqp_tol, "osqp_rtol": osqp_tol}
+    omi.osqp_proj = in_float64 if float64 else shipped
+    try:
+        solver = OccupationMeasureInclusion(alpha=alpha, **tolerances)
+        _, scores, _ = solver.solve(env, max_iter=iterations, atol=None, rtol=None)
+    finally:
+        omi.osqp_proj = shipped
+    return [float(x) for x in scores]
+
+
 def _label(name: str, game) -> str:
     shape = " x ".join(map(str, game.state_shape))
     return f"{name} (S={shape}, T+1={game.horizon})"
@@ -114,5 +143,43 @@ def agreement(iterations: int = 10):
         print(f"{_label(name, game)}: " + "; ".join(cells), flush=True)
 
 
+def omi_agreement(alpha: float = 1e-3, iterations: int = 10):
+    """Print MFGLib's MF-OMI-FBS scores after ``iterations`` against ours, on every game at the test
+    suite's sizes (tests/games/test_mfglib_games.py), MFGLib as shipped and tightened."""
+    import sys
+
+    import jax
+
+    import mfgtools
+
+    sys.path.insert(0, "tests/games")
+    from test_mfglib_games import REFERENCE
+
+    jax.config.update("jax_enable_x64", True)
+    torch.set_default_dtype(torch.float64)
+    for name, params, *_ in REFERENCE:
+        env, game = pair(name, **params)
+        cells = []
+        for label, tol, float64 in (("shipped", None, False), ("float64, OSQP 1e-12", 1e-12, True)):
+            try:
+                theirs = omi_run(env, iterations, alpha, tol, float64)
+            except RuntimeError:  # MFGLib 0.3.0's float32 projection on random_linear
+                cells.append(f"{label}: MFGLib fails")
+                continue
+            threshold = 1e-7 if tol is None else 10 * tol
+            ours = mfgtools.solve(
+                game, "mf-omi-fbs", iterations=iterations, alpha=alpha, threshold=threshold, progress=False
+            )
+            scores = [float(x) for x in ours.metrics["exploitability"]]
+            worst = max(abs(o - t) / max(abs(t), 1e-12) for o, t in zip(scores, theirs))
+            cells.append(f"{label}: {theirs[-1]:.12g} / {scores[-1]:.12g} (worst of {iterations + 1}: {worst:.1e})")
+        print(f"{_label(name, game)}: " + "; ".join(cells), flush=True)
+
+
 if __name__ == "__main__":
-    agreement()
+    import sys
+
+    if "--omi" in sys.argv:
+        omi_agreement(float(sys.argv[-1]) if sys.argv[-1] != "--omi" else 1e-3)
+    else:
+        agreement()

@@ -122,3 +122,23 @@ def test_crowd_motion_bar_is_torchs():
     env = mfglib_env.Environment.crowd_motion(T=7, torus_l=5, torus_w=6, loc_change_freq=1, seed=11)
     cells = [list(divmod(int(c[..., 0].argmax()), 6)) for c in env.reward_fn.c1s]
     assert crowd_motion_bar_locations(7, 5, 6, 1, 11).tolist() == cells
+
+
+# MF-OMI-FBS: MFGLib as shipped (its default alpha, OSQP at 1e-8, each projection rounded to float32) agrees to
+# 3.5e-7 at most over the REFERENCE games; with its projection kept in float64 and OSQP at 1e-12, to 1e-9
+# (benchmarks/mfglib_games.py --omi prints both, on every game)
+@pytest.mark.parametrize("name, params", [CASES[6], CASES[9]], ids=lambda x: x if isinstance(x, str) else "")
+def test_mf_omi_fbs_matches_mfglib(name, params):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from mfglib_games import omi_run
+
+    env = _environment(name, params)
+    game = mfgtools.make_game("mfglib/" + name, **params)
+    shipped = mfgtools.solve(game, "mf-omi-fbs", iterations=10, progress=False)
+    np.testing.assert_allclose(shipped.metrics["exploitability"], omi_run(env), rtol=1e-6)
+    tight = mfgtools.solve(game, "mf-omi-fbs", iterations=10, alpha=0.1, threshold=1e-11, progress=False)
+    theirs = omi_run(env, alpha=0.1, osqp_tol=1e-12, float64=True)
+    np.testing.assert_allclose(tight.metrics["exploitability"], theirs, rtol=1e-9, atol=1e-12)
