@@ -16,7 +16,9 @@ programs of the run engine (:mod:`mfgtools.engine`), vmapped. How the runs are e
   ``temperature``, ...) becomes an array with one entry per run: inside the
   compiled program the solver is rebuilt as ``dataclasses.replace(solver,
   name=traced_value)``, so one program runs every value at once, vmapped
-  together with the seeds. Whether that works is found out by tracing the
+  together with the seeds. Whether that works is what the parameter's
+  declaration says (:class:`mfgtools.registry.Parameter` ``traced``: True,
+  False); where it does not say (None), it is found out by tracing the
   program once with the parameter traced: a parameter used in Python control
   flow or in a shape (``if self.temperature:``, ``int(self.x * n)``) fails to
   trace and falls back to the outer loop, as do integers, strings, booleans,
@@ -377,7 +379,7 @@ def sweep(
         devices=len(devices),
         force=force,
     )
-    paths = _vmappable(game, solvers, names, settings)
+    paths = _vmappable(game, solvers, names, settings, spec.parameters)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]
 
@@ -609,21 +611,23 @@ def remove_checkpoint_files(path) -> None:
             os.unlink(name)
 
 
-def _vmappable(game, solvers, names, settings) -> tuple:
+def _vmappable(game, solvers, names, settings, declared) -> tuple:
     """The grid parameters one program can take as traced values: ``((name, path), ...)``.
 
-    A candidate has only float values, lives in a dataclass field of the solver
+    A candidate has only float values, is not declared untraceable (``Parameter.traced`` False in
+    ``declared``, the solver's parameters), lives in a dataclass field of the solver
     (:func:`_field_path`), and every grid point's solver is the solver of the same
     point with the first value, that field replaced (so ``prepare`` builds
-    nothing from it). The candidates are then traced together (and, if that
-    fails, added one at a time): see :func:`_traces`.
+    nothing from it). Candidates declared traceable (``traced`` True) are taken as they are; the others
+    (``traced`` None: not declared) are traced together (and, if that fails, added one at a time): see
+    :func:`_traces`.
     """
     from mfgtools.engine.programs import replace_at
 
     base = next(iter(solvers.values()))
     candidates = []
     for position, name in enumerate(names):
-        if not all(type(value) is float for value in settings[name]):
+        if not all(type(value) is float for value in settings[name]) or declared[name].traced is False:
             continue
         path = _field_path(base, name)
         if path is None:
@@ -639,13 +643,14 @@ def _vmappable(game, solvers, names, settings) -> tuple:
             if point[position]
         ):
             candidates.append((name, path))
-    if not candidates or _traces(base, game, tuple(candidates)):
+    chosen = tuple(candidate for candidate in candidates if declared[candidate[0]].traced)
+    trial = tuple(candidate for candidate in candidates if candidate not in chosen)
+    if not trial or _traces(base, game, chosen + trial):
         return tuple(candidates)
-    chosen = ()
-    for candidate in candidates:  # some fail: keep those that trace, one at a time
+    for candidate in trial:  # some fail: keep those that trace, one at a time
         if _traces(base, game, chosen + (candidate,)):
             chosen += (candidate,)
-    return chosen
+    return tuple(candidate for candidate in candidates if candidate in chosen)
 
 
 def _common_settings(solver, names) -> dict:

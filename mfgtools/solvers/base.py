@@ -13,14 +13,25 @@ import dataclasses
 from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.finite.game import FiniteGame
-from mfgtools.registry import family_of
+from mfgtools.registry import Parameter, family_of
 
 
-def setting(default=dataclasses.MISSING):
-    """A static solver hyperparameter (a ``flax.struct`` field that is not a leaf)."""
+def setting(default=dataclasses.MISSING, help: str | None = None, check=None, traced: bool | None = None):
+    """A static solver hyperparameter (a ``flax.struct`` field that is not a leaf).
+
+    With ``help`` it is also a parameter of the solver, declared here once
+    (:class:`mfgtools.registry.Parameter`: ``default``, ``help``, ``check``, ``traced``): a solver class
+    registered without a parameter table takes its parameters from its fields
+    (:func:`mfgtools.registry.parameters_of`).
+    """
     from flax import struct
 
-    return struct.field(pytree_node=False, default=default)
+    metadata = {}
+    if help is not None:
+        if default is dataclasses.MISSING:
+            raise TypeError("a solver parameter (a setting with help) needs a default")
+        metadata["parameter"] = Parameter(default, help, check, traced)
+    return struct.field(pytree_node=False, default=default, metadata=metadata)
 
 
 class FiniteSolver:

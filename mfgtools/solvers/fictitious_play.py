@@ -30,9 +30,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_bool, as_choice, as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, choice, number, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
@@ -109,21 +108,30 @@ def split_greedy_policy(game, q):
 
 
 TIES = ("first", "split")
-TIES_HELP = "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)"
+TIES_PARAMETER = Parameter(
+    "first",
+    "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)",
+    choice(*TIES),
+)
+DAMPING = number(0.0, 1.0, low_open=True)
 
 
 @register_solver(
     "fp",
     "fictitious play (exact; OpenSpiel's FictitiousPlay, MFGLib's FictitiousPlay)",
     {
-        "ties": Parameter("first", TIES_HELP),
-        "alpha": Parameter(0.0, "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)"),
+        "ties": TIES_PARAMETER,
+        "alpha": Parameter(
+            0.0,
+            "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)",
+            number(0.0, 1.0),
+            traced=False,  # 0 selects the 1/(k+2) weights in Python
+        ),
     },
     requires="joint",
 )
-def make_fp(ties="first", alpha=0.0):
-    alpha = as_float(alpha, "alpha", 0.0, 1.0)
-    return FictitiousPlay(damping=alpha or None, ties=as_choice(ties, "ties", TIES))
+def make_fp(ties, alpha):
+    return FictitiousPlay(damping=alpha or None, ties=ties)
 
 
 @register_solver(
@@ -131,35 +139,30 @@ def make_fp(ties="first", alpha=0.0):
     "(damped) fixed-point iteration pi <- BR(mu(pi))",
     modes=("finite-horizon", "stationary"),
     parameters={
-        "damping": Parameter(1.0, "weight of the new best response (1: undamped)"),
-        "ties": Parameter("first", TIES_HELP),
+        "damping": Parameter(1.0, "weight of the new best response (1: undamped)", DAMPING),
+        "ties": TIES_PARAMETER,
     },
     requires="joint",
 )
-def make_fixed_point(damping=1.0, ties="first"):
-    return FictitiousPlay(
-        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True), ties=as_choice(ties, "ties", TIES)
-    )
+def make_fixed_point(damping, ties):
+    return FictitiousPlay(damping=damping, ties=ties)
 
 
 @register_solver(
     "boltzmann",
     "Boltzmann iteration: fixed point with the softmax response softmax(Q*/temperature)",
     {
-        "temperature": Parameter(1.0, "softmax temperature lam"),
-        "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
+        "temperature": Parameter(1.0, "softmax temperature lam", positive()),
+        "damping": Parameter(1.0, "weight of the new response (1: undamped)", DAMPING),
         "soft": Parameter(
             False,
             "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
             "the lam-regularised equilibrium (that of pma)",
+            boolean,
         ),
     },
     modes=("finite-horizon", "stationary"),
     requires="joint",
 )
-def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
-    return FictitiousPlay(
-        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
-        temperature=as_float(temperature, "temperature", 0.0, low_open=True),
-        soft=as_bool(soft, "soft"),
-    )
+def make_boltzmann(temperature, damping, soft):
+    return FictitiousPlay(damping=damping, temperature=temperature, soft=soft)

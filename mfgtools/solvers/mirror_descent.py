@@ -28,17 +28,23 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_bool, as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import boolean, optional, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
 
+@register_solver(
+    "omd",
+    "online mirror descent (exact reference; follows OpenSpiel's MirrorDescent on its games)",
+    requires="joint",
+)
 @struct.dataclass
 class OnlineMirrorDescent(FiniteSolver):
-    learning_rate: float = setting(0.03)
-    openspiel_order: bool | None = setting(None)
+    learning_rate: float = setting(0.03, "step size eta of y += eta * Q", positive(), traced=True)
+    openspiel_order: bool | None = setting(
+        None, "emulate OpenSpiel's in-place updates (default: on its games)", optional(boolean), traced=False
+    )
 
     def follows_openspiel(self, game) -> bool:
         quirks = getattr(game, "openspiel_quirks", False)
@@ -112,17 +118,3 @@ class OnlineMirrorDescent(FiniteSolver):
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
         new_state = {"cumulative": ys, "policy": pis, "flow": flow, "iteration": state["iteration"] + 1}
         return new_state, metrics
-
-
-@register_solver(
-    "omd",
-    "online mirror descent (exact reference; follows OpenSpiel's MirrorDescent on its games)",
-    {
-        "learning_rate": Parameter(0.03, "step size eta of y += eta * Q"),
-        "openspiel_order": Parameter(None, "emulate OpenSpiel's in-place updates (default: on its games)"),
-    },
-    requires="joint",
-)
-def make_omd(learning_rate=0.03, openspiel_order=None):
-    order = None if openspiel_order is None else as_bool(openspiel_order, "openspiel_order")
-    return OnlineMirrorDescent(as_float(learning_rate, "learning_rate", 0.0, low_open=True), order)

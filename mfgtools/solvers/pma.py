@@ -40,10 +40,9 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_float, as_int
 from mfgtools.finite import kernels
 from mfgtools.finite.simulate import agents_step, empirical_distribution
-from mfgtools.registry import Parameter
+from mfgtools.registry import integer, number, parameters_of, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
@@ -111,12 +110,27 @@ class _PMABase(FiniteSolver):
         return metrics
 
 
+def _learning_rate():
+    return setting(
+        0.1, "PMA step size eta (too large a step diverges on strongly crowd-averse games)", positive(), traced=True
+    )
+
+
+def _temperature():
+    return setting(0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)", number(0.0))
+
+
+@register_solver(
+    "pma",
+    "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
+    modes=BOTH_MODES,
+)
 @struct.dataclass
 class PolicyMirrorAscent(_PMABase):
     """Exact PMA (see the module docstring)."""
 
-    learning_rate: float = setting(0.1)
-    temperature: float = setting(0.1)
+    learning_rate: float = _learning_rate()
+    temperature: float = _temperature()
 
     def init(self, game, key):
         del key
@@ -134,13 +148,13 @@ class PolicyMirrorAscent(_PMABase):
 class SampledPolicyMirrorAscent(_PMABase):
     """Sample-based PMA on the N-agent game (centralised or independent learners)."""
 
-    independent: bool = setting(False)
-    n_agents: int = setting(100)
-    learning_rate: float = setting(0.1)
-    temperature: float = setting(0.1)
-    mixing_steps: int = setting(20)
-    td_steps: int = setting(200)
-    td_learning_rate: float = setting(0.05)
+    learning_rate: float = _learning_rate()
+    temperature: float = _temperature()
+    n_agents: int = setting(100, "number of agents N", integer(1))
+    mixing_steps: int = setting(20, "steps under the new policy before learning its Q", integer(0))
+    td_steps: int = setting(200, "steps of TD(0) learning per iteration", integer(1))
+    td_learning_rate: float = setting(0.05, "TD step size alpha", number(0.0, 1.0, low_open=True))
+    independent: bool = setting(False)  # not a parameter: pma-independent is another solver
 
     def init(self, game, key):
         dtype = game.initial_distribution.dtype
@@ -252,66 +266,21 @@ class SampledPolicyMirrorAscent(_PMABase):
 
 
 # ----- registration ---------------------------------------------------------------------
-def _rates(learning_rate, temperature):
-    return (as_float(learning_rate, "learning_rate", 0.0, low_open=True), as_float(temperature, "temperature", 0.0))
-
-
-REGULARISED = {
-    "learning_rate": Parameter(0.1, "PMA step size eta (too large a step diverges on strongly crowd-averse games)"),
-    "temperature": Parameter(0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)"),
-}
-SAMPLED = {
-    **REGULARISED,
-    "n_agents": Parameter(100, "number of agents N"),
-    "mixing_steps": Parameter(20, "steps under the new policy before learning its Q"),
-    "td_steps": Parameter(200, "steps of TD(0) learning per iteration"),
-    "td_learning_rate": Parameter(0.05, "TD step size alpha"),
-}
-
-
-@register_solver(
-    "pma",
-    "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
-    REGULARISED,
-    modes=BOTH_MODES,
-)
-def make_pma(learning_rate=0.1, temperature=0.1):
-    learning_rate, temperature = _rates(learning_rate, temperature)
-    return PolicyMirrorAscent(learning_rate, temperature)
-
-
-def _make_sampled(independent, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate):
-    learning_rate, temperature = _rates(learning_rate, temperature)
-    return SampledPolicyMirrorAscent(
-        independent=independent,
-        n_agents=as_int(n_agents, "n_agents", 1),
-        learning_rate=learning_rate,
-        temperature=temperature,
-        mixing_steps=as_int(mixing_steps, "mixing_steps", 0),
-        td_steps=as_int(td_steps, "td_steps", 1),
-        td_learning_rate=as_float(td_learning_rate, "td_learning_rate", 0.0, 1.0, low_open=True),
-    )
-
-
 @register_solver(
     "pma-sampled",
     "sample-based PMA, centralised: one Q learned by TD from all N agents' path",
-    SAMPLED,
+    parameters_of(SampledPolicyMirrorAscent),
     modes=("stationary",),
 )
-def make_pma_sampled(
-    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
-):
-    return _make_sampled(False, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)
+def make_pma_sampled(**params):
+    return SampledPolicyMirrorAscent(independent=False, **params)
 
 
 @register_solver(
     "pma-independent",
     "sample-based PMA, independent learners: each of N agents learns its own Q and policy",
-    SAMPLED,
+    parameters_of(SampledPolicyMirrorAscent),
     modes=("stationary",),
 )
-def make_pma_independent(
-    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
-):
-    return _make_sampled(True, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)
+def make_pma_independent(**params):
+    return SampledPolicyMirrorAscent(independent=True, **params)
