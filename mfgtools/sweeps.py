@@ -13,7 +13,7 @@ programs of the run engine (:mod:`mfgtools.engine`), vmapped. How the runs are e
 
 - **vmapped parameters.** A grid parameter whose values are all floats and that
   enters the computation arithmetically (OMD's ``learning_rate``, PMA's
-  ``temperature``, ...) becomes an array with one entry per run: inside the
+  ``learning_rate``, ...) becomes an array with one entry per run: inside the
   compiled program the solver is rebuilt as ``dataclasses.replace(solver,
   name=traced_value)``, so one program runs every value at once, vmapped
   together with the seeds. Whether that works is what the parameter's

@@ -139,7 +139,7 @@ def make_fp(ties, alpha):
     "(damped) fixed-point iteration pi <- BR(mu(pi))",
     modes=("finite-horizon", "stationary"),
     parameters={
-        "damping": Parameter(1.0, "weight of the new best response (1: undamped)", DAMPING),
+        "damping": Parameter(1.0, "weight of the new best response (1: undamped)", DAMPING, traced=True),
         "ties": TIES_PARAMETER,
     },
     requires="joint",
@@ -152,8 +152,8 @@ def make_fixed_point(damping, ties):
     "boltzmann",
     "Boltzmann iteration: fixed point with the softmax response softmax(Q*/temperature)",
     {
-        "temperature": Parameter(1.0, "softmax temperature lam", positive()),
-        "damping": Parameter(1.0, "weight of the new response (1: undamped)", DAMPING),
+        "temperature": Parameter(1.0, "softmax temperature lam", positive(), traced=False),
+        "damping": Parameter(1.0, "weight of the new response (1: undamped)", DAMPING, traced=True),
         "soft": Parameter(
             False,
             "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "

@@ -117,7 +117,9 @@ def _learning_rate():
 
 
 def _temperature():
-    return setting(0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)", number(0.0))
+    return setting(
+        0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)", number(0.0), traced=False
+    )
 
 
 @register_solver(
@@ -153,7 +155,7 @@ class SampledPolicyMirrorAscent(_PMABase):
     n_agents: int = setting(100, "number of agents N", integer(1))
     mixing_steps: int = setting(20, "steps under the new policy before learning its Q", integer(0))
     td_steps: int = setting(200, "steps of TD(0) learning per iteration", integer(1))
-    td_learning_rate: float = setting(0.05, "TD step size alpha", number(0.0, 1.0, low_open=True))
+    td_learning_rate: float = setting(0.05, "TD step size alpha", number(0.0, 1.0, low_open=True), traced=True)
     independent: bool = setting(False)  # not a parameter: pma-independent is another solver
 
     def init(self, game, key):
