@@ -141,3 +141,28 @@ def test_a_registered_builder_validates_a_direct_call_like_the_registry():
         make_garnet(size=0)
     with pytest.raises(MFGError, match="game 'garnet' has no parameter 'sise'"):
         make_garnet(sise=3)
+
+
+# ----- the Game and Solver protocols (mfgtools.protocols) ----------------------------------------------
+@pytest.mark.parametrize("name, mode, game", INSTANCES, ids=ids(INSTANCES))
+def test_every_game_satisfies_the_protocol_of_its_family(name, mode, game):
+    from mfgtools.protocols import FiniteGameProtocol, Game, SwarmGameProtocol
+    from mfgtools.registry import family_of
+
+    assert isinstance(game, Game)
+    family = SwarmGameProtocol if family_of(game).particles else FiniteGameProtocol
+    assert isinstance(game, family), f"{name}: lacks part of {family.__name__}"
+    assert game.kind == mfgtools.list_games()[name].kind and game.mode == mode
+
+
+def test_every_solver_satisfies_the_solver_protocol_and_the_families_share_a_base():
+    from mfgtools.protocols import Solver
+    from mfgtools.solvers import make_solver
+    from mfgtools.solvers.base import FiniteSolver, SolverBase, SwarmSolver
+
+    for name in mfgtools.list_solvers():
+        solver = make_solver(name)
+        assert isinstance(solver, Solver), name
+        assert isinstance(solver, SolverBase) and jax.tree_util.tree_structure(solver) is not None
+    assert not issubclass(SwarmSolver, FiniteSolver) and issubclass(SwarmSolver, SolverBase)
+    assert not isinstance(object(), Solver)
