@@ -166,3 +166,19 @@ def test_every_solver_satisfies_the_solver_protocol_and_the_families_share_a_bas
         assert isinstance(solver, SolverBase) and jax.tree_util.tree_structure(solver) is not None
     assert not issubclass(SwarmSolver, FiniteSolver) and issubclass(SwarmSolver, SolverBase)
     assert not isinstance(object(), Solver)
+
+
+def test_every_solver_state_is_a_typed_dataclass_declared_with_the_solvers():
+    import dataclasses
+
+    from mfgtools.registry import satisfies
+    from mfgtools.solvers import make_solver
+
+    for name, spec in mfgtools.list_solvers().items():
+        game = next(
+            g for _, mode, g in INSTANCES if satisfies(g.kind, spec.kind) and mode in spec.modes and g.kind != "joint"
+        )
+        solver = make_solver(name)
+        state = jax.eval_shape(lambda key, solver=solver, game=game: solver.init(game, key), jax.random.PRNGKey(0))
+        assert dataclasses.is_dataclass(state) and not isinstance(state, dict), f"{name}: {type(state).__name__}"
+        assert type(state).__module__.startswith("mfgtools.solvers."), f"{name}: {type(state).__module__}"

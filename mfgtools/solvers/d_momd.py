@@ -21,6 +21,7 @@ from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner,
     MunchausenSolver,
+    MunchausenState,
     Transitions,
     learner_parameters,
 )
@@ -49,16 +50,16 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
 
     def step(self, game, state, key):
         sample_key, fit_key = jax.random.split(key)
-        q = self.learner.q_table(game, state)
+        q = self.learner.q_table(game, state.learner)
         policy = self.learner.policy(game, q)
         flow = kernels.mean_field(game, policy)
         play = simulate_agents(game, policy, sample_key, self.episodes, flow=flow)
         done = jnp.zeros((self.episodes, game.horizon)).at[:, -1].set(1.0)
         data = Transitions.from_episodes(play.states[:-1].T, play.actions.T, play.states[1:].T, done)
         targets = self.learner.targets(game, q, flow, data)
-        fitted, losses = self.learner.fit(game, state, data, targets, fit_key)
+        fitted, losses = self.learner.fit(game, state.learner, data, targets, fit_key)
         metrics = {"exploitability": kernels.exploitability(game, policy, flow=flow), **losses}
-        return {**fitted, "iteration": state["iteration"] + 1}, metrics
+        return MunchausenState(iteration=state.iteration + 1, learner=fitted), metrics
 
 
 @register_solver(

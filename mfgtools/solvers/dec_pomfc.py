@@ -181,7 +181,7 @@ class DecPOMFC(ppo.PPOSolver):
             "critic": critic.init(critic_key, probe),
             "log_std": jnp.full((self.action_dim(game),), self.init_log_std, dtype),
         }
-        return {"params": params, "opt_state": self.optimizer().init(params)}
+        return ppo.PPOState(opt_state=self.optimizer().init(params), params=params)
 
     def transition(self, game, params, states, t, key):
         """One step of the ``n_envs`` training swarms under the stochastic upper-level policy.
@@ -245,7 +245,7 @@ class DecPOMFC(ppo.PPOSolver):
         basis = self.observation_basis(game)
         n = self.swarm_size(game) if self.policy_agents is None else self.policy_agents
         keys = jax.random.split(jax.random.PRNGKey(self.policy_seed), self.policy_rollouts)
-        xis = jax.vmap(lambda key: self.logits_sequence(game, state["params"], key, n))(keys).mean(0)
+        xis = jax.vmap(lambda key: self.logits_sequence(game, state.params, key, n))(keys).mean(0)
         probs = jax.nn.softmax(xis.reshape(game.horizon, basis.size, game.n_actions), axis=-1)
         return rep.MixturePolicy(basis, probs)
 

@@ -27,6 +27,7 @@ MFGLib's greedy policy does.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
@@ -34,6 +35,15 @@ from mfgtools.finite import kernels
 from mfgtools.registry import Parameter, boolean, choice, number, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
+
+
+@struct.dataclass
+class FictitiousPlayState:
+    """The state of fictitious play and its variants: ``policy`` ``(T, S, A)`` (stationary ``(S, A)``) and
+    ``iteration`` ``k`` (int32 scalar)."""
+
+    iteration: jax.Array
+    policy: jax.Array
 
 
 @struct.dataclass
@@ -45,16 +55,16 @@ class FictitiousPlay(FiniteSolver):
 
     def init(self, game, key):
         del key
-        return {"policy": kernels.uniform_policy(game), "iteration": jnp.zeros((), jnp.int32)}
+        return FictitiousPlayState(iteration=jnp.zeros((), jnp.int32), policy=kernels.uniform_policy(game))
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
         if game.stationary:
             return self._stationary_step(game, state)
-        policy = state["policy"]
+        policy = state.policy
         flow = kernels.mean_field(game, policy)
         _, v_pi = kernels.evaluate_policy(game, policy, flow)
         q_br, v_br, _ = kernels.best_response(game, flow, flow_policy=policy)
@@ -70,11 +80,11 @@ class FictitiousPlay(FiniteSolver):
             kernels.uniform_policy(game),
         )
         metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
-        return {"policy": merged, "iteration": state["iteration"] + 1}, metrics
+        return FictitiousPlayState(iteration=state.iteration + 1, policy=merged), metrics
 
     def _weight(self, state):
         """Weight of the new response: ``damping``, or ``1/(k+2)`` (fictitious play)."""
-        return 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
+        return 1.0 / (state.iteration + 2.0) if self.damping is None else self.damping
 
     def _response(self, game, flow, q_best, flow_policy=None):
         """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
@@ -86,14 +96,15 @@ class FictitiousPlay(FiniteSolver):
         return kernels.masked_softmax(game, q_best, self.temperature)
 
     def _stationary_step(self, game, state):
-        policy = state["policy"]
+        policy = state.policy
         mu, residual, _ = kernels.stationary_population(game, policy)
         q_br, v_br, _, _ = kernels.stationary_best_response(game, mu)
         _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu)
         response = self._response(game, mu, q_br)
         weight = self._weight(state)
         metrics = {"exploitability": kernels.stationary_gap(game, mu, v_br, v_pi), "population_residual": residual}
-        return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
+        merged = (1.0 - weight) * policy + weight * response
+        return FictitiousPlayState(iteration=state.iteration + 1, policy=merged), metrics
 
 
 def split_greedy_policy(game, q):

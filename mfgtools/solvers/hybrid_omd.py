@@ -51,8 +51,8 @@ class HybridMirrorDescent(OnlineMirrorDescent):
 
     def init(self, game, key):
         state = super().init(game, key)
-        return dict(state, policy=self.periphery_response(game, state["policy"]))
+        return state.replace(policy=self.periphery_response(game, state.policy))
 
     def step(self, game, state, key):
         state, metrics = super().step(game, state, key)
-        return dict(state, policy=self.periphery_response(game, state["policy"])), metrics
+        return state.replace(policy=self.periphery_response(game, state.policy)), metrics

@@ -100,7 +100,7 @@ class IPPO(ppo.PPOSolver):
         probe = self.inputs(game, jnp.zeros((1, game.observation_dim), jnp.result_type(float)), 0)
         actor_key, critic_key = jax.random.split(key)
         params = {"actor": actor.init(actor_key, probe), "critic": critic.init(critic_key, probe)}
-        return {"params": params, "opt_state": self.optimizer().init(params)}
+        return ppo.PPOState(opt_state=self.optimizer().init(params), params=params)
 
     def heads(self, game, params, inputs):
         actor, critic = self.networks(game)
@@ -134,7 +134,7 @@ class IPPO(ppo.PPOSolver):
 
     def policy(self, game, state):
         return NetworkPolicy(
-            state["params"]["actor"],
+            state.params["actor"],
             self.width,
             game.n_actions,
             game.horizon,

@@ -24,6 +24,7 @@ update itself (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 from jax import lax
@@ -32,6 +33,18 @@ from mfgtools.finite import kernels
 from mfgtools.registry import boolean, optional, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
+
+
+@struct.dataclass
+class MirrorDescentState:
+    """OMD's state: ``cumulative`` ``(T, S, A)`` values ``y_k``, ``policy`` ``(T, S, A)`` ``pi_k``, ``flow``
+    ``(T, S)`` the mean field the last step evaluated (a buffer reused in place), ``iteration`` ``k``
+    (int32 scalar)."""
+
+    cumulative: jax.Array
+    flow: jax.Array
+    iteration: jax.Array
+    policy: jax.Array
 
 
 @register_solver(
@@ -53,23 +66,22 @@ class OnlineMirrorDescent(FiniteSolver):
     def init(self, game, key):
         del key
         policy = kernels.uniform_policy(game)
-        return {
-            "cumulative": jnp.zeros_like(policy),
-            "policy": policy,
-            # mean field of the policy the last step evaluated (a buffer reused in place)
-            "flow": jnp.zeros((game.horizon, game.n_states), policy.dtype),
-            "iteration": jnp.zeros((), jnp.int32),
-        }
+        return MirrorDescentState(
+            cumulative=jnp.zeros_like(policy),
+            flow=jnp.zeros((game.horizon, game.n_states), policy.dtype),
+            iteration=jnp.zeros((), jnp.int32),
+            policy=policy,
+        )
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
-        started = state["iteration"] > 0
-        flow, last = kernels.flow_into(game, state["policy"], state["flow"])
+        started = state.iteration > 0
+        flow, last = kernels.flow_into(game, state.policy, state.flow)
 
         def backward(carry, xs):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
@@ -111,10 +123,10 @@ class OnlineMirrorDescent(FiniteSolver):
             return carry, None
 
         terminal = game.terminal_reward(last)
-        ys, pis = state["cumulative"], state["policy"]
+        ys, pis = state.cumulative, state.policy
         top = game.horizon - 1
         carry = (terminal, terminal, terminal, ys, pis, ys[top], pis[top])
         (v_pi, v_br, _, ys, pis, _, _), _ = lax.scan(backward, carry, (jnp.arange(game.horizon), flow), reverse=True)
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
-        new_state = {"cumulative": ys, "policy": pis, "flow": flow, "iteration": state["iteration"] + 1}
+        new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics

@@ -310,6 +310,24 @@ def _cql_minimiser(counts, means, seen, cql):
     return jnp.where(seen, q, -jnp.inf)
 
 
+@struct.dataclass
+class MunchausenState:
+    """The state of Off-MMD and D-MOMD.
+
+    Attributes:
+      iteration: ``k`` (int32 scalar).
+      learner: the learner's state (:meth:`MunchausenLearner.init`): ``{"q": (T, S, A)}`` for the tabular
+        model, ``{"params", "opt_state"}`` (network and Adam) for the MLP.
+      flow_sum, policy_sum: Off-MMD's running sums of the averaged policy, ``(T, S)`` and ``(T, S, A)``
+        (None without averaging, and for D-MOMD).
+    """
+
+    iteration: jax.Array
+    learner: dict
+    flow_sum: jax.Array | None = None
+    policy_sum: jax.Array | None = None
+
+
 class MunchausenSolver(FiniteSolver):
     """What Off-MMD and D-MOMD share: a ``learner`` field, its state, its policy.
 
@@ -323,10 +341,10 @@ class MunchausenSolver(FiniteSolver):
         return {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
 
     def init(self, game, key):
-        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
+        return MunchausenState(iteration=jnp.zeros((), jnp.int32), learner=self.learner.init(game, key))
 
     def policy(self, game, state):
-        return self.learner.policy(game, self.learner.q_table(game, state))
+        return self.learner.policy(game, self.learner.q_table(game, state.learner))
 
 
 # ----- parameters shared by the registered solvers ------------------------------------

@@ -119,22 +119,23 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         if self.average == "none":
             return state
         dtype = game.initial_distribution.dtype
-        return {
-            **state,
-            "policy_sum": jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
-            "flow_sum": jnp.zeros((game.horizon, game.n_states), dtype),
-        }
+        return state.replace(
+            flow_sum=jnp.zeros((game.horizon, game.n_states), dtype),
+            policy_sum=jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
+        )
 
     def _with_iterate(self, state, iterate, estimate):
-        """The running sums of ``policy`` with iterate ``k`` (``state["iteration"]``) added,
+        """``state`` with iterate ``k`` (``state.iteration``) added to the running sums of ``policy``,
         weight ``w_k * muhat_k(t, s)``; ``w_k`` is 1 (uniform) or ``k + 1`` (linear)."""
-        weight = 1.0 if self.average == "uniform" else (state["iteration"] + 1).astype(estimate.dtype)
+        weight = 1.0 if self.average == "uniform" else (state.iteration + 1).astype(estimate.dtype)
         weight = weight * estimate[:-1]  # (T, S)
-        return {"policy_sum": state["policy_sum"] + weight[..., None] * iterate, "flow_sum": state["flow_sum"] + weight}
+        return state.replace(
+            policy_sum=state.policy_sum + weight[..., None] * iterate, flow_sum=state.flow_sum + weight
+        )
 
     def _averaged(self, sums, iterate):
-        flow_sum = sums["flow_sum"][..., None]
-        return jnp.where(flow_sum > 0, sums["policy_sum"] / jnp.where(flow_sum > 0, flow_sum, 1.0), iterate)
+        flow_sum = sums.flow_sum[..., None]
+        return jnp.where(flow_sum > 0, sums.policy_sum / jnp.where(flow_sum > 0, flow_sum, 1.0), iterate)
 
     def policy(self, game, state):
         """The last iterate ``pi_k = softmax(Q_k / tau)``, or with ``average`` the iterates
@@ -151,17 +152,17 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
     def step(self, game, state, key):
         if self.data is None:
             raise MFGError("Off-MMD needs its dataset: call solver.prepare(game) (solve does)")
-        q = self.learner.q_table(game, state)
+        q = self.learner.q_table(game, state.learner)
         iterate = self.learner.policy(game, q)
         estimate = self.mean_field_estimate(game, iterate)
         targets = self.learner.targets(game, q, estimate, self.transitions)
-        fitted, losses = self.learner.fit(game, state, self.transitions, targets, key)
-        new_state = {**fitted, "iteration": state["iteration"] + 1}
+        fitted, losses = self.learner.fit(game, state.learner, self.transitions, targets, key)
+        new_state = state.replace(iteration=state.iteration + 1, learner=fitted)
         policy = iterate
         if self.average != "none":
             sums = self._with_iterate(state, iterate, estimate)
             policy = self._averaged(sums, iterate)
-            new_state.update(sums)
+            new_state = new_state.replace(flow_sum=sums.flow_sum, policy_sum=sums.policy_sum)
         # evaluation only: the learner never sees the game's dynamics
         flow = kernels.mean_field(game, iterate)
         metrics = {**self.evaluate(game, policy), "mis_error": jnp.mean(jnp.sum(jnp.abs(estimate - flow), axis=-1))}

@@ -101,9 +101,33 @@ def _cold(game) -> dict:
     }
 
 
+@struct.dataclass
+class PolicyMirrorAscentState:
+    """Exact PMA's state: ``log_policy`` ``(T, S, A)`` (stationary ``(S, A)``) and ``warm``, the stationary
+    loops' previous solutions (empty in finite-horizon mode; see :func:`_cold`)."""
+
+    log_policy: jax.Array
+    warm: dict
+
+
+@struct.dataclass
+class SampledPolicyMirrorAscentState:
+    """Sample-based PMA's state: ``log_policy``, ``q`` (learned ``Q``) and ``visits`` ``(S, A)`` (independent
+    learners: ``(N, S, A)``), ``agents`` ``(N,)`` int32 the agents' states, ``samples`` the transitions per
+    agent so far, ``warm`` as in :class:`PolicyMirrorAscentState` (plus ``agent_values`` ``(N, S)`` for
+    independent learners)."""
+
+    agents: jax.Array
+    log_policy: jax.Array
+    q: jax.Array
+    samples: jax.Array
+    visits: jax.Array
+    warm: dict
+
+
 class _PMABase(FiniteSolver):
     def policy(self, game, state):
-        return jnp.exp(state["log_policy"])
+        return jnp.exp(state.log_policy)
 
     def evaluate(self, game, policy):
         _, _, metrics, _ = _exact_metrics(game, policy, self.temperature, _cold(game))
@@ -136,14 +160,14 @@ class PolicyMirrorAscent(_PMABase):
 
     def init(self, game, key):
         del key
-        return {"log_policy": log_uniform(game), "warm": _cold(game)}
+        return PolicyMirrorAscentState(log_policy=log_uniform(game), warm=_cold(game))
 
     def step(self, game, state, key):
         del key
-        policy = jnp.exp(state["log_policy"])
-        q_h, _, metrics, warm = _exact_metrics(game, policy, self.temperature, state["warm"])
-        log_policy = mirror_step(game, state["log_policy"], q_h, self.learning_rate, self.temperature)
-        return {"log_policy": log_policy, "warm": warm}, metrics
+        policy = jnp.exp(state.log_policy)
+        q_h, _, metrics, warm = _exact_metrics(game, policy, self.temperature, state.warm)
+        log_policy = mirror_step(game, state.log_policy, q_h, self.learning_rate, self.temperature)
+        return PolicyMirrorAscentState(log_policy=log_policy, warm=warm), metrics
 
 
 @struct.dataclass
@@ -166,48 +190,43 @@ class SampledPolicyMirrorAscent(_PMABase):
         warm = _cold(game)
         if self.independent:
             warm["agent_values"] = jnp.zeros((self.n_agents, game.n_states), dtype)
-        return {
-            "log_policy": jnp.broadcast_to(log_uniform(game), shape),
-            "q": jnp.zeros(shape, dtype),
-            "visits": jnp.zeros(shape, dtype),
-            "agents": states.astype(jnp.int32),
-            "samples": jnp.zeros((), jnp.int32),
-            "warm": warm,
-        }
+        return SampledPolicyMirrorAscentState(
+            agents=states.astype(jnp.int32),
+            log_policy=jnp.broadcast_to(log_uniform(game), shape),
+            q=jnp.zeros(shape, dtype),
+            samples=jnp.zeros((), jnp.int32),
+            visits=jnp.zeros(shape, dtype),
+            warm=warm,
+        )
 
     def policy(self, game, state):
         """The learned policy ``(S, A)``; independent learners: their average."""
-        policy = jnp.exp(state["log_policy"])
+        policy = jnp.exp(state.log_policy)
         return policy.mean(axis=0) if self.independent else policy
 
     def step(self, game, state, key):
-        policy = jnp.exp(state["log_policy"])
+        policy = jnp.exp(state.log_policy)
         agents, q, visits = self._sample_and_learn(
-            game, policy, state["log_policy"], state["q"], state["visits"], state["agents"], state["samples"] == 0, key
+            game, policy, state.log_policy, state.q, state.visits, state.agents, state.samples == 0, key
         )
         mean_policy = policy.mean(axis=0) if self.independent else policy
-        q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state["warm"])
+        q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state.warm)
         if self.independent:
             v_star_h = warm["best_value"]  # the soft best response to mu, just computed
             evaluate = jax.vmap(lambda p, v: kernels.stationary_evaluate(game, p, mu, self.temperature, start=v))
-            agent_q, agent_values, _ = evaluate(policy, state["warm"]["agent_values"])
+            agent_q, agent_values, _ = evaluate(policy, state.warm["agent_values"])
             metrics["agent_exploitability"] = jnp.mean((v_star_h[None] - agent_values) @ mu)
             error = jnp.abs(q - agent_q)
             warm["agent_values"] = agent_values
         else:
             error = jnp.abs(q - q_h)
         metrics["q_error"] = jnp.mean(kernels.sum_last(policy * error) @ mu)
-        samples = state["samples"] + self.mixing_steps + self.td_steps
+        samples = state.samples + self.mixing_steps + self.td_steps
         metrics["samples"] = samples.astype(mu.dtype)
-        log_policy = mirror_step(game, state["log_policy"], q, self.learning_rate, self.temperature)
-        new_state = {
-            "log_policy": log_policy,
-            "q": q,
-            "visits": visits,
-            "agents": agents,
-            "samples": samples,
-            "warm": warm,
-        }
+        log_policy = mirror_step(game, state.log_policy, q, self.learning_rate, self.temperature)
+        new_state = SampledPolicyMirrorAscentState(
+            agents=agents, log_policy=log_policy, q=q, samples=samples, visits=visits, warm=warm
+        )
         return new_state, metrics
 
     def _sample_and_learn(self, game, policy, log_policy, q, visits, agents, first, key):

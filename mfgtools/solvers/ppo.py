@@ -22,6 +22,8 @@ networks (:meth:`PPOSolver.rollout`) and evaluates them on a minibatch
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -197,6 +199,15 @@ def horizon_scale(discount: float, horizon: int) -> float:
     return float(sum(discount**t for t in range(horizon)))
 
 
+@struct.dataclass
+class PPOState:
+    """The state of a PPO solver: ``params`` of its networks (a flax parameter tree) and ``opt_state``, the
+    optimiser's (:func:`make_optimizer`)."""
+
+    opt_state: Any
+    params: Any
+
+
 # ----- the solver ------------------------------------------------------------------------
 NOT_SAMPLES = ("reward", "value", "final_order")  # rollout entries that are not per-sample loss inputs
 
@@ -290,7 +301,7 @@ class PPOSolver(SwarmSolver):
         """One PPO iteration: ``n_envs`` episodes under the current policy, GAE of the
         shared reward for every learner, ``epochs`` x ``minibatches`` gradient steps."""
         rollout_key, update_key = jax.random.split(key)
-        params = state["params"]
+        params = state.params
         episodes = self.rollout(game, params, rollout_key)
         rewards, values = episodes["reward"], episodes["value"]
         shared = jnp.reshape(rewards, rewards.shape + (1,) * (values.ndim - rewards.ndim))
@@ -320,7 +331,7 @@ class PPOSolver(SwarmSolver):
             loss,
             self.optimizer(),
             params,
-            state["opt_state"],
+            state.opt_state,
             batch,
             update_key,
             self.epochs,
@@ -334,4 +345,4 @@ class PPOSolver(SwarmSolver):
             **self.extra_metrics(params),
             **diagnostics,
         }
-        return {"params": new_params, "opt_state": opt_state}, metrics
+        return PPOState(opt_state=opt_state, params=new_params), metrics
