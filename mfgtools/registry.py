@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from typing import Any
@@ -267,12 +268,18 @@ class Registry:
             entry = Entry(name, builder, description, declared, kind, tuple(modes), iterations, self.what)
             self._entries[name] = entry
 
+            if isinstance(builder, type):
+                return builder
+            signature = inspect.signature(builder)
+
             @functools.wraps(builder)
-            def build(**params):
+            def build(*args, **params):
+                if args:  # positional arguments as the builder names them
+                    params = {**signature.bind_partial(*args).arguments, **params}
                 return builder(**entry.validate(params))
 
             build.entry = entry  # type: ignore[attr-defined]
-            return build if not isinstance(builder, type) else builder
+            return build
 
         return decorate
 
