@@ -3,7 +3,8 @@
 
 The games: OpenSpiel's mean-field games that mfgtools registers
 (``crowd_modelling``, ``crowd_modelling_2d``, ``periodic_aversion``,
-``linear_quadratic``, ``garnet``, ``dynamic_routing``, ``mean_field_nfg``) and
+``linear_quadratic``, ``garnet``, ``dynamic_routing``, ``mean_field_nfg``, and the
+multi-population ``predator_prey`` and ``crowd_avoidance``) and
 MFGLib's ten environments (``mfglib/<name>``), at the peers' default sizes
 (``dynamic_routing`` also at OpenSpiel's factory setting, Braess with
 ``max_num_time_step=100, time_step_length=0.05``: at the defaults every policy
@@ -106,6 +107,14 @@ def openspiel_cases(quick: bool) -> list[Case]:
             dict(DYNAMIC_ROUTING_FACTORY),
         ),
         Case("mean_field_nfg (coop)", "OpenSpiel", "mean_field_nfg (Python)", "mean_field_nfg"),
+        Case("predator_prey", "OpenSpiel", "python_mfg_predator_prey (Python)", "predator_prey", max_peer_iterations=2),
+        Case(
+            "crowd_avoidance",
+            "OpenSpiel",
+            "python_mfg_crowd_avoidance (Python)",
+            "crowd_avoidance",
+            max_peer_iterations=2,
+        ),
     ]
 
 

@@ -3,14 +3,15 @@
 For each game and parameter set it prints, in float64: the NashConv of the
 uniform policy, after ``--iterations`` iterations of ``MirrorDescent``
 (``--learning-rate``, 0.01 by default) and after as many of ``FictitiousPlay``.
-These are the reference values recorded in tests/test_openspiel_games.py::
+These are the reference values recorded in tests/games/test_openspiel_games.py::
 
     python benchmarks/openspiel_game_references.py periodic_aversion size=7 horizon=4 n_actions_per_side=2
     python benchmarks/openspiel_game_references.py garnet                   # defaults
 
 Game names are mfgtools' (``crowd_modelling``, ``crowd_modelling_2d``, ``periodic_aversion``,
-``linear_quadratic``, ``garnet``, ``dynamic_routing``, ``mean_field_nfg``); parameters are
-OpenSpiel's, as ``key=value``.
+``linear_quadratic``, ``garnet``, ``dynamic_routing``, ``mean_field_nfg``, ``predator_prey``,
+``crowd_avoidance``); parameters are OpenSpiel's, as ``key=value`` (a value with spaces quoted,
+e.g. ``'reward_matrix=0 1 -1 0'``). On the multi-population games NashConv is the sum over populations.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ OPENSPIEL_NAMES = {
     "dynamic_routing": "mfg_dynamic_routing",
     "python_dynamic_routing": "python_mfg_dynamic_routing",
     "mean_field_nfg": "mean_field_nfg",
+    "predator_prey": "python_mfg_predator_prey",
+    "crowd_avoidance": "python_mfg_crowd_avoidance",
 }
 
 

@@ -55,6 +55,9 @@ FAMILIES = {
         Family("finite", ("finite", "joint")),
         Family("graphex", ("graphex", "finite", "joint")),
         Family("joint", ("joint",)),
+        # P populations as one finite game on the product space (mfgtools.finite.populations): every finite
+        # solver runs on it; a solver that needs the population structure requires "multi-population"
+        Family("multi-population", ("multi-population", "finite", "joint")),
         Family(
             "swarm", ("swarm",), headline="return", higher_is_better=True, particles=True, default_solver="dec-pomfc"
         ),
@@ -231,6 +234,7 @@ class Registry:
     def __init__(self, what: str, load: Callable[[], None] | None = None):
         self.what = what
         self._load = load or (lambda: None)
+        self._loaded = False
         self._entries: dict[str, Entry] = {}
 
     def set_loader(self, load: Callable[[], None]) -> None:
@@ -241,6 +245,7 @@ class Registry:
         import to register, imports none of them.
         """
         self._load = load
+        self._loaded = False
 
     def register(
         self,
@@ -284,7 +289,9 @@ class Registry:
         return decorate
 
     def entries(self) -> dict[str, Entry]:
-        self._load()
+        if not self._loaded:  # import the built-in modules once (listing a package costs about a millisecond)
+            self._load()
+            self._loaded = True
         return dict(sorted(self._entries.items()))
 
     def entry(self, name: str) -> Entry:

@@ -3,7 +3,10 @@
 ``Result.to_xarray()`` has the variables ``policy`` and ``mean_field`` over the
 game's space (``row, col`` on grid games, ``state`` otherwise), one variable per
 per-iteration metric (``iteration``), plus ``free`` (row, col) on grid games.
-Their time axis depends on the game's mode (attribute ``mode``):
+On multi-population games (:mod:`mfgtools.finite.populations`) the space starts
+with a ``population`` axis: ``policy`` holds each population's policy and
+``mean_field`` each population's own distribution (mass 1 each); attributes
+``kind`` and ``populations``. Their time axis depends on the game's mode (attribute ``mode``):
 
 - ``"finite-horizon"``: ``policy`` (t, space..., action) and ``mean_field``
   (t, space...); the coordinate ``t`` runs over ``0..T`` and the policy is NaN
@@ -131,7 +134,10 @@ class Result:
             coords.update(row=np.arange(height), col=np.arange(width))
         else:
             space = ("state",)
-            coords.update(state=np.arange(game.n_states))
+            coords.update(state=np.arange(game.states_per_population))
+        if game.populations > 1:  # multi-population games: one policy and one distribution per population
+            space = ("population",) + space
+            coords["population"] = list(game.population_names)
         data = {
             "policy": (time + space + ("action",), _policy_layout(game, policy)),
             "mean_field": (time + space, _flow_layout(game, flow)),
@@ -146,7 +152,7 @@ class Result:
             data["state_share"] = (time + ("epidemic_state",), np.asarray(game.aggregate(flow)))
         free = game.free_cells
         if free is not None and game.grid_shape is not None:
-            data["free"] = (space, free.astype(np.int8))
+            data["free"] = (("row", "col"), free.astype(np.int8))
         attrs = {
             "mfgtools_format": FORMAT_VERSION,
             "game": game.name,
@@ -161,6 +167,8 @@ class Result:
         if not stationary:
             attrs["horizon"] = int(game.horizon)
         attrs.update(discount=float(game.discount), n_states=int(game.n_states), n_actions=int(game.n_actions))
+        if game.populations > 1:
+            attrs.update(kind=game.kind, populations=int(game.populations))
         if best:
             attrs["best_iteration"] = int(self.best_iteration)  # type: ignore[arg-type]  # set when best
         if self.stopped_early:
@@ -168,6 +176,10 @@ class Result:
         if "behaviour_exploitability" in self.extras:  # offline runs whose data name their behaviour policy
             attrs["behaviour_exploitability"] = float(self.extras["behaviour_exploitability"])
         dataset = xr.Dataset(data, coords=coords, attrs=attrs)
+        if game.populations > 1:
+            dataset["population"].attrs["description"] = (
+                "population p: mean_field holds each population's own distribution (mass 1), policy its policy"
+            )
         if stationary:
             dataset["policy"].attrs["description"] = "stationary policy pi(a|s)"
             dataset["mean_field"].attrs["description"] = "stationary population mu(s)"
@@ -243,14 +255,23 @@ class Result:
 
 
 def _policy_layout(game, policy: np.ndarray) -> np.ndarray:
-    """A policy as saved: NaN appended at ``t = T`` (finite horizon), on the grid on grid games."""
+    """A policy as saved: NaN appended at ``t = T`` (finite horizon), on the grid on grid games,
+    the state axis split into ``(population, ...)`` on multi-population games."""
     if not game.stationary:
         policy = np.concatenate([policy, np.full((1,) + policy.shape[1:], np.nan)], axis=0)
-    return game.to_grid(policy) if game.grid_shape is not None else policy
+    if game.grid_shape is not None:
+        return game.to_grid(policy)
+    return np.moveaxis(game.population_policies(policy), 0, -3) if game.populations > 1 else policy
 
 
 def _flow_layout(game, flow: np.ndarray) -> np.ndarray:
-    """A mean field as saved: on the grid on grid games."""
+    """A mean field as saved: on the grid on grid games; on multi-population games, each population's own
+    distribution (mass 1, :meth:`~mfgtools.finite.game.FiniteGame.population_flows`) on a population axis."""
+    if game.populations > 1:
+        per_population = np.moveaxis(game.population_flows(flow), 0, -2)  # (..., P, S/P)
+        if game.grid_shape is None:
+            return per_population
+        flow = per_population.reshape(np.shape(flow))
     return game.to_grid(flow) if game.grid_shape is not None else flow
 
 

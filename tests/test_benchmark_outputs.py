@@ -70,3 +70,19 @@ def test_bench_peers_starts_and_refuses_unknown_games(tmp_path):
     )
     assert process.returncode == 2 and "no_such_game not among the importable peers' games" in process.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_device_suite_script_is_valid_bash_and_names_existing_benchmarks():
+    script = REPO / "benchmarks" / "device_suite.sh"
+    assert os.access(script, os.X_OK)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    named = {word for line in script.read_text().splitlines() if line.startswith("step ") for word in line.split()}
+    benchmarks = {word.split("/")[-1] for word in named if word.startswith("benchmarks/")}
+    assert benchmarks == {
+        "bench_big_grid.py",
+        "bench_off_mmd.py",
+        "bench_swarm.py",
+        "bench_sweep.py",
+        "bench_latency.py",
+    }
+    assert all((REPO / "benchmarks" / name).is_file() for name in benchmarks)

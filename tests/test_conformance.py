@@ -13,7 +13,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from test_solvers import tiny_instances
+from helpers import tiny_instances
 
 import mfgtools
 from mfgtools import evaluation
@@ -42,7 +42,7 @@ def test_every_game_is_a_pytree_with_static_sizes(name, mode, game):
 
 
 def _params(name):
-    from test_solvers import TINY_GAMES
+    from helpers import TINY_GAMES
 
     return TINY_GAMES.get(name, {})
 

@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
-from test_cli import _env, run_cli, signal_when_running
+from helpers import cli_env, run_cli, signal_when_running
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 KILLS = random.Random(16)  # the kill points, replayable
@@ -141,7 +141,7 @@ def test_killed_dataset_collection_leaves_nothing_and_reruns_to_the_same_dataset
     process = subprocess.Popen(
         [sys.executable, "-m", "mfgtools", *args, "--out", "data.nc"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

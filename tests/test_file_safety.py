@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 import xarray as xr
-from test_cli import assert_one_error_line, run_cli, signal_when_running
+from helpers import assert_one_error_line, run_cli, signal_when_running
 
 import mfgtools
 from mfgtools import checkpoints

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_cli import assert_one_error_line, run_cli
+from helpers import assert_one_error_line, run_cli
 
 import mfgtools
 from mfgtools import resources

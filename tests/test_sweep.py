@@ -16,7 +16,7 @@ import textwrap
 import numpy as np
 import pytest
 import xarray as xr
-from test_cli import _env, assert_one_error_line, assert_png, run_cli
+from helpers import assert_one_error_line, assert_png, cli_env, run_cli
 
 import mfgtools
 from mfgtools.distributed import initialize_from_environment, requested, settings_from_environment
@@ -163,7 +163,7 @@ SHARDED = textwrap.dedent("""
 
 
 def test_sharded_over_8_devices_matches_one_device_and_batches(tmp_path):
-    env = dict(_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    env = dict(cli_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     process = subprocess.run(
         [sys.executable, "-c", SHARDED], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )

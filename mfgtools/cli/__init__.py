@@ -54,6 +54,7 @@ from mfgtools.cli.common import (
     add_checkpoint_flags,
     add_force_flag,
     add_game_flags,
+    add_tolerance_flags,
     check_output,
     check_plot,
     claim_outputs,
@@ -119,12 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         "see `mfgtools list solvers`)",
     )
     solve.add_argument("--seed", default="0", metavar="S", help="random seed (default: 0)")
-    solve.add_argument(
-        "--atol",
-        metavar="X",
-        help="stop early once exploitability <= atol + rtol * initial exploitability (default: off)",
-    )
-    solve.add_argument("--rtol", metavar="X", help="relative part of the early-stopping tolerance (see --atol)")
+    add_tolerance_flags(solve)
     solve.add_argument(
         "-p",
         "--param",

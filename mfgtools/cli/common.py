@@ -45,6 +45,25 @@ def add_force_flag(parser) -> None:
     )
 
 
+def add_tolerance_flags(parser) -> None:
+    """``--atol``/``--rtol``: MFGLib's early stopping on the exploitability (``solve`` and ``sweep``)."""
+    parser.add_argument(
+        "--atol",
+        metavar="X",
+        help="stop a run early once its exploitability <= atol + rtol * its initial exploitability (default: off)",
+    )
+    parser.add_argument("--rtol", metavar="X", help="relative part of the early-stopping tolerance (see --atol)")
+
+
+def tolerances(args) -> tuple[float | None, float | None]:
+    """The validated ``(atol, rtol)`` of :func:`add_tolerance_flags` (None: not given)."""
+    from mfgtools.errors import as_float
+
+    atol = None if args.atol is None else as_float(args.atol, "--atol", 0.0)
+    rtol = None if args.rtol is None else as_float(args.rtol, "--rtol", 0.0)
+    return atol, rtol
+
+
 # ----- solve ------------------------------------------------------------------------
 def parse_assignments(items) -> list[tuple[str, object]]:
     """``["key=value", ...]`` as ``[(key, value), ...]``; ``none``/``null`` become None."""

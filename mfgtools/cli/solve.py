@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value
-from mfgtools.errors import as_float, as_int, as_seed
+from mfgtools.cli.common import file_stem, input_paths, prepare_checkpoint, routed_parameters, show_value, tolerances
+from mfgtools.errors import as_int, as_seed
 
 
 def run_solve(args) -> int:
@@ -16,8 +16,7 @@ def run_solve(args) -> int:
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
     seed = as_seed(args.seed, "--seed")
-    atol = None if args.atol is None else as_float(args.atol, "--atol", 0.0)
-    rtol = None if args.rtol is None else as_float(args.rtol, "--rtol", 0.0)
+    atol, rtol = tolerances(args)
     every = as_int(args.checkpoint_every, "--checkpoint-every", 0)
     game_params, solver_params = routed_parameters(args)
 

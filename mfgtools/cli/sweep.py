@@ -10,11 +10,13 @@ from mfgtools.cli.common import (
     add_checkpoint_flags,
     add_force_flag,
     add_game_flags,
+    add_tolerance_flags,
     file_stem,
     input_paths,
     prepare_checkpoint,
     routed_parameters,
     show_value,
+    tolerances,
 )
 from mfgtools.errors import MFGError, as_int, as_seed
 
@@ -65,6 +67,7 @@ def add_sweep_parser(commands) -> None:
         help="set a game or solver parameter for every run (repeatable)",
     )
     sweep.add_argument("--iterations", metavar="N", help="solver iterations per run (default: the solver's)")
+    add_tolerance_flags(sweep)
     sweep.add_argument(
         "--batch-size", metavar="B", help="at most B runs at a time (default: all runs of a program at once)"
     )
@@ -136,6 +139,7 @@ def run_sweep(args) -> int:
     iterations = None if args.iterations is None else as_int(args.iterations, "--iterations", 0)
     batch_size = None if args.batch_size is None else as_int(args.batch_size, "--batch-size", 1)
     devices = None if args.devices is None else as_int(args.devices, "--devices", 1)
+    atol, rtol = tolerances(args)
     seeds = parse_seeds(args.seeds, "--seeds")
     as_seed(max(seeds, default=0), "--seeds")  # JAX keys hold 32-bit seeds
     game_params, solver_params = routed_parameters(args)
@@ -177,6 +181,8 @@ def run_sweep(args) -> int:
         restart=args.restart,
         outputs=tuple(p for p in (out, args.plot) if p),
         remove_checkpoint=False,
+        atol=atol,
+        rtol=rtol,
     )
     written = args.written  # main() reports it when interrupted
     if writer:
@@ -247,6 +253,21 @@ def run_sweep(args) -> int:
                     + (f" (std {np.nanstd(column):.3g} over seeds)" if len(seeds) > 1 else ""),
                 )
             )
+    if "iterations_run" in dataset:  # early stopping (--atol/--rtol): how many runs met the tolerance, and when
+        ran = np.asarray(dataset["iterations_run"].values).reshape(-1)
+        total = int(dataset.attrs["iterations"])
+        stopped = ran < total
+        lines.append(
+            (
+                "stopped early",
+                f"{int(stopped.sum())} of {ran.size} runs met the tolerance"
+                + (
+                    f", after {int(ran[stopped].min())} to {int(ran[stopped].max())} iterations"
+                    if stopped.any()
+                    else ""
+                ),
+            )
+        )
     lines.append(
         (
             "wall time",

@@ -123,6 +123,13 @@ class FiniteGame:
     # pass the policy that made the flow wherever they read the model (finite horizon
     # only); every other game keeps the two-argument calls and their programs.
     joint = False
+    # Games whose successors themselves depend on the population (not only their probabilities) set this to
+    # True and override :meth:`successors`: the kernels then read the successor table at every step and add
+    # masses into successors instead of gathering through the static inverse table ``incoming``.
+    dynamic_successors = False
+    # Number of populations: 1 here; multi-population games (:mod:`mfgtools.finite.populations`) play P
+    # populations on the product space (population, state), a static field there.
+    populations = 1
 
     def __post_init__(self):
         if self.stationary and not 0.0 < self.discount < 1.0:
@@ -169,6 +176,32 @@ class FiniteGame:
     def parameters(self) -> dict[str, Any]:
         return dict(self.params.value)
 
+    # ----- populations -----------------------------------------------------------
+    @property
+    def population_names(self) -> tuple[str, ...]:
+        """One label per population (``("0",)`` for a single-population game)."""
+        return tuple(str(p) for p in range(self.populations))
+
+    @property
+    def states_per_population(self) -> int:
+        """``S / P``: the states of one population (``S`` for a single-population game)."""
+        return self.n_states // self.populations
+
+    def population_policies(self, policy):
+        """A policy ``(..., S, A)`` split per population: ``(P, ..., S/P, A)`` (``P = 1``: a leading axis of 1)."""
+        array = np.asarray(policy)
+        shape = array.shape
+        per = array.reshape(shape[:-2] + (self.populations, self.states_per_population, shape[-1]))
+        return np.moveaxis(per, -3, 0)
+
+    def population_flows(self, flow):
+        """A flow ``(..., S)`` split per population: ``(P, ..., S/P)``, each population's own distribution
+        (mass 1; a multi-population game stores mass ``1/P`` per population, see its docstring)."""
+        array = np.asarray(flow)
+        shape = array.shape
+        per = array.reshape(shape[:-1] + (self.populations, self.states_per_population)) * self.populations
+        return np.moveaxis(per, -2, 0)
+
     # ----- model -------------------------------------------------------------
     def reward(self, t: jax.Array, mu: jax.Array) -> jax.Array:
         """Rewards ``r_t(s, a, mu_t)``, shape ``(S, A)``. ``t`` may be traced.
@@ -183,6 +216,13 @@ class FiniteGame:
         (``transition(t, mu, joint)`` in games with ``joint = True``)."""
         del t, mu
         return self.transition_prob
+
+    def successors(self, t: jax.Array, mu: jax.Array) -> jax.Array:
+        """Successor table ``(S, A, K)`` int at time ``t`` under ``mu_t``: ``next_state``, unless the game
+        sets ``dynamic_successors`` (OpenSpiel's dynamic routing: the waiting time given on entering a link
+        depends on the link's volume)."""
+        del t, mu
+        return self.next_state
 
     def terminal_reward(self, mu: jax.Array) -> jax.Array:
         """Terminal reward ``(S,)`` on ``mu_T`` (zero unless a game says otherwise)."""

@@ -24,6 +24,7 @@ from flax import struct
 from jax import lax
 
 from mfgtools.errors import MFGError, as_int, as_seed
+from mfgtools.finite import kernels
 from mfgtools.finite.evaluation import as_policy, check_game
 
 
@@ -71,7 +72,7 @@ def agents_step(game, t, states: jax.Array, probs: jax.Array, mu_t: jax.Array, k
     rewards = game.reward(t, mu_t)[states, actions]
     successor_prob = game.transition(t, mu_t)[states, actions]  # (N, K)
     branch = jax.random.categorical(move_key, jnp.log(successor_prob))
-    successors = game.next_state[states, actions, branch]
+    successors = kernels.successors_at(game, t, mu_t)[states, actions, branch]
     chosen = jnp.take_along_axis(log_probs, actions[:, None], axis=1)[:, 0]
     return actions, rewards, successors, chosen
 

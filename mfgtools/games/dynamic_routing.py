@@ -131,12 +131,15 @@ class DynamicRoutingGame(FiniteGame):
         arrival = jnp.where(self.arrival_move & moves[:, None], -self.dt * t, 0.0)
         return arrival.astype(mu.dtype)
 
-    def transition(self, t, mu):
+    dynamic_successors = True
+
+    def successors(self, t, mu):
+        """One successor per ``(s, a)`` (``K = 1``): the table's, except for a vehicle that has just entered
+        a link and was given a positive wait ``w``: every action takes it to ``(destination, link, w - 1)``,
+        state ``s + w``."""
         moves, wait = self._waits(mu)
-        slots = jnp.arange(self.fan_out)
-        entering = jnp.where(moves[:, None], slots == 0, slots == wait[:, None])  # slot k >= 1: wait k
-        prob = jnp.where(self.entering[:, None, None], entering[:, None, :], self.transition_prob)
-        return prob.astype(mu.dtype)
+        waiting = jnp.arange(self.n_states, dtype=jnp.int32) + wait
+        return jnp.where((self.entering & ~moves)[:, None, None], waiting[:, None, None], self.next_state)
 
     def terminal_reward(self, mu):
         return self.terminal.astype(mu.dtype)
@@ -217,7 +220,7 @@ def make_dynamic_routing(network, max_num_time_step, time_step_length, implement
         "dynamic_routing",
         len(destinations) * n_links * (max_wait + 2) + 2,
         n_actions,
-        max_wait + 1,
+        1,
         horizon,
         lower="time_step_length (larger) or max_num_time_step",
     )
@@ -229,7 +232,7 @@ def make_dynamic_routing(network, max_num_time_step, time_step_length, implement
     def state(destination, link, wait):
         return (destinations.index(destination) * n_links + index[link]) * width + wait + 1
 
-    fan_out = max_wait + 1
+    fan_out = 1  # the waiting time given on entering a link is read from the population (successors)
     next_state = np.tile(np.arange(n_states)[:, None, None], (1, n_actions, fan_out))
     prob = np.zeros((n_states, n_actions, fan_out))
     prob[:, :, 0] = 1.0
@@ -265,7 +268,6 @@ def make_dynamic_routing(network, max_num_time_step, time_step_length, implement
                     next_state[s, k + 1, 0] = successor
                 if wait == -1:
                     entering[s] = True
-                    next_state[s, :, 1:] = [state(destination, link, w - 1) for w in range(1, max_wait + 1)]
     mu0 = np.zeros(n_states)
     for (origin, destination, _, count), departure in zip(demand, departures):
         mu0[state(destination, origin, departure)] += count / total

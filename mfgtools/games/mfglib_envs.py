@@ -289,7 +289,7 @@ def torch_coin_flips(seed: int, count: int) -> np.ndarray:
     torch's CPU generator is the 32-bit Mersenne twister seeded as
     ``init_genrand(seed)``, and a draw below ``2**32`` takes one 32-bit output
     modulo the range; numpy's legacy ``RandomState(seed)`` is the same twister
-    with the same seeding (checked against torch in tests/test_mfglib_live.py).
+    with the same seeding (checked against torch in tests/games/test_mfglib_live.py).
     """
     words = np.random.RandomState(seed).randint(0, 2**32, size=count, dtype=np.uint64)
     return (words % 2).astype(np.int64)

@@ -91,6 +91,33 @@ def is_grid(dataset) -> bool:
     return "row" in dataset.dims and "col" in dataset.dims
 
 
+def populations(dataset) -> list[str]:
+    """The population names of a multi-population result (``population`` coordinate); ``[]`` otherwise."""
+    if "population" not in dataset["mean_field"].dims:
+        return []
+    return [str(p) for p in np.asarray(dataset["population"].values)]
+
+
+def select_population(dataset, population):
+    """The result restricted to one population (its name or index) on a multi-population result; ``dataset``
+    itself when it has none (``population`` must then be None)."""
+    names = populations(dataset)
+    if not names:
+        if population is not None:
+            raise MFGError(f"population = {population!r}: this result has one population; leave population out")
+        return dataset
+    if population is None:
+        population = names[0]
+    name = str(population)
+    if name not in names:
+        index = isinstance(population, (int, np.integer)) and not isinstance(population, bool)
+        if index and 0 <= population < len(names):
+            name = names[int(population)]
+        else:
+            raise MFGError(f"unknown population {population!r}: choose one of {', '.join(names)}")
+    return dataset.sel(population=name)
+
+
 def free_mask(dataset) -> np.ndarray:
     """``(H, W)`` bool, ``True`` on free cells (all cells when ``free`` is absent)."""
     if "free" in dataset:

@@ -168,6 +168,8 @@ def plot_result(data, path, *, times=None, scale: str = "log", dpi: int = 150) -
         height, width = dataset.sizes["row"], dataset.sizes["col"]
         ncols = min(len(times), DEFAULT_PANELS)
         nrows = math.ceil(len(times) / ncols)
+        if "population" in dataset["mean_field"].dims:  # one row of time steps per population
+            ncols, nrows = len(times), dataset.sizes["population"]
         panel = 2.2
         panel_width = panel * min(max(width / height, 0.5), 2.0)
         fig_width = max(ncols * panel_width + 1.4, 9.0)

@@ -48,7 +48,9 @@ from mfgtools.plotting.common import (
     is_stationary,
     label_density_bar,
     new_figure,
+    populations,
     reject_times,
+    select_population,
     stationary_label,
     time_values,
 )
@@ -67,8 +69,13 @@ def plot_density(
     wall_color=WALL_COLOR,
     max_cols: int = DEFAULT_PANELS,
     colorbar: bool = True,
+    population=None,
 ):
     """Population density ``mu_t``: heatmaps on grid games, a (t, state) image otherwise.
+
+    Multi-population results (a ``population`` dimension): ``population`` (a name
+    or index) draws that population's distribution; ``None`` draws every
+    population on grid games, one row of time steps each, and the first one otherwise.
 
     Grid games: one ``(H, W)`` heatmap per time step in ``times`` (default: about
     6 evenly spaced steps including 0 and T), titled ``t = ...``, on one colour
@@ -96,6 +103,10 @@ def plot_density(
       The figure (or subfigure) drawn into.
     """
     dataset = as_dataset(data)
+    if population is not None or not (populations(dataset) and is_grid(dataset)):
+        dataset = select_population(dataset, population)
+    elif axes is None:  # every population: one row of panels each
+        max_cols = len(check_times(dataset, times)) if not is_stationary(dataset) else 1
     if is_stationary(dataset):
         reject_times(times)
         if is_grid(dataset):
@@ -108,6 +119,11 @@ def plot_density(
 
 def _grid_frames(dataset, times):
     """``(labels, (P, H, W) densities)``: the panels of a grid density figure."""
+    names = populations(dataset)
+    if names:  # every population, one row each
+        frames = [_grid_frames(dataset.sel(population=name), times) for name in names]
+        titles = [f"population {name}, {title}" for name, (labels, _) in zip(names, frames) for title in labels]
+        return titles, np.concatenate([flow for _, flow in frames], axis=0)
     if is_stationary(dataset):
         frame = np.asarray(dataset["mean_field"].transpose("row", "col").values, dtype=np.float64)
         return [stationary_label(dataset)], frame[None]
@@ -393,8 +409,11 @@ def plot_policy(
     cmap=DENSITY_CMAP,
     wall_color=WALL_COLOR,
     mass_threshold: float = 1e-4,
+    population=None,
 ):
     """Most likely action of the policy at time ``t``.
+
+    Multi-population results: the policy of ``population`` (a name or index; default the first).
 
     Grid games: an arrow per free cell pointing along ``argmax_a pi_t(a|s)``
     (a dot for ``stay``), over the density ``mu_t`` (``background=True``);
@@ -417,7 +436,7 @@ def plot_policy(
     """
     from matplotlib import colors
 
-    dataset = as_dataset(data)
+    dataset = select_population(as_dataset(data), population)
     if "policy" not in dataset:
         raise MFGError("this result has no policy variable to plot")
     actions = [str(a) for a in np.asarray(dataset["action"].values)] if "action" in dataset.coords else []

@@ -19,7 +19,9 @@ state's ``flow`` buffer, so an iteration allocates no new ``(T, S, A)`` or
 copying the whole array at every time step, the rows ``y_k[t-1]`` and
 ``pi_k[t-1]`` are read right after row ``t`` has been written and carried to
 the next step: the only reader of the incoming arrays is then the in-place
-update itself (docs/benchmarks.md).
+update itself (docs/benchmarks.md). Games with a long horizon and small tables
+take another order of the same operations (:data:`ROWS_AFTER_HORIZON`): the
+backward pass keeps only value vectors and the rows are written after it.
 """
 
 from __future__ import annotations
@@ -78,6 +80,8 @@ class OnlineMirrorDescent(FiniteSolver):
 
     def step(self, game, state, key):
         del key
+        if game.horizon >= ROWS_AFTER_HORIZON and game.horizon * game.n_states * game.n_actions <= ROWS_AFTER_THE_PASS:
+            return self._step_rows_after(game, state)
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
         started = state.iteration > 0
@@ -130,3 +134,58 @@ class OnlineMirrorDescent(FiniteSolver):
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
         new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics
+
+    def _step_rows_after(self, game, state):
+        """:meth:`step` for games whose ``(T, S, A)`` tables are small: the backward pass carries and keeps
+        only ``(S,)`` value vectors, and every row of ``y_{k+1}`` and ``pi_{k+1}`` is written after it, for
+        all ``t`` at once, from the kept values (the same operations, so the same iterates)."""
+        lr = self.learning_rate
+        openspiel = self.follows_openspiel(game)
+        started = state.iteration > 0
+        pis, ys = state.policy, state.cumulative
+        flow, last = kernels.flow_into(game, pis, state.flow)
+        times = jnp.arange(game.horizon)
+
+        def backward(carry, xs):
+            v_pi, v_br, v_update = carry
+            t, mu_t, pi_t, y_t = xs
+            kept = v_update if openspiel else v_pi  # V_{t+1}, which the update of row t reads
+            reward = kernels.reward_at(game, t, mu_t, pi_t)
+            values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
+            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
+            q_pi = reward + game.discount * c_pi
+            q_br = reward + game.discount * c_br
+            if openspiel:  # see step: the update reads later values, some of them already updated
+                later = game.discount * c_update[0]
+                stale = game.mirror_descent_stale[t] & started
+                read = kernels.masked_softmax(game, jnp.where(stale, y_t + lr * later, y_t))
+                v_update = kernels.sum_last(read * (reward + later))
+            return (kernels.sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update), kept
+
+        terminal = game.terminal_reward(last)
+        (v_pi, v_br, _), kept = lax.scan(
+            backward, (terminal, terminal, terminal), (times, flow, pis, ys if openspiel else times), reverse=True
+        )
+
+        def row(t, mu_t, pi_t, y_t, v_next):
+            later = game.discount * kernels.continuations(game, t, mu_t, (v_next,), pi_t)[0]
+            y_new = y_t + lr * (later if openspiel else kernels.reward_at(game, t, mu_t, pi_t) + later)
+            return y_new - kernels.masked_max(game, y_new)[:, None]
+
+        ys = jax.vmap(row)(times, flow, pis, ys, kept)
+        metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
+        new_state = MirrorDescentState(
+            cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=kernels.masked_softmax(game, ys)
+        )
+        return new_state, metrics
+
+
+# Games with a long horizon and at most this many (t, s, a) entries take OnlineMirrorDescent._step_rows_after:
+# writing a row of y and pi into the (T, S, A) arrays at each step of the backward pass grows with T on XLA's
+# CPU backend (OMD on crowd_modelling with T = 640: 11.5 us per time step, against 1.4 us for the
+# exploitability's pass that keeps only value vectors); measured (float64, 2-core CPU, 20 iterations):
+# dynamic_routing at OpenSpiel's factory setting (T = 100) 7.0 -> 4.6 ms per iteration, four rooms (T = 40)
+# 1.42 -> 1.15 ms without OpenSpiel's order and about even with it; no gain below T = 32, and on grids of 10^4
+# cells the in-place rows stay faster.
+ROWS_AFTER_HORIZON = 32
+ROWS_AFTER_THE_PASS = 1 << 21

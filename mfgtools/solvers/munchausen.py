@@ -96,24 +96,29 @@ class Transitions:
 
 
 class QNetwork(nn.Module):
-    """``Q(t, s, .)``: an MLP on ``[onehot(row), onehot(col), t/T]`` (or ``[onehot(s), t/T]``)."""
+    """``Q(t, s, .)``: an MLP on ``[onehot(row), onehot(col), t/T]`` (or ``[onehot(s), t/T]``), plus
+    ``onehot(population)`` on multi-population grid games (``populations`` grids of ``grid_shape``)."""
 
     n_actions: int
     hidden: Sequence[int]
     horizon: int
     n_states: int
     grid_shape: tuple | None = None
+    populations: int = 1
 
     @nn.compact
     def __call__(self, t, s):
         width = self.hidden[0]
         if self.grid_shape is not None:
             height, grid_width = self.grid_shape
-            fan_in = height + grid_width + 1
+            fan_in = height + grid_width + 1 + (self.populations if self.populations > 1 else 0)
             init = nn.initializers.normal(stddev=fan_in**-0.5)
-            row, col = jnp.divmod(s, grid_width)
+            population, cell = jnp.divmod(s, height * grid_width)
+            row, col = jnp.divmod(cell, grid_width)
             x = nn.Embed(height, width, embedding_init=init, name="row")(row)
             x = x + nn.Embed(grid_width, width, embedding_init=init, name="col")(col)
+            if self.populations > 1:
+                x = x + nn.Embed(self.populations, width, embedding_init=init, name="population")(population)
         else:
             fan_in = self.n_states + 1
             init = nn.initializers.normal(stddev=fan_in**-0.5)
@@ -159,7 +164,9 @@ class MunchausenLearner:
 
     # ----- models -----------------------------------------------------------------
     def network(self, game) -> QNetwork:
-        return QNetwork(game.n_actions, tuple(self.hidden), game.horizon, game.n_states, game.grid_shape)
+        return QNetwork(
+            game.n_actions, tuple(self.hidden), game.horizon, game.n_states, game.grid_shape, game.populations
+        )
 
     def optimizer(self):
         return optax.adam(self.learning_rate)

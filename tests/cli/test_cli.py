@@ -7,53 +7,21 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import assert_one_error_line, assert_png, cli_env, run_cli, signal_when_running
 
 import mfgtools
 from mfgtools.cli import main
 from mfgtools.errors import MFGError
 from mfgtools.results import Result, dataset_params
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--map", "empty:5", "--horizon", "5", "--iterations", "3"]
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def _env() -> dict:
-    env = dict(os.environ, MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
-    return env
-
-
-def run_cli(*args, cwd, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "mfgtools", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout
-    )
-
-
-def assert_png(path: Path) -> None:
-    data = path.read_bytes()
-    assert data[:8] == PNG_MAGIC, f"{path} is not a PNG"
-    assert len(data) > 10_000, f"{path} is suspiciously small ({len(data)} bytes)"
-
-
-def assert_one_error_line(process, *fragments) -> str:
-    assert process.returncode == 2, (process.returncode, process.stderr)
-    assert "Traceback" not in process.stderr
-    lines = [line for line in process.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, process.stderr
-    assert lines[0].startswith("mfgtools: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +38,7 @@ def test_help_is_quick_and_imports_no_jax(tmp_path):
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, mfgtools, mfgtools.cli; print('jax' in sys.modules)"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -274,42 +242,6 @@ def test_usage_errors_exit_2(tmp_path):
     assert run_cli(cwd=tmp_path).returncode == 2  # no command
 
 
-def signal_when_running(args, cwd, signum, meanwhile=None) -> tuple[int, str]:
-    """Run ``mfgtools ARGS``, wait until its iterations run (the progress bar's postfix), call
-    ``meanwhile(process)``, send ``signum``; returns the exit status and all of stderr."""
-    # restore the default disposition in the child: a test run started as a background job of a
-    # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mfgtools", *args],
-        cwd=cwd,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=None
-        if signum == signal.SIGKILL
-        # SIGKILL has no handler
-        else lambda: signal.signal(signum, signal.SIG_DFL),
-    )
-    seen = b""
-    deadline = time.monotonic() + 120
-    try:
-        while not re.search(rb"exploitability[= ]", seen):  # iterations are running (the report's postfix)
-            assert time.monotonic() < deadline, seen.decode(errors="replace")
-            ready, _, _ = select.select([process.stderr], [], [], 1.0)
-            if ready:
-                chunk = os.read(process.stderr.fileno(), 65536)
-                assert chunk or process.poll() is None, seen.decode(errors="replace")
-                seen += chunk
-        if meanwhile is not None:
-            meanwhile(process)
-        process.send_signal(signum)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    return process.returncode, (seen + stderr).decode(errors="replace")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery differs on Windows")
 def test_ctrl_c_exits_130_without_partial_file(tmp_path):
     status, stderr = signal_when_running(
@@ -476,7 +408,7 @@ def test_killed_cli_run_resumes_to_the_same_result(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "mfgtools", *common, "--out", "run.nc"],
         cwd=tmp_path,
-        env=_env(),
+        env=cli_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

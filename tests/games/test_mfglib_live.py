@@ -33,7 +33,7 @@ CASES = [
     ("random_linear", {}),
     ("random_linear", {"T": 2, "n": 3, "m": 2.0, "seed": 4}),
 ]
-TIES = {"building_evacuation"}  # fictitious play meets exact ties there (see tests/test_mfglib_games.py)
+TIES = {"building_evacuation"}  # fictitious play meets exact ties there (see tests/games/test_mfglib_games.py)
 NO_FP = {"equilibrium_price"}  # MFGLib 0.3.0's FictitiousPlay fails on multi-dimensional action spaces
 
 
@@ -87,7 +87,7 @@ def test_rewards_and_transitions_match_mfglib(name, params):
 
 @pytest.mark.parametrize("name, params", CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_exploitability_matches_mfglib(name, params):
-    from mfglib.alg import FictitiousPlay, OnlineMirrorDescent
+    from mfglib.alg import FictitiousPlay, OnlineMirrorDescent, PriorDescent
     from mfglib.scoring import exploitability_score
 
     env = _environment(name, params)
@@ -103,6 +103,9 @@ def test_exploitability_matches_mfglib(name, params):
         _, fp, _ = FictitiousPlay().solve(env, max_iter=10, atol=None, rtol=None)
         play = mfgtools.solve(game, "fp", iterations=10, progress=False)
         assert mfgtools.exploitability(game, play.policy) == pytest.approx(fp[10], rel=1e-6)
+    _, prior, _ = PriorDescent(eta=0.5, n_inner=3).solve(env, max_iter=10, atol=None, rtol=None)
+    ours = mfgtools.solve(game, "prior-descent", iterations=10, eta=0.5, n_inner=3, progress=False)
+    np.testing.assert_allclose(ours.metrics["exploitability"], [float(x) for x in prior], rtol=1e-6, atol=1e-12)
 
 
 def test_crowd_motion_bar_is_torchs():

@@ -6,7 +6,7 @@ uniform policy, and of the policies after 10 iterations of
 ``OnlineMirrorDescent(alpha=1.0)`` (MFGLib's default step size) and of
 ``FictitiousPlay()`` (``alpha=0``, weights ``1/(k+2)``), from ``solve(env,
 max_iter=10, atol=None, rtol=None)``. CI has no MFGLib: these numbers are what
-it checks; tests/test_mfglib_live.py recomputes them when MFGLib is installed.
+it checks; tests/games/test_mfglib_live.py recomputes them when MFGLib is installed.
 """
 
 from __future__ import annotations
@@ -98,6 +98,24 @@ def test_exploitability_matches_mfglib(name, params, uniform, omd, fp):
     play = mfgtools.solve(game, "fp", iterations=10, progress=False)
     expected = FP_TIES.get(name, FP_OURS.get(name, fp))
     assert mfgtools.exploitability(game, play.policy) == pytest.approx(expected, rel=RTOL)
+
+
+# MFGLib's PriorDescent(eta=0.5, n_inner=3), exploitability_score after 10 iterations (solve(env, max_iter=10,
+# atol=None, rtol=None)), on the REFERENCE parameters; benchmarks/mfglib_games.py prints every game
+PRIOR_DESCENT = {
+    "beach_bar": 0.16471086054524942,
+    "crowd_motion": 8.720621153092623,
+    "susceptible_infected": 0.15244618947512834,
+    "random_linear": 0.0009981553917954855,  # a game of the joint state-action distribution
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRIOR_DESCENT))
+def test_prior_descent_matches_mfglib(name):
+    params = next(case[1] for case in REFERENCE if case[0] == name)
+    game = mfgtools.make_game("mfglib/" + name, **params)
+    result = mfgtools.solve(game, "prior-descent", iterations=10, eta=0.5, n_inner=3, progress=False)
+    assert result.metrics["exploitability"][10] == pytest.approx(PRIOR_DESCENT[name], rel=RTOL)
 
 
 def test_every_game_is_listed_with_mfglib_defaults():

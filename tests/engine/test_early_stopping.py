@@ -180,3 +180,22 @@ def test_sweep_stops_each_run_on_its_own(game):
         np.testing.assert_allclose(curve[: k + 1], alone.metrics["exploitability"], rtol=1e-5)
         np.testing.assert_array_equal(curve[k:], np.full(ITERATIONS + 1 - k, curve[k]))  # held to the end
     assert swept.attrs["iterations"] == ITERATIONS
+
+
+def test_sweep_command_line_stops_runs_early(game, tmp_path, monkeypatch, capsys):
+    from mfgtools.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["sweep", "--game", "crowd", "--map", "empty:4", "--horizon", "4", "-p", "mu0=0,0", "--quiet"]
+    code = main(args + ["--iterations", str(ITERATIONS), "--grid", "learning_rate=0.05,0.1", "--rtol", "0.5"])
+    assert code == 0
+    out = capsys.readouterr().out
+    swept = mfgtools.sweep(
+        game, "omd", grid={"learning_rate": [0.05, 0.1]}, seeds=(0,), iterations=ITERATIONS, progress=False, rtol=0.5
+    )
+    ran = swept["iterations_run"].values.reshape(-1)
+    assert f"2 of 2 runs met the tolerance, after {ran.min()} to {ran.max()} iterations" in out
+    saved = mfgtools.load_result(str(tmp_path / "crowd-omd-sweep.nc"))
+    np.testing.assert_array_equal(saved["iterations_run"].values.reshape(-1), ran)
+    assert main(args + ["--grid", "learning_rate=0.1", "--rtol", "nan"]) != 0
+    assert "--rtol" in capsys.readouterr().err

@@ -29,7 +29,7 @@ from mfgtools.offline import (
     state_frequency,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -6,86 +6,12 @@ import re
 
 import numpy as np
 import pytest
+from helpers import COVERED_ELSEWHERE, TINY_GAMES, tiny_instances, tiny_solver_params
 
 import mfgtools
 from mfgtools import solvers
 from mfgtools.errors import MFGError
 from mfgtools.registry import requirement_name, satisfies
-
-TINY_GAMES = {
-    "crowd": dict(map="empty:4", horizon=4, mu0=(0, 0)),
-    "crowd_modelling": dict(horizon=3),
-    "crowd_modelling_2d": dict(size=4, horizon=3),
-    "periodic_aversion": dict(size=5, horizon=3, n_actions_per_side=1),
-    "linear_quadratic": dict(size=5, horizon=3, n_actions_per_side=1),
-    "garnet": dict(size=5, horizon=3),
-    "dynamic_routing": dict(max_num_time_step=4),
-    "mean_field_nfg": dict(),
-    "random": dict(n_states=5, horizon=3),
-    "sis": dict(horizon=3),
-    "torus-crowd": dict(size="3x3", horizon=3),
-    "sis-graphex": dict(nu=20, L=100, horizon=3, k_max=3, core_bins=2),
-    "sir-graphex": dict(nu=20, L=100, horizon=3, k_max=3, core_bins=2),
-    "rumour-graphex": dict(nu=20, L=100, horizon=3, k_max=3, core_bins=2),
-    "kuramoto": dict(n_agents=6, horizon=3),
-    "vicsek": dict(n_agents=6, horizon=3),
-    "aggregation": dict(n_agents=6, horizon=3),
-    # MFGLib's games: one state-only (mu-dependent transitions) and one joint game run every solver;
-    # tests/test_mfglib_games.py runs omd and fp on all of them against MFGLib's figures
-    "mfglib/linear_quadratic": dict(T=1, el=2, m=1),
-    "mfglib/equilibrium_price": dict(T=1, s_inv=1, Q=1, H=1),
-}
-# registered games the solver sweep leaves to their own test module (same kinds as a game above)
-COVERED_ELSEWHERE = {
-    f"mfglib/{name}"
-    for name in (
-        "beach_bar",
-        "building_evacuation",
-        "crowd_motion",
-        "left_right",
-        "rock_paper_scissors",
-        "susceptible_infected",
-        "conservative_treasure_hunting",
-        "random_linear",
-    )
-}
-# learning solvers at a tiny budget (their defaults are the papers' settings)
-TINY_LEARNER = dict(steps=3, batch_size=8, hidden="8")
-
-
-TINY_SAMPLED = dict(n_agents=8, mixing_steps=2, td_steps=4)
-
-
-TINY_PPO = dict(n_envs=2, width=8, epochs=1, minibatches=1)
-
-
-def tiny_instances(every: bool = False):
-    """Every registered game in every mode it declares, at a tiny size (those in COVERED_ELSEWHERE only with
-    ``every``, at their defaults unless TINY_GAMES sizes them)."""
-    for name, spec in mfgtools.list_games().items():
-        if name in COVERED_ELSEWHERE and not every:
-            continue
-        for mode in spec.modes:
-            params = dict(TINY_GAMES.get(name, {}))
-            if len(spec.modes) > 1:
-                params["mode"] = mode
-            yield name, mode, mfgtools.make_game(name, **params)
-
-
-def tiny_solver_params(solver_name: str, game) -> dict:
-    if solver_name == "off-mmd":
-        from mfgtools.offline import collect_dataset
-
-        return dict(TINY_LEARNER, dataset=collect_dataset(game, mfgtools.uniform_policy(game), 16))
-    if solver_name == "d-momd":
-        return dict(TINY_LEARNER, episodes=16)
-    if solver_name in ("pma-sampled", "pma-independent"):
-        return dict(TINY_SAMPLED)
-    if solver_name == "dec-pomfc":
-        return dict(TINY_PPO, policy_agents=8, policy_rollouts=2)
-    if solver_name == "ippo":
-        return dict(TINY_PPO)
-    return {}
 
 
 def test_default_iterations_are_the_solvers():

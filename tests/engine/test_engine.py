@@ -8,7 +8,7 @@ import sys
 import jax
 import numpy as np
 import pytest
-from test_cli import _env
+from helpers import cli_env
 
 import mfgtools
 from mfgtools import solvers
@@ -162,7 +162,7 @@ def test_progress_in_a_log_is_lines_not_frames(tmp_path):
         "mfgtools.solve(g, 'omd', iterations=30, progress=True)"
     )
     process = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300
     )
     assert process.returncode == 0, process.stderr
     assert "\r" not in process.stderr

@@ -1,9 +1,10 @@
-"""OpenSpiel's periodic_aversion, linear_quadratic, garnet, dynamic_routing and mean_field_nfg against its figures.
+"""OpenSpiel's periodic_aversion, linear_quadratic, garnet, dynamic_routing, mean_field_nfg, predator_prey and
+crowd_avoidance against its figures.
 
 The reference values were computed by OpenSpiel 2.0.2 itself in float64
 (benchmarks/openspiel_game_references.py: NashConv of the uniform policy, after
 10 MirrorDescent iterations at lr 0.01 and after 10 FictitiousPlay iterations),
-so CI checks them without OpenSpiel installed; tests/test_openspiel_live.py
+so CI checks them without OpenSpiel installed; tests/games/test_openspiel_live.py
 re-derives such figures when OpenSpiel is present. Agreement is ~1e-14; the
 tests ask for 1e-9 (the issue's bar is 1e-6).
 """
@@ -63,6 +64,58 @@ def test_uniform_omd_and_fp_match_openspiel(name, params, uniform, after_omd, af
     # entry 0 of a run's metrics is the uniform policy's exploitability, then one per iteration
     np.testing.assert_allclose([omd[0], fp[0], omd[-1], fp[-1]], [uniform, uniform, after_omd, after_fp], rtol=1e-9)
     np.testing.assert_allclose(mfgtools.exploitability(game, mfgtools.uniform_policy(game)), uniform, rtol=1e-9)
+
+
+# OpenSpiel's multi-population games (NashConv summed over populations), at OpenSpiel's defaults and at a
+# variant each (torus, two populations, congestion, forbidden cells that a torus wrap can enter); the figures
+# come from benchmarks/openspiel_game_references.py with the same parameters (docs/openspiel_games.md)
+PREDATOR_PREY_START = " ".join(["0.5"] + ["0"] * 4 + ["0.5"] + ["0"] * 25 + ["1"])  # 2 populations, 4x4
+CROWD_AVOIDANCE_START = " ".join(["0"] * 4 + ["0.4", "0", "0", "0.6"] + ["0"] * 56 + ["1"] + ["0"] * 7)  # 6x6
+RECORDED_POPULATIONS = [
+    ("predator_prey", dict(), 36.968383925225865, 27.844120719963065, 3.0938284036860217),
+    ("crowd_avoidance", dict(), 6.276543452378794, 6.266564486104568, 0.5705948593071604),
+    (
+        "predator_prey",
+        dict(
+            size=4,
+            horizon=4,
+            players=2,
+            reward_matrix="0 1 -1 0",
+            geometry=1,
+            noise_probability=0.5,
+            congestion_coeff=0.5,
+            init_distrib=PREDATOR_PREY_START,
+        ),
+        0.7978105779170765,
+        0.7598108581675334,
+        0.23283227301716236,
+    ),
+    (
+        "crowd_avoidance",
+        dict(
+            size=6,
+            horizon=4,
+            coef_congestion=1.0,
+            geometry=1,
+            proba_noise=0.3,
+            congestion_matrix="0.5 1 1.5 0",
+            forbidden_states="[2|2;1|3;0|5]",
+            init_distrib=CROWD_AVOIDANCE_START,
+        ),
+        0.28696438591774154,
+        0.285422835782457,
+        0.026809851473564753,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name, params, uniform, after_omd, after_fp",
+    RECORDED_POPULATIONS,
+    ids=["predator_prey", "crowd_avoidance", "predator_prey-torus-2", "crowd_avoidance-congestion-torus"],
+)
+def test_multi_population_games_match_openspiel(name, params, uniform, after_omd, after_fp):
+    test_uniform_omd_and_fp_match_openspiel(name, params, uniform, after_omd, after_fp)
 
 
 def test_garnet_generator_draws_openspiels_tables():

@@ -38,7 +38,7 @@ def test_openspiel_crowd_modelling_fictitious_play(x64):
 
 # Recorded from OpenSpiel 2.0.2 (pyspiel.load_game("mfg_crowd_modelling_2d", ...), NashConv of
 # UniformRandomPolicy and of MirrorDescent(lr=0.05) after K iterations), so CI checks the 2D game
-# without installing OpenSpiel. tests/test_openspiel_live.py re-derives such figures when it is.
+# without installing OpenSpiel. tests/games/test_openspiel_live.py re-derives such figures when it is.
 OPENSPIEL_2D = [
     (dict(horizon=6), 3, 2.291039040000001, 1.8855113969302906),
     (dict(setting="four_rooms", horizon=12), 3, 24.388856779250432, 15.854909293555579),
@@ -264,3 +264,32 @@ def test_kernels_compile_once_per_game_structure():
     for seed in range(1, 4):
         compiled(variant(seed), jnp.asarray(random_policy(seed, structure)))
     assert compiled._cache_size() == before == 1
+
+
+@pytest.mark.parametrize("to_sink, path", [(0, "unrolled"), (60, "reduction"), (2000, "scatter")])
+def test_forward_paths_agree_with_the_dense_equation(x64, to_sink, path):
+    """The forward step sums predecessor slots unrolled (few slots), as a reduction (many) or adds
+    masses into successors (an inverse table that is mostly padding: a sink): all equal the dense
+    ``mu P`` product. ``to_sink`` of the ``(s, a, k)`` entries lead to state 0."""
+    rng = np.random.default_rng(7)
+    n_states, n_actions, fan_out = 120, 9, 2
+    next_state = rng.integers(0, n_states, (n_states, n_actions, fan_out)).reshape(-1)
+    next_state[rng.permutation(next_state.size)[:to_sink]] = 0
+    next_state = next_state.reshape(n_states, n_actions, fan_out)
+    game = tabular_game(
+        next_state=next_state,
+        transition_prob=rng.dirichlet(np.ones(fan_out), (n_states, n_actions)),
+        reward=rng.normal(size=(n_states, n_actions)),
+        initial_distribution=np.full(n_states, 1 / n_states),
+        horizon=3,
+    )
+    slots = game.incoming.shape[1]
+    padding = slots * n_states / next_state.size
+    chosen = "scatter" if padding > kernels._SCATTER_PADDING else "unrolled" if slots <= 64 else "reduction"
+    assert chosen == path
+    policy = random_policy(3, game)
+    flow = np.asarray(mfgtools.mean_field(game, policy))
+    dense, mu = dense_transition(game), np.asarray(game.initial_distribution)
+    for t in range(game.horizon):
+        mu = np.einsum("s,sa,sap->p", mu, policy[t], dense)
+        np.testing.assert_allclose(flow[t + 1], mu, rtol=1e-12, atol=1e-15)

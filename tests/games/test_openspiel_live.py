@@ -188,3 +188,144 @@ def test_mean_field_nfg_matches_openspiel(pyspiel, x64, reward_function):
         mfgtools.solve(game, "fp", iterations=5, progress=False).metrics["exploitability"][-1],
     )
     np.testing.assert_allclose(ours, expected, rtol=1e-9)
+
+
+# ----- multi-population games: NashConv summed over populations ---------------------------------------
+def _random_starts(players, size, seed, forbidden=()):
+    """OpenSpiel's init_distrib string of random per-population distributions (no mass on forbidden cells).
+    A uniform start makes every action tie exactly in exact arithmetic: fictitious play's greedy responses
+    then follow each implementation's rounding (docs/openspiel_games.md), so the comparison avoids it."""
+    weights = np.random.default_rng(seed).dirichlet(np.ones(size * size), size=players)
+    for x, y in forbidden:
+        weights[:, x + y * size] = 0.0
+    weights /= weights.sum(axis=1, keepdims=True)
+    return " ".join(repr(float(w)) for w in weights.reshape(-1))
+
+
+@pytest.mark.parametrize(
+    "name, openspiel_name, params",
+    [
+        (
+            "predator_prey",
+            "python_mfg_predator_prey",
+            dict(size=3, horizon=3, noise_probability=0.3, congestion_coeff=2.0, init_distrib=_random_starts(3, 3, 1)),
+        ),
+        (
+            "crowd_avoidance",
+            "python_mfg_crowd_avoidance",
+            dict(
+                size=5,
+                horizon=3,
+                coef_congestion=0.7,
+                proba_noise=0.6,
+                forbidden_states="[1|1;3|2]",
+                init_distrib=_random_starts(2, 5, 2, forbidden=((1, 1), (3, 2))),
+                coef_target=2.0,
+            ),
+        ),
+    ],
+    ids=["predator_prey", "crowd_avoidance"],
+)
+def test_multi_population_games_match_openspiel(pyspiel, x64, monkeypatch, name, openspiel_name, params):
+    from open_spiel.python import policy as policy_std
+    from open_spiel.python.mfg import games  # noqa: F401  (registers OpenSpiel's Python games)
+
+    game = mfgtools.make_game(name, **params)
+    ours = (
+        mfgtools.exploitability(game, mfgtools.uniform_policy(game)),
+        mfgtools.solve(game, "omd", iterations=3, learning_rate=0.05, progress=False).metrics["exploitability"][-1],
+        mfgtools.solve(game, "fp", iterations=3, progress=False).metrics["exploitability"][-1],
+    )
+    theirs = pyspiel.load_game(openspiel_name, params)
+    uniform, after_omd, _ = _nash_convs(theirs, iterations=3, learning_rate=0.05)
+    np.testing.assert_allclose(ours[:2], [uniform, after_omd], rtol=1e-9)
+    # OpenSpiel's FictitiousPlay stores its policy as a TabularPolicy keyed by history strings, which omit the
+    # population: where the populations' starts overlap, populations 1.. read population 0's entries. Keyed by
+    # the observation string (which names the population) its FictitiousPlay gives ours.
+    monkeypatch.setattr(
+        policy_std.TabularPolicy,
+        "_state_key",
+        lambda self, state, player: state.observation_string(pyspiel.PlayerId.DEFAULT_PLAYER_ID),
+    )
+    _, _, after_fp = _nash_convs(theirs, iterations=3, learning_rate=0.05)
+    np.testing.assert_allclose(ours[2], after_fp, rtol=1e-9)
+
+
+# ----- OpenSpiel's algorithms ported as solvers (docs/algorithms.md) ----------------------------------
+@pytest.mark.parametrize(
+    "name, openspiel_name, params",
+    [
+        ("crowd_modelling_2d", "mfg_crowd_modelling_2d", dict(size=4, horizon=3)),
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2)),
+    ],
+)
+def test_munchausen_and_boltzmann_policy_iteration_match_openspiel(pyspiel, x64, name, openspiel_name, params):
+    from open_spiel.python.mfg.algorithms import boltzmann_policy_iteration, munchausen_mirror_descent, nash_conv
+
+    theirs = pyspiel.load_game(openspiel_name, params)
+    game = mfgtools.make_game(name, **params)
+    for solver, algorithm in (
+        ("munchausen-omd", munchausen_mirror_descent.MunchausenMirrorDescent),
+        ("boltzmann-pi", boltzmann_policy_iteration.BoltzmannPolicyIteration),
+    ):
+        iterate = algorithm(theirs, lr=0.3)
+        expected = []
+        for _ in range(3):
+            iterate.iteration()
+            expected.append(nash_conv.NashConv(theirs, iterate.get_policy()).nash_conv())
+        ours = mfgtools.solve(game, solver, iterations=3, learning_rate=0.3, progress=False)
+        np.testing.assert_allclose(ours.metrics["exploitability"][1:], expected, rtol=1e-9, err_msg=solver)
+
+
+@pytest.mark.parametrize(
+    "name, openspiel_name, params, minimizer",
+    [
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2), "hedge"),
+        ("garnet", "mfg_garnet", dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2), "regret-matching"),
+        (
+            "garnet",
+            "mfg_garnet",
+            dict(size=5, horizon=3, seed=7, num_action=3, num_chance_action=2),
+            "polynomial-weights",
+        ),
+        ("crowd_modelling", "mfg_crowd_modelling", dict(size=6, horizon=5), "hedge"),
+    ],
+)
+def test_mf_psro_matches_openspiel(pyspiel, x64, name, openspiel_name, params, minimizer):
+    """OpenSpiel's MeanFieldPSRO with exact values, no compression and no early stop: the gaps (as its example
+    mfg_psro.py computes them) and the merged policy's NashConv after each step. (The symmetric default
+    crowd_modelling_2d has exactly tied best actions, which rounding breaks differently: docs/algorithms.md.)"""
+    import numpy as np_
+    from open_spiel.python.mfg.algorithms import correlated_equilibrium as ce
+    from open_spiel.python.mfg.algorithms import distribution, mf_psro, nash_conv, utils
+    from open_spiel.python.mfg.algorithms.regret import hedge, polynomial_weights, regret_matching
+
+    classes = {
+        "hedge": hedge.Hedge,
+        "regret-matching": regret_matching.RegretMatching,
+        "polynomial-weights": polynomial_weights.PolynomialWeightAlgorithm,
+    }
+    theirs = pyspiel.load_game(openspiel_name, params)
+    regret = classes[minimizer](
+        theirs, [], None, 3, compress_nus=False, stop_early=False, value_estimator=utils.get_exact_value
+    )
+    psro = mf_psro.MeanFieldPSRO(theirs, regret, 3, best_responder=ce.cce_br)
+    expected = []
+    for _ in range(3):
+        psro.step()
+        policies, nus, mus, rhos = psro.get_equilibrium()
+        nus, rhos = np_.asarray(nus, dtype=float), np_.asarray(rhos, dtype=float)
+        merged = utils.MergedPolicy(
+            theirs, None, policies, list(rhos @ nus), [distribution.DistributionPolicy(theirs, p) for p in policies]
+        )
+        expected.append(
+            (
+                ce.cce_gap(theirs, policies, rhos, mus, nus, compute_true_rewards=True),
+                ce.ce_gap(theirs, policies, rhos, mus, nus, compute_true_rewards=True),
+                nash_conv.NashConv(theirs, merged).nash_conv(),
+            )
+        )
+    game = mfgtools.make_game(name, **params)
+    m = mfgtools.solve(game, minimizer, iterations=4, regret_steps=3, max_policies=5, progress=False).metrics
+    ours = np.stack([m["cce_gap"][1:4], m["ce_gap"][1:4], m["exploitability"][1:4]], axis=1)
+    np.testing.assert_allclose(ours, expected, rtol=1e-9)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import assert_one_error_line, assert_png, run_cli
+from helpers import assert_one_error_line, assert_png, run_cli
 
 import mfgtools
 from mfgtools.errors import MFGError
