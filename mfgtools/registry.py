@@ -8,12 +8,14 @@ unknown parameters with the list of valid ones.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import inspect
 import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from mfgtools.errors import MFGError
+from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int, as_seed
 
 # How a finite game is played: over a finite horizon (policies (T, S, A), flows
 # (T+1, S)) or stationary (discounted, infinite horizon; policies (S, A), the
@@ -90,12 +92,103 @@ def satisfies(game_kind: str, required: str) -> bool:
     return required in (family.satisfies if family is not None else (game_kind,))
 
 
+Check = Callable[[Any, str], Any]  # check(value, name) -> the value validated (converted), or MFGError
+
+
 @dataclasses.dataclass(frozen=True)
 class Parameter:
-    """One game or solver parameter: default value and a line of help."""
+    """One game or solver parameter, declared once: everything else (the registry entry, validation, the
+    command line's help and listings, sweeps) is derived from this declaration.
+
+    Attributes:
+      default: the value a run takes when the parameter is not given (checked like a given value).
+      help: one line for ``mfgtools list`` and ``--help``.
+      check: ``check(value, name) -> value``: validates (and converts: ``"0.5"`` -> 0.5) a value, raising a
+        one-line :class:`~mfgtools.errors.MFGError` that names the parameter, the value and what is allowed
+        (:func:`integer`, :func:`number`, :func:`choice`, :data:`boolean`, :func:`optional`, ...). None: any
+        value is passed on unchanged.
+      traced: whether a sweep may give the parameter to one compiled program as a traced (vmapped) value:
+        True, False, or None (unknown: the sweep tries tracing it, :mod:`mfgtools.sweeps`).
+    """
 
     default: Any
     help: str
+    check: Check | None = None
+    traced: bool | None = None
+
+    def validate(self, value, name: str):
+        """``value`` checked (and converted) by :attr:`check`."""
+        return value if self.check is None else self.check(value, name)
+
+
+# ----- checks: what a parameter accepts (each names the parameter, the value and what is allowed) ------
+def integer(low: int | None = None, high: int | None = None, label: str | None = None) -> Check:
+    """An integer (strings accepted) in ``[low, high]``; ``label``: how messages name it (default: its name)."""
+    return lambda value, name: as_int(value, label or name, low, high)
+
+
+def number(
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    label: str | None = None,
+) -> Check:
+    """A finite float (strings accepted) within the bounds (``low_open``: ``> low`` rather than ``>= low``)."""
+    return lambda value, name: as_float(value, label or name, low, high, low_open, high_open)
+
+
+def positive(label: str | None = None) -> Check:
+    """A finite float ``> 0``."""
+    return number(0.0, low_open=True, label=label)
+
+
+def choice(*choices) -> Check:
+    """One of ``choices``."""
+    return lambda value, name: as_choice(value, name, choices)
+
+
+def boolean(value, name: str) -> bool:
+    """true or false (also yes/no/1/0/on/off as strings)."""
+    return as_bool(value, name)
+
+
+def seed(value, name: str) -> int:
+    """A random seed in ``[0, 2^32 - 1]``."""
+    return as_seed(value, name)
+
+
+def horizon(value, name: str) -> int:
+    """A number of time steps in ``[1, 2^31 - 1]``."""
+    return as_horizon(value, name)
+
+
+def optional(check: Check) -> Check:
+    """None, or a value that ``check`` accepts."""
+    return lambda value, name: None if value is None else check(value, name)
+
+
+def validate(parameters: dict[str, Parameter], params: dict, owner: str) -> dict:
+    """Every one of ``parameters``: the values of ``params`` checked, the declared defaults (checked too) for
+    the others, in declaration order; a name not declared is refused with the list of those that are
+    (``owner``: what the message says has no such parameter, e.g. ``"solver 'omd'"``)."""
+    unknown = sorted(set(params) - set(parameters))
+    if unknown:
+        raise MFGError(
+            f"{owner} has no parameter {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(sorted(parameters)) or 'none'}"
+        )
+    return {key: parameter.validate(params.get(key, parameter.default), key) for key, parameter in parameters.items()}
+
+
+def parameters_of(cls) -> dict[str, Parameter]:
+    """The parameters a dataclass declares on its fields (``metadata["parameter"]``, see
+    :func:`mfgtools.solvers.base.setting`), by field name, in field order."""
+    return {
+        field.name: field.metadata["parameter"]
+        for field in dataclasses.fields(cls)
+        if field.metadata.get("parameter") is not None
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +207,12 @@ class Entry:
     kind: str = "finite"
     modes: tuple = ("finite-horizon",)
     iterations: int | None = None
+    what: str = "game"
+
+    def validate(self, params: dict) -> dict:
+        """Every parameter of the entry: ``params`` checked (unknown names refused with the list of known
+        ones), the declared defaults for the others, in declaration order."""
+        return validate(self.parameters, params, f"{self.what} {self.name!r}")
 
     @property
     def requires(self) -> str:
@@ -152,12 +251,17 @@ class Registry:
         self,
         name: str,
         description: str,
-        parameters: dict[str, Parameter],
+        parameters: dict[str, Parameter] | None,
         kind: str = "finite",
         modes: tuple = ("finite-horizon",),
         iterations: int | None = None,
     ):
-        """Decorator registering ``builder(**params)`` under ``name``."""
+        """Decorator registering ``builder(**params)`` under ``name``, with the declared ``parameters`` (None:
+        those declared on the fields of ``builder``, a dataclass: :func:`parameters_of`).
+
+        The registry calls ``builder`` with every parameter, validated; the decorated function (not a class,
+        which is returned as it is) validates too, so a direct call ``make_x(size=3)`` is the same as
+        ``build("x", size=3)``."""
         unknown = set(modes) - set(MODES)
         if unknown or not modes:
             raise RuntimeError(f"{self.what} {name!r}: modes must be among {MODES}, got {modes}")
@@ -165,8 +269,22 @@ class Registry:
         def decorate(builder):
             if name in self._entries:
                 raise RuntimeError(f"{self.what} {name!r} registered twice")
-            self._entries[name] = Entry(name, builder, description, dict(parameters), kind, tuple(modes), iterations)
-            return builder
+            declared = parameters_of(builder) if parameters is None else dict(parameters)
+            entry = Entry(name, builder, description, declared, kind, tuple(modes), iterations, self.what)
+            self._entries[name] = entry
+
+            if isinstance(builder, type):
+                return builder
+            signature = inspect.signature(builder)
+
+            @functools.wraps(builder)
+            def build(*args, **params):
+                if args:  # positional arguments as the builder names them
+                    params = {**signature.bind_partial(*args).arguments, **params}
+                return builder(**entry.validate(params))
+
+            build.entry = entry  # type: ignore[attr-defined]
+            return build
 
         return decorate
 
@@ -183,12 +301,7 @@ class Registry:
         return entries[name]
 
     def build(self, name: str, **params):
-        """Validate the parameter names, then call the builder (which validates values)."""
+        """Validate the parameter names and values (the declared checks), fill in the declared defaults, then
+        call the builder with every parameter: builders repeat no default and no per-parameter check."""
         entry = self.entry(name)
-        unknown = sorted(set(params) - set(entry.parameters))
-        if unknown:
-            raise MFGError(
-                f"{self.what} {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-                f"its parameters are: {', '.join(sorted(entry.parameters)) or 'none'}"
-            )
-        return entry.builder(**params)
+        return entry.builder(**entry.validate(params))

@@ -13,10 +13,12 @@ programs of the run engine (:mod:`mfgtools.engine`), vmapped. How the runs are e
 
 - **vmapped parameters.** A grid parameter whose values are all floats and that
   enters the computation arithmetically (OMD's ``learning_rate``, PMA's
-  ``temperature``, ...) becomes an array with one entry per run: inside the
+  ``learning_rate``, ...) becomes an array with one entry per run: inside the
   compiled program the solver is rebuilt as ``dataclasses.replace(solver,
   name=traced_value)``, so one program runs every value at once, vmapped
-  together with the seeds. Whether that works is found out by tracing the
+  together with the seeds. Whether that works is what the parameter's
+  declaration says (:class:`mfgtools.registry.Parameter` ``traced``: True,
+  False); where it does not say (None), it is found out by tracing the
   program once with the parameter traced: a parameter used in Python control
   flow or in a shape (``if self.temperature:``, ``int(self.x * n)``) fails to
   trace and falls back to the outer loop, as do integers, strings, booleans,
@@ -395,7 +397,7 @@ def sweep(
         devices=len(devices),
         force=force,
     )
-    paths = _vmappable(game, solvers, names, settings, zipped)
+    paths = _vmappable(game, solvers, names, settings, spec.parameters, zipped)
     vmapped = [name for name, _ in paths]
     outer = [name for name in names if name not in vmapped]
 
@@ -630,24 +632,24 @@ def remove_checkpoint_files(path) -> None:
             os.unlink(name)
 
 
-def _vmappable(game, solvers, names, settings, zipped: bool = False) -> tuple:
+def _vmappable(game, solvers, names, settings, declared, zipped: bool = False) -> tuple:
     """The grid parameters one program can take as traced values: ``((name, path), ...)``.
 
-    A candidate has only float values, lives in a dataclass field of the solver
+    A candidate has only float values, is not declared untraceable (``Parameter.traced`` False in
+    ``declared``, the solver's parameters), lives in a dataclass field of the solver
     (:func:`_field_path`), and every grid point's solver is the solver of the same
     point with the first value, that field replaced (so ``prepare`` builds
-    nothing from it). The candidates are then traced together (and, if that
-    fails, added one at a time): see :func:`_traces`. With ``zipped`` points
-    (``sweep(points=...)``) the candidates are checked together: every
-    point's solver must be the first point's with all their fields replaced
-    (else none is vmapped).
+    nothing from it). Candidates declared traceable (``traced`` True) are taken as they are; the others
+    (``traced`` None: not declared) are traced together (and, if that fails, added one at a time): see
+    :func:`_traces`. With ``zipped`` points (``sweep(points=...)``) the candidates are checked together:
+    every point's solver must be the first point's with all their fields replaced (else none is vmapped).
     """
     from mfgtools.engine.programs import replace_at
 
     base = next(iter(solvers.values()))
     candidates = []
     for position, name in enumerate(names):
-        if not all(type(value) is float for value in settings[name]):
+        if not all(type(value) is float for value in settings[name]) or declared[name].traced is False:
             continue
         path = _field_path(base, name)
         if path is None:
@@ -668,13 +670,14 @@ def _vmappable(game, solvers, names, settings, zipped: bool = False) -> tuple:
             candidates.append((name, path))
     if zipped and not _zipped_fields_only(solvers, candidates, names, settings):
         candidates = []
-    if not candidates or _traces(base, game, tuple(candidates)):
+    chosen = tuple(candidate for candidate in candidates if declared[candidate[0]].traced)
+    trial = tuple(candidate for candidate in candidates if candidate not in chosen)
+    if not trial or _traces(base, game, chosen + trial):
         return tuple(candidates)
-    chosen = ()
-    for candidate in candidates:  # some fail: keep those that trace, one at a time
+    for candidate in trial:  # some fail: keep those that trace, one at a time
         if _traces(base, game, chosen + (candidate,)):
             chosen += (candidate,)
-    return chosen
+    return tuple(candidate for candidate in candidates if candidate in chosen)
 
 
 def _canonical(solver, paths, spec):

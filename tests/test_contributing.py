@@ -25,6 +25,12 @@ import mfgtools
 {usage}
 
 by_name = mfgtools.solve(game, "damped-br", iterations=20, damping=0.3, progress=False)
+refused = []
+for build in (lambda: mfgtools.make_game("line-crowd", size=1), lambda: make_solver("damped-br", damping=0)):
+    try:
+        build()
+    except mfgtools.MFGError as error:
+        refused.append(str(error))
 curve = np.asarray(result.metrics["exploitability"])
 print(json.dumps({{
     "games": "line-crowd" in mfgtools.list_games(), "solvers": "damped-br" in mfgtools.list_solvers(),
@@ -32,6 +38,7 @@ print(json.dumps({{
     "same": bool(np.array_equal(np.asarray(by_name.policy), np.asarray(result.policy))),
     "rows": bool(np.allclose(np.asarray(result.policy).sum(-1), 1.0, atol=1e-5)),
     "mass": bool(np.allclose(np.asarray(result.mean_field).sum(-1), 1.0, atol=1e-5)),
+    "refused": refused, "damping": mfgtools.list_solvers()["damped-br"].parameters["damping"].default,
 }}))
 """
 
@@ -63,6 +70,9 @@ def test_the_recipes_add_a_game_and_a_solver_that_solve_it(tmp_path):
     assert out["policy"] == [10, 8, 3] and out["flow"] == [11, 8]  # (T, S, A), (T+1, S)
     assert out["rows"] and out["mass"]
     assert out["same"]  # a solver object runs exactly as its registry name
+    # the declarations validate (the registry runs the declared checks) and are what the registry lists
+    assert out["refused"] == ["size must be at least 2, got 1", "damping must be > 0.0, got 0.0"]
+    assert out["damping"] == 0.5
     curve = out["curve"]
     assert len(curve) == 21  # the uniform policy, then one entry per iteration
     assert curve[0] > 10.0 and curve[-1] < 0.5 * curve[0]  # everybody starts in cell 0: damping spreads them

@@ -123,10 +123,10 @@ def test_estimate_counts_the_omd_state_exactly():
     t, s, a = 3, 16, 5
     assert estimate.state == 2 * t * s * a * 4 + t * s * 4 + 4  # cumulative, policy, flow, iteration
     assert {path for path, _, _ in estimate.state_leaves} == {
-        "['cumulative']",
-        "['policy']",
-        "['flow']",
-        "['iteration']",
+        ".cumulative",
+        ".policy",
+        ".flow",
+        ".iteration",
     }
     assert estimate.intermediate >= t * s * a * 4  # the (T, S, A) tables the iteration writes
     assert estimate.metrics == 2 * 11 * 8  # 2 runs x (10 + 1) entries of one metric
@@ -211,7 +211,7 @@ def test_dry_run_prints_shapes_estimates_and_writes_nothing(tmp_path, monkeypatc
     assert status == 0 and not lines, lines
     for fragment in (
         "S=25, A=5, K=1, T=5",
-        "['policy'] (5, 25, 5) float32",
+        ".policy (5, 25, 5) float32",  # the path of the leaf in the solver's typed state
         "memory estimate",
         "4 GiB (MFGTOOLS_MEMORY): fits",
         "time (model)",

@@ -302,3 +302,25 @@ def test_distributed_settings_come_from_the_environment_and_are_validated(monkey
             "MFGTOOLS_NUM_PROCESSES, MFGTOOLS_PROCESS_ID, to let JAX detect the cluster, e.g. under Slurm)"
         ], err
     assert os.listdir(tmp_path) == []
+
+
+def test_a_sweep_takes_from_the_declaration_whether_a_parameter_is_traced(monkeypatch):
+    """``Parameter.traced`` decides without a trial trace: True vmaps, False never does (the trial runs only
+    for parameters that do not say)."""
+    from mfgtools import sweeps
+    from mfgtools.solvers import make_solver, solver_spec
+
+    tried = []
+    monkeypatch.setattr(sweeps, "_traces", lambda base, game, paths: tried.append(paths) or True)
+    game = mfgtools.make_game("random", n_states=3, n_actions=2, horizon=2)
+
+    def vmappable(solver, name, values):
+        solvers = {(i,): make_solver(solver, **{name: value}) for i, value in enumerate(values)}
+        return sweeps._vmappable(game, solvers, (name,), {name: values}, solver_spec(solver).parameters)
+
+    assert solver_spec("omd").parameters["learning_rate"].traced is True
+    assert vmappable("omd", "learning_rate", [0.1, 0.2]) == (("learning_rate", ("learning_rate",)),)
+    assert solver_spec("boltzmann").parameters["temperature"].traced is False
+    assert vmappable("boltzmann", "temperature", [0.5, 1.0]) == ()
+    assert tried == []
+    assert solver_spec("pma-sampled").parameters["n_agents"].traced is None  # not declared: the trial decides

@@ -22,10 +22,21 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
-from mfgtools.swarm.game import TWO_PI, SwarmGame, annotation, coherence, common_parameters, static
+from mfgtools.registry import Parameter, horizon, number
+from mfgtools.swarm.game import (
+    ACTION_COST,
+    RADIUS,
+    SHARED_DISCOUNT,
+    SWARM_SIZE,
+    TWO_PI,
+    SwarmGame,
+    annotation,
+    coherence,
+    common_parameters,
+    static,
+    time_step,
+)
 
 ACTIONS = ("stay", "east", "north", "west", "south")
 DIRECTIONS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (-1.0, 0.0), (0.0, -1.0))
@@ -63,14 +74,14 @@ class AggregationGame(SwarmGame):
 
 
 PARAMETERS = {
-    "n_agents": Parameter(100, "swarm size N used for training and evaluation"),
-    "horizon": Parameter(100, "decision steps T of an episode"),
-    "dt": Parameter(0.1, "time step"),
-    "radius": Parameter(0.3, "observation radius on the unit torus (< 0.5)"),
-    "speed": Parameter(0.3, "speed of the move actions, torus widths per unit time"),
-    "noise": Parameter(0.05, "position noise per unit time (standard deviation of sqrt(dt) steps)"),
-    "action_cost": Parameter(0.01, "reward cost of moving, times the fraction of agents that move"),
-    "discount": Parameter(0.99, "discount of the shared return"),
+    "n_agents": Parameter(100, "swarm size N used for training and evaluation", SWARM_SIZE),
+    "horizon": Parameter(100, "decision steps T of an episode", horizon),
+    "dt": Parameter(0.1, "time step", time_step),
+    "radius": Parameter(0.3, "observation radius on the unit torus (< 0.5)", RADIUS),
+    "speed": Parameter(0.3, "speed of the move actions, torus widths per unit time", number(0.0)),
+    "noise": Parameter(0.05, "position noise per unit time (standard deviation of sqrt(dt) steps)", number(0.0)),
+    "action_cost": Parameter(0.01, "reward cost of moving, times the fraction of agents that move", ACTION_COST),
+    "discount": Parameter(0.99, "discount of the shared return", SHARED_DISCOUNT),
 }
 
 
@@ -80,11 +91,9 @@ PARAMETERS = {
     PARAMETERS,
     kind="swarm",
 )
-def make_aggregation(
-    n_agents=100, horizon=100, dt=0.1, radius=0.3, speed=0.3, noise=0.05, action_cost=0.01, discount=0.99
-) -> AggregationGame:
+def make_aggregation(n_agents, horizon, dt, radius, speed, noise, action_cost, discount) -> AggregationGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "aggregation")
-    values.update(speed=as_float(speed, "speed", 0.0), noise=as_float(noise, "noise", 0.0))
+    values.update(speed=speed, noise=noise)
     return AggregationGame(
         name="aggregation",
         params=annotation(values),

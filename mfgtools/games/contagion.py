@@ -48,11 +48,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_horizon, as_seed
+from mfgtools.errors import MFGError
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.graphex.contagion import stay_probability
-from mfgtools.registry import Parameter
+from mfgtools.graphs.structure import SPLITS
+from mfgtools.registry import Parameter, choice, horizon, integer, number, optional, positive, seed, validate
 
 MODELS = ("hybrid", "graphon")
 # default power-law graphex population (about 5,000 non-isolated vertices)
@@ -154,36 +155,31 @@ def _tables(n_classes: int, target: np.ndarray, n_actions: int):
     return np.ascontiguousarray(next_state)
 
 
-def load_population(
-    graph=None,
-    model="hybrid",
-    k_max=8,
-    core_bins=8,
-    bins=16,
-    split=None,
-    sigma=DEFAULT_SIGMA,
-    nu=DEFAULT_NU,
-    L=DEFAULT_L,
-    graph_seed=0,
-):
-    """The population classes a contagion game is played on (validated).
+def load_population(graph=None, **params):
+    """The population classes a contagion game is played on, from the :data:`POPULATION_PARAMETERS` given
+    (validated; their declared defaults for the others).
 
     ``graph``: an edge-list path, a :class:`~mfgtools.graphs.Graph`, or None to
     sample a power-law graphex (``sigma``, ``nu``, ``L``, ``graph_seed``).
     """
+    declared = {key: value for key, value in POPULATION_PARAMETERS.items() if key != "horizon"}
+    return population_classes(**validate(declared, {"graph": graph, **params}, "population"))
+
+
+def population_classes(graph, model, k_max, core_bins, bins, split, sigma, nu, L, graph_seed):
+    """:func:`load_population` of validated parameters, all given."""
     from mfgtools.graphs.graph import Graph
     from mfgtools.graphs.structure import graphon_classes, hybrid_classes
 
-    model = as_choice(model, "model", MODELS)
     if graph is None:
         from mfgtools.graphs.graphex import power_law_graphex, sample_graphex
 
-        graphex = power_law_graphex(as_float(sigma, "sigma", 0.0, 1.0, low_open=True, high_open=True))
+        graphex = power_law_graphex(sigma)
         graph = sample_graphex(
             graphex,
-            as_float(nu, "nu", 0.0, low_open=True),
-            as_float(L, "L", 0.0, low_open=True),
-            as_seed(graph_seed, "graph_seed"),
+            nu,
+            L,
+            graph_seed,
         )
     elif isinstance(graph, (str, os.PathLike)):
         from mfgtools.errors import note
@@ -252,22 +248,34 @@ def contagion_game(
 
 POPULATION_PARAMETERS = {
     "graph": Parameter(None, "edge-list file of a real network (plain or .gz); default: sample a power-law graphex"),
-    "model": Parameter("hybrid", "hybrid (core bins + periphery per degree) or graphon (bins only, the baseline)"),
-    "k_max": Parameter(8, "hybrid model: periphery = degree <= k_max (real networks) or as many high labels"),
-    "core_bins": Parameter(8, "hybrid model: number of core bins (log-spaced in degree or label)"),
-    "bins": Parameter(16, "graphon model: number of bins over all vertices"),
-    "split": Parameter(None, "core/periphery split: degree or label (default: label for sampled graphs)"),
-    "sigma": Parameter(DEFAULT_SIGMA, "sampled graphex: power-law exponent sigma in (0, 1)"),
-    "nu": Parameter(DEFAULT_NU, "sampled graphex: size parameter nu (vertices ~ nu^(1 + sigma))"),
-    "L": Parameter(DEFAULT_L, "sampled graphex: label truncation L"),
-    "graph_seed": Parameter(0, "sampled graphex: seed of the sampled graph"),
-    "horizon": Parameter(50, "decision steps T"),
+    "model": Parameter(
+        "hybrid", "hybrid (core bins + periphery per degree) or graphon (bins only, the baseline)", choice(*MODELS)
+    ),
+    "k_max": Parameter(
+        8, "hybrid model: periphery = degree <= k_max (real networks) or as many high labels", integer(0)
+    ),
+    "core_bins": Parameter(8, "hybrid model: number of core bins (log-spaced in degree or label)", integer(1)),
+    "bins": Parameter(16, "graphon model: number of bins over all vertices", integer(1)),
+    "split": Parameter(
+        None,
+        "core/periphery split: degree or label (default: label for sampled graphs)",
+        optional(choice(*SPLITS)),
+    ),
+    "sigma": Parameter(
+        DEFAULT_SIGMA,
+        "sampled graphex: power-law exponent sigma in (0, 1)",
+        number(0.0, 1.0, low_open=True, high_open=True),
+    ),
+    "nu": Parameter(DEFAULT_NU, "sampled graphex: size parameter nu (vertices ~ nu^(1 + sigma))", positive()),
+    "L": Parameter(DEFAULT_L, "sampled graphex: label truncation L", positive()),
+    "graph_seed": Parameter(0, "sampled graphex: seed of the sampled graph", seed),
+    "horizon": Parameter(50, "decision steps T", horizon),
 }
 
 
 def _population(params):
     keys = ("graph", "model", "k_max", "core_bins", "bins", "split", "sigma", "nu", "L", "graph_seed")
-    return load_population(**{key: params[key] for key in keys})
+    return population_classes(**{key: params[key] for key in keys})
 
 
 def _shown(params, population):
@@ -278,24 +286,26 @@ def _shown(params, population):
 
 
 EPIDEMIC_PARAMETERS = {
-    "infection_rate": Parameter(0.5, "probability that one infected neighbour infects a susceptible agent in a step"),
-    "recovery_rate": Parameter(0.2, "probability that an infected agent recovers in a step"),
-    "protection": Parameter(0.8, "fraction of the infection risk that protecting removes"),
-    "infection_cost": Parameter(1.0, "cost per step of being infected"),
-    "protection_cost": Parameter(0.3, "cost per step of protecting"),
-    "initial_infected": Parameter(0.2, "infected share of every class at the start"),
+    "infection_rate": Parameter(
+        0.5, "probability that one infected neighbour infects a susceptible agent in a step", number(0.0, 1.0)
+    ),
+    "recovery_rate": Parameter(0.2, "probability that an infected agent recovers in a step", number(0.0, 1.0)),
+    "protection": Parameter(0.8, "fraction of the infection risk that protecting removes", number(0.0, 1.0)),
+    "infection_cost": Parameter(1.0, "cost per step of being infected", number(0.0)),
+    "protection_cost": Parameter(0.3, "cost per step of protecting", number(0.0)),
+    "initial_infected": Parameter(0.2, "infected share of every class at the start", number(0.0, 1.0)),
 }
 
 
 def _epidemic(name, params, recovered: bool) -> ContagionGame:
     population = _population(params)
-    beta = as_float(params["infection_rate"], "infection_rate", 0.0, 1.0)
-    gamma = as_float(params["recovery_rate"], "recovery_rate", 0.0, 1.0)
-    protection = as_float(params["protection"], "protection", 0.0, 1.0)
-    infection_cost = as_float(params["infection_cost"], "infection_cost", 0.0)
-    protection_cost = as_float(params["protection_cost"], "protection_cost", 0.0)
-    infected = as_float(params["initial_infected"], "initial_infected", 0.0, 1.0)
-    horizon = as_horizon(params["horizon"])
+    beta = params["infection_rate"]
+    gamma = params["recovery_rate"]
+    protection = params["protection"]
+    infection_cost = params["infection_cost"]
+    protection_cost = params["protection_cost"]
+    infected = params["initial_infected"]
+    horizon = params["horizon"]
     n = 3 if recovered else 2
     susceptible, infected_state = 0, 1
     target = np.array([1, 2, 2] if recovered else [1, 0])
@@ -334,7 +344,7 @@ def _epidemic(name, params, recovered: bool) -> ContagionGame:
     kind="graphex",
 )
 def make_sis_graphex(**params) -> ContagionGame:
-    return _epidemic("sis-graphex", _with_defaults(params, EPIDEMIC_PARAMETERS), recovered=False)
+    return _epidemic("sis-graphex", params, recovered=False)
 
 
 @register_game(
@@ -344,17 +354,21 @@ def make_sis_graphex(**params) -> ContagionGame:
     kind="graphex",
 )
 def make_sir_graphex(**params) -> ContagionGame:
-    return _epidemic("sir-graphex", _with_defaults(params, EPIDEMIC_PARAMETERS), recovered=True)
+    return _epidemic("sir-graphex", params, recovered=True)
 
 
 RUMOUR_PARAMETERS = {
-    "hearing_rate": Parameter(0.5, "probability that one spreader neighbour tells an engaged ignorant the rumour"),
-    "ignore_filter": Parameter(0.8, "fraction of that chance an ignorant filters out by ignoring"),
-    "stifling_rate": Parameter(0.3, "probability that one neighbour who knows the rumour makes a spreader stop"),
-    "forgetting_rate": Parameter(0.05, "probability that a spreader stops on its own in a step"),
-    "spread_reward": Parameter(1.0, "reward per step of an engaged spreader"),
-    "engage_cost": Parameter(0.3, "cost per step of engaging"),
-    "initial_spreaders": Parameter(0.05, "spreader share of every class at the start"),
+    "hearing_rate": Parameter(
+        0.5, "probability that one spreader neighbour tells an engaged ignorant the rumour", number(0.0, 1.0)
+    ),
+    "ignore_filter": Parameter(0.8, "fraction of that chance an ignorant filters out by ignoring", number(0.0, 1.0)),
+    "stifling_rate": Parameter(
+        0.3, "probability that one neighbour who knows the rumour makes a spreader stop", number(0.0, 1.0)
+    ),
+    "forgetting_rate": Parameter(0.05, "probability that a spreader stops on its own in a step", number(0.0, 1.0)),
+    "spread_reward": Parameter(1.0, "reward per step of an engaged spreader", number(0.0)),
+    "engage_cost": Parameter(0.3, "cost per step of engaging", number(0.0)),
+    "initial_spreaders": Parameter(0.05, "spreader share of every class at the start", number(0.0, 1.0)),
 }
 
 
@@ -365,16 +379,15 @@ RUMOUR_PARAMETERS = {
     kind="graphex",
 )
 def make_rumour_graphex(**params) -> ContagionGame:
-    params = _with_defaults(params, RUMOUR_PARAMETERS)
     population = _population(params)
-    hearing = as_float(params["hearing_rate"], "hearing_rate", 0.0, 1.0)
-    filtered = as_float(params["ignore_filter"], "ignore_filter", 0.0, 1.0)
-    stifling = as_float(params["stifling_rate"], "stifling_rate", 0.0, 1.0)
-    forgetting = as_float(params["forgetting_rate"], "forgetting_rate", 0.0, 1.0)
-    spread_reward = as_float(params["spread_reward"], "spread_reward", 0.0)
-    engage_cost = as_float(params["engage_cost"], "engage_cost", 0.0)
-    spreaders = as_float(params["initial_spreaders"], "initial_spreaders", 0.0, 1.0)
-    horizon = as_horizon(params["horizon"])
+    hearing = params["hearing_rate"]
+    filtered = params["ignore_filter"]
+    stifling = params["stifling_rate"]
+    forgetting = params["forgetting_rate"]
+    spread_reward = params["spread_reward"]
+    engage_cost = params["engage_cost"]
+    spreaders = params["initial_spreaders"]
+    horizon = params["horizon"]
     ignorant, spreader, stifler = 0, 1, 2
     target = np.array([spreader, stifler, stifler])
     contact = np.zeros((3, 3))
@@ -402,9 +415,3 @@ def make_rumour_graphex(**params) -> ContagionGame:
         horizon,
         _shown(params, population),
     )
-
-
-def _with_defaults(params: dict, game_parameters: dict) -> dict:
-    merged = {name: spec.default for name, spec in {**game_parameters, **POPULATION_PARAMETERS}.items()}
-    merged.update(params)
-    return merged

@@ -27,12 +27,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_horizon
+from mfgtools.errors import MFGError
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, choice, horizon, number, optional
 from mfgtools.resources import check_game_size
 
 MOVES = ((0, -1), (0, 1), (-1, 0), (1, 0), (0, 0))
@@ -63,16 +63,18 @@ class CrowdGame(FiniteGame):
 
 PARAMETERS = {
     "map": Parameter("four_rooms", "four_rooms, labyrinth, maze, empty:N, empty:HxW, a '#' picture or a file"),
-    "task": Parameter("exploration", "exploration or navigation"),
-    "horizon": Parameter(None, "decision steps T (default 40; 100 on the labyrinth)"),
-    "floor": Parameter(1e-6, "density floor c = clip(mu, floor, 1) inside -log"),
+    "task": Parameter("exploration", "exploration or navigation", choice(*TASKS)),
+    "horizon": Parameter(None, "decision steps T (default 40; 100 on the labyrinth)", optional(horizon)),
+    "floor": Parameter(
+        1e-6, "density floor c = clip(mu, floor, 1) inside -log", number(0.0, 1.0, low_open=True, high_open=True)
+    ),
     "target": Parameter(None, "navigation target (row, col)"),
     "mu0": Parameter((1, 1), "initial distribution: a cell, cells 'r,c;r,c', 'uniform' or weights"),
-    "noise": Parameter(0.0, "probability that a uniformly random action replaces the chosen one"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "entropy_weight": Parameter(None, "navigation weight of -log c"),
-    "distance_weight": Parameter(None, "navigation weight of the distance to the target"),
-    "move_weight": Parameter(None, "navigation weight of the congestion cost of moving"),
+    "noise": Parameter(0.0, "probability that a uniformly random action replaces the chosen one", number(0.0, 1.0)),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "entropy_weight": Parameter(None, "navigation weight of -log c", optional(number())),
+    "distance_weight": Parameter(None, "navigation weight of the distance to the target", optional(number())),
+    "move_weight": Parameter(None, "navigation weight of the congestion cost of moving", optional(number())),
 }
 
 
@@ -90,25 +92,18 @@ def relevant_parameters(params: dict) -> dict:
 
 @register_game("crowd", "crowd exploration/navigation on grid maps (Off-MMD conventions)", PARAMETERS)
 def make_crowd(
-    map="four_rooms",
-    task="exploration",
-    horizon=None,
-    floor=1e-6,
-    target=None,
-    mu0=(1, 1),
-    noise=0.0,
-    discount=1.0,
-    entropy_weight=None,
-    distance_weight=None,
-    move_weight=None,
+    map,
+    task,
+    horizon,
+    floor,
+    target,
+    mu0,
+    noise,
+    discount,
+    entropy_weight,
+    distance_weight,
+    move_weight,
 ) -> CrowdGame:
-    task = as_choice(task, "task", TASKS)
-    floor = as_float(floor, "floor", 0.0, 1.0, low_open=True, high_open=True)
-    noise = as_float(noise, "noise", 0.0, 1.0)
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    if horizon is not None:
-        horizon = as_horizon(horizon)
-
     def check_size(height, width):  # before the grid and its tables are allocated
         check_game_size(
             "crowd",
@@ -139,9 +134,9 @@ def make_crowd(
     distance = np.abs(rows - target_row) + np.abs(cols - target_col)
 
     weights = _default_weights(label, free, distance, floor)
-    entropy_weight = weights[0] if entropy_weight is None else as_float(entropy_weight, "entropy_weight")
-    distance_weight = weights[1] if distance_weight is None else as_float(distance_weight, "distance_weight")
-    move_weight = weights[2] if move_weight is None else as_float(move_weight, "move_weight")
+    entropy_weight = weights[0] if entropy_weight is None else entropy_weight
+    distance_weight = weights[1] if distance_weight is None else distance_weight
+    move_weight = weights[2] if move_weight is None else move_weight
 
     next_state, prob = noisy_moves(grid_moves(free, MOVES)[0], noise)
     params = dict(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError
 from mfgtools.games.predator_prey import (
     as_geometry,
     as_initial,
@@ -24,7 +24,7 @@ from mfgtools.games.predator_prey import (
     population_grid_game,
 )
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, horizon, integer, number
 
 FORBIDDEN_PICTURE = ("#######", "#  #  #", "#     #", "#  #  #", "#     #", "#  #  #", "#######")  # OpenSpiel's
 TARGETS = ((5, 3), (1, 3))  # OpenSpiel's target [x, y] of populations 0 and 1
@@ -64,19 +64,19 @@ def as_forbidden(value) -> list[tuple[int, int]]:
 
 
 PARAMETERS = {
-    "size": Parameter(7, "side of the square grid"),
-    "horizon": Parameter(10, "decision steps T"),
-    "players": Parameter(2, "number of populations (OpenSpiel's game has exactly 2)"),
+    "size": Parameter(7, "side of the square grid", integer(1)),
+    "horizon": Parameter(10, "decision steps T", horizon),
+    "players": Parameter(2, "number of populations (OpenSpiel's game has exactly 2)", integer()),
     "congestion_matrix": Parameter("0 1 1 0", "2 x 2 matrix C, space-separated, row-major"),
-    "geometry": Parameter(0, "0 (square: moves clipped) or 1 (torus)"),
+    "geometry": Parameter(0, "0 (square: moves clipped) or 1 (torus)", as_geometry),
     "init_distrib": Parameter(
         None, "2 blocks of size^2 probabilities, cell x + y*size, or 'uniform' (default: OpenSpiel's, size 7)"
     ),
-    "proba_noise": Parameter(0.5, "probability that the noise step moves (1/4 to each side)"),
-    "coef_congestion": Parameter(0.0, "weight of the congestion term -sum_q C[p, q] d_q"),
+    "proba_noise": Parameter(0.5, "probability that the noise step moves (1/4 to each side)", number(0.0, 1.0)),
+    "coef_congestion": Parameter(0.0, "weight of the congestion term -sum_q C[p, q] d_q", number()),
     "forbidden_states": Parameter(None, "cells '[x|y;x|y]' an agent cannot enter (default: OpenSpiel's walls)"),
-    "coef_target": Parameter(1.0, "reward of being on one's target cell"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "coef_target": Parameter(1.0, "reward of being on one's target cell", number()),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
@@ -87,21 +87,19 @@ PARAMETERS = {
     kind="multi-population",
 )
 def make_crowd_avoidance(
-    size=7,
-    horizon=10,
-    players=2,
-    congestion_matrix="0 1 1 0",
-    geometry=0,
-    init_distrib=None,
-    proba_noise=0.5,
-    coef_congestion=0.0,
-    forbidden_states=None,
-    coef_target=1.0,
-    openspiel_quirks=True,
+    size,
+    horizon,
+    players,
+    congestion_matrix,
+    geometry,
+    init_distrib,
+    proba_noise,
+    coef_congestion,
+    forbidden_states,
+    coef_target,
+    openspiel_quirks,
 ):
-    size = as_int(size, "size", 1)
-    horizon = as_horizon(horizon)
-    if as_int(players, "players") != 2:
+    if players != 2:
         raise MFGError(f"crowd_avoidance has exactly 2 populations (as OpenSpiel's), got players={players}")
     check_size("crowd_avoidance", 2, size, horizon)
     matrix = as_numbers(congestion_matrix, "congestion_matrix", 4, (2, 2))
@@ -114,12 +112,11 @@ def make_crowd_avoidance(
                 start[p, x + y * size] = mass
     else:
         start = as_initial(init_distrib, "init_distrib", 2, size)
-    geometry = as_geometry(geometry)
-    noise = as_float(proba_noise, "proba_noise", 0.0, 1.0)
-    congestion = as_float(coef_congestion, "coef_congestion")
-    target = as_float(coef_target, "coef_target")
+    noise = proba_noise
+    congestion = coef_congestion
+    target = coef_target
     forbidden = as_forbidden(forbidden_states)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    quirks = openspiel_quirks
     bonus = np.zeros_like(start)
     for p, (x, y) in enumerate(TARGETS):
         if x < size and y < size:  # OpenSpiel's targets lie off a smaller grid: never reached

@@ -42,13 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_choice, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError, as_float
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.maps import cell_index, initial_distribution_on, load_map, map_label, parse_cells
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, ring_moves
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, choice, horizon, integer, number, optional
 from mfgtools.resources import check_game_size
 
 FLOOR = 1e-25
@@ -149,23 +149,25 @@ def openspiel_crowd_game(
     )
 
 
+def numbers(value, name: str) -> list:
+    """Numbers, from ``"1;0.5"`` or a sequence (or one number)."""
+    raw = value.split(";") if isinstance(value, str) else value
+    return [as_float(v, name) for v in np.atleast_1d(raw)]
+
+
 # ----- 1D ---------------------------------------------------------------------------
 PARAMETERS_1D = {
-    "size": Parameter(10, "number of cells on the ring"),
-    "horizon": Parameter(10, "decision steps T"),
-    "floor": Parameter(FLOOR, "added to mu inside -log(mu + floor)"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "size": Parameter(10, "number of cells on the ring", integer(3)),
+    "horizon": Parameter(10, "decision steps T", horizon),
+    "floor": Parameter(FLOOR, "added to mu inside -log(mu + floor)", number(0.0, 1.0, high_open=True)),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
 @register_game("crowd_modelling", "OpenSpiel's 1D crowd modelling on a ring", PARAMETERS_1D)
-def make_crowd_modelling(size=10, horizon=10, floor=FLOOR, discount=1.0, openspiel_quirks=True):
-    size = as_int(size, "size", 3)
-    horizon = as_horizon(horizon)
-    floor = as_float(floor, "floor", 0.0, 1.0, high_open=True)
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+def make_crowd_modelling(size, horizon, floor, discount, openspiel_quirks):
+    quirks = openspiel_quirks
     check_game_size("crowd_modelling", size, 3, 3, horizon, lower="size or the horizon")
     steps = np.array([-1, 0, 1])
     half = size // 2
@@ -207,50 +209,52 @@ SETTINGS = {
 }
 
 PARAMETERS_2D = {
-    "setting": Parameter("default", "default (10x10), four_rooms or maze"),
-    "size": Parameter(None, "side of an empty square torus (replaces the setting's map)"),
+    "setting": Parameter("default", "default (10x10), four_rooms or maze", choice(*SETTINGS)),
+    "size": Parameter(None, "side of an empty square torus (replaces the setting's map)", optional(integer(2))),
     "map": Parameter(None, "map with '#' walls on a torus (replaces the setting's map)"),
-    "horizon": Parameter(None, "decision steps T (setting's default)"),
+    "horizon": Parameter(None, "decision steps T (setting's default)", optional(horizon)),
     "mu0": Parameter(None, "initial distribution: a (row, col) cell, cells, 'uniform' or weights"),
-    "noise": Parameter(1.0, "noise intensity sigma of the step after the move"),
-    "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)"),
-    "only_distribution_reward": Parameter(None, "drop positional and move terms (setting's default)"),
+    "noise": Parameter(1.0, "noise intensity sigma of the step after the move", number(0.0, 1.0)),
+    "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)", number()),
+    "only_distribution_reward": Parameter(
+        None, "drop positional and move terms (setting's default)", optional(boolean)
+    ),
     "positional_reward": Parameter(None, "cells 'r,c;r,c' of the positional reward (default: centre)"),
-    "positional_reward_value": Parameter(None, "values v_i of those cells (default: 1 each)"),
-    "with_congestion": Parameter(False, "scale the move cost by the density"),
-    "floor": Parameter(FLOOR, "added to mu inside -log(mu + floor)"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "positional_reward_value": Parameter(None, "values v_i of those cells (default: 1 each)", optional(numbers)),
+    "with_congestion": Parameter(False, "scale the move cost by the density", boolean),
+    "floor": Parameter(FLOOR, "added to mu inside -log(mu + floor)", number(0.0, 1.0, high_open=True)),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
 @register_game("crowd_modelling_2d", "OpenSpiel's 2D crowd modelling on a torus with walls", PARAMETERS_2D)
 def make_crowd_modelling_2d(
-    setting="default",
-    size=None,
-    map=None,
-    horizon=None,
-    mu0=None,
-    noise=1.0,
-    crowd_aversion=1.0,
-    only_distribution_reward=None,
-    positional_reward=None,
-    positional_reward_value=None,
-    with_congestion=False,
-    floor=FLOOR,
-    discount=1.0,
-    openspiel_quirks=True,
+    setting,
+    size,
+    map,
+    horizon,
+    mu0,
+    noise,
+    crowd_aversion,
+    only_distribution_reward,
+    positional_reward,
+    positional_reward_value,
+    with_congestion,
+    floor,
+    discount,
+    openspiel_quirks,
 ):
-    base = SETTINGS[as_choice(setting, "setting", tuple(SETTINGS))]
+    base = SETTINGS[setting]
     if size is not None and map is not None:
         raise MFGError("give either size (an empty torus) or map, not both")
     if size is not None:
-        map_spec = f"empty:{as_int(size, 'size', 2)}"
+        map_spec = f"empty:{size}"
         default_mu0 = "uniform"
     else:
         map_spec = base["map"] if map is None else map
         default_mu0 = base["mu0"] if map is None else "uniform"
-    horizon = as_horizon(base["horizon"] if horizon is None else horizon)
+    horizon = base["horizon"] if horizon is None else horizon
 
     def check_size(height, width):  # before the torus and its tables are allocated
         check_game_size(
@@ -264,16 +268,12 @@ def make_crowd_modelling_2d(
 
     free, label = load_map(map_spec, check_size)
     height, width = free.shape
-    noise = as_float(noise, "noise", 0.0, 1.0)
-    aversion = as_float(crowd_aversion, "crowd_aversion")
-    only_distribution = as_bool(
-        base["only_distribution_reward"] if only_distribution_reward is None else only_distribution_reward,
-        "only_distribution_reward",
+    aversion = crowd_aversion
+    only_distribution = (
+        base["only_distribution_reward"] if only_distribution_reward is None else only_distribution_reward
     )
-    congestion = as_bool(with_congestion, "with_congestion")
-    floor = as_float(floor, "floor", 0.0, 1.0, high_open=True)
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    congestion = with_congestion
+    quirks = openspiel_quirks
     mu0_vector = initial_distribution_on(free, default_mu0 if mu0 is None else mu0, "mu0")
 
     side = max(height, width)
@@ -284,13 +284,7 @@ def make_crowd_modelling_2d(
         cells = parse_cells(positional_reward, "positional_reward")
         for cell in cells:  # in the map and on a free cell: a reward on a wall cannot be reached
             cell_index(cell, free, "positional_reward")
-    if positional_reward_value is None:
-        values = [1.0] * len(cells)
-    else:
-        raw = (
-            positional_reward_value.split(";") if isinstance(positional_reward_value, str) else positional_reward_value
-        )
-        values = [as_float(v, "positional_reward_value") for v in np.atleast_1d(raw)]
+    values = [1.0] * len(cells) if positional_reward_value is None else positional_reward_value
     if len(values) != len(cells):
         raise MFGError(f"positional_reward lists {len(cells)} cells but positional_reward_value {len(values)} values")
     position = np.full(height * width, 2.0)

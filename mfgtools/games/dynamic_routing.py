@@ -50,10 +50,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_choice, as_float, as_horizon
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, choice, horizon, optional, positive
 from mfgtools.resources import check_game_size
 
 # network: adjacency (node -> successors), BPR coefficients a, b, capacity and free-flow time per link
@@ -182,24 +181,20 @@ def _links(adjacency: dict) -> list[str]:
 
 
 PARAMETERS = {
-    "network": Parameter("braess", "braess or line"),
-    "max_num_time_step": Parameter(10, "decision steps T"),
-    "time_step_length": Parameter(None, "dt (default: 1.0 for cpp, 0.5 for python)"),
-    "implementation": Parameter("cpp", "OpenSpiel's cpp (mfg_dynamic_routing) or python game"),
+    "network": Parameter("braess", "braess or line", choice(*NETWORKS)),
+    "max_num_time_step": Parameter(10, "decision steps T", horizon),
+    "time_step_length": Parameter(None, "dt (default: 1.0 for cpp, 0.5 for python)", optional(positive())),
+    "implementation": Parameter(
+        "cpp", "OpenSpiel's cpp (mfg_dynamic_routing) or python game", choice(*IMPLEMENTATIONS)
+    ),
 }
 
 
 @register_game("dynamic_routing", "OpenSpiel's mean-field dynamic routing (Braess or line network)", PARAMETERS)
-def make_dynamic_routing(network="braess", max_num_time_step=10, time_step_length=None, implementation="cpp"):
-    implementation = as_choice(implementation, "implementation", tuple(IMPLEMENTATIONS))
-    data = NETWORKS[as_choice(network, "network", tuple(NETWORKS))]
-    horizon = as_horizon(max_num_time_step, "max_num_time_step")
-    dt = as_float(
-        IMPLEMENTATIONS[implementation] if time_step_length is None else time_step_length,
-        "time_step_length",
-        0.0,
-        low_open=True,
-    )
+def make_dynamic_routing(network, max_num_time_step, time_step_length, implementation):
+    data = NETWORKS[network]
+    horizon = max_num_time_step
+    dt = IMPLEMENTATIONS[implementation] if time_step_length is None else time_step_length
     adjacency = data["adjacency"]
     links = _links(adjacency)
     index = {link: i for i, link in enumerate(links)}

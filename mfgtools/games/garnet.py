@@ -34,11 +34,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_bool, as_float, as_horizon, as_int, as_seed
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, horizon, integer, number, seed
 from mfgtools.resources import check_game_size
 
 FLOOR = float(np.float32(1e-25))  # OpenSpiel's kEpsilon is a C++ float
@@ -137,39 +136,34 @@ class GarnetGame(FiniteGame):
 
 
 PARAMETERS = {
-    "size": Parameter(10, "number of states"),
-    "horizon": Parameter(10, "decision steps T"),
-    "seed": Parameter(0, "seed of OpenSpiel's generator (same seed, same game as OpenSpiel's)"),
-    "num_action": Parameter(3, "number of actions"),
-    "num_chance_action": Parameter(3, "random successors per (state, action)"),
-    "sparsity_factor": Parameter(1.0, "probability that a (state, action) has a nonzero reward"),
-    "eta": Parameter(1.0, "weight of the crowd aversion -log(mu + 1e-25)"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "size": Parameter(10, "number of states", integer(1)),
+    "horizon": Parameter(10, "decision steps T", horizon),
+    "seed": Parameter(0, "seed of OpenSpiel's generator (same seed, same game as OpenSpiel's)", seed),
+    "num_action": Parameter(3, "number of actions", integer(1)),
+    "num_chance_action": Parameter(3, "random successors per (state, action)", integer(1)),
+    "sparsity_factor": Parameter(1.0, "probability that a (state, action) has a nonzero reward", number(0.0, 1.0)),
+    "eta": Parameter(1.0, "weight of the crowd aversion -log(mu + 1e-25)", number()),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
 @register_game("garnet", "OpenSpiel's mean-field Garnet game (random dynamics and rewards from a seed)", PARAMETERS)
 def make_garnet(
-    size=10,
-    horizon=10,
-    seed=0,
-    num_action=3,
-    num_chance_action=3,
-    sparsity_factor=1.0,
-    eta=1.0,
-    discount=1.0,
-    openspiel_quirks=True,
+    size,
+    horizon,
+    seed,
+    num_action,
+    num_chance_action,
+    sparsity_factor,
+    eta,
+    discount,
+    openspiel_quirks,
 ):
-    size = as_int(size, "size", 1)
-    horizon = as_horizon(horizon)
-    seed = as_seed(seed)
-    n_actions = as_int(num_action, "num_action", 1)
-    n_outcomes = as_int(num_chance_action, "num_chance_action", 1)
-    sparsity = as_float(sparsity_factor, "sparsity_factor", 0.0, 1.0)
-    eta = as_float(eta, "eta")
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    n_actions = num_action
+    n_outcomes = num_chance_action
+    sparsity = sparsity_factor
+    quirks = openspiel_quirks
     check_game_size(
         "garnet", size, n_actions, n_outcomes, horizon, lower="size, num_action, num_chance_action or the horizon"
     )

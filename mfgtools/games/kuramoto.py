@@ -26,10 +26,13 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, horizon, number, positive
 from mfgtools.swarm.game import (
+    ACTION_COST,
+    RADIUS,
+    SHARED_DISCOUNT,
+    SWARM_SIZE,
     TWO_PI,
     SwarmGame,
     annotation,
@@ -37,6 +40,7 @@ from mfgtools.swarm.game import (
     common_parameters,
     relative_angle,
     static,
+    time_step,
     unit_vectors,
 )
 
@@ -86,16 +90,16 @@ class KuramotoGame(SwarmGame):
 
 
 PARAMETERS = {
-    "n_agents": Parameter(100, "swarm size N used for training and evaluation"),
-    "horizon": Parameter(100, "decision steps T of an episode"),
-    "dt": Parameter(0.1, "time step"),
-    "radius": Parameter(0.25, "coupling and observation radius on the unit torus (< 0.5)"),
-    "coupling": Parameter(0.3, "Kuramoto coupling strength K among neighbours"),
-    "frequency_spread": Parameter(0.5, "standard deviation of the natural frequencies"),
-    "control": Parameter(1.0, "frequency shift of the actions slow down / speed up"),
-    "noise": Parameter(0.1, "phase noise per unit time (standard deviation of sqrt(dt) steps)"),
-    "action_cost": Parameter(0.01, "reward cost of acting, times the fraction of agents that act"),
-    "discount": Parameter(0.99, "discount of the shared return"),
+    "n_agents": Parameter(100, "swarm size N used for training and evaluation", SWARM_SIZE),
+    "horizon": Parameter(100, "decision steps T of an episode", horizon),
+    "dt": Parameter(0.1, "time step", time_step),
+    "radius": Parameter(0.25, "coupling and observation radius on the unit torus (< 0.5)", RADIUS),
+    "coupling": Parameter(0.3, "Kuramoto coupling strength K among neighbours", number(0.0)),
+    "frequency_spread": Parameter(0.5, "standard deviation of the natural frequencies", number(0.0)),
+    "control": Parameter(1.0, "frequency shift of the actions slow down / speed up", positive()),
+    "noise": Parameter(0.1, "phase noise per unit time (standard deviation of sqrt(dt) steps)", number(0.0)),
+    "action_cost": Parameter(0.01, "reward cost of acting, times the fraction of agents that act", ACTION_COST),
+    "discount": Parameter(0.99, "discount of the shared return", SHARED_DISCOUNT),
 }
 
 
@@ -106,23 +110,23 @@ PARAMETERS = {
     kind="swarm",
 )
 def make_kuramoto(
-    n_agents=100,
-    horizon=100,
-    dt=0.1,
-    radius=0.25,
-    coupling=0.3,
-    frequency_spread=0.5,
-    control=1.0,
-    noise=0.1,
-    action_cost=0.01,
-    discount=0.99,
+    n_agents,
+    horizon,
+    dt,
+    radius,
+    coupling,
+    frequency_spread,
+    control,
+    noise,
+    action_cost,
+    discount,
 ) -> KuramotoGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "kuramoto")
     values.update(
-        coupling=as_float(coupling, "coupling", 0.0),
-        frequency_spread=as_float(frequency_spread, "frequency_spread", 0.0),
-        control=as_float(control, "control", 0.0, low_open=True),
-        noise=as_float(noise, "noise", 0.0),
+        coupling=coupling,
+        frequency_spread=frequency_spread,
+        control=control,
+        noise=noise,
     )
     return KuramotoGame(
         name="kuramoto",

@@ -34,11 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError, as_horizon
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, integer, number, positive
 from mfgtools.resources import check_game_size
 
 
@@ -115,46 +115,37 @@ def decision_steps(horizon: float, dt: float) -> int:
 
 
 PARAMETERS = {
-    "size": Parameter(10, "number of cells on the ring"),
-    "horizon": Parameter(10, "time horizon (decision steps: ceil(horizon / dt))"),
-    "dt": Parameter(1.0, "time step"),
-    "n_actions_per_side": Parameter(3, "moves -n..n cells (2n + 1 actions and noise outcomes)"),
-    "volatility": Parameter(1.0, "noise intensity (> 0)"),
-    "mean_revert": Parameter(0.0, "drift towards the mean position (needs openspiel_quirks=False if not 0)"),
-    "cross_q": Parameter(0.01, "cross term q of the running cost"),
-    "kappa": Parameter(0.5, "weight of the squared distance to the mean"),
-    "terminal_cost": Parameter(1.0, "terminal weight c (paid only with openspiel_quirks=False)"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "size": Parameter(10, "number of cells on the ring", integer(1)),
+    "horizon": Parameter(10, "time horizon (decision steps: ceil(horizon / dt))", positive()),
+    "dt": Parameter(1.0, "time step", positive()),
+    "n_actions_per_side": Parameter(3, "moves -n..n cells (2n + 1 actions and noise outcomes)", integer(0)),
+    "volatility": Parameter(1.0, "noise intensity (> 0)", positive()),
+    "mean_revert": Parameter(0.0, "drift towards the mean position (needs openspiel_quirks=False if not 0)", number()),
+    "cross_q": Parameter(0.01, "cross term q of the running cost", number()),
+    "kappa": Parameter(0.5, "weight of the squared distance to the mean", number()),
+    "terminal_cost": Parameter(1.0, "terminal weight c (paid only with openspiel_quirks=False)", number()),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
 @register_game("linear_quadratic", "OpenSpiel's mean-field linear-quadratic game on a ring", PARAMETERS)
 def make_linear_quadratic(
-    size=10,
-    horizon=10,
-    dt=1.0,
-    n_actions_per_side=3,
-    volatility=1.0,
-    mean_revert=0.0,
-    cross_q=0.01,
-    kappa=0.5,
-    terminal_cost=1.0,
-    discount=1.0,
-    openspiel_quirks=True,
+    size,
+    horizon,
+    dt,
+    n_actions_per_side,
+    volatility,
+    mean_revert,
+    cross_q,
+    kappa,
+    terminal_cost,
+    discount,
+    openspiel_quirks,
 ):
-    size = as_int(size, "size", 1)
-    dt = as_float(dt, "dt", 0.0, low_open=True)
-    horizon = as_float(horizon, "horizon", 0.0, low_open=True)
     steps_count = as_horizon(decision_steps(horizon, dt), "the number of decision steps ceil(horizon / dt)")
-    sides = as_int(n_actions_per_side, "n_actions_per_side", 0)
-    volatility = as_float(volatility, "volatility", 0.0, low_open=True)
-    mean_revert = as_float(mean_revert, "mean_revert")
-    cross_q = as_float(cross_q, "cross_q")
-    kappa = as_float(kappa, "kappa")
-    terminal_cost = as_float(terminal_cost, "terminal_cost")
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    sides = n_actions_per_side
+    quirks = openspiel_quirks
     if quirks and mean_revert != 0.0:
         raise MFGError(
             f"mean_revert={mean_revert} needs openspiel_quirks=False (OpenSpiel's evaluation order then "

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_int
+from mfgtools.errors import MFGError, as_int
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, integer, number, positive
 from mfgtools.resources import check_game_size
 
 PREFIX = "mfglib/"
@@ -162,13 +162,12 @@ def _mu0(value, shape: tuple, game: str) -> np.ndarray:
     return mu0
 
 
-def _decisions(T, game: str) -> int:
-    """MFGLib's ``T`` (last time index) as validated; the horizon is ``T + 1``."""
-    return as_int(T, f"{game}: T (last time step; T + 1 decisions)", 0, 100_000)
+def _last_step(game: str):
+    """The check of MFGLib's ``T`` (last time index; the horizon is ``T + 1``) of ``game``."""
+    return integer(0, 100_000, label=f"{game}: T (last time step; T + 1 decisions)")
 
 
-def _eps(value, name: str = "log_eps") -> float:
-    return as_float(value, name, 0.0, 1.0, low_open=True)
+EPS = number(0.0, 1.0, low_open=True)  # the check of log_eps
 
 
 def _table_from_moves(moves: np.ndarray, probs: np.ndarray, n_states: int):
@@ -233,24 +232,21 @@ def _mu0_param(default="uniform"):
     PREFIX + "beach_bar",
     "MFGLib's beach bar: a 1D torus-distance bar, crowd aversion (T+1 decisions)",
     {
-        "T": Parameter(2, "last time step (T + 1 decisions)"),
-        "n": Parameter(4, "number of beach positions"),
+        "T": Parameter(2, "last time step (T + 1 decisions)", _last_step("beach_bar")),
+        "n": Parameter(4, "number of beach positions", integer(1, 10_000_000, label="n (beach positions)")),
         "bar_loc": Parameter(2, "position of the bar, in [0, n)"),
-        "log_eps": Parameter(1e-20, "eps of -log(mu + eps)"),
-        "p_still": Parameter(0.5, "probability that the move's noise is zero (else +-1, equally)"),
+        "log_eps": Parameter(1e-20, "eps of -log(mu + eps)", EPS),
+        "p_still": Parameter(0.5, "probability that the move's noise is zero (else +-1, equally)", number(0.0, 1.0)),
         "mu0": _mu0_param(),
     },
 )
-def make_beach_bar(T=2, n=4, bar_loc=2, log_eps=1e-20, p_still=0.5, mu0="uniform") -> MFGLibGame:
+def make_beach_bar(T, n, bar_loc, log_eps, p_still, mu0) -> MFGLibGame:
     """Reward ``-dist(s, bar) - |a - 1| / n - log(mu(s) + eps)`` (``dist`` on the circle of
     ``n`` positions); move ``a - 1`` plus noise ``{-1, 0, 1}`` w.p. ``((1-p)/2, p, (1-p)/2)``,
     clipped at the ends ``0`` and ``n - 1`` (the moves do not wrap)."""
     name = "beach_bar"
-    horizon = _decisions(T, name) + 1
-    n = as_int(n, "n (beach positions)", 1, 10_000_000)
+    horizon = T + 1
     bar_loc = as_int(bar_loc, "bar_loc", 0, n - 1)
-    log_eps = _eps(log_eps)
-    p_still = as_float(p_still, "p_still", 0.0, 1.0)
     mu = _mu0(mu0, (n,), name)
     s = np.arange(n)
     shift = (s - bar_loc) % n
@@ -321,33 +317,30 @@ def crowd_motion_bar_locations(T: int, torus_l: int, torus_w: int, loc_change_fr
     PREFIX + "crowd_motion",
     "MFGLib's crowd motion: 2D grid, a moving bar, crowd aversion (T+1 decisions)",
     {
-        "T": Parameter(3, "last time step (T + 1 decisions)"),
-        "torus_l": Parameter(20, "grid rows"),
-        "torus_w": Parameter(20, "grid columns"),
-        "loc_change_freq": Parameter(2, "the bar tries to move every this many steps"),
-        "c": Parameter(10.0, "weight of the closeness-to-the-bar reward"),
-        "log_eps": Parameter(1e-10, "eps of -log(mu + eps)"),
-        "p_still": Parameter(0.5, "probability that the move's noise is zero"),
-        "seed": Parameter(0, "torch seed of the bar's moves (MFGLib's; reproduced without torch)"),
+        "T": Parameter(3, "last time step (T + 1 decisions)", _last_step("crowd_motion")),
+        "torus_l": Parameter(20, "grid rows", integer(1, 100_000, label="torus_l (grid rows)")),
+        "torus_w": Parameter(20, "grid columns", integer(1, 100_000, label="torus_w (grid columns)")),
+        "loc_change_freq": Parameter(2, "the bar tries to move every this many steps", integer(1)),
+        "c": Parameter(10.0, "weight of the closeness-to-the-bar reward", number()),
+        "log_eps": Parameter(1e-10, "eps of -log(mu + eps)", EPS),
+        "p_still": Parameter(0.5, "probability that the move's noise is zero", number(0.0, 1.0)),
+        "seed": Parameter(
+            0,
+            "torch seed of the bar's moves (MFGLib's; reproduced without torch)",
+            integer(0, 2**32 - 1, label="seed (torch.manual_seed's, here below 2**32)"),
+        ),
         "mu0": _mu0_param(),
     },
 )
-def make_crowd_motion(
-    T=3, torus_l=20, torus_w=20, loc_change_freq=2, c=10.0, log_eps=1e-10, p_still=0.5, seed=0, mu0="uniform"
-) -> MFGLibGame:
+def make_crowd_motion(T, torus_l, torus_w, loc_change_freq, c, log_eps, p_still, seed, mu0) -> MFGLibGame:
     """Reward ``c (1 - |s - bar_t|_1 / (L + W)) - log(mu(s) + eps)``; move by the action
     (rows +-1, columns +-1, stay) plus the same kind of noise w.p. ``(1-p)/4`` each or
     none w.p. ``p``, clipped to the grid (despite the name, it does not wrap)."""
     name = "crowd_motion"
-    T = _decisions(T, name)
     horizon = T + 1
-    rows = as_int(torus_l, "torus_l (grid rows)", 1, 100_000)
-    cols = as_int(torus_w, "torus_w (grid columns)", 1, 100_000)
-    freq = as_int(loc_change_freq, "loc_change_freq", 1)
-    c = as_float(c, "c")
-    log_eps = _eps(log_eps)
-    p_still = as_float(p_still, "p_still", 0.0, 1.0)
-    seed = as_int(seed, "seed (torch.manual_seed's, here below 2**32)", 0, 2**32 - 1)
+    rows = torus_l
+    cols = torus_w
+    freq = loc_change_freq
     mu = _mu0(mu0, (rows, cols), name)
     bars = crowd_motion_bar_locations(T, rows, cols, freq, seed)
     r, w = np.divmod(np.arange(rows * cols), cols)
@@ -394,31 +387,25 @@ def make_crowd_motion(
     PREFIX + "building_evacuation",
     "MFGLib's building evacuation: floors of a grid, stairs at opposite corners (T+1 decisions)",
     {
-        "T": Parameter(3, "last time step (T + 1 decisions)"),
-        "n_floor": Parameter(5, "number of floors"),
-        "floor_l": Parameter(10, "floor length (first grid axis)"),
-        "floor_w": Parameter(10, "floor width (second grid axis)"),
-        "log_eps": Parameter(1e-20, "floor of mu in -eta log(max(mu, eps))"),
-        "eta": Parameter(1.0, "crowd-aversion weight"),
-        "evac_r": Parameter(10.0, "reward per step on floor 0 (evacuated)"),
+        "T": Parameter(3, "last time step (T + 1 decisions)", _last_step("building_evacuation")),
+        "n_floor": Parameter(5, "number of floors", integer(1, 100_000)),
+        "floor_l": Parameter(10, "floor length (first grid axis)", integer(1, 100_000)),
+        "floor_w": Parameter(10, "floor width (second grid axis)", integer(1, 100_000)),
+        "log_eps": Parameter(1e-20, "floor of mu in -eta log(max(mu, eps))", EPS),
+        "eta": Parameter(1.0, "crowd-aversion weight", number()),
+        "evac_r": Parameter(10.0, "reward per step on floor 0 (evacuated)", number()),
         "mu0": _mu0_param(),
     },
 )
-def make_building_evacuation(
-    T=3, n_floor=5, floor_l=10, floor_w=10, log_eps=1e-20, eta=1.0, evac_r=10.0, mu0="uniform"
-) -> MFGLibGame:
+def make_building_evacuation(T, n_floor, floor_l, floor_w, log_eps, eta, evac_r, mu0) -> MFGLibGame:
     """States ``(floor, l, w)``; reward ``-eta log(max(mu(s), eps)) + evac_r [floor = 0]``;
     deterministic moves ``l+1, l-1, w-1, w+1`` (clipped), downstairs (only at
     ``(l, w) = (0, 0)``) and upstairs (only at ``(L-1, W-1)``), else stay."""
     name = "building_evacuation"
-    T = _decisions(T, name)
     horizon = T + 1
-    floors = as_int(n_floor, "n_floor", 1, 100_000)
-    length = as_int(floor_l, "floor_l", 1, 100_000)
-    width = as_int(floor_w, "floor_w", 1, 100_000)
-    log_eps = _eps(log_eps)
-    eta = as_float(eta, "eta")
-    evac_r = as_float(evac_r, "evac_r")
+    floors = n_floor
+    length = floor_l
+    width = floor_w
     shape = (floors, length, width)
     mu = _mu0(mu0, shape, name)
     f, along, w = np.unravel_index(np.arange(floors * length * width), shape)
@@ -475,7 +462,7 @@ def _pick_state(n_states: int, n_actions: int) -> np.ndarray:
         "mu0": Parameter((1.0, 0.0, 0.0), "initial distribution over (start, left, right)"),
     },
 )
-def make_left_right(mu0=(1.0, 0.0, 0.0)) -> MFGLibGame:
+def make_left_right(mu0) -> MFGLibGame:
     """States ``(start, left, right)``, actions ``(left, right)`` lead there; reward
     ``-mu(left)`` in ``left``, ``-2 mu(right)`` in ``right``, 0 at the start; ``T = 1``."""
     name = "left_right"
@@ -502,16 +489,15 @@ def make_left_right(mu0=(1.0, 0.0, 0.0)) -> MFGLibGame:
     PREFIX + "rock_paper_scissors",
     "MFGLib's generalised (Shapley) rock-paper-scissors against the population (T+1 decisions)",
     {
-        "T": Parameter(1, "last time step (T + 1 decisions)"),
+        "T": Parameter(1, "last time step (T + 1 decisions)", _last_step("rock_paper_scissors")),
         "mu0": Parameter((1.0, 0.0, 0.0, 0.0), "initial distribution over (start, rock, paper, scissors)"),
     },
 )
-def make_rock_paper_scissors(T=1, mu0=(1.0, 0.0, 0.0, 0.0)) -> MFGLibGame:
+def make_rock_paper_scissors(T, mu0) -> MFGLibGame:
     """States ``(start, rock, paper, scissors)``, action ``a`` leads to state ``1 + a``;
     reward of rock ``2 mu(S) - mu(P)``, of paper ``4 mu(R) - 2 mu(S)``, of scissors
     ``6 mu(P) - 3 mu(R)``, 0 at the start."""
     name = "rock_paper_scissors"
-    T = _decisions(T, name)
     mu = _mu0(mu0, (4,), name)
     interaction = np.array([[0, 0, 0, 0], [0, 0, -1, 2], [0, 4, 0, -2], [0, -3, 6, 0]], dtype=np.float64)
     params = dict(T=T, mu0=mu.tolist())
@@ -540,16 +526,15 @@ SI_RECOVERY = 0.3
     PREFIX + "susceptible_infected",
     "MFGLib's susceptible-infected: go out or distance, infection grows with mu(I) (T+1 decisions)",
     {
-        "T": Parameter(50, "last time step (T + 1 decisions)"),
+        "T": Parameter(50, "last time step (T + 1 decisions)", _last_step("susceptible_infected")),
         "mu0": Parameter((0.4, 0.6), "initial distribution over (susceptible, infected)"),
     },
 )
-def make_susceptible_infected(T=50, mu0=(0.4, 0.6)) -> MFGLibAffineTransitionGame:
+def make_susceptible_infected(T, mu0) -> MFGLibAffineTransitionGame:
     """States ``(susceptible, infected)``, actions ``(go out, distance)``. A susceptible
     agent going out is infected w.p. ``0.81 mu(I)``, distancing w.p. 0; an infected one
     recovers w.p. 0.3 whatever it does. Reward ``-0.5 [distance] - [infected]``."""
     name = "susceptible_infected"
-    T = _decisions(T, name)
     mu = _mu0(mu0, (2,), name)
     next_state = np.broadcast_to(np.array([0, 1]), (2, 2, 2)).copy()
     prob = np.array([[[1.0, 0.0], [1.0, 0.0]], [[SI_RECOVERY, 1 - SI_RECOVERY]] * 2])
@@ -579,29 +564,23 @@ def make_susceptible_infected(T=50, mu0=(0.4, 0.6)) -> MFGLibAffineTransitionGam
     PREFIX + "linear_quadratic",
     "MFGLib's discretised linear-quadratic game: mean reversion to the crowd (T+1 decisions)",
     {
-        "T": Parameter(3, "last time step (T + 1 decisions; the last pays the terminal cost)"),
-        "el": Parameter(5, "positions -el..el"),
-        "m": Parameter(2, "moves -m..m"),
-        "sigma": Parameter(3.0, "noise scale"),
-        "delta": Parameter(0.1, "time step"),
-        "k": Parameter(1.0, "mean-reversion rate of the dynamics"),
-        "q": Parameter(0.01, "cross term weight"),
-        "kappa": Parameter(0.5, "running cost of the distance to the mean"),
-        "c_term": Parameter(1.0, "terminal cost of the distance to the mean"),
+        "T": Parameter(
+            3, "last time step (T + 1 decisions; the last pays the terminal cost)", _last_step("linear_quadratic")
+        ),
+        "el": Parameter(5, "positions -el..el", integer(0, 100_000, label="el (positions -el..el)")),
+        "m": Parameter(2, "moves -m..m", integer(0, 100_000, label="m (moves -m..m)")),
+        "sigma": Parameter(3.0, "noise scale", number(0.0)),
+        "delta": Parameter(0.1, "time step", positive()),
+        "k": Parameter(1.0, "mean-reversion rate of the dynamics", number()),
+        "q": Parameter(0.01, "cross term weight", number()),
+        "kappa": Parameter(0.5, "running cost of the distance to the mean", number()),
+        "c_term": Parameter(1.0, "terminal cost of the distance to the mean", number()),
         "mu0": _mu0_param(),
     },
 )
-def make_linear_quadratic(
-    T=3, el=5, m=2, sigma=3.0, delta=0.1, k=1.0, q=0.01, kappa=0.5, c_term=1.0, mu0="uniform"
-) -> MFGLibLinearQuadratic:
+def make_linear_quadratic(T, el, m, sigma, delta, k, q, kappa, c_term, mu0) -> MFGLibLinearQuadratic:
     """See :class:`MFGLibLinearQuadratic`."""
     name = "linear_quadratic"
-    T = _decisions(T, name)
-    el = as_int(el, "el (positions -el..el)", 0, 100_000)
-    m = as_int(m, "m (moves -m..m)", 0, 100_000)
-    sigma = as_float(sigma, "sigma", 0.0)
-    delta = as_float(delta, "delta", 0.0, low_open=True)
-    k, q, kappa, c_term = (as_float(v, n) for v, n in ((k, "k"), (q, "q"), (kappa, "kappa"), (c_term, "c_term")))
     n_s, n_a = 2 * el + 1, 2 * m + 1
     mu = _mu0(mu0, (n_s,), name)
     eps = np.arange(-3, 4) * sigma
@@ -688,25 +667,23 @@ class MFGLibTreasureHunting(MFGLibGame):
     PREFIX + "conservative_treasure_hunting",
     "MFGLib's conservative treasure hunting: reward and moves read the joint distribution L_t(s, a)",
     {
-        "T": Parameter(5, "last time step (T + 1 decisions); len(c) must be T"),
-        "n": Parameter(3, "number of sites (states and actions)"),
+        "T": Parameter(
+            5, "last time step (T + 1 decisions); len(c) must be T", _last_step("conservative_treasure_hunting")
+        ),
+        "n": Parameter(3, "number of sites (states and actions)", integer(1, 10_000, label="n (sites)")),
         "r": Parameter((1.0, 1.0, 1.0), "treasure of each site (n values)"),
         "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "congestion cost of each step t = 1..T (T values)"),
         "mu0": _mu0_param(),
     },
     kind="joint",
 )
-def make_conservative_treasure_hunting(
-    T=5, n=3, r=(1.0, 1.0, 1.0), c=(1.0, 1.0, 1.0, 1.0, 1.0), mu0="uniform"
-) -> MFGLibTreasureHunting:
+def make_conservative_treasure_hunting(T, n, r, c, mu0) -> MFGLibTreasureHunting:
     """Sites ``0..n-1``, the action picks a site. With ``d_s = ||L_t - e_s e_s^T||^2``
     (Frobenius, ``L_t`` the joint distribution): reward ``r_s (1 - d_s / 2)`` for
     action ``s`` in state ``s`` at ``t >= 1``, 0 otherwise and at ``t = 0``. At ``t = 0``
     the agent moves to the chosen site; later ``P(s'|s, a) = (c_t d_s + [s' = a]) /
     (1 + n c_t d_s)`` with ``c_t = c[t - 1]`` (MFGLib requires ``len(c) = T``)."""
     name = "conservative_treasure_hunting"
-    T = _decisions(T, name)
-    n = as_int(n, "n (sites)", 1, 10_000)
     r = _floats(r, "r", n, f"n = {n}")
     c = _floats(c, "c", T, f"T = {T}")
     mu = _mu0(mu0, (n,), name)
@@ -772,32 +749,23 @@ class MFGLibEquilibriumPrice(MFGLibGame):
     PREFIX + "equilibrium_price",
     "MFGLib's equilibrium price: firms consume and replenish stock; the price reads L_t(s, a)",
     {
-        "T": Parameter(4, "last time step (T + 1 decisions)"),
-        "s_inv": Parameter(3, "largest inventory (states 0..s_inv)"),
-        "Q": Parameter(2, "largest quantity consumed (actions q = 0..Q)"),
-        "H": Parameter(2, "largest quantity ordered (actions h = 0..H)"),
-        "d": Parameter(1.0, "demand scale"),
-        "e0": Parameter(1.0, "demand offset"),
-        "sigma": Parameter(1.0, "price elasticity exponent"),
+        "T": Parameter(4, "last time step (T + 1 decisions)", _last_step("equilibrium_price")),
+        "s_inv": Parameter(3, "largest inventory (states 0..s_inv)", integer(0, 100_000)),
+        "Q": Parameter(2, "largest quantity consumed (actions q = 0..Q)", integer(0, 10_000)),
+        "H": Parameter(2, "largest quantity ordered (actions h = 0..H)", integer(0, 10_000)),
+        "d": Parameter(1.0, "demand scale", number(0.0)),
+        "e0": Parameter(1.0, "demand offset", positive()),
+        "sigma": Parameter(1.0, "price elasticity exponent", positive()),
         "c": Parameter((1.0, 1.0, 1.0, 1.0, 1.0), "costs c0..c4"),
         "mu0": _mu0_param(),
     },
     kind="joint",
 )
-def make_equilibrium_price(
-    T=4, s_inv=3, Q=2, H=2, d=1.0, e0=1.0, sigma=1.0, c=(1.0, 1.0, 1.0, 1.0, 1.0), mu0="uniform"
-) -> MFGLibEquilibriumPrice:
+def make_equilibrium_price(T, s_inv, Q, H, d, e0, sigma, c, mu0) -> MFGLibEquilibriumPrice:
     """Inventory ``s``, action ``(q, h)``: next inventory ``min(s - min(q, s) + h, s_inv)``;
     price ``p_t = (d / (sum_{s,q,h} L_t(s, q, h) q + e0))^(1/sigma)``; reward
     ``(p_t - c0) q - c1 q^2 - c2 h - (c2 + c3) max(q - s, 0) - c4 s``."""
     name = "equilibrium_price"
-    T = _decisions(T, name)
-    s_inv = as_int(s_inv, "s_inv", 0, 100_000)
-    Q = as_int(Q, "Q", 0, 10_000)
-    H = as_int(H, "H", 0, 10_000)
-    d = as_float(d, "d", 0.0)
-    e0 = as_float(e0, "e0", 0.0, low_open=True)
-    sigma = as_float(sigma, "sigma", 0.0, low_open=True)
     costs = tuple(float(x) for x in _floats(c, "c", 5, "c0..c4"))
     mu = _mu0(mu0, (s_inv + 1,), name)
     q, h = np.divmod(np.arange((Q + 1) * (H + 1)), H + 1)
@@ -851,23 +819,23 @@ class MFGLibRandomLinear(MFGLibGame):
     PREFIX + "random_linear",
     "MFGLib's random linear game: rewards and softmax transitions affine in L_t(s, a), seeded",
     {
-        "T": Parameter(3, "last time step (T + 1 decisions)"),
-        "n": Parameter(5, "number of states and of actions"),
-        "m": Parameter(10.0, "coefficients are uniform on [-m, m]"),
-        "seed": Parameter(0, "torch seed of the coefficients (MFGLib's; reproduced without torch)"),
+        "T": Parameter(3, "last time step (T + 1 decisions)", _last_step("random_linear")),
+        "n": Parameter(5, "number of states and of actions", integer(1, 1000)),
+        "m": Parameter(10.0, "coefficients are uniform on [-m, m]", number(0.0)),
+        "seed": Parameter(
+            0,
+            "torch seed of the coefficients (MFGLib's; reproduced without torch)",
+            integer(0, 2**32 - 1, label="seed (torch.manual_seed's, here below 2**32)"),
+        ),
         "mu0": _mu0_param(),
     },
     kind="joint",
 )
-def make_random_linear(T=3, n=5, m=10.0, seed=0, mu0="uniform") -> MFGLibRandomLinear:
+def make_random_linear(T, n, m, seed, mu0) -> MFGLibRandomLinear:
     """``r_t = r1 @ L_t + r2``; ``P_t(.|s, a) = softmax_{s'}((p1 @ L_t)[s', s, a] + p2[s', s, a])``,
     with ``r1, r2`` ``(n, n)`` and ``p1, p2`` ``(n, n, n)`` uniform on ``[-m, m]``, drawn
     in that order from ``torch.manual_seed(seed)`` (reproduced by :func:`torch_uniform`)."""
     name = "random_linear"
-    T = _decisions(T, name)
-    n = as_int(n, "n", 1, 1000)
-    m = as_float(m, "m", 0.0)
-    seed = as_int(seed, "seed (torch.manual_seed's, here below 2**32)", 0, 2**32 - 1)
     mu = _mu0(mu0, (n,), name)
     stream = np.random.RandomState(seed)
     draw = [

@@ -22,10 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_choice
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, choice
 
 REWARD_FUNCTIONS = ("coop", "dom", "dominated", "biased_indirect_rps")
 N_ACTIONS = 3
@@ -58,10 +57,10 @@ class NormalFormGame(FiniteGame):
 @register_game(
     "mean_field_nfg",
     "OpenSpiel's mean-field normal-form games (coop, dom, biased_indirect_rps)",
-    {"reward_function": Parameter("coop", "coop, dom (dominated) or biased_indirect_rps")},
+    {"reward_function": Parameter("coop", "coop, dom (dominated) or biased_indirect_rps", choice(*REWARD_FUNCTIONS))},
 )
-def make_mean_field_nfg(reward_function="coop"):
-    name = as_choice(reward_function, "reward_function", REWARD_FUNCTIONS)
+def make_mean_field_nfg(reward_function):
+    name = reward_function
     name = "dom" if name == "dominated" else name
     n_states = 1 + N_ACTIONS
     next_state = np.tile(np.arange(n_states)[:, None, None], (1, N_ACTIONS, 1))

@@ -31,54 +31,47 @@ from __future__ import annotations
 
 import numpy as np
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError
 from mfgtools.games.crowd_modelling import openspiel_crowd_game
 from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import ring_moves
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, horizon, integer, number, positive
 from mfgtools.resources import check_game_size
 
 EPSILON = 1e-15  # OpenSpiel's floor inside -log(mu / dx + eps)
 
 PARAMETERS = {
-    "size": Parameter(21, "number of cells on the circle"),
-    "horizon": Parameter(20, "decision steps T"),
-    "dt": Parameter(0.01, "time step (scales every reward; sets the noise's spread)"),
-    "xmin": Parameter(0.0, "position of the first cell"),
-    "xmax": Parameter(1.0, "position of the last cell (dx = (xmax - xmin) / (size - 1))"),
-    "n_actions_per_side": Parameter(10, "moves -n..n cells (2n + 1 actions and noise outcomes)"),
-    "volatility": Parameter(1.0, "noise intensity sigma (> 0)"),
-    "coef_aversion": Parameter(1.0, "weight of the crowd aversion -log(mu / dx)"),
-    "discount": Parameter(1.0, "discount gamma"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "size": Parameter(21, "number of cells on the circle", integer(2)),
+    "horizon": Parameter(20, "decision steps T", horizon),
+    "dt": Parameter(0.01, "time step (scales every reward; sets the noise's spread)", positive()),
+    "xmin": Parameter(0.0, "position of the first cell", number()),
+    "xmax": Parameter(1.0, "position of the last cell (dx = (xmax - xmin) / (size - 1))", number()),
+    "n_actions_per_side": Parameter(10, "moves -n..n cells (2n + 1 actions and noise outcomes)", integer(0)),
+    "volatility": Parameter(1.0, "noise intensity sigma (> 0)", positive()),
+    "coef_aversion": Parameter(1.0, "weight of the crowd aversion -log(mu / dx)", number()),
+    "discount": Parameter(1.0, "discount gamma", number(0.0, 1.0, low_open=True)),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
 @register_game("periodic_aversion", "OpenSpiel's periodic aversion game on a discretised circle", PARAMETERS)
 def make_periodic_aversion(
-    size=21,
-    horizon=20,
-    dt=0.01,
-    xmin=0.0,
-    xmax=1.0,
-    n_actions_per_side=10,
-    volatility=1.0,
-    coef_aversion=1.0,
-    discount=1.0,
-    openspiel_quirks=True,
+    size,
+    horizon,
+    dt,
+    xmin,
+    xmax,
+    n_actions_per_side,
+    volatility,
+    coef_aversion,
+    discount,
+    openspiel_quirks,
 ):
-    size = as_int(size, "size", 2)
-    horizon = as_horizon(horizon)
-    dt = as_float(dt, "dt", 0.0, low_open=True)
-    xmin = as_float(xmin, "xmin")
-    xmax = as_float(xmax, "xmax")
     if xmax <= xmin:
         raise MFGError(f"xmax must be above xmin, got xmin={xmin} and xmax={xmax}")
-    sides = as_int(n_actions_per_side, "n_actions_per_side", 0)
-    volatility = as_float(volatility, "volatility", 0.0, low_open=True)
-    coef = as_float(coef_aversion, "coef_aversion")
-    discount = as_float(discount, "discount", 0.0, 1.0, low_open=True)
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    sides = n_actions_per_side
+    coef = coef_aversion
+    quirks = openspiel_quirks
     n_moves = 2 * sides + 1
     check_game_size(
         "periodic_aversion", size, n_moves, n_moves, horizon, lower="size, n_actions_per_side or the horizon"

@@ -33,12 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError, as_int
 from mfgtools.finite.game import Annotation, fan_out_fields, float_array
 from mfgtools.finite.populations import MultiPopulationGame, block_tables
 from mfgtools.games.openspiel_traversal import openspiel_traversal
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, horizon, integer, number
 from mfgtools.resources import check_game_size
 
 MOVES = ((0, 0), (1, 0), (0, 1), (0, -1), (-1, 0))  # OpenSpiel's (dx, dy) of actions and noise outcomes 0..4
@@ -99,11 +99,11 @@ def as_numbers(value, name: str, count: int, shape: tuple) -> np.ndarray:
     return flat.reshape(shape)
 
 
-def as_geometry(value) -> int:
-    """OpenSpiel's geometry: 0 (square) or 1 (torus); the names are accepted too."""
+def as_geometry(value, name: str = "geometry") -> int:
+    """OpenSpiel's geometry: 0 (square) or 1 (torus); the names are accepted too (the check of ``geometry``)."""
     if isinstance(value, str) and value.strip().lower() in GEOMETRIES:
         return GEOMETRIES[value.strip().lower()]
-    return as_int(value, "geometry (0: square, 1: torus)", 0, 1)
+    return as_int(value, f"{name} (0: square, 1: torus)", 0, 1)
 
 
 def as_initial(value, name: str, players: int, size: int) -> np.ndarray:
@@ -231,17 +231,17 @@ CORNERS = {  # OpenSpiel's default starts (x, y) on its 5x5 grid, each populatio
 }
 
 PARAMETERS = {
-    "size": Parameter(5, "side of the square grid"),
-    "horizon": Parameter(10, "decision steps T"),
-    "players": Parameter(3, "number of populations P"),
+    "size": Parameter(5, "side of the square grid", integer(1)),
+    "horizon": Parameter(10, "decision steps T", horizon),
+    "players": Parameter(3, "number of populations P", integer(1)),
     "reward_matrix": Parameter(None, "P x P matrix R, space-separated, row-major (default: OpenSpiel's for P = 3, 4)"),
-    "geometry": Parameter(0, "0 (square: moves clipped) or 1 (torus)"),
+    "geometry": Parameter(0, "0 (square: moves clipped) or 1 (torus)", as_geometry),
     "init_distrib": Parameter(
         None, "P blocks of size^2 probabilities, cell x + y*size, or 'uniform' (default: a corner each, P = 3, 4)"
     ),
-    "noise_probability": Parameter(0.8, "probability that the noise step moves (1/4 to each side)"),
-    "congestion_coeff": Parameter(1.0, "weight c of -c log(d_p)"),
-    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)"),
+    "noise_probability": Parameter(0.8, "probability that the noise step moves (1/4 to each side)", number(0.0, 1.0)),
+    "congestion_coeff": Parameter(1.0, "weight c of -c log(d_p)", number()),
+    "openspiel_quirks": Parameter(True, "reproduce OpenSpiel's numbers exactly (see docs)", boolean),
 }
 
 
@@ -252,19 +252,16 @@ PARAMETERS = {
     kind="multi-population",
 )
 def make_predator_prey(
-    size=5,
-    horizon=10,
-    players=3,
-    reward_matrix=None,
-    geometry=0,
-    init_distrib=None,
-    noise_probability=0.8,
-    congestion_coeff=1.0,
-    openspiel_quirks=True,
+    size,
+    horizon,
+    players,
+    reward_matrix,
+    geometry,
+    init_distrib,
+    noise_probability,
+    congestion_coeff,
+    openspiel_quirks,
 ):
-    size = as_int(size, "size", 1)
-    horizon = as_horizon(horizon)
-    players = as_int(players, "players", 1)
     check_size("predator_prey", players, size, horizon)
     if reward_matrix is None:
         if players not in REWARD_MATRICES:
@@ -282,10 +279,9 @@ def make_predator_prey(
             start[p, (x % size) + (y % size) * size] = 1.0
     else:
         start = as_initial(init_distrib, "init_distrib", players, size)
-    geometry = as_geometry(geometry)
-    noise = as_float(noise_probability, "noise_probability", 0.0, 1.0)
-    coeff = as_float(congestion_coeff, "congestion_coeff")
-    quirks = as_bool(openspiel_quirks, "openspiel_quirks")
+    noise = noise_probability
+    coeff = congestion_coeff
+    quirks = openspiel_quirks
     params = dict(
         size=size,
         horizon=horizon,

@@ -37,10 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import as_float, as_horizon
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.registry import register_game
-from mfgtools.registry import MODES, Parameter
+from mfgtools.registry import MODES, Parameter, horizon, number
 from mfgtools.resources import check_game_size
 
 STATE_NAMES = ("susceptible", "infected")
@@ -72,38 +71,38 @@ class SISGame(FiniteGame):
 
 
 PARAMETERS = {
-    "infection_rate": Parameter(0.8, "infection probability of going out, per unit infected fraction mu(I)"),
-    "recovery_rate": Parameter(0.3, "probability that an infected agent recovers in a step"),
-    "protection": Parameter(1.0, "fraction of the infection risk that protecting removes (1: all)"),
-    "infection_cost": Parameter(1.0, "cost per step of being infected"),
-    "protection_cost": Parameter(0.5, "cost per step of protecting"),
+    "infection_rate": Parameter(
+        0.8, "infection probability of going out, per unit infected fraction mu(I)", number(0.0, 1.0)
+    ),
+    "recovery_rate": Parameter(0.3, "probability that an infected agent recovers in a step", number(0.0, 1.0)),
+    "protection": Parameter(1.0, "fraction of the infection risk that protecting removes (1: all)", number(0.0, 1.0)),
+    "infection_cost": Parameter(1.0, "cost per step of being infected", number(0.0)),
+    "protection_cost": Parameter(0.5, "cost per step of protecting", number(0.0)),
     "discount": Parameter(0.9, "discount gamma (below 1 in stationary mode)"),
-    "horizon": Parameter(50, "decision steps T (stationary mode: default sample-path length)"),
-    "mu0": Parameter(0.5, "initial infected fraction mu0(infected), in [0, 1]"),
+    "horizon": Parameter(50, "decision steps T (stationary mode: default sample-path length)", horizon),
+    "mu0": Parameter(
+        0.5,
+        "initial infected fraction mu0(infected), in [0, 1]",
+        number(0.0, 1.0, label="mu0 (the initial infected fraction)"),
+    ),
     "mode": Parameter("stationary", "stationary (discounted, infinite horizon) or finite-horizon"),
 }
 
 
 @register_game("sis", "SIS epidemic after Cui & Koeppl (2021): go out or protect (stationary)", PARAMETERS, modes=MODES)
 def make_sis(
-    infection_rate=0.8,
-    recovery_rate=0.3,
-    protection=1.0,
-    infection_cost=1.0,
-    protection_cost=0.5,
-    discount=0.9,
-    horizon=50,
-    mu0=0.5,
-    mode="stationary",
+    infection_rate,
+    recovery_rate,
+    protection,
+    infection_cost,
+    protection_cost,
+    discount,
+    horizon,
+    mu0,
+    mode,
 ) -> SISGame:
     mode, discount = resolve_mode(mode, discount)
-    infection_rate = as_float(infection_rate, "infection_rate", 0.0, 1.0)
-    recovery_rate = as_float(recovery_rate, "recovery_rate", 0.0, 1.0)
-    protection = as_float(protection, "protection", 0.0, 1.0)
-    infection_cost = as_float(infection_cost, "infection_cost", 0.0)
-    protection_cost = as_float(protection_cost, "protection_cost", 0.0)
-    horizon = as_horizon(horizon)
-    infected0 = as_float(mu0, "mu0 (the initial infected fraction)", 0.0, 1.0)
+    infected0 = mu0
     check_game_size("sis", 2, 2, 2, horizon, stationary=mode == "stationary", lower="the horizon")
 
     mu0_vector = np.array([1.0 - infected0, infected0])

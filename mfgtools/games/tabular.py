@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int, as_seed
+from mfgtools.errors import MFGError, as_bool, as_float, as_horizon, as_int
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.registry import register_game
-from mfgtools.registry import MODES, Parameter
+from mfgtools.registry import MODES, Parameter, horizon, integer, number, seed
 from mfgtools.resources import check_game_size
 
 
@@ -137,13 +137,13 @@ def tabular_game(
 
 
 PARAMETERS = {
-    "n_states": Parameter(10, "number of states S"),
-    "n_actions": Parameter(3, "number of actions A"),
+    "n_states": Parameter(10, "number of states S", integer(1)),
+    "n_actions": Parameter(3, "number of actions A", integer(1)),
     "fan_out": Parameter(2, "successors per (state, action) K"),
-    "horizon": Parameter(10, "decision steps T (stationary mode: default sample-path length)"),
-    "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)"),
-    "reward_scale": Parameter(1.0, "base rewards are uniform on [0, reward_scale]"),
-    "seed": Parameter(0, "seed of the random draw"),
+    "horizon": Parameter(10, "decision steps T (stationary mode: default sample-path length)", horizon),
+    "crowd_aversion": Parameter(1.0, "coefficient c of -c log(mu + floor)", number()),
+    "reward_scale": Parameter(1.0, "base rewards are uniform on [0, reward_scale]", number(0.0)),
+    "seed": Parameter(0, "seed of the random draw", seed),
     "discount": Parameter(None, "discount gamma (default 1 in finite-horizon mode, 0.9 in stationary mode)"),
     "mode": Parameter("finite-horizon", "finite-horizon or stationary (discounted, infinite horizon)"),
 }
@@ -151,24 +151,18 @@ PARAMETERS = {
 
 @register_game("random", "random Garnet-style MFG with crowd aversion (tests and benchmarks)", PARAMETERS, modes=MODES)
 def make_random(
-    n_states=10,
-    n_actions=3,
-    fan_out=2,
-    horizon=10,
-    crowd_aversion=1.0,
-    reward_scale=1.0,
-    seed=0,
-    discount=None,
-    mode="finite-horizon",
+    n_states,
+    n_actions,
+    fan_out,
+    horizon,
+    crowd_aversion,
+    reward_scale,
+    seed,
+    discount,
+    mode,
 ) -> TabularGame:
     mode, discount = resolve_mode(mode, discount)
-    n_states = as_int(n_states, "n_states", 1)
-    n_actions = as_int(n_actions, "n_actions", 1)
     fan_out = as_int(fan_out, "fan_out", 1, n_states)
-    horizon = as_horizon(horizon)
-    seed = as_seed(seed)
-    reward_scale = as_float(reward_scale, "reward_scale", 0.0)
-    crowd_aversion = as_float(crowd_aversion, "crowd_aversion")
     check_game_size(
         "random",
         n_states,

@@ -45,13 +45,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from mfgtools.errors import MFGError, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError, as_int
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array, resolve_mode
 from mfgtools.games.crowd import ACTION_NAMES, MOVES, STAY
 from mfgtools.games.maps import cell_index, initial_distribution_on, parse_cells
 from mfgtools.games.registry import register_game
 from mfgtools.graphs.lattice import grid_moves, noisy_moves
-from mfgtools.registry import MODES, Parameter
+from mfgtools.registry import MODES, Parameter, horizon, number
 from mfgtools.resources import check_game_size
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*$")
@@ -75,14 +75,20 @@ class TorusCrowdGame(FiniteGame):
 
 PARAMETERS = {
     "size": Parameter("10x10", "torus size: N (N x N) or HxW"),
-    "noise": Parameter(0.1, "probability that a uniformly random action replaces the chosen one"),
+    "noise": Parameter(0.1, "probability that a uniformly random action replaces the chosen one", number(0.0, 1.0)),
     "target": Parameter(None, "attracting cell 'r,c' (default: the centre (H//2, W//2))"),
-    "attraction_weight": Parameter(1.0, "attraction at the target; it falls linearly to 0 at the farthest cell"),
-    "aversion": Parameter(1.0, "coefficient c >= 0 of -c log(mu(s) + floor)"),
-    "floor": Parameter(1e-4, "added to mu inside -log(mu + floor); bounds the aversion term by c log(1/floor)"),
-    "move_cost": Parameter(0.1, "cost (>= 0) of any action but stay"),
+    "attraction_weight": Parameter(
+        1.0, "attraction at the target; it falls linearly to 0 at the farthest cell", number()
+    ),
+    "aversion": Parameter(1.0, "coefficient c >= 0 of -c log(mu(s) + floor)", number(0.0)),
+    "floor": Parameter(
+        1e-4,
+        "added to mu inside -log(mu + floor); bounds the aversion term by c log(1/floor)",
+        number(0.0, 1.0, low_open=True),
+    ),
+    "move_cost": Parameter(0.1, "cost (>= 0) of any action but stay", number(0.0)),
     "discount": Parameter(0.9, "discount gamma (below 1 in stationary mode)"),
-    "horizon": Parameter(30, "decision steps T (stationary mode: default sample-path length)"),
+    "horizon": Parameter(30, "decision steps T (stationary mode: default sample-path length)", horizon),
     "mu0": Parameter("uniform", "initial distribution: 'uniform', a cell 'r,c', cells 'r,c;r,c' or weights"),
     "mode": Parameter("stationary", "stationary (discounted, infinite horizon) or finite-horizon"),
 }
@@ -95,26 +101,20 @@ PARAMETERS = {
     modes=MODES,
 )
 def make_torus_crowd(
-    size="10x10",
-    noise=0.1,
-    target=None,
-    attraction_weight=1.0,
-    aversion=1.0,
-    floor=1e-4,
-    move_cost=0.1,
-    discount=0.9,
-    horizon=30,
-    mu0="uniform",
-    mode="stationary",
+    size,
+    noise,
+    target,
+    attraction_weight,
+    aversion,
+    floor,
+    move_cost,
+    discount,
+    horizon,
+    mu0,
+    mode,
 ) -> TorusCrowdGame:
     mode, discount = resolve_mode(mode, discount)
     height, width = parse_size(size)
-    noise = as_float(noise, "noise", 0.0, 1.0)
-    attraction_weight = as_float(attraction_weight, "attraction_weight")
-    aversion = as_float(aversion, "aversion", 0.0)
-    floor = as_float(floor, "floor", 0.0, 1.0, low_open=True)
-    move_cost = as_float(move_cost, "move_cost", 0.0)
-    horizon = as_horizon(horizon)
     check_game_size(
         "torus-crowd",
         height * width,

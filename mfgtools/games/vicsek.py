@@ -25,10 +25,13 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float
 from mfgtools.games.registry import register_game
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, horizon, number
 from mfgtools.swarm.game import (
+    ACTION_COST,
+    RADIUS,
+    SHARED_DISCOUNT,
+    SWARM_SIZE,
     TWO_PI,
     SwarmGame,
     annotation,
@@ -36,6 +39,7 @@ from mfgtools.swarm.game import (
     common_parameters,
     relative_angle,
     static,
+    time_step,
     unit_vectors,
 )
 
@@ -80,15 +84,19 @@ class VicsekGame(SwarmGame):
 
 
 PARAMETERS = {
-    "n_agents": Parameter(100, "swarm size N used for training and evaluation"),
-    "horizon": Parameter(100, "decision steps T of an episode"),
-    "dt": Parameter(0.1, "time step"),
-    "radius": Parameter(0.2, "observation radius on the unit torus (< 0.5)"),
-    "speed": Parameter(0.3, "constant speed, torus widths per unit time"),
-    "turn": Parameter(0.3, "heading change of the actions turn right / turn left, radians"),
-    "noise": Parameter(0.3, "heading noise per unit time (standard deviation of sqrt(dt) steps)"),
-    "action_cost": Parameter(0.01, "reward cost of turning, times the fraction of agents that turn"),
-    "discount": Parameter(0.99, "discount of the shared return"),
+    "n_agents": Parameter(100, "swarm size N used for training and evaluation", SWARM_SIZE),
+    "horizon": Parameter(100, "decision steps T of an episode", horizon),
+    "dt": Parameter(0.1, "time step", time_step),
+    "radius": Parameter(0.2, "observation radius on the unit torus (< 0.5)", RADIUS),
+    "speed": Parameter(0.3, "constant speed, torus widths per unit time", number(0.0)),
+    "turn": Parameter(
+        0.3,
+        "heading change of the actions turn right / turn left, radians",
+        number(0.0, math.pi, low_open=True, label="turn (radians)"),
+    ),
+    "noise": Parameter(0.3, "heading noise per unit time (standard deviation of sqrt(dt) steps)", number(0.0)),
+    "action_cost": Parameter(0.01, "reward cost of turning, times the fraction of agents that turn", ACTION_COST),
+    "discount": Parameter(0.99, "discount of the shared return", SHARED_DISCOUNT),
 }
 
 
@@ -98,14 +106,12 @@ PARAMETERS = {
     PARAMETERS,
     kind="swarm",
 )
-def make_vicsek(
-    n_agents=100, horizon=100, dt=0.1, radius=0.2, speed=0.3, turn=0.3, noise=0.3, action_cost=0.01, discount=0.99
-) -> VicsekGame:
+def make_vicsek(n_agents, horizon, dt, radius, speed, turn, noise, action_cost, discount) -> VicsekGame:
     values = common_parameters(n_agents, horizon, discount, dt, radius, action_cost, "vicsek")
     values.update(
-        speed=as_float(speed, "speed", 0.0),
-        turn=as_float(turn, "turn (radians)", 0.0, math.pi, low_open=True),
-        noise=as_float(noise, "noise", 0.0),
+        speed=speed,
+        turn=turn,
+        noise=noise,
     )
     return VicsekGame(
         name="vicsek",

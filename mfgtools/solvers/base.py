@@ -1,4 +1,4 @@
-"""What every finite-game solver shares: the pytree protocol, settings, final metrics.
+"""What solvers share: :class:`SolverBase` (settings, prepare), the finite and swarm bases, parameters.
 
 A solver is a ``flax.struct`` dataclass: its hyperparameters are static fields
 (``struct.field(pytree_node=False)``: part of the compiled program's identity),
@@ -13,18 +13,31 @@ import dataclasses
 from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.finite.game import FiniteGame
-from mfgtools.registry import family_of
+from mfgtools.registry import Parameter, family_of
 
 
-def setting(default=dataclasses.MISSING):
-    """A static solver hyperparameter (a ``flax.struct`` field that is not a leaf)."""
+def setting(default=dataclasses.MISSING, help: str | None = None, check=None, traced: bool | None = None):
+    """A static solver hyperparameter (a ``flax.struct`` field that is not a leaf).
+
+    With ``help`` it is also a parameter of the solver, declared here once
+    (:class:`mfgtools.registry.Parameter`: ``default``, ``help``, ``check``, ``traced``): a solver class
+    registered without a parameter table takes its parameters from its fields
+    (:func:`mfgtools.registry.parameters_of`).
+    """
     from flax import struct
 
-    return struct.field(pytree_node=False, default=default)
+    metadata = {}
+    if help is not None:
+        if default is dataclasses.MISSING:
+            raise TypeError("a solver parameter (a setting with help) needs a default")
+        metadata["parameter"] = Parameter(default, help, check, traced)
+    return struct.field(pytree_node=False, default=default, metadata=metadata)
 
 
-class FiniteSolver:
-    """Mixin for solvers of finite games; subclasses are ``flax.struct`` dataclasses.
+class SolverBase:
+    """What every solver shares (:class:`mfgtools.protocols.Solver`); subclasses are ``flax.struct``
+    dataclasses, each family's base (:class:`FiniteSolver`, :class:`SwarmSolver`) adds ``check`` and
+    ``evaluate``, each solver ``init``, ``step`` and ``policy``.
 
     ``iterations_per_chunk``: how many iterations :func:`mfgtools.solvers.solve`
     compiles into one program (None: its default rule). Solvers whose single
@@ -33,10 +46,6 @@ class FiniteSolver:
     """
 
     iterations_per_chunk: int | None = None
-
-    def check(self, game) -> None:
-        if not isinstance(game, FiniteGame):
-            raise MFGError(f"solver {type(self).__name__} needs a finite game, got {type(game).__name__}")
 
     def prepare(self, game):
         """The solver ready for ``game`` (loads and checks data); default: itself."""
@@ -47,6 +56,15 @@ class FiniteSolver:
         return {
             f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.metadata.get("pytree_node", True)
         }
+
+
+class FiniteSolver(SolverBase):
+    """Base of the solvers of finite games (finite, graphex, joint families): tabular policies, metrics
+    of exploitability."""
+
+    def check(self, game) -> None:
+        if not isinstance(game, FiniteGame):
+            raise MFGError(f"solver {type(self).__name__} needs a finite game, got {type(game).__name__}")
 
     def evaluate(self, game, policy):
         """Metrics of the final policy (same names as those of :meth:`step`)."""
@@ -76,8 +94,8 @@ def shown_settings(solver: str, settings: dict) -> dict:
     return {k: v for k, v in declared.items() if k not in unused}
 
 
-class SwarmSolver(FiniteSolver):
-    """Mixin for solvers of swarm games (kind ``"swarm"``: mean-field control with particles).
+class SwarmSolver(SolverBase):
+    """Base of the solvers of swarm games (kind ``"swarm"``: mean-field control with particles).
 
     Same protocol as finite-game solvers (``init``, ``step``, ``policy``,
     ``evaluate``), except that ``policy(game, state)`` returns a decentralised

@@ -16,8 +16,7 @@ memory ``log pi_k``.
 
 from __future__ import annotations
 
-from mfgtools.errors import as_float
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, positive
 from mfgtools.solvers.munchausen_omd import SoftPolicyIteration
 from mfgtools.solvers.registry import register_solver
 
@@ -27,10 +26,10 @@ from mfgtools.solvers.registry import register_solver
     "Boltzmann policy iteration: pi <- softmax(lr * Q^pi) (OpenSpiel's BoltzmannPolicyIteration)",
     {
         "learning_rate": Parameter(
-            0.01, "coefficient lr of softmax(lr * Q^pi), the inverse temperature (OpenSpiel's lr)"
+            0.01, "coefficient lr of softmax(lr * Q^pi), the inverse temperature (OpenSpiel's lr)", positive()
         )
     },
     requires="joint",
 )
-def make_boltzmann_pi(learning_rate=0.01):
-    return SoftPolicyIteration(as_float(learning_rate, "learning_rate", 0.0, low_open=True), memory=False)
+def make_boltzmann_pi(learning_rate):
+    return SoftPolicyIteration(learning_rate, memory=False)

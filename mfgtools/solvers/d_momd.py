@@ -13,17 +13,17 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import MFGError, as_int
+from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.finite.simulate import simulate_agents
-from mfgtools.registry import Parameter
+from mfgtools.registry import integer, parameters_of
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner,
     MunchausenSolver,
+    MunchausenState,
     Transitions,
     learner_parameters,
-    make_learner,
 )
 from mfgtools.solvers.registry import register_solver
 
@@ -32,8 +32,8 @@ MAX_TRANSITIONS = 2**31 - 1  # the learner draws transition indices as int32
 
 @struct.dataclass
 class OnlineMunchausenMirrorDescent(MunchausenSolver):
-    learner: MunchausenLearner = setting(MunchausenLearner(cql=0.0, td_weight=0.5))
-    episodes: int = setting(1000)
+    learner: MunchausenLearner = setting()
+    episodes: int = setting(1000, "simulated episodes per iteration", integer(1))
 
     def settings(self) -> dict:
         return {"episodes": self.episodes, **self.learner_settings()}
@@ -50,24 +50,22 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
 
     def step(self, game, state, key):
         sample_key, fit_key = jax.random.split(key)
-        q = self.learner.q_table(game, state)
+        q = self.learner.q_table(game, state.learner)
         policy = self.learner.policy(game, q)
         flow = kernels.mean_field(game, policy)
         play = simulate_agents(game, policy, sample_key, self.episodes, flow=flow)
         done = jnp.zeros((self.episodes, game.horizon)).at[:, -1].set(1.0)
         data = Transitions.from_episodes(play.states[:-1].T, play.actions.T, play.states[1:].T, done)
         targets = self.learner.targets(game, q, flow, data)
-        fitted, losses = self.learner.fit(game, state, data, targets, fit_key)
+        fitted, losses = self.learner.fit(game, state.learner, data, targets, fit_key)
         metrics = {"exploitability": kernels.exploitability(game, policy, flow=flow), **losses}
-        return {**fitted, "iteration": state["iteration"] + 1}, metrics
+        return MunchausenState(iteration=state.iteration + 1, learner=fitted), metrics
 
 
 @register_solver(
     "d-momd",
     "online deep Munchausen OMD: the Off-MMD learner trained on simulated play in the true mean field",
-    {"episodes": Parameter(1000, "simulated episodes per iteration"), **learner_parameters(0.0, 0.5)},
+    {**parameters_of(OnlineMunchausenMirrorDescent), **learner_parameters(cql=0.0, td_weight=0.5)},
 )
-def make_d_momd(episodes=1000, **learner):
-    learner.setdefault("cql", 0.0)
-    learner.setdefault("td_weight", 0.5)
-    return OnlineMunchausenMirrorDescent(learner=make_learner(**learner), episodes=as_int(episodes, "episodes", 1))
+def make_d_momd(episodes, **learner):
+    return OnlineMunchausenMirrorDescent(learner=MunchausenLearner(**learner), episodes=episodes)

@@ -57,8 +57,8 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_int
-from mfgtools.registry import Parameter
+from mfgtools.errors import MFGError, as_int
+from mfgtools.registry import choice, integer, number, optional, parameters_of, positive
 from mfgtools.solvers import ppo
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.registry import register_solver
@@ -78,18 +78,51 @@ def gaussian_entropy(log_std: jax.Array) -> jax.Array:
     return jnp.sum(log_std + 0.5 * (LOG_2PI + 1.0))
 
 
+def centres(value, name):
+    """None, a count for every coordinate, or one count per coordinate (a sequence or ``"4,6"``)."""
+    if value is None:
+        return None
+    if isinstance(value, str) and "," in value:
+        value = value.split(",")
+    if isinstance(value, (tuple, list)):
+        return tuple(as_int(str(v).strip() if isinstance(v, str) else v, name, 1, 4096) for v in value)
+    return as_int(value, name, 1, 4096)
+
+
 @struct.dataclass
 class DecPOMFC(ppo.PPOSolver):
     """PPO on the upper-level Dec-MFC MDP (see the module docstring)."""
 
-    representation: str = setting()
-    feature_centres: int | tuple | None = setting()
-    observation_centres: int | tuple | None = setting()
-    bandwidth: float = setting()
-    init_log_std: float = setting()
-    policy_agents: int | None = setting()
-    policy_rollouts: int = setting()
-    policy_seed: int = setting()
+    representation: str = setting(
+        "kernel", "mean-field and lower-level policy representation: kernel or histogram", choice(*rep.KINDS)
+    )
+    feature_centres: int | tuple | None = setting(
+        None,
+        "centres per mean-field coordinate, or one count per coordinate (none: 16 on a circle, 8 per torus axis)",
+        centres,
+    )
+    observation_centres: int | tuple | None = setting(
+        None,
+        "centres per observation coordinate, or one count per coordinate (none: 8 on a circle, 4 per bounded axis)",
+        centres,
+    )
+    bandwidth: float = setting(
+        rep.DEFAULT_BANDWIDTH,
+        "kernel width in units of the centre spacing",
+        positive(label="bandwidth (kernel width in units of the centre spacing)"),
+    )
+    init_log_std: float = setting(
+        0.0, "initial log standard deviation of the Gaussian on the logits", number(-20.0, 5.0)
+    )
+    policy_agents: int | None = setting(
+        None,
+        "swarm size of the rollouts that fix the open-loop logits xi_0..xi_{T-1} (none: the training swarm size)",
+        optional(integer(1, 1_000_000)),
+    )
+    policy_rollouts: int = setting(
+        16, "rollouts whose logits are averaged into the open-loop policy", integer(1, 10_000)
+    )
+    policy_seed: int = setting(0, "seed of those rollouts", integer(0))
 
     def check(self, game) -> None:
         super().check(game)
@@ -148,7 +181,7 @@ class DecPOMFC(ppo.PPOSolver):
             "critic": critic.init(critic_key, probe),
             "log_std": jnp.full((self.action_dim(game),), self.init_log_std, dtype),
         }
-        return {"params": params, "opt_state": self.optimizer().init(params)}
+        return ppo.PPOState(opt_state=self.optimizer().init(params), params=params)
 
     def transition(self, game, params, states, t, key):
         """One step of the ``n_envs`` training swarms under the stochastic upper-level policy.
@@ -212,40 +245,12 @@ class DecPOMFC(ppo.PPOSolver):
         basis = self.observation_basis(game)
         n = self.swarm_size(game) if self.policy_agents is None else self.policy_agents
         keys = jax.random.split(jax.random.PRNGKey(self.policy_seed), self.policy_rollouts)
-        xis = jax.vmap(lambda key: self.logits_sequence(game, state["params"], key, n))(keys).mean(0)
+        xis = jax.vmap(lambda key: self.logits_sequence(game, state.params, key, n))(keys).mean(0)
         probs = jax.nn.softmax(xis.reshape(game.horizon, basis.size, game.n_actions), axis=-1)
         return rep.MixturePolicy(basis, probs)
 
 
-PARAMETERS = {
-    "representation": Parameter("kernel", "mean-field and lower-level policy representation: kernel or histogram"),
-    "feature_centres": Parameter(
-        None, "centres per mean-field coordinate, or one count per coordinate (none: 16 on a circle, 8 per torus axis)"
-    ),
-    "observation_centres": Parameter(
-        None,
-        "centres per observation coordinate, or one count per coordinate (none: 8 on a circle, 4 per bounded axis)",
-    ),
-    "bandwidth": Parameter(rep.DEFAULT_BANDWIDTH, "kernel width in units of the centre spacing"),
-    **ppo.PPO_PARAMETERS,
-    "init_log_std": Parameter(0.0, "initial log standard deviation of the Gaussian on the logits"),
-    "policy_agents": Parameter(
-        None, "swarm size of the rollouts that fix the open-loop logits xi_0..xi_{T-1} (none: the training swarm size)"
-    ),
-    "policy_rollouts": Parameter(16, "rollouts whose logits are averaged into the open-loop policy"),
-    "policy_seed": Parameter(0, "seed of those rollouts"),
-}
-
-
-def _centres(value, name):
-    """None, a count for every coordinate, or one count per coordinate (a sequence or ``"4,6"``)."""
-    if value is None:
-        return None
-    if isinstance(value, str) and "," in value:
-        value = value.split(",")
-    if isinstance(value, (tuple, list)):
-        return tuple(as_int(str(v).strip() if isinstance(v, str) else v, name, 1, 4096) for v in value)
-    return as_int(value, name, 1, 4096)
+PARAMETERS = parameters_of(DecPOMFC)
 
 
 @register_solver(
@@ -257,18 +262,5 @@ def _centres(value, name):
     iterations=2000,
 )
 def make_dec_pomfc(**params) -> DecPOMFC:
-    """``dec-pomfc`` with validated parameters (:data:`PARAMETERS`: names, defaults, help)."""
-    values = ppo.with_defaults("dec-pomfc", PARAMETERS, params)
-    return DecPOMFC(
-        representation=as_choice(values["representation"], "representation", rep.KINDS),
-        feature_centres=_centres(values["feature_centres"], "feature_centres"),
-        observation_centres=_centres(values["observation_centres"], "observation_centres"),
-        bandwidth=as_float(
-            values["bandwidth"], "bandwidth (kernel width in units of the centre spacing)", 0.0, low_open=True
-        ),
-        init_log_std=as_float(values["init_log_std"], "init_log_std", -20.0, 5.0),
-        policy_agents=ppo.optional_int(values["policy_agents"], "policy_agents", 1, 1_000_000),
-        policy_rollouts=as_int(values["policy_rollouts"], "policy_rollouts", 1, 10_000),
-        policy_seed=as_int(values["policy_seed"], "policy_seed", 0),
-        **ppo.ppo_settings(values),
-    )
+    """``dec-pomfc`` with validated parameters (declared on the fields of :class:`DecPOMFC`)."""
+    return DecPOMFC(**params)

@@ -27,14 +27,23 @@ MFGLib's greedy policy does.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_bool, as_choice, as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, choice, number, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
+
+
+@struct.dataclass
+class FictitiousPlayState:
+    """The state of fictitious play and its variants: ``policy`` ``(T, S, A)`` (stationary ``(S, A)``) and
+    ``iteration`` ``k`` (int32 scalar)."""
+
+    iteration: jax.Array
+    policy: jax.Array
 
 
 @struct.dataclass
@@ -46,16 +55,16 @@ class FictitiousPlay(FiniteSolver):
 
     def init(self, game, key):
         del key
-        return {"policy": kernels.uniform_policy(game), "iteration": jnp.zeros((), jnp.int32)}
+        return FictitiousPlayState(iteration=jnp.zeros((), jnp.int32), policy=kernels.uniform_policy(game))
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
         if game.stationary:
             return self._stationary_step(game, state)
-        policy = state["policy"]
+        policy = state.policy
         flow = kernels.mean_field(game, policy)
         _, v_pi = kernels.evaluate_policy(game, policy, flow)
         q_br, v_br, _ = kernels.best_response(game, flow, flow_policy=policy)
@@ -71,11 +80,11 @@ class FictitiousPlay(FiniteSolver):
             kernels.uniform_policy(game),
         )
         metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
-        return {"policy": merged, "iteration": state["iteration"] + 1}, metrics
+        return FictitiousPlayState(iteration=state.iteration + 1, policy=merged), metrics
 
     def _weight(self, state):
         """Weight of the new response: ``damping``, or ``1/(k+2)`` (fictitious play)."""
-        return 1.0 / (state["iteration"] + 2.0) if self.damping is None else self.damping
+        return 1.0 / (state.iteration + 2.0) if self.damping is None else self.damping
 
     def _response(self, game, flow, q_best, flow_policy=None):
         """Greedy in ``Q*``; Boltzmann ``softmax(Q*/lam)``; or, with ``soft``, the
@@ -87,14 +96,15 @@ class FictitiousPlay(FiniteSolver):
         return kernels.masked_softmax(game, q_best, self.temperature)
 
     def _stationary_step(self, game, state):
-        policy = state["policy"]
+        policy = state.policy
         mu, residual, _ = kernels.stationary_population(game, policy)
         q_br, v_br, _, _ = kernels.stationary_best_response(game, mu)
         _, v_pi, _ = kernels.stationary_evaluate(game, policy, mu)
         response = self._response(game, mu, q_br)
         weight = self._weight(state)
         metrics = {"exploitability": kernels.stationary_gap(game, mu, v_br, v_pi), "population_residual": residual}
-        return {"policy": (1.0 - weight) * policy + weight * response, "iteration": state["iteration"] + 1}, metrics
+        merged = (1.0 - weight) * policy + weight * response
+        return FictitiousPlayState(iteration=state.iteration + 1, policy=merged), metrics
 
 
 def split_greedy_policy(game, q):
@@ -109,21 +119,30 @@ def split_greedy_policy(game, q):
 
 
 TIES = ("first", "split")
-TIES_HELP = "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)"
+TIES_PARAMETER = Parameter(
+    "first",
+    "greedy response on exactly tied actions: first (the first maximiser) or split (mass shared, MFGLib's rule)",
+    choice(*TIES),
+)
+DAMPING = number(0.0, 1.0, low_open=True)
 
 
 @register_solver(
     "fp",
     "fictitious play (exact; OpenSpiel's FictitiousPlay, MFGLib's FictitiousPlay)",
     {
-        "ties": Parameter("first", TIES_HELP),
-        "alpha": Parameter(0.0, "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)"),
+        "ties": TIES_PARAMETER,
+        "alpha": Parameter(
+            0.0,
+            "weight of the new best response, MFGLib's alpha (0: 1/(k+2) at iteration k)",
+            number(0.0, 1.0),
+            traced=False,  # 0 selects the 1/(k+2) weights in Python
+        ),
     },
     requires="joint",
 )
-def make_fp(ties="first", alpha=0.0):
-    alpha = as_float(alpha, "alpha", 0.0, 1.0)
-    return FictitiousPlay(damping=alpha or None, ties=as_choice(ties, "ties", TIES))
+def make_fp(ties, alpha):
+    return FictitiousPlay(damping=alpha or None, ties=ties)
 
 
 @register_solver(
@@ -131,35 +150,30 @@ def make_fp(ties="first", alpha=0.0):
     "(damped) fixed-point iteration pi <- BR(mu(pi))",
     modes=("finite-horizon", "stationary"),
     parameters={
-        "damping": Parameter(1.0, "weight of the new best response (1: undamped)"),
-        "ties": Parameter("first", TIES_HELP),
+        "damping": Parameter(1.0, "weight of the new best response (1: undamped)", DAMPING, traced=True),
+        "ties": TIES_PARAMETER,
     },
     requires="joint",
 )
-def make_fixed_point(damping=1.0, ties="first"):
-    return FictitiousPlay(
-        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True), ties=as_choice(ties, "ties", TIES)
-    )
+def make_fixed_point(damping, ties):
+    return FictitiousPlay(damping=damping, ties=ties)
 
 
 @register_solver(
     "boltzmann",
     "Boltzmann iteration: fixed point with the softmax response softmax(Q*/temperature)",
     {
-        "temperature": Parameter(1.0, "softmax temperature lam"),
-        "damping": Parameter(1.0, "weight of the new response (1: undamped)"),
+        "temperature": Parameter(1.0, "softmax temperature lam", positive(), traced=False),
+        "damping": Parameter(1.0, "weight of the new response (1: undamped)", DAMPING, traced=True),
         "soft": Parameter(
             False,
             "respond with softmax(Q*_h/lam), Q*_h soft-optimal: the fixed point is then "
             "the lam-regularised equilibrium (that of pma)",
+            boolean,
         ),
     },
     modes=("finite-horizon", "stationary"),
     requires="joint",
 )
-def make_boltzmann(temperature=1.0, damping=1.0, soft=False):
-    return FictitiousPlay(
-        damping=as_float(damping, "damping", 0.0, 1.0, low_open=True),
-        temperature=as_float(temperature, "temperature", 0.0, low_open=True),
-        soft=as_bool(soft, "soft"),
-    )
+def make_boltzmann(temperature, damping, soft):
+    return FictitiousPlay(damping=damping, temperature=temperature, soft=soft)

@@ -19,5 +19,5 @@ from mfgtools.solvers.registry import register_solver
     PARAMETERS,
     iterations=10,
 )
-def make_hedge(regret_steps=100, max_policies=32):
-    return make_psro("hedge", regret_steps, max_policies)
+def make_hedge(**params):
+    return make_psro("hedge", **params)

@@ -23,17 +23,25 @@ from __future__ import annotations
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import number, positive
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.mirror_descent import OnlineMirrorDescent
 from mfgtools.solvers.registry import register_solver
 
 
+@register_solver(
+    "hybrid-omd",
+    "hybrid graphex OMD: core bins by mirror descent, periphery degrees by best response to the core's flow",
+    requires="graphex",
+)
 @struct.dataclass
 class HybridMirrorDescent(OnlineMirrorDescent):
-    periphery_temperature: float = setting(0.0)
+    learning_rate: float = setting(0.1, "step size eta of the core's y += eta * Q", positive(), traced=True)
+    openspiel_order: bool | None = setting(False)  # not a parameter: graphex games are not OpenSpiel's
+    periphery_temperature: float = setting(
+        0.0, "0: periphery plays the exact best response; > 0: its softmax", number(0.0)
+    )
 
     def periphery_response(self, game, policy):
         """The policy with its periphery rows replaced by the best response to its flow."""
@@ -43,25 +51,8 @@ class HybridMirrorDescent(OnlineMirrorDescent):
 
     def init(self, game, key):
         state = super().init(game, key)
-        return dict(state, policy=self.periphery_response(game, state["policy"]))
+        return state.replace(policy=self.periphery_response(game, state.policy))
 
     def step(self, game, state, key):
         state, metrics = super().step(game, state, key)
-        return dict(state, policy=self.periphery_response(game, state["policy"])), metrics
-
-
-@register_solver(
-    "hybrid-omd",
-    "hybrid graphex OMD: core bins by mirror descent, periphery degrees by best response to the core's flow",
-    {
-        "learning_rate": Parameter(0.1, "step size eta of the core's y += eta * Q"),
-        "periphery_temperature": Parameter(0.0, "0: periphery plays the exact best response; > 0: its softmax"),
-    },
-    requires="graphex",
-)
-def make_hybrid_omd(learning_rate=0.1, periphery_temperature=0.0):
-    return HybridMirrorDescent(
-        as_float(learning_rate, "learning_rate", 0.0, low_open=True),
-        False,
-        as_float(periphery_temperature, "periphery_temperature", 0.0),
-    )
+        return state.replace(policy=self.periphery_response(game, state.policy)), metrics

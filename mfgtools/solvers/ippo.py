@@ -11,7 +11,7 @@ reward, clipped surrogate, minibatch epochs stopped early at ``target_kl``
 (:mod:`mfgtools.solvers.ppo`).
 
 Same budget knobs and defaults as ``dec-pomfc``
-(:data:`~mfgtools.solvers.ppo.PPO_PARAMETERS`): each iteration samples
+(the settings of :class:`~mfgtools.solvers.ppo.PPOSolver`): each iteration samples
 ``n_envs`` episodes of swarms of ``n_agents`` agents (default: the game's),
 that is ``n_agents`` times as many (agent-level) transitions as the
 upper-level transitions ``dec-pomfc`` learns from. The policy is
@@ -30,7 +30,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from mfgtools.registry import number, parameters_of
 from mfgtools.solvers import ppo
+from mfgtools.solvers.base import setting
 from mfgtools.solvers.registry import register_solver
 from mfgtools.swarm import representations as rep
 
@@ -77,6 +79,10 @@ class NetworkPolicy:
 class IPPO(ppo.PPOSolver):
     """Independent PPO with parameters shared by all agents (see the module docstring)."""
 
+    # the agents' critics see their own observations only: a poor estimate of the shared value,
+    # so the advantages lean on the sampled returns (a lower lambda biases them, at times the wrong way)
+    gae_lambda: float = setting(0.99, "GAE lambda", number(0.0, 1.0))
+
     def samples_per_iteration(self, game) -> tuple[int, str]:
         return (
             self.n_envs * game.horizon * self.swarm_size(game),
@@ -94,7 +100,7 @@ class IPPO(ppo.PPOSolver):
         probe = self.inputs(game, jnp.zeros((1, game.observation_dim), jnp.result_type(float)), 0)
         actor_key, critic_key = jax.random.split(key)
         params = {"actor": actor.init(actor_key, probe), "critic": critic.init(critic_key, probe)}
-        return {"params": params, "opt_state": self.optimizer().init(params)}
+        return ppo.PPOState(opt_state=self.optimizer().init(params), params=params)
 
     def heads(self, game, params, inputs):
         actor, critic = self.networks(game)
@@ -128,7 +134,7 @@ class IPPO(ppo.PPOSolver):
 
     def policy(self, game, state):
         return NetworkPolicy(
-            state["params"]["actor"],
+            state.params["actor"],
             self.width,
             game.n_actions,
             game.horizon,
@@ -137,22 +143,14 @@ class IPPO(ppo.PPOSolver):
         )
 
 
-PARAMETERS = {
-    **ppo.PPO_PARAMETERS,
-    # the agents' critics see their own observations only: a poor estimate of the shared value,
-    # so the advantages lean on the sampled returns (a lower lambda biases them, at times the wrong way)
-    "gae_lambda": ppo.Parameter(0.99, "GAE lambda"),
-}
-
-
 @register_solver(
     "ippo",
     "independent PPO baseline: every agent learns pi(u | own observation, t) from the shared "
     "reward (parameters shared)",
-    PARAMETERS,
+    parameters_of(IPPO),
     requires="swarm",
     iterations=2000,
 )
 def make_ippo(**params) -> IPPO:
-    """``ippo`` with validated parameters (:data:`PARAMETERS`: names, defaults, help)."""
-    return IPPO(**ppo.ppo_settings(ppo.with_defaults("ippo", PARAMETERS, params)))
+    """``ippo`` with validated parameters (declared on the fields of :class:`IPPO`)."""
+    return IPPO(**params)

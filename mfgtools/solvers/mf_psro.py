@@ -73,9 +73,8 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_choice, as_int
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import choice, integer, parameters_of
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
@@ -129,14 +128,40 @@ def joint_best_response(game, flows: jax.Array, weights: jax.Array):
 
 
 @struct.dataclass
+class PSROState:
+    """The population ``policies`` ``(P, T, S, A)`` and their ``flows`` ``(P, T+1, S)`` (the first ``count``
+    filled), and the rows of the last regret run: ``nus`` ``(R, P)``, ``rhos`` ``(R,)``, the values
+    ``rewards`` ``(R, P)`` of every policy against each row's flow."""
+
+    count: jax.Array
+    flows: jax.Array
+    nus: jax.Array
+    policies: jax.Array
+    rewards: jax.Array
+    rhos: jax.Array
+
+
+@register_solver(
+    "mf-psro",
+    "mean-field PSRO: population of best responses, correlated equilibrium by a regret minimiser "
+    "(OpenSpiel's MeanFieldPSRO; reports cce_gap, ce_gap)",
+    iterations=10,
+)
+@struct.dataclass
 class MeanFieldPSRO(FiniteSolver):
     """State: the population ``policies`` ``(P, T, S, A)`` and their ``flows`` ``(P, T+1, S)`` (the first
     ``count`` filled), and the rows of the last regret run: ``nus`` ``(R, P)``, ``rhos`` ``(R,)``, the values
     ``rewards`` ``(R, P)`` of every policy against each row's flow."""
 
-    regret_minimizer: str = setting("hedge")
-    regret_steps: int = setting(100)
-    max_policies: int = setting(32)
+    regret_minimizer: str = setting(
+        "hedge", "hedge, regret-matching or polynomial-weights", choice(*MINIMIZERS), traced=False
+    )
+    regret_steps: int = setting(
+        100, "regret-minimisation steps per iteration (OpenSpiel's regret_steps_per_step)", integer(1)
+    )
+    max_policies: int = setting(
+        32, "size of the population array (the uniform policy and up to this many - 1 responses)", integer(2)
+    )
 
     def init(self, game, key):
         del key
@@ -148,21 +173,21 @@ class MeanFieldPSRO(FiniteSolver):
         flows = jnp.zeros((n, *flow.shape), dtype).at[0].set(flow)
         first = jnp.zeros((rows,), dtype).at[0].set(1.0)  # one row: the uniform policy, weight 1
         value = jnp.dot(game.initial_distribution, kernels.evaluate_policy(game, uniform, flow)[1][0])
-        return {
-            "policies": policies,
-            "flows": flows,
-            "count": jnp.ones((), jnp.int32),
-            "nus": jnp.zeros((rows, n), dtype).at[:, 0].set(1.0),
-            "rhos": first,
-            "rewards": jnp.zeros((rows, n), dtype).at[0, 0].set(value),
-        }
+        return PSROState(
+            count=jnp.ones((), jnp.int32),
+            flows=flows,
+            nus=jnp.zeros((rows, n), dtype).at[:, 0].set(1.0),
+            policies=policies,
+            rewards=jnp.zeros((rows, n), dtype).at[0, 0].set(value),
+            rhos=first,
+        )
 
     def policy(self, game, state):
         """The population's mixture as one policy (OpenSpiel's ``MergedPolicy``), ``(T, S, A)``."""
-        nubar = state["rhos"] @ state["nus"]  # (P,)
-        mass = nubar[:, None, None] * state["flows"][:, :-1]  # (P, T, S)
+        nubar = state.rhos @ state.nus  # (P,)
+        mass = nubar[:, None, None] * state.flows[:, :-1]  # (P, T, S)
         total = jnp.sum(mass, axis=0)
-        merged = jnp.einsum("pts,ptsa->tsa", mass, state["policies"])
+        merged = jnp.einsum("pts,ptsa->tsa", mass, state.policies)
         return jnp.where(
             total[..., None] > 0,
             merged / jnp.where(total > 0, total, 1.0)[..., None],
@@ -171,27 +196,27 @@ class MeanFieldPSRO(FiniteSolver):
 
     def step(self, game, state, key):
         del key
-        rows = jax.vmap(lambda nu: mixed_flow(state["flows"], nu))(state["nus"])  # (R, T+1, S)
-        deviation, response = joint_best_response(game, rows, state["rhos"])
+        rows = jax.vmap(lambda nu: mixed_flow(state.flows, nu))(state.nus)  # (R, T+1, S)
+        deviation, response = joint_best_response(game, rows, state.rhos)
         metrics = self._gaps(game, state, rows, deviation)
         metrics["exploitability"] = kernels.exploitability(game, self.policy(game, state))
         # 1. grow the population by the joint best response to the rows (dropped once it is full)
-        count = state["count"]
+        count = state.count
         room = count < self.max_policies
         index = jnp.minimum(count, self.max_policies - 1)
-        policies = jnp.where(room, state["policies"].at[index].set(response), state["policies"])
-        flows = jnp.where(room, state["flows"].at[index].set(kernels.mean_field(game, response)), state["flows"])
+        policies = jnp.where(room, state.policies.at[index].set(response), state.policies)
+        flows = jnp.where(room, state.flows.at[index].set(kernels.mean_field(game, response)), state.flows)
         count = count + room.astype(count.dtype)
         # 2. restart the regret minimiser on the population and run it
         nus, rewards = self._regret_run(game, policies, flows, count)
         rhos = jnp.full((self.regret_steps,), 1.0 / self.regret_steps, nus.dtype)
-        new = {"policies": policies, "flows": flows, "count": count, "nus": nus, "rhos": rhos, "rewards": rewards}
+        new = PSROState(count=count, flows=flows, nus=nus, policies=policies, rewards=rewards, rhos=rhos)
         return new, metrics
 
     def _gaps(self, game, state, rows, deviation):
         """``cce_gap``, ``ce_gap``, ``average_regret`` and ``policies`` of the state's rows, whose flows are
         ``rows`` ``(R, T+1, S)`` and whose joint best response has the value ``deviation``."""
-        nus, rhos, rewards, count = state["nus"], state["rhos"], state["rewards"], state["count"]
+        nus, rhos, rewards, count = state.nus, state.rhos, state.rewards, state.count
         live = rhos > 0
         on_policy_rows = jnp.sum(rewards * nus, axis=1)  # (R,)
         cce = deviation - jnp.sum(jnp.where(live, rhos * on_policy_rows, 0.0))
@@ -243,29 +268,10 @@ class MeanFieldPSRO(FiniteSolver):
         return nus, rewards
 
 
-PARAMETERS = {
-    "regret_steps": Parameter(100, "regret-minimisation steps per iteration (OpenSpiel's regret_steps_per_step)"),
-    "max_policies": Parameter(
-        32, "size of the population array (the uniform policy and up to this many - 1 responses)"
-    ),
-}
+# the parameters of the solvers that fix the regret minimiser (hedge, regret-matching, polynomial-weights)
+PARAMETERS = {key: value for key, value in parameters_of(MeanFieldPSRO).items() if key != "regret_minimizer"}
 
 
-def make_psro(regret_minimizer="hedge", regret_steps=100, max_policies=32) -> MeanFieldPSRO:
-    """A validated :class:`MeanFieldPSRO`."""
-    return MeanFieldPSRO(
-        as_choice(regret_minimizer, "regret_minimizer", MINIMIZERS),
-        as_int(regret_steps, "regret_steps", 1),
-        as_int(max_policies, "max_policies", 2),
-    )
-
-
-@register_solver(
-    "mf-psro",
-    "mean-field PSRO: population of best responses, correlated equilibrium by a regret minimiser "
-    "(OpenSpiel's MeanFieldPSRO; reports cce_gap, ce_gap)",
-    {"regret_minimizer": Parameter("hedge", "hedge, regret-matching or polynomial-weights"), **PARAMETERS},
-    iterations=10,
-)
-def make_mf_psro(regret_minimizer="hedge", regret_steps=100, max_policies=32):
-    return make_psro(regret_minimizer, regret_steps, max_policies)
+def make_psro(regret_minimizer, **params) -> MeanFieldPSRO:
+    """A :class:`MeanFieldPSRO` of ``regret_minimizer`` and the validated :data:`PARAMETERS`."""
+    return MeanFieldPSRO(regret_minimizer=regret_minimizer, **params)

@@ -31,17 +31,35 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_bool, as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import boolean, optional, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
+class MirrorDescentState:
+    """OMD's state: ``cumulative`` ``(T, S, A)`` values ``y_k``, ``policy`` ``(T, S, A)`` ``pi_k``, ``flow``
+    ``(T, S)`` the mean field the last step evaluated (a buffer reused in place), ``iteration`` ``k``
+    (int32 scalar)."""
+
+    cumulative: jax.Array
+    flow: jax.Array
+    iteration: jax.Array
+    policy: jax.Array
+
+
+@register_solver(
+    "omd",
+    "online mirror descent (exact reference; follows OpenSpiel's MirrorDescent on its games)",
+    requires="joint",
+)
+@struct.dataclass
 class OnlineMirrorDescent(FiniteSolver):
-    learning_rate: float = setting(0.03)
-    openspiel_order: bool | None = setting(None)
+    learning_rate: float = setting(0.03, "step size eta of y += eta * Q", positive(), traced=True)
+    openspiel_order: bool | None = setting(
+        None, "emulate OpenSpiel's in-place updates (default: on its games)", optional(boolean), traced=False
+    )
 
     def follows_openspiel(self, game) -> bool:
         quirks = getattr(game, "openspiel_quirks", False)
@@ -50,16 +68,15 @@ class OnlineMirrorDescent(FiniteSolver):
     def init(self, game, key):
         del key
         policy = kernels.uniform_policy(game)
-        return {
-            "cumulative": jnp.zeros_like(policy),
-            "policy": policy,
-            # mean field of the policy the last step evaluated (a buffer reused in place)
-            "flow": jnp.zeros((game.horizon, game.n_states), policy.dtype),
-            "iteration": jnp.zeros((), jnp.int32),
-        }
+        return MirrorDescentState(
+            cumulative=jnp.zeros_like(policy),
+            flow=jnp.zeros((game.horizon, game.n_states), policy.dtype),
+            iteration=jnp.zeros((), jnp.int32),
+            policy=policy,
+        )
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
@@ -67,8 +84,8 @@ class OnlineMirrorDescent(FiniteSolver):
             return self._step_rows_after(game, state)
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
-        started = state["iteration"] > 0
-        flow, last = kernels.flow_into(game, state["policy"], state["flow"])
+        started = state.iteration > 0
+        flow, last = kernels.flow_into(game, state.policy, state.flow)
 
         def backward(carry, xs):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
@@ -110,12 +127,12 @@ class OnlineMirrorDescent(FiniteSolver):
             return carry, None
 
         terminal = game.terminal_reward(last)
-        ys, pis = state["cumulative"], state["policy"]
+        ys, pis = state.cumulative, state.policy
         top = game.horizon - 1
         carry = (terminal, terminal, terminal, ys, pis, ys[top], pis[top])
         (v_pi, v_br, _, ys, pis, _, _), _ = lax.scan(backward, carry, (jnp.arange(game.horizon), flow), reverse=True)
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
-        new_state = {"cumulative": ys, "policy": pis, "flow": flow, "iteration": state["iteration"] + 1}
+        new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics
 
     def _step_rows_after(self, game, state):
@@ -124,9 +141,9 @@ class OnlineMirrorDescent(FiniteSolver):
         all ``t`` at once, from the kept values (the same operations, so the same iterates)."""
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
-        started = state["iteration"] > 0
-        pis, ys = state["policy"], state["cumulative"]
-        flow, last = kernels.flow_into(game, pis, state["flow"])
+        started = state.iteration > 0
+        pis, ys = state.policy, state.cumulative
+        flow, last = kernels.flow_into(game, pis, state.flow)
         times = jnp.arange(game.horizon)
 
         def backward(carry, xs):
@@ -157,12 +174,9 @@ class OnlineMirrorDescent(FiniteSolver):
 
         ys = jax.vmap(row)(times, flow, pis, ys, kept)
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
-        new_state = {
-            "cumulative": ys,
-            "policy": kernels.masked_softmax(game, ys),
-            "flow": flow,
-            "iteration": state["iteration"] + 1,
-        }
+        new_state = MirrorDescentState(
+            cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=kernels.masked_softmax(game, ys)
+        )
         return new_state, metrics
 
 
@@ -175,17 +189,3 @@ class OnlineMirrorDescent(FiniteSolver):
 # cells the in-place rows stay faster.
 ROWS_AFTER_HORIZON = 32
 ROWS_AFTER_THE_PASS = 1 << 21
-
-
-@register_solver(
-    "omd",
-    "online mirror descent (exact reference; follows OpenSpiel's MirrorDescent on its games)",
-    {
-        "learning_rate": Parameter(0.03, "step size eta of y += eta * Q"),
-        "openspiel_order": Parameter(None, "emulate OpenSpiel's in-place updates (default: on its games)"),
-    },
-    requires="joint",
-)
-def make_omd(learning_rate=0.03, openspiel_order=None):
-    order = None if openspiel_order is None else as_bool(openspiel_order, "openspiel_order")
-    return OnlineMirrorDescent(as_float(learning_rate, "learning_rate", 0.0, low_open=True), order)

@@ -40,6 +40,7 @@ Two models:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import flax.linen as nn
@@ -50,9 +51,10 @@ import optax
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_choice, as_float, as_int
+from mfgtools.errors import MFGError, as_int
 from mfgtools.finite import kernels
-from mfgtools.solvers.base import FiniteSolver
+from mfgtools.registry import choice, integer, number, parameters_of, positive, validate
+from mfgtools.solvers.base import FiniteSolver, setting
 
 MODELS = ("mlp", "tabular")
 NEWTON_STEPS = 30
@@ -128,21 +130,37 @@ class QNetwork(nn.Module):
         return nn.Dense(self.n_actions)(x)
 
 
+def layer_widths(value, name: str) -> tuple:
+    """Hidden layer widths, from ``"128,128,128"`` or a sequence of ints: a tuple of at least one width >= 1."""
+    if isinstance(value, str):
+        parts = [part for part in value.replace(" ", "").split(",") if part]
+    else:
+        parts = list(np.atleast_1d(value))
+    if not parts:
+        raise MFGError(f"{name} needs at least one layer width, e.g. 128,128,128")
+    return tuple(as_int(part, f"{name} layer width", 1) for part in parts)
+
+
 @struct.dataclass
 class MunchausenLearner:
-    """Hyperparameters of the learner (all static)."""
+    """Hyperparameters of the learner (all static), each declared once here: :func:`learner_parameters`
+    (the registry's entries of Off-MMD and D-MOMD) and :func:`make_learner` read these declarations."""
 
-    model: str = struct.field(pytree_node=False, default="mlp")
-    hidden: tuple = struct.field(pytree_node=False, default=(128, 128, 128))
-    tau: float = struct.field(pytree_node=False, default=20.0)
-    alpha: float = struct.field(pytree_node=False, default=0.99)
-    gamma: float = struct.field(pytree_node=False, default=0.99)
-    learning_rate: float = struct.field(pytree_node=False, default=1e-3)
-    steps: int = struct.field(pytree_node=False, default=2000)
-    batch_size: int = struct.field(pytree_node=False, default=512)
-    cql: float = struct.field(pytree_node=False, default=3.0)
+    model: str = setting(
+        "mlp", "mlp (the paper's Q-network) or tabular (exact minimiser of the same loss)", choice(*MODELS)
+    )
+    hidden: tuple = setting((128, 128, 128), "hidden layer widths of the MLP", layer_widths)
+    tau: float = setting(20.0, "temperature tau of pi = softmax(Q / tau)", positive())
+    alpha: float = setting(0.99, "Munchausen weight alpha of tau * log pi_prev", number(0.0, 1.0))
+    gamma: float = setting(0.99, "discount of the learner's targets", number(0.0, 1.0))
+    learning_rate: float = setting(1e-3, "Adam step size", positive())
+    steps: int = setting(2000, "Adam steps per iteration", integer(1))
+    batch_size: int = setting(512, "transitions per Adam step", integer(1))
+    cql: float = setting(3.0, "weight of the CQL(H) penalty (0: none), against td_weight * MSE", number(0.0))
     # weight of the mean squared TD error (0.25: Off-MMD's 0.5 * mean(l2_loss); 0.5: D-MOMD's mean(l2_loss))
-    td_weight: float = struct.field(pytree_node=False, default=0.25)
+    td_weight: float = setting(
+        0.25, "weight of the mean squared TD error (official: 0.25 offline, 0.5 online)", positive()
+    )
 
     # ----- models -----------------------------------------------------------------
     def network(self, game) -> QNetwork:
@@ -299,6 +317,24 @@ def _cql_minimiser(counts, means, seen, cql):
     return jnp.where(seen, q, -jnp.inf)
 
 
+@struct.dataclass
+class MunchausenState:
+    """The state of Off-MMD and D-MOMD.
+
+    Attributes:
+      iteration: ``k`` (int32 scalar).
+      learner: the learner's state (:meth:`MunchausenLearner.init`): ``{"q": (T, S, A)}`` for the tabular
+        model, ``{"params", "opt_state"}`` (network and Adam) for the MLP.
+      flow_sum, policy_sum: Off-MMD's running sums of the averaged policy, ``(T, S)`` and ``(T, S, A)``
+        (None without averaging, and for D-MOMD).
+    """
+
+    iteration: jax.Array
+    learner: dict
+    flow_sum: jax.Array | None = None
+    policy_sum: jax.Array | None = None
+
+
 class MunchausenSolver(FiniteSolver):
     """What Off-MMD and D-MOMD share: a ``learner`` field, its state, its policy.
 
@@ -312,60 +348,23 @@ class MunchausenSolver(FiniteSolver):
         return {name: getattr(self.learner, name) for name in self.learner.__dataclass_fields__}
 
     def init(self, game, key):
-        return {**self.learner.init(game, key), "iteration": jnp.zeros((), jnp.int32)}
+        return MunchausenState(iteration=jnp.zeros((), jnp.int32), learner=self.learner.init(game, key))
 
     def policy(self, game, state):
-        return self.learner.policy(game, self.learner.q_table(game, state))
+        return self.learner.policy(game, self.learner.q_table(game, state.learner))
 
 
 # ----- parameters shared by the registered solvers ------------------------------------
-def learner_parameters(cql_default: float, td_default: float = 0.25):
-    from mfgtools.registry import Parameter
-
+def learner_parameters(**defaults) -> dict:
+    """The learner's parameters (declared on :class:`MunchausenLearner`), with other ``defaults`` for a solver
+    whose learner differs (D-MOMD: ``cql=0.0, td_weight=0.5``)."""
+    declared = parameters_of(MunchausenLearner)
     return {
-        "model": Parameter("mlp", "mlp (the paper's Q-network) or tabular (exact minimiser of the same loss)"),
-        "hidden": Parameter("128,128,128", "hidden layer widths of the MLP"),
-        "tau": Parameter(20.0, "temperature tau of pi = softmax(Q / tau)"),
-        "alpha": Parameter(0.99, "Munchausen weight alpha of tau * log pi_prev"),
-        "gamma": Parameter(0.99, "discount of the learner's targets"),
-        "learning_rate": Parameter(1e-3, "Adam step size"),
-        "steps": Parameter(2000, "Adam steps per iteration"),
-        "batch_size": Parameter(512, "transitions per Adam step"),
-        "cql": Parameter(cql_default, "weight of the CQL(H) penalty (0: none), against td_weight * MSE"),
-        "td_weight": Parameter(td_default, "weight of the mean squared TD error (official: 0.25 offline, 0.5 online)"),
+        name: dataclasses.replace(parameter, default=defaults[name]) if name in defaults else parameter
+        for name, parameter in declared.items()
     }
 
 
-def make_learner(
-    model="mlp",
-    hidden="128,128,128",
-    tau=20.0,
-    alpha=0.99,
-    gamma=0.99,
-    learning_rate=1e-3,
-    steps=2000,
-    batch_size=512,
-    cql=3.0,
-    td_weight=0.25,
-) -> MunchausenLearner:
-    """Validated :class:`MunchausenLearner`."""
-    model = as_choice(model, "model", MODELS)
-    if isinstance(hidden, str):
-        parts = [part for part in hidden.replace(" ", "").split(",") if part]
-    else:
-        parts = list(np.atleast_1d(hidden))
-    if not parts:
-        raise MFGError("hidden needs at least one layer width, e.g. 128,128,128")
-    widths = tuple(as_int(part, "hidden layer width", 1) for part in parts)
-    return MunchausenLearner(
-        model=model,
-        hidden=widths,
-        tau=as_float(tau, "tau", 0.0, low_open=True),
-        alpha=as_float(alpha, "alpha", 0.0, 1.0),
-        gamma=as_float(gamma, "gamma", 0.0, 1.0),
-        learning_rate=as_float(learning_rate, "learning_rate", 0.0, low_open=True),
-        steps=as_int(steps, "steps", 1),
-        batch_size=as_int(batch_size, "batch_size", 1),
-        cql=as_float(cql, "cql", 0.0),
-        td_weight=as_float(td_weight, "td_weight", 0.0, low_open=True),
-    )
+def make_learner(**params) -> MunchausenLearner:
+    """A validated :class:`MunchausenLearner` (its declared defaults for the parameters not given)."""
+    return MunchausenLearner(**validate(learner_parameters(), params, "learner"))

@@ -24,14 +24,22 @@ without the memory ``log pi_k``.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
+
+
+@struct.dataclass
+class SoftPolicyState:
+    """``log_policy`` ``(T, S, A)`` (0 on illegal actions) and ``iteration`` ``k`` (int32 scalar)."""
+
+    iteration: jax.Array
+    log_policy: jax.Array
 
 
 @struct.dataclass
@@ -49,13 +57,13 @@ class SoftPolicyIteration(FiniteSolver):
 
     def init(self, game, key):
         del key
-        return {
-            "log_policy": self._log_softmax(game, jnp.zeros(game.policy_shape, game.initial_distribution.dtype)),
-            "iteration": jnp.zeros((), jnp.int32),
-        }
+        return SoftPolicyState(
+            iteration=jnp.zeros((), jnp.int32),
+            log_policy=self._log_softmax(game, jnp.zeros(game.policy_shape, game.initial_distribution.dtype)),
+        )
 
     def policy(self, game, state):
-        return kernels.masked_softmax(game, state["log_policy"])
+        return kernels.masked_softmax(game, state.log_policy)
 
     def _log_softmax(self, game, logits):
         """``log softmax`` over the legal actions ``(T, S, A)``, 0 on illegal ones."""
@@ -64,7 +72,7 @@ class SoftPolicyIteration(FiniteSolver):
 
     def step(self, game, state, key):
         del key
-        log_policy = state["log_policy"]
+        log_policy = state.log_policy
         policy = kernels.masked_softmax(game, log_policy)
         flow = kernels.mean_field(game, policy)
         q_pi, v_pi = kernels.evaluate_policy(game, policy, flow)
@@ -73,14 +81,14 @@ class SoftPolicyIteration(FiniteSolver):
         if self.memory:
             logits = logits + log_policy
         metrics = {"exploitability": kernels.gap_at_start(game, v_br[0], v_pi[0])}
-        return {"log_policy": self._log_softmax(game, logits), "iteration": state["iteration"] + 1}, metrics
+        return SoftPolicyState(iteration=state.iteration + 1, log_policy=self._log_softmax(game, logits)), metrics
 
 
 @register_solver(
     "munchausen-omd",
     "exact Munchausen mirror descent: pi <- softmax(lr * Q^pi + log pi) (OpenSpiel's MunchausenMirrorDescent)",
-    {"learning_rate": Parameter(0.01, "step size lr of softmax(lr * Q + log pi_prev) (OpenSpiel's lr)")},
+    {"learning_rate": Parameter(0.01, "step size lr of softmax(lr * Q + log pi_prev) (OpenSpiel's lr)", positive())},
     requires="joint",
 )
-def make_munchausen_omd(learning_rate=0.01):
-    return SoftPolicyIteration(as_float(learning_rate, "learning_rate", 0.0, low_open=True), memory=True)
+def make_munchausen_omd(learning_rate):
+    return SoftPolicyIteration(learning_rate, memory=True)

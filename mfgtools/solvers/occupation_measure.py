@@ -36,9 +36,8 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_float, as_int
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import integer, number, optional, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
@@ -135,27 +134,47 @@ def policy_of(game, d, threshold):
 
 
 @struct.dataclass
+class OccupationMeasureState:
+    """``d`` the occupation measure ``(T, S, A)``, ``lam`` the projection's dual ``(T, S)`` (its warm start),
+    ``policy`` ``(T, S, A)``."""
+
+    d: jax.Array
+    lam: jax.Array
+    policy: jax.Array
+
+
+@register_solver(
+    "mf-omi-fbs",
+    "MF-OMI-FBS (MFGLib's OccupationMeasureInclusion): a gradient step on the occupation measure, "
+    "projected onto the flows",
+    requires="joint",
+)
+@struct.dataclass
 class OccupationMeasureInclusion(FiniteSolver):
-    alpha: float = setting(1e-3)
-    eta: float = setting(0.0)
-    threshold: float = setting(1e-7)
-    tolerance: float | None = setting(None)  # None: 64 float epsilons
-    max_newton: int = setting(100)
+    alpha: float = setting(1e-3, "step size alpha of the gradient step (MFGLib's alpha)", positive())
+    eta: float = setting(0.0, "perturbation eta: the step follows c + eta d (MFGLib's eta)", number(0.0))
+    threshold: float = setting(
+        1e-7, "occupation masses |d| <= threshold count as 0 in the policy (MFGLib: 1e-7)", number(0.0)
+    )
+    tolerance: float | None = setting(  # None: 64 float epsilons
+        None, "largest flow-constraint residual of the projection (none: 64 float epsilons)", optional(positive())
+    )
+    max_newton: int = setting(100, "most Newton steps of one projection", integer(1), traced=False)
 
     def init(self, game, key):
         del key
         policy = kernels.uniform_policy(game)
         d = kernels.mean_field(game, policy)[:-1, :, None] * policy
         lam = jnp.zeros(d.shape[:2], d.dtype)
-        return {"d": d, "policy": policy, "lam": lam}
+        return OccupationMeasureState(d=d, lam=lam, policy=policy)
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
-        d, lam = state["d"], state["lam"]
-        metrics = {"exploitability": kernels.exploitability(game, state["policy"])}
+        d, lam = state.d, state.lam
+        metrics = {"exploitability": kernels.exploitability(game, state.policy)}
         rewards, probs, tables, last = frozen_model(game, d)
         y = d - self.alpha * (linear_cost(game, rewards, probs, tables, last) + self.eta * d)
         matrix = flow_matrix(game, probs, tables)
@@ -164,28 +183,5 @@ class OccupationMeasureInclusion(FiniteSolver):
         tolerance = 64 * jnp.finfo(d.dtype).eps if self.tolerance is None else self.tolerance
         flat, lam, _, _ = project_flows(matrix, rhs, mask, y.reshape(-1), lam.reshape(-1), tolerance, self.max_newton)
         d = flat.reshape(d.shape)
-        new = {"d": d, "policy": policy_of(game, d, self.threshold), "lam": lam.reshape(d.shape[:2])}
+        new = OccupationMeasureState(d=d, lam=lam.reshape(d.shape[:2]), policy=policy_of(game, d, self.threshold))
         return new, metrics
-
-
-@register_solver(
-    "mf-omi-fbs",
-    "MF-OMI-FBS (MFGLib's OccupationMeasureInclusion): a gradient step on the occupation measure, "
-    "projected onto the flows",
-    {
-        "alpha": Parameter(1e-3, "step size alpha of the gradient step (MFGLib's alpha)"),
-        "eta": Parameter(0.0, "perturbation eta: the step follows c + eta d (MFGLib's eta)"),
-        "threshold": Parameter(1e-7, "occupation masses |d| <= threshold count as 0 in the policy (MFGLib: 1e-7)"),
-        "tolerance": Parameter(None, "largest flow-constraint residual of the projection (none: 64 float epsilons)"),
-        "max_newton": Parameter(100, "most Newton steps of one projection"),
-    },
-    requires="joint",
-)
-def make_occupation_measure_inclusion(alpha=1e-3, eta=0.0, threshold=1e-7, tolerance=None, max_newton=100):
-    return OccupationMeasureInclusion(
-        alpha=as_float(alpha, "alpha", 0.0, low_open=True),
-        eta=as_float(eta, "eta", 0.0),
-        threshold=as_float(threshold, "threshold", 0.0),
-        tolerance=None if tolerance is None else as_float(tolerance, "tolerance", 0.0, low_open=True),
-        max_newton=as_int(max_newton, "max_newton", 1),
-    )

@@ -38,19 +38,18 @@ import numpy as np
 from flax import struct
 
 from mfgtools.annotations import Annotation
-from mfgtools.errors import MFGError, as_bool, as_choice, as_float
+from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.offline.dataset import OfflineDataset
 from mfgtools.offline.mis import mis_mean_field
 from mfgtools.offline.shipped import resolve_dataset
-from mfgtools.registry import Parameter
+from mfgtools.registry import Parameter, boolean, choice, optional, parameters_of, positive
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner,
     MunchausenSolver,
     Transitions,
     learner_parameters,
-    make_learner,
 )
 from mfgtools.solvers.registry import register_solver
 
@@ -60,15 +59,27 @@ AVERAGES = ("none", "uniform", "linear")
 
 @struct.dataclass
 class OfflineMunchausenMirrorDescent(MunchausenSolver):
-    learner: MunchausenLearner = setting(MunchausenLearner())
+    learner: MunchausenLearner = setting()
     # where the data came from (a shipped quality, a path or a label) and a hash of its
     # arrays: recorded with results, never part of the compiled program's identity
-    dataset: Annotation = setting(Annotation("expert"))
+    dataset: Annotation = setting()
+    normalise: bool = setting(True, "rescale each MIS estimate mu_t to sum to 1", boolean)
+    clip: float | None = setting(
+        None, "clip MIS weights at this value (none: no clipping)", optional(positive()), traced=False
+    )
+    pairing: str = setting(
+        "all",
+        "training transitions: all steps (the last with done = 1) or consecutive "
+        "(the official code's: pairs of steps within an episode, the last step dropped)",
+        choice(*PAIRINGS),
+    )
+    average: str = setting(
+        "linear",
+        "returned policy: the iterates averaged with their estimated flows, "
+        "iterate k weighted linear (k + 1) or uniform; none: the last iterate",
+        choice(*AVERAGES),
+    )
     dataset_digest: Annotation = setting(Annotation(""))
-    normalise: bool = setting(True)
-    clip: float | None = setting(None)
-    pairing: str = setting("all")
-    average: str = setting("linear")
     source: OfflineDataset | None = None  # a dataset given as an object (before prepare)
     data: OfflineDataset | None = None  # bound by prepare
     transitions: Transitions | None = None
@@ -108,22 +119,23 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         if self.average == "none":
             return state
         dtype = game.initial_distribution.dtype
-        return {
-            **state,
-            "policy_sum": jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
-            "flow_sum": jnp.zeros((game.horizon, game.n_states), dtype),
-        }
+        return state.replace(
+            flow_sum=jnp.zeros((game.horizon, game.n_states), dtype),
+            policy_sum=jnp.zeros((game.horizon, game.n_states, game.n_actions), dtype),
+        )
 
     def _with_iterate(self, state, iterate, estimate):
-        """The running sums of ``policy`` with iterate ``k`` (``state["iteration"]``) added,
+        """``state`` with iterate ``k`` (``state.iteration``) added to the running sums of ``policy``,
         weight ``w_k * muhat_k(t, s)``; ``w_k`` is 1 (uniform) or ``k + 1`` (linear)."""
-        weight = 1.0 if self.average == "uniform" else (state["iteration"] + 1).astype(estimate.dtype)
+        weight = 1.0 if self.average == "uniform" else (state.iteration + 1).astype(estimate.dtype)
         weight = weight * estimate[:-1]  # (T, S)
-        return {"policy_sum": state["policy_sum"] + weight[..., None] * iterate, "flow_sum": state["flow_sum"] + weight}
+        return state.replace(
+            policy_sum=state.policy_sum + weight[..., None] * iterate, flow_sum=state.flow_sum + weight
+        )
 
     def _averaged(self, sums, iterate):
-        flow_sum = sums["flow_sum"][..., None]
-        return jnp.where(flow_sum > 0, sums["policy_sum"] / jnp.where(flow_sum > 0, flow_sum, 1.0), iterate)
+        flow_sum = sums.flow_sum[..., None]
+        return jnp.where(flow_sum > 0, sums.policy_sum / jnp.where(flow_sum > 0, flow_sum, 1.0), iterate)
 
     def policy(self, game, state):
         """The last iterate ``pi_k = softmax(Q_k / tau)``, or with ``average`` the iterates
@@ -140,17 +152,17 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
     def step(self, game, state, key):
         if self.data is None:
             raise MFGError("Off-MMD needs its dataset: call solver.prepare(game) (solve does)")
-        q = self.learner.q_table(game, state)
+        q = self.learner.q_table(game, state.learner)
         iterate = self.learner.policy(game, q)
         estimate = self.mean_field_estimate(game, iterate)
         targets = self.learner.targets(game, q, estimate, self.transitions)
-        fitted, losses = self.learner.fit(game, state, self.transitions, targets, key)
-        new_state = {**fitted, "iteration": state["iteration"] + 1}
+        fitted, losses = self.learner.fit(game, state.learner, self.transitions, targets, key)
+        new_state = state.replace(iteration=state.iteration + 1, learner=fitted)
         policy = iterate
         if self.average != "none":
             sums = self._with_iterate(state, iterate, estimate)
             policy = self._averaged(sums, iterate)
-            new_state.update(sums)
+            new_state = new_state.replace(flow_sum=sums.flow_sum, policy_sum=sums.policy_sum)
         # evaluation only: the learner never sees the game's dynamics
         flow = kernels.mean_field(game, iterate)
         metrics = {**self.evaluate(game, policy), "mis_error": jnp.mean(jnp.sum(jnp.abs(estimate - flow), axis=-1))}
@@ -190,41 +202,35 @@ def _digest(dataset: OfflineDataset) -> str:
     return digest.hexdigest()[:16]
 
 
+def dataset_source(value, name: str):
+    """An :class:`~mfgtools.offline.dataset.OfflineDataset`, or a shipped quality or file path (stripped)."""
+    if isinstance(value, OfflineDataset):
+        return value
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    raise MFGError(f"{name} must be random, intermediate, expert or a file path, got {value!r}")
+
+
 @register_solver(
     "off-mmd",
     "offline Munchausen mirror descent: learns from a dataset (MIS mean field, CQL); exact exploitability logged",
     {
-        "dataset": Parameter("expert", "random, intermediate, expert (shipped, four rooms) or a dataset file"),
-        **learner_parameters(3.0),
-        "normalise": Parameter(True, "rescale each MIS estimate mu_t to sum to 1"),
-        "clip": Parameter(None, "clip MIS weights at this value (none: no clipping)"),
-        "pairing": Parameter(
-            "all",
-            "training transitions: all steps (the last with done = 1) or consecutive "
-            "(the official code's: pairs of steps within an episode, the last step dropped)",
+        "dataset": Parameter(
+            "expert", "random, intermediate, expert (shipped, four rooms) or a dataset file", dataset_source
         ),
-        "average": Parameter(
-            "linear",
-            "returned policy: the iterates averaged with their estimated flows, "
-            "iterate k weighted linear (k + 1) or uniform; none: the last iterate",
-        ),
+        **learner_parameters(),
+        **parameters_of(OfflineMunchausenMirrorDescent),
     },
 )
-def make_off_mmd(dataset="expert", normalise=True, clip=None, pairing="all", average="linear", **learner):
-    source = None
-    if isinstance(dataset, OfflineDataset):
-        source, label = dataset, f"in-memory: {dataset.description or f'{dataset.n_episodes} episodes'}"
-    elif isinstance(dataset, str) and dataset.strip():
-        label = dataset.strip()
-    else:
-        raise MFGError(f"dataset must be random, intermediate, expert or a file path, got {dataset!r}")
-    clip = None if clip is None else as_float(clip, "clip", 0.0, low_open=True)
+def make_off_mmd(dataset, normalise, clip, pairing, average, **learner):
+    source = dataset if isinstance(dataset, OfflineDataset) else None
+    label = f"in-memory: {dataset.description or f'{dataset.n_episodes} episodes'}" if source else dataset
     return OfflineMunchausenMirrorDescent(
-        learner=make_learner(**learner),
+        learner=MunchausenLearner(**learner),
         dataset=Annotation(label),
-        normalise=as_bool(normalise, "normalise"),
+        normalise=normalise,
         clip=clip,
         source=source,
-        pairing=as_choice(pairing, "pairing", PAIRINGS),
-        average=as_choice(average, "average", AVERAGES),
+        pairing=pairing,
+        average=average,
     )

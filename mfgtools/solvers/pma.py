@@ -40,10 +40,9 @@ import jax.numpy as jnp
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import as_float, as_int
 from mfgtools.finite import kernels
 from mfgtools.finite.simulate import agents_step, empirical_distribution
-from mfgtools.registry import Parameter
+from mfgtools.registry import integer, number, parameters_of, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
@@ -102,45 +101,86 @@ def _cold(game) -> dict:
     }
 
 
+@struct.dataclass
+class PolicyMirrorAscentState:
+    """Exact PMA's state: ``log_policy`` ``(T, S, A)`` (stationary ``(S, A)``) and ``warm``, the stationary
+    loops' previous solutions (empty in finite-horizon mode; see :func:`_cold`)."""
+
+    log_policy: jax.Array
+    warm: dict
+
+
+@struct.dataclass
+class SampledPolicyMirrorAscentState:
+    """Sample-based PMA's state: ``log_policy``, ``q`` (learned ``Q``) and ``visits`` ``(S, A)`` (independent
+    learners: ``(N, S, A)``), ``agents`` ``(N,)`` int32 the agents' states, ``samples`` the transitions per
+    agent so far, ``warm`` as in :class:`PolicyMirrorAscentState` (plus ``agent_values`` ``(N, S)`` for
+    independent learners)."""
+
+    agents: jax.Array
+    log_policy: jax.Array
+    q: jax.Array
+    samples: jax.Array
+    visits: jax.Array
+    warm: dict
+
+
 class _PMABase(FiniteSolver):
     def policy(self, game, state):
-        return jnp.exp(state["log_policy"])
+        return jnp.exp(state.log_policy)
 
     def evaluate(self, game, policy):
         _, _, metrics, _ = _exact_metrics(game, policy, self.temperature, _cold(game))
         return metrics
 
 
+def _learning_rate():
+    return setting(
+        0.1, "PMA step size eta (too large a step diverges on strongly crowd-averse games)", positive(), traced=True
+    )
+
+
+def _temperature():
+    return setting(
+        0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)", number(0.0), traced=False
+    )
+
+
+@register_solver(
+    "pma",
+    "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
+    modes=BOTH_MODES,
+)
 @struct.dataclass
 class PolicyMirrorAscent(_PMABase):
     """Exact PMA (see the module docstring)."""
 
-    learning_rate: float = setting(0.1)
-    temperature: float = setting(0.1)
+    learning_rate: float = _learning_rate()
+    temperature: float = _temperature()
 
     def init(self, game, key):
         del key
-        return {"log_policy": log_uniform(game), "warm": _cold(game)}
+        return PolicyMirrorAscentState(log_policy=log_uniform(game), warm=_cold(game))
 
     def step(self, game, state, key):
         del key
-        policy = jnp.exp(state["log_policy"])
-        q_h, _, metrics, warm = _exact_metrics(game, policy, self.temperature, state["warm"])
-        log_policy = mirror_step(game, state["log_policy"], q_h, self.learning_rate, self.temperature)
-        return {"log_policy": log_policy, "warm": warm}, metrics
+        policy = jnp.exp(state.log_policy)
+        q_h, _, metrics, warm = _exact_metrics(game, policy, self.temperature, state.warm)
+        log_policy = mirror_step(game, state.log_policy, q_h, self.learning_rate, self.temperature)
+        return PolicyMirrorAscentState(log_policy=log_policy, warm=warm), metrics
 
 
 @struct.dataclass
 class SampledPolicyMirrorAscent(_PMABase):
     """Sample-based PMA on the N-agent game (centralised or independent learners)."""
 
-    independent: bool = setting(False)
-    n_agents: int = setting(100)
-    learning_rate: float = setting(0.1)
-    temperature: float = setting(0.1)
-    mixing_steps: int = setting(20)
-    td_steps: int = setting(200)
-    td_learning_rate: float = setting(0.05)
+    learning_rate: float = _learning_rate()
+    temperature: float = _temperature()
+    n_agents: int = setting(100, "number of agents N", integer(1))
+    mixing_steps: int = setting(20, "steps under the new policy before learning its Q", integer(0))
+    td_steps: int = setting(200, "steps of TD(0) learning per iteration", integer(1))
+    td_learning_rate: float = setting(0.05, "TD step size alpha", number(0.0, 1.0, low_open=True), traced=True)
+    independent: bool = setting(False)  # not a parameter: pma-independent is another solver
 
     def init(self, game, key):
         dtype = game.initial_distribution.dtype
@@ -150,48 +190,43 @@ class SampledPolicyMirrorAscent(_PMABase):
         warm = _cold(game)
         if self.independent:
             warm["agent_values"] = jnp.zeros((self.n_agents, game.n_states), dtype)
-        return {
-            "log_policy": jnp.broadcast_to(log_uniform(game), shape),
-            "q": jnp.zeros(shape, dtype),
-            "visits": jnp.zeros(shape, dtype),
-            "agents": states.astype(jnp.int32),
-            "samples": jnp.zeros((), jnp.int32),
-            "warm": warm,
-        }
+        return SampledPolicyMirrorAscentState(
+            agents=states.astype(jnp.int32),
+            log_policy=jnp.broadcast_to(log_uniform(game), shape),
+            q=jnp.zeros(shape, dtype),
+            samples=jnp.zeros((), jnp.int32),
+            visits=jnp.zeros(shape, dtype),
+            warm=warm,
+        )
 
     def policy(self, game, state):
         """The learned policy ``(S, A)``; independent learners: their average."""
-        policy = jnp.exp(state["log_policy"])
+        policy = jnp.exp(state.log_policy)
         return policy.mean(axis=0) if self.independent else policy
 
     def step(self, game, state, key):
-        policy = jnp.exp(state["log_policy"])
+        policy = jnp.exp(state.log_policy)
         agents, q, visits = self._sample_and_learn(
-            game, policy, state["log_policy"], state["q"], state["visits"], state["agents"], state["samples"] == 0, key
+            game, policy, state.log_policy, state.q, state.visits, state.agents, state.samples == 0, key
         )
         mean_policy = policy.mean(axis=0) if self.independent else policy
-        q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state["warm"])
+        q_h, mu, metrics, warm = _exact_metrics(game, mean_policy, self.temperature, state.warm)
         if self.independent:
             v_star_h = warm["best_value"]  # the soft best response to mu, just computed
             evaluate = jax.vmap(lambda p, v: kernels.stationary_evaluate(game, p, mu, self.temperature, start=v))
-            agent_q, agent_values, _ = evaluate(policy, state["warm"]["agent_values"])
+            agent_q, agent_values, _ = evaluate(policy, state.warm["agent_values"])
             metrics["agent_exploitability"] = jnp.mean((v_star_h[None] - agent_values) @ mu)
             error = jnp.abs(q - agent_q)
             warm["agent_values"] = agent_values
         else:
             error = jnp.abs(q - q_h)
         metrics["q_error"] = jnp.mean(kernels.sum_last(policy * error) @ mu)
-        samples = state["samples"] + self.mixing_steps + self.td_steps
+        samples = state.samples + self.mixing_steps + self.td_steps
         metrics["samples"] = samples.astype(mu.dtype)
-        log_policy = mirror_step(game, state["log_policy"], q, self.learning_rate, self.temperature)
-        new_state = {
-            "log_policy": log_policy,
-            "q": q,
-            "visits": visits,
-            "agents": agents,
-            "samples": samples,
-            "warm": warm,
-        }
+        log_policy = mirror_step(game, state.log_policy, q, self.learning_rate, self.temperature)
+        new_state = SampledPolicyMirrorAscentState(
+            agents=agents, log_policy=log_policy, q=q, samples=samples, visits=visits, warm=warm
+        )
         return new_state, metrics
 
     def _sample_and_learn(self, game, policy, log_policy, q, visits, agents, first, key):
@@ -252,66 +287,21 @@ class SampledPolicyMirrorAscent(_PMABase):
 
 
 # ----- registration ---------------------------------------------------------------------
-def _rates(learning_rate, temperature):
-    return (as_float(learning_rate, "learning_rate", 0.0, low_open=True), as_float(temperature, "temperature", 0.0))
-
-
-REGULARISED = {
-    "learning_rate": Parameter(0.1, "PMA step size eta (too large a step diverges on strongly crowd-averse games)"),
-    "temperature": Parameter(0.1, "entropy regulariser lam (the equilibrium is the lam-regularised one)"),
-}
-SAMPLED = {
-    **REGULARISED,
-    "n_agents": Parameter(100, "number of agents N"),
-    "mixing_steps": Parameter(20, "steps under the new policy before learning its Q"),
-    "td_steps": Parameter(200, "steps of TD(0) learning per iteration"),
-    "td_learning_rate": Parameter(0.05, "TD step size alpha"),
-}
-
-
-@register_solver(
-    "pma",
-    "exact policy mirror ascent (entropy-regularised; converges to the regularised NE)",
-    REGULARISED,
-    modes=BOTH_MODES,
-)
-def make_pma(learning_rate=0.1, temperature=0.1):
-    learning_rate, temperature = _rates(learning_rate, temperature)
-    return PolicyMirrorAscent(learning_rate, temperature)
-
-
-def _make_sampled(independent, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate):
-    learning_rate, temperature = _rates(learning_rate, temperature)
-    return SampledPolicyMirrorAscent(
-        independent=independent,
-        n_agents=as_int(n_agents, "n_agents", 1),
-        learning_rate=learning_rate,
-        temperature=temperature,
-        mixing_steps=as_int(mixing_steps, "mixing_steps", 0),
-        td_steps=as_int(td_steps, "td_steps", 1),
-        td_learning_rate=as_float(td_learning_rate, "td_learning_rate", 0.0, 1.0, low_open=True),
-    )
-
-
 @register_solver(
     "pma-sampled",
     "sample-based PMA, centralised: one Q learned by TD from all N agents' path",
-    SAMPLED,
+    parameters_of(SampledPolicyMirrorAscent),
     modes=("stationary",),
 )
-def make_pma_sampled(
-    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
-):
-    return _make_sampled(False, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)
+def make_pma_sampled(**params):
+    return SampledPolicyMirrorAscent(independent=False, **params)
 
 
 @register_solver(
     "pma-independent",
     "sample-based PMA, independent learners: each of N agents learns its own Q and policy",
-    SAMPLED,
+    parameters_of(SampledPolicyMirrorAscent),
     modes=("stationary",),
 )
-def make_pma_independent(
-    learning_rate=0.1, temperature=0.1, n_agents=100, mixing_steps=20, td_steps=200, td_learning_rate=0.05
-):
-    return _make_sampled(True, learning_rate, temperature, n_agents, mixing_steps, td_steps, td_learning_rate)
+def make_pma_independent(**params):
+    return SampledPolicyMirrorAscent(independent=True, **params)

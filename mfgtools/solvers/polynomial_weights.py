@@ -19,5 +19,5 @@ from mfgtools.solvers.registry import register_solver
     PARAMETERS,
     iterations=10,
 )
-def make_polynomial_weights(regret_steps=100, max_policies=32):
-    return make_psro("polynomial-weights", regret_steps, max_policies)
+def make_polynomial_weights(**params):
+    return make_psro("polynomial-weights", **params)

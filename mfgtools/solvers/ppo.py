@@ -7,8 +7,8 @@ Pure functions of explicit arrays and keys:
 - :func:`clipped_loss`: PPO's clipped surrogate plus value loss and entropy bonus;
 - :func:`sample_categorical`: actions from rows of probabilities;
 - :func:`make_optimizer`: Adam (optax) after clipping the global gradient norm;
-- :data:`PPO_PARAMETERS` and :func:`ppo_settings`: the settings both solvers
-  share, with their defaults and validation;
+- :class:`PPOSolver`'s fields: the settings both solvers share, each declared
+  once with its default, help and check (the registry reads them);
 - :class:`MLP`: the flax network both solvers build their actors and critics from;
 - :func:`update`: epochs of shuffled minibatch gradient steps (``lax.scan`` over
   epochs and, inside, over minibatches) on any ``loss(params, batch) -> (loss, diagnostics)``;
@@ -22,6 +22,8 @@ networks (:meth:`PPOSolver.rollout`) and evaluates them on a minibatch
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -29,65 +31,9 @@ import optax
 from flax import struct
 from jax import lax
 
-from mfgtools.errors import MFGError, as_float, as_int
-from mfgtools.registry import Parameter
+from mfgtools.errors import MFGError
+from mfgtools.registry import integer, number, optional, positive
 from mfgtools.solvers.base import SwarmSolver, setting
-
-# The settings both solvers share (same defaults: the same budget and PPO for both).
-PPO_PARAMETERS = {
-    "n_envs": Parameter(8, "parallel training swarms (episodes per iteration)"),
-    "n_agents": Parameter(None, "training swarm size (none: the game's n_agents)"),
-    "learning_rate": Parameter(1e-3, "Adam step size"),
-    "epochs": Parameter(4, "PPO epochs per iteration"),
-    "minibatches": Parameter(4, "minibatches per epoch"),
-    "clip": Parameter(0.2, "PPO clipping epsilon"),
-    "gae_lambda": Parameter(0.8, "GAE lambda"),
-    "target_kl": Parameter(
-        0.05,
-        "stop an iteration's PPO epochs once the KL divergence from the sampling "
-        "policy exceeds 1.5 x target_kl (none: never)",
-    ),
-    "entropy_coef": Parameter(0.0, "entropy bonus coefficient"),
-    "value_coef": Parameter(0.5, "value loss coefficient"),
-    "max_grad_norm": Parameter(0.5, "global gradient norm clipping"),
-    "width": Parameter(64, "hidden units of the actor and critic MLPs (two tanh layers)"),
-}
-
-
-def optional_int(value, name: str, low: int, high: int | None = None):
-    """None, or ``value`` as an int within ``[low, high]``."""
-    return None if value is None else as_int(value, name, low, high)
-
-
-def with_defaults(name: str, parameters: dict, given: dict) -> dict:
-    """``given`` completed with the defaults of ``parameters``; unknown names raise ``MFGError``."""
-    unknown = sorted(set(given) - set(parameters))
-    if unknown:
-        raise MFGError(
-            f"solver {name!r} has no parameter {', '.join(map(repr, unknown))}; its parameters are: "
-            f"{', '.join(sorted(parameters))}"
-        )
-    return {**{key: parameter.default for key, parameter in parameters.items()}, **given}
-
-
-def ppo_settings(values: dict) -> dict:
-    """The :data:`PPO_PARAMETERS` of ``values``, validated (``MFGError`` with the reason otherwise)."""
-    return dict(
-        n_envs=as_int(values["n_envs"], "n_envs (parallel training swarms)", 1, 65536),
-        n_agents=optional_int(values["n_agents"], "n_agents (training swarm size)", 1, 1_000_000),
-        learning_rate=as_float(values["learning_rate"], "learning_rate", 0.0, 1.0, low_open=True),
-        epochs=as_int(values["epochs"], "epochs", 1, 1000),
-        minibatches=as_int(values["minibatches"], "minibatches", 1, 1_000_000),
-        clip=as_float(values["clip"], "clip (PPO epsilon)", 0.0, 1.0, low_open=True),
-        gae_lambda=as_float(values["gae_lambda"], "gae_lambda", 0.0, 1.0),
-        target_kl=None
-        if values["target_kl"] is None
-        else as_float(values["target_kl"], "target_kl", 0.0, low_open=True),
-        entropy_coef=as_float(values["entropy_coef"], "entropy_coef", 0.0),
-        value_coef=as_float(values["value_coef"], "value_coef", 0.0),
-        max_grad_norm=as_float(values["max_grad_norm"], "max_grad_norm", 0.0, low_open=True),
-        width=as_int(values["width"], "width (hidden units)", 1, 65536),
-    )
 
 
 def gae(rewards: jax.Array, values: jax.Array, last_value: jax.Array, discount: float, lam: float):
@@ -253,13 +199,22 @@ def horizon_scale(discount: float, horizon: int) -> float:
     return float(sum(discount**t for t in range(horizon)))
 
 
+@struct.dataclass
+class PPOState:
+    """The state of a PPO solver: ``params`` of its networks (a flax parameter tree) and ``opt_state``, the
+    optimiser's (:func:`make_optimizer`)."""
+
+    opt_state: Any
+    params: Any
+
+
 # ----- the solver ------------------------------------------------------------------------
 NOT_SAMPLES = ("reward", "value", "final_order")  # rollout entries that are not per-sample loss inputs
 
 
 @struct.dataclass
 class PPOSolver(SwarmSolver):
-    """A swarm solver trained by PPO on the shared reward (:data:`PPO_PARAMETERS`).
+    """A swarm solver trained by PPO on the shared reward (the settings of its fields).
 
     Subclasses define ``init``, ``policy`` and:
 
@@ -275,18 +230,36 @@ class PPOSolver(SwarmSolver):
     - optionally ``extra_metrics(params)``.
     """
 
-    n_envs: int = setting()
-    n_agents: int | None = setting()
-    learning_rate: float = setting()
-    epochs: int = setting()
-    minibatches: int = setting()
-    clip: float = setting()
-    gae_lambda: float = setting()
-    target_kl: float | None = setting()
-    entropy_coef: float = setting()
-    value_coef: float = setting()
-    max_grad_norm: float = setting()
-    width: int = setting()
+    # the settings both solvers share (same defaults: the same budget and PPO for both)
+    n_envs: int = setting(
+        8,
+        "parallel training swarms (episodes per iteration)",
+        integer(1, 65536, label="n_envs (parallel training swarms)"),
+    )
+    n_agents: int | None = setting(
+        None,
+        "training swarm size (none: the game's n_agents)",
+        optional(integer(1, 1_000_000, label="n_agents (training swarm size)")),
+    )
+    learning_rate: float = setting(1e-3, "Adam step size", number(0.0, 1.0, low_open=True))
+    epochs: int = setting(4, "PPO epochs per iteration", integer(1, 1000))
+    minibatches: int = setting(4, "minibatches per epoch", integer(1, 1_000_000))
+    clip: float = setting(0.2, "PPO clipping epsilon", number(0.0, 1.0, low_open=True, label="clip (PPO epsilon)"))
+    gae_lambda: float = setting(0.8, "GAE lambda", number(0.0, 1.0))
+    target_kl: float | None = setting(
+        0.05,
+        "stop an iteration's PPO epochs once the KL divergence from the sampling "
+        "policy exceeds 1.5 x target_kl (none: never)",
+        optional(positive()),
+    )
+    entropy_coef: float = setting(0.0, "entropy bonus coefficient", number(0.0))
+    value_coef: float = setting(0.5, "value loss coefficient", number(0.0))
+    max_grad_norm: float = setting(0.5, "global gradient norm clipping", positive())
+    width: int = setting(
+        64,
+        "hidden units of the actor and critic MLPs (two tanh layers)",
+        integer(1, 65536, label="width (hidden units)"),
+    )
 
     def swarm_size(self, game) -> int:
         """The number of agents of a training swarm."""
@@ -328,7 +301,7 @@ class PPOSolver(SwarmSolver):
         """One PPO iteration: ``n_envs`` episodes under the current policy, GAE of the
         shared reward for every learner, ``epochs`` x ``minibatches`` gradient steps."""
         rollout_key, update_key = jax.random.split(key)
-        params = state["params"]
+        params = state.params
         episodes = self.rollout(game, params, rollout_key)
         rewards, values = episodes["reward"], episodes["value"]
         shared = jnp.reshape(rewards, rewards.shape + (1,) * (values.ndim - rewards.ndim))
@@ -358,7 +331,7 @@ class PPOSolver(SwarmSolver):
             loss,
             self.optimizer(),
             params,
-            state["opt_state"],
+            state.opt_state,
             batch,
             update_key,
             self.epochs,
@@ -372,4 +345,4 @@ class PPOSolver(SwarmSolver):
             **self.extra_metrics(params),
             **diagnostics,
         }
-        return {"params": new_params, "opt_state": opt_state}, metrics
+        return PPOState(opt_state=opt_state, params=new_params), metrics

@@ -20,53 +20,58 @@ gives an action probability 0 keeps it at 0.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 
-from mfgtools.errors import as_float, as_int
 from mfgtools.finite import kernels
-from mfgtools.registry import Parameter
+from mfgtools.registry import integer, optional, positive
 from mfgtools.solvers.base import FiniteSolver, setting
 from mfgtools.solvers.registry import register_solver
 
 
 @struct.dataclass
+class PriorDescentState:
+    """``policy`` and ``prior`` ``(T, S, A)``, ``iteration`` ``k`` (int32 scalar)."""
+
+    iteration: jax.Array
+    policy: jax.Array
+    prior: jax.Array
+
+
+@register_solver(
+    "prior-descent",
+    "prior descent (MFGLib's PriorDescent): pi ~ prior x exp(Q*/eta), the prior moved to pi every n_inner iterations",
+    requires="joint",
+)
+@struct.dataclass
 class PriorDescent(FiniteSolver):
-    eta: float = setting(1.0)
-    n_inner: int | None = setting(None)  # None: the prior stays the initial policy
+    eta: float = setting(1.0, "temperature eta of exp(Q*/eta)", positive())
+    n_inner: int | None = setting(  # None: the prior stays the initial policy
+        None,
+        "iterations between prior updates (none: the prior stays uniform, GMF-V)",
+        optional(integer(1)),
+        traced=False,
+    )
 
     def init(self, game, key):
         del key
         policy = kernels.uniform_policy(game)
-        return {"policy": policy, "prior": policy, "iteration": jnp.zeros((), jnp.int32)}
+        return PriorDescentState(iteration=jnp.zeros((), jnp.int32), policy=policy, prior=policy)
 
     def policy(self, game, state):
-        return state["policy"]
+        return state.policy
 
     def step(self, game, state, key):
         del key
-        policy, prior = state["policy"], state["prior"]
+        policy, prior = state.policy, state.prior
         flow = kernels.mean_field(game, policy)
         _, v_pi = kernels.evaluate_policy(game, policy, flow)
         q_best, v_best, _ = kernels.best_response(game, flow, flow_policy=policy)
         log_prior = jnp.where(prior > 0, jnp.log(jnp.where(prior > 0, prior, 1.0)), -jnp.inf)
         new = kernels.masked_softmax(game, log_prior + q_best / self.eta)
         if self.n_inner is not None:
-            refresh = (state["iteration"] + 2) % self.n_inner == 0
+            refresh = (state.iteration + 2) % self.n_inner == 0
             prior = jnp.where(refresh, new, prior)
         metrics = {"exploitability": kernels.gap_at_start(game, v_best[0], v_pi[0])}
-        return {"policy": new, "prior": prior, "iteration": state["iteration"] + 1}, metrics
-
-
-@register_solver(
-    "prior-descent",
-    "prior descent (MFGLib's PriorDescent): pi ~ prior x exp(Q*/eta), the prior moved to pi every n_inner iterations",
-    {
-        "eta": Parameter(1.0, "temperature eta of exp(Q*/eta)"),
-        "n_inner": Parameter(None, "iterations between prior updates (none: the prior stays uniform, GMF-V)"),
-    },
-    requires="joint",
-)
-def make_prior_descent(eta=1.0, n_inner=None):
-    n_inner = None if n_inner is None else as_int(n_inner, "n_inner", 1)
-    return PriorDescent(eta=as_float(eta, "eta", 0.0, low_open=True), n_inner=n_inner)
+        return PriorDescentState(iteration=state.iteration + 1, policy=new, prior=prior), metrics

@@ -19,14 +19,17 @@ DEFAULT_ITERATIONS = 100
 def register_solver(
     name: str,
     description: str,
-    parameters: dict[str, Parameter],
+    parameters: dict[str, Parameter] | None = None,
     requires: str = "finite",
     modes: tuple = ("finite-horizon",),
     iterations: int = DEFAULT_ITERATIONS,
 ):
-    """Decorator registering ``factory(**params) -> solver``; ``requires``: the game
-    family it needs; ``modes``: the game modes it solves (finite-horizon, stationary);
-    ``iterations``: the default length of a run (``solve``, the CLI)."""
+    """Decorator registering ``factory(**params) -> solver``, called with every parameter validated.
+
+    ``parameters``: the declared parameters (:class:`~mfgtools.registry.Parameter`); None when the decorated
+    factory is the solver class itself, whose fields declare them (:func:`mfgtools.solvers.base.setting`
+    with a ``help``). ``requires``: the game family it needs; ``modes``: the game modes it solves
+    (finite-horizon, stationary); ``iterations``: the default length of a run (``solve``, the CLI)."""
     return SOLVERS.register(name, description, parameters, kind=requires, modes=modes, iterations=iterations)
 
 

@@ -19,5 +19,5 @@ from mfgtools.solvers.registry import register_solver
     PARAMETERS,
     iterations=10,
 )
-def make_regret_matching(regret_steps=100, max_policies=32):
-    return make_psro("regret-matching", regret_steps, max_policies)
+def make_regret_matching(**params):
+    return make_psro("regret-matching", **params)

@@ -28,7 +28,8 @@ import numpy as np
 from flax import struct
 
 from mfgtools.annotations import Annotation
-from mfgtools.errors import MFGError, as_float, as_horizon, as_int
+from mfgtools.errors import MFGError, as_float
+from mfgtools.registry import integer, number
 from mfgtools.swarm.particles import neighbour_sums
 
 TWO_PI = 2.0 * math.pi
@@ -216,26 +217,28 @@ def coherence(angles: jax.Array) -> jax.Array:
     return jnp.hypot(jnp.mean(jnp.cos(angles)), jnp.mean(jnp.sin(angles)))
 
 
-# ----- parameter validation shared by the swarm tasks --------------------------------
+# ----- parameters shared by the swarm tasks: their checks (each game declares its defaults) ----------
+SWARM_SIZE = integer(1, 10_000_000, label="n_agents (the swarm size)")
+SHARED_DISCOUNT = number(0.0, 1.0, low_open=True)
+RADIUS = number(0.0, 0.5, low_open=True, high_open=True, label="radius (the observation radius on the unit torus)")
+ACTION_COST = number(0.0)
+
+
+def time_step(value, name: str) -> float:
+    """A time step in ``(0, 1]`` (a fraction of the unit time)."""
+    dt = as_float(value, f"{name} (the time step)", 0.0, low_open=True)
+    if dt > 1.0:
+        raise MFGError(f"{name} must be at most 1 (a fraction of the unit time), got {dt}")
+    return dt
+
+
 def common_parameters(n_agents, horizon, discount, dt, radius, action_cost, name: str = "swarm") -> dict:
-    """Validated ``n_agents, horizon, discount, dt, radius, action_cost`` of game ``name``
-    (refused when one episode of the swarm cannot fit in memory)."""
-    values = dict(
-        n_agents=as_int(n_agents, "n_agents (the swarm size)", 1, 10_000_000),
-        horizon=as_horizon(horizon),
-        discount=as_float(discount, "discount", 0.0, 1.0, low_open=True),
-        dt=as_float(dt, "dt (the time step)", 0.0, low_open=True),
-        radius=as_float(
-            radius, "radius (the observation radius on the unit torus)", 0.0, 0.5, low_open=True, high_open=True
-        ),
-        action_cost=as_float(action_cost, "action_cost", 0.0),
-    )
-    if values["dt"] > 1.0:
-        raise MFGError(f"dt must be at most 1 (a fraction of the unit time), got {values['dt']}")
+    """``n_agents, horizon, discount, dt, radius, action_cost`` of game ``name`` (validated by their declared
+    checks), refused when one episode of the swarm cannot fit in memory."""
     from mfgtools.resources import check_swarm_size
 
-    check_swarm_size(name, values["n_agents"], values["horizon"], SWARM_STATE_DIM)
-    return values
+    check_swarm_size(name, n_agents, horizon, SWARM_STATE_DIM)
+    return dict(n_agents=n_agents, horizon=horizon, discount=discount, dt=dt, radius=radius, action_cost=action_cost)
 
 
 SWARM_STATE_DIM = 4  # the largest state dimension of the swarm tasks (resource estimates)

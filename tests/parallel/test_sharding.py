@@ -48,14 +48,14 @@ SPLIT = textwrap.dedent("""
         # the state solve places: split along S, and still split after a chunk
         run = sharding.SpaceRun(game, prepare_solver(game, "omd", {"learning_rate": 0.3})[1], 8)
         carry = run.init(seed_keys(0)[1])
-        before = {name: sharding.distinct_shards(leaf) for name, leaf in carry.state.items()}
+        before = {name: sharding.distinct_shards(leaf) for name, leaf in vars(carry.state).items()}
         carry, _ = run.advance(carry, seed_keys(0)[0], 0, 2, 2)
-        after = {name: sharding.distinct_shards(leaf) for name, leaf in carry.state.items()}
+        after = {name: sharding.distinct_shards(leaf) for name, leaf in vars(carry.state).items()}
         report["shards"][grid] = {"before": before, "after": after,
-                                  "spec": list(carry.state["policy"].sharding.spec),
+                                  "spec": list(carry.state.policy.sharding.spec),
                                   "best": sharding.distinct_shards(carry.best.policy),
                                   "game": sharding.distinct_shards(run.game.next_state),
-                                  "fetched": list(run.fetch(carry).state["policy"].shape)}
+                                  "fetched": list(run.fetch(carry).state.policy.shape)}
 
     # a split run checkpointed, interrupted and resumed (split, and on one device)
     game = mfgtools.make_game("crowd", map="empty:5x7", horizon=6)

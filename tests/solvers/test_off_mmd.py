@@ -245,12 +245,12 @@ def test_averaged_policy_weighs_iterates_by_their_estimated_flows(game, data, av
     state = solver.init(game, jax.random.PRNGKey(0))
     iterates, estimates, reported = [], [], []
     for k in range(3):
-        iterate = solver.learner.policy(game, solver.learner.q_table(game, state))
+        iterate = solver.learner.policy(game, solver.learner.q_table(game, state.learner))
         iterates.append(np.asarray(iterate, np.float64))
         estimates.append(np.asarray(solver.mean_field_estimate(game, iterate), np.float64)[:-1])
         state, metrics = solver.step(game, state, jax.random.PRNGKey(k))
         reported.append(float(metrics["exploitability"]))
-    iterates.append(np.asarray(solver.learner.policy(game, solver.learner.q_table(game, state)), np.float64))
+    iterates.append(np.asarray(solver.learner.policy(game, solver.learner.q_table(game, state.learner)), np.float64))
     estimates.append(np.asarray(solver.mean_field_estimate(game, jnp.asarray(iterates[-1])), np.float64)[:-1])
 
     def by_hand(k):  # pi_0..pi_k, weights w_j * muhat_j(t, s)

@@ -181,7 +181,7 @@ def test_independent_learners_keep_their_own_policies():
     algorithm = solvers.make_solver("pma-independent", n_agents=50, learning_rate=1.0)
     state = algorithm.init(game, jax.random.PRNGKey(0))
     state, metrics = jax.jit(algorithm.step)(game, state, jax.random.PRNGKey(1))
-    policies = np.exp(np.asarray(state["log_policy"]))
+    policies = np.exp(np.asarray(state.log_policy))
     assert policies.shape == (50, 2, 2)
     np.testing.assert_allclose(policies.sum(-1), 1.0, atol=1e-5)
     assert np.ptp(policies[:, 0, 0]) > 1e-3  # agents learned from different trajectories
