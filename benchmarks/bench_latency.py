@@ -177,7 +177,7 @@ def part_two(repeats: int) -> None:
     except ImportError as error:
         print(f"MFGLib rows skipped: {error}")
     else:
-        for label, theirs_fn, game in mfglib_games.cases(mfglib_games.GAMES):
+        for label, theirs_fn, game in mfglib_games.cases():
             print(f"  MFGLib {label} ...", flush=True)
             theirs, their_values = theirs_fn(max(3, repeats // 4))
             ours, our_value = ours_per_iteration(game, repeats, learning_rate=1.0)

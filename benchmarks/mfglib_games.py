@@ -36,7 +36,6 @@ GAMES = (
     "rock_paper_scissors",
     "susceptible_infected",
 )
-TIMED = ("beach_bar", "crowd_motion")  # the latency benchmark's rows
 
 
 def pair(name: str, **params):
@@ -101,7 +100,7 @@ def _label(name: str, game) -> str:
     return f"{name} (S={shape}, T+1={game.horizon})"
 
 
-def cases(names=TIMED):
+def cases(names=GAMES):
     """``[(label, time_fn, mfgtools_game)]`` in float64 (torch's default dtype is set to float64;
     build the games under ``jax_enable_x64``)."""
     torch.set_default_dtype(torch.float64)

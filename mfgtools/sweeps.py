@@ -204,6 +204,17 @@ def check_grid(solver: str, grid, fixed_params: dict) -> dict:
     return _grid_values(solver, grid, fixed_params)[1]
 
 
+def _check_swept(spec, solver: str, name: str, fixed_params: dict, source: str) -> None:
+    """A swept parameter (of a ``grid`` or of ``points``) must be the solver's and not fixed as well."""
+    if name not in spec.parameters:
+        raise MFGError(
+            f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
+            f"{', '.join(sorted(spec.parameters)) or 'none'}"
+        )
+    if name in fixed_params:
+        raise MFGError(f"parameter {name!r} is both swept ({source}) and fixed; keep one")
+
+
 def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
     """``({name: [value as given, ...]}, {name: [setting, ...]})`` of a validated grid."""
     from mfgtools.solvers import make_solver, solver_spec
@@ -216,13 +227,7 @@ def _grid_values(solver: str, grid, fixed_params: dict) -> tuple[dict, dict]:
         raise MFGError(f"grid must be a dict {{parameter: values}}, got {type(grid).__name__}")
     raw, settings = {}, {}
     for name, values in grid.items():
-        if name not in spec.parameters:
-            raise MFGError(
-                f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
-                f"{', '.join(sorted(spec.parameters)) or 'none'}"
-            )
-        if name in fixed_params:
-            raise MFGError(f"parameter {name!r} is both swept (grid) and fixed; keep one")
+        _check_swept(spec, solver, name, fixed_params, "grid")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             values = [values]
         values = list(values)
@@ -738,13 +743,7 @@ def _point_values(solver: str, points, fixed_params: dict) -> tuple[dict, dict]:
         if set(point) != set(names):
             raise MFGError(f"every point must set the same parameters: {sorted(point)} differs from {sorted(names)}")
     for name in names:
-        if name not in spec.parameters:
-            raise MFGError(
-                f"solver {solver!r} has no parameter {name!r} to sweep over; its parameters are: "
-                f"{', '.join(sorted(spec.parameters)) or 'none'}"
-            )
-        if name in fixed_params:
-            raise MFGError(f"parameter {name!r} is both swept (points) and fixed; keep one")
+        _check_swept(spec, solver, name, fixed_params, "points")
     raw: dict = {name: [point[name] for point in points] for name in names}
     settings: dict = {name: [] for name in names}
     for point in points:

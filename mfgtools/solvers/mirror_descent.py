@@ -91,22 +91,8 @@ class OnlineMirrorDescent(FiniteSolver):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
             t, mu_t = xs
             # pi_t is still the policy of this iteration's flow (row t is rewritten below)
-            reward = kernels.reward_at(game, t, mu_t, pi_t)
-            values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
-            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
-            q_pi = reward + game.discount * c_pi
-            q_br = reward + game.discount * c_br
-            if openspiel:
-                # OpenSpiel accumulates chance-node values and, within an iteration,
-                # reads children already updated by an earlier-visited parent:
-                # softmax(y_t + [stale] lr * later), written with y_new = y_t + lr * later.
-                later = game.discount * c_update[0]
-                y_new = y_t + lr * later
-                stale = game.mirror_descent_stale[t] & started
-                read = kernels.masked_softmax(game, jnp.where(stale, y_new, y_t))
-                v_update = kernels.sum_last(read * (reward + later))
-            else:
-                y_new = y_t + lr * q_pi
+            q_pi, q_br, later, v_update = self._backward_step(game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started)
+            y_new = y_t + lr * (later if openspiel else q_pi)
             # write row t in place, then read row t - 1 from the updated arrays (see above)
             # Re-centre each row on its best legal action: the softmax is unchanged and the
             # cumulative values stay small, so long float32 runs do not lose precision.
@@ -135,6 +121,27 @@ class OnlineMirrorDescent(FiniteSolver):
         new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics
 
+    def _backward_step(self, game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started):
+        """What both orders of :meth:`step` compute at time ``t`` from the values at ``t + 1``:
+        ``(Q^pi_t, Q*_t, later, V^update_t)`` ``(S, A), (S, A), (S, A) or None, (S,)``.
+
+        In OpenSpiel's order the update reads ``later = gamma E[V^update_{t+1}]`` and OpenSpiel, which
+        accumulates chance-node values and reads children already updated by an earlier-visited parent,
+        evaluates ``softmax(y_t + [stale] lr * later)``; otherwise ``later`` is None and ``V^update`` passes.
+        """
+        reward = kernels.reward_at(game, t, mu_t, pi_t)
+        openspiel = self.follows_openspiel(game)
+        values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
+        c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
+        q_pi = reward + game.discount * c_pi
+        q_br = reward + game.discount * c_br
+        if not openspiel:
+            return q_pi, q_br, None, v_update
+        later = game.discount * c_update[0]
+        stale = game.mirror_descent_stale[t] & started
+        read = kernels.masked_softmax(game, jnp.where(stale, y_t + self.learning_rate * later, y_t))
+        return q_pi, q_br, later, kernels.sum_last(read * (reward + later))
+
     def _step_rows_after(self, game, state):
         """:meth:`step` for games whose ``(T, S, A)`` tables are small: the backward pass carries and keeps
         only ``(S,)`` value vectors, and every row of ``y_{k+1}`` and ``pi_{k+1}`` is written after it, for
@@ -150,16 +157,7 @@ class OnlineMirrorDescent(FiniteSolver):
             v_pi, v_br, v_update = carry
             t, mu_t, pi_t, y_t = xs
             kept = v_update if openspiel else v_pi  # V_{t+1}, which the update of row t reads
-            reward = kernels.reward_at(game, t, mu_t, pi_t)
-            values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
-            c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
-            q_pi = reward + game.discount * c_pi
-            q_br = reward + game.discount * c_br
-            if openspiel:  # see step: the update reads later values, some of them already updated
-                later = game.discount * c_update[0]
-                stale = game.mirror_descent_stale[t] & started
-                read = kernels.masked_softmax(game, jnp.where(stale, y_t + lr * later, y_t))
-                v_update = kernels.sum_last(read * (reward + later))
+            q_pi, q_br, _, v_update = self._backward_step(game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started)
             return (kernels.sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update), kept
 
         terminal = game.terminal_reward(last)
