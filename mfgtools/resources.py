@@ -36,6 +36,9 @@ FORCE_HINT = "pass --force (force=True) to try anyway"
 # a run may use this share of the memory available; the rest is for XLA's own
 # buffers, the Python process and the estimate's error
 USABLE_SHARE = 0.9
+# runs and games estimated below this are not checked against the memory available (unless MFGTOOLS_MEMORY
+# pins it): no machine that imports JAX lacks it, and reading /proc and the cgroup files costs a small solve
+NEVER_REFUSED_BYTES = 32 * 2**20
 # per-state fan-in width assumed for the inverse transition table (``incoming``)
 INCOMING_SLACK = 2
 # (T, S, A) float tables any solve or evaluation holds at once (policy, values, best response)
@@ -179,6 +182,8 @@ def check_bytes(what: str, needed: float, lower: str, force: bool | None = None)
     """
     if forced(force):
         return
+    if needed <= NEVER_REFUSED_BYTES and not os.environ.get("MFGTOOLS_MEMORY"):
+        return  # nothing to read: any machine that runs JAX has this much (saves ~15 us per solve)
     available, source = available_memory()
     if needed <= USABLE_SHARE * available:
         return
@@ -420,9 +425,8 @@ def _shapes_key(tree):
     import jax
 
     leaves, structure = jax.tree_util.tree_flatten(tree)
-    return structure, tuple(
-        (tuple(getattr(leaf, "shape", ())), str(getattr(leaf, "dtype", type(leaf).__name__))) for leaf in leaves
-    )
+    # dtypes as they are (hashable; their str() is a few microseconds each, per leaf, per solve)
+    return structure, tuple((tuple(getattr(leaf, "shape", ())), getattr(leaf, "dtype", type(leaf))) for leaf in leaves)
 
 
 def _profile(game, solver) -> dict:

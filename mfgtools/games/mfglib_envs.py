@@ -36,6 +36,7 @@ import numpy as np
 from flax import struct
 
 from mfgtools.errors import MFGError, as_int
+from mfgtools.finite import kernels
 from mfgtools.finite.game import Annotation, FiniteGame, fan_out_fields, float_array
 from mfgtools.games.registry import register_game
 from mfgtools.registry import Parameter, integer, number, positive
@@ -74,7 +75,7 @@ class MFGLibGame(FiniteGame):
     def reward(self, t, mu):
         reward = self.base_reward[t]
         if self.linear:
-            reward = reward + (self.interaction @ mu)[:, None]
+            reward = reward + kernels.small_matmul(self.interaction, mu)[:, None]
         if self.crowd_weight:
             floored = mu + self.log_eps if self.crowd_rule == "shift" else jnp.maximum(mu, self.log_eps)
             reward = reward - self.crowd_weight * jnp.log(floored)[:, None]
@@ -120,7 +121,7 @@ class MFGLibLinearQuadratic(MFGLibGame):
     c_term: float = struct.field(pytree_node=False, default=1.0)
 
     def _mean(self, mu):
-        return jnp.dot(self.positions.astype(mu.dtype), mu)
+        return kernels.small_matmul(self.positions.astype(mu.dtype), mu)
 
     def reward(self, t, mu):
         gap = self._mean(mu) - self.positions.astype(mu.dtype)[:, None]  # (S, 1)
@@ -807,11 +808,11 @@ class MFGLibRandomLinear(MFGLibGame):
 
     def reward(self, t, mu, joint):
         del t, mu
-        return self.r1 @ joint + self.r2
+        return kernels.small_matmul(self.r1, joint) + self.r2
 
     def transition(self, t, mu, joint):
         del t, mu
-        logits = jnp.einsum("isl,la->isa", self.p1, joint) + self.p2  # (s', s, a)
+        logits = kernels.small_matmul(self.p1, joint) + self.p2  # (s', s, a)
         return jnp.moveaxis(jax.nn.softmax(logits, axis=0), 0, -1)
 
 
