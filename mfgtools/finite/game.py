@@ -276,12 +276,15 @@ def _state_axis(shape: tuple, n_states: int) -> int:
 @struct.dataclass
 class Stages:
     """A transition that is a deterministic move then a noise step: ``next_state[s, a, k] =
-    noise_next[move[s, a], k]`` with probability ``noise_prob[move[s, a], k]`` (OpenSpiel's crowd games).
+    noise_next[move[s, a], k]`` with probability ``noise_prob[move[s, a], k]`` (OpenSpiel's crowd games;
+    MFGLib's ``crowd_motion``, whose moves land on ``M > S`` intermediate cells: a grid with a border, the
+    noise clipped after the move).
 
-    ``move`` ``(S, A)``, ``noise_next`` and ``noise_prob`` ``(S, N)``, and the inverse tables of both stages,
-    ``move_incoming`` ``(S, J1)`` over the ``S * A`` moves and ``noise_incoming`` ``(S, J2)`` over the
-    ``S * N`` noise steps (:func:`incoming_table`). A backward step then gathers ``S * N + S * A`` values
-    instead of ``S * A * N``, a forward step ``S * (J1 + J2)`` instead of ``S * J``.
+    ``move`` ``(S, A)`` into ``M`` intermediate points (``M = S`` when the move lands on a state),
+    ``noise_next`` and ``noise_prob`` ``(M, N)``, and the inverse tables of both stages, ``move_incoming``
+    ``(M, J1)`` over the ``S * A`` moves and ``noise_incoming`` ``(S, J2)`` over the ``M * N`` noise steps
+    (:func:`incoming_table`). A backward step then gathers ``M * N + S * A`` values instead of ``S * A * N``,
+    a forward step ``M * J1 + S * J2`` instead of ``S * J``.
     """
 
     move: jax.Array
@@ -295,7 +298,7 @@ def fan_out_fields(next_state, transition_prob, stages: tuple | None = None) -> 
     """The transition fields of a :class:`FiniteGame` from host tables ``(S, A, K)``: ``next_state`` (int32),
     ``transition_prob`` (float) and their inverse ``incoming`` (:func:`incoming_table`), for ``cls(**fields, ...)``.
 
-    ``stages``: ``(move (S, A), noise_next (S, N), noise_prob (S, N))`` when the table is a move then a noise
+    ``stages``: ``(move (S, A), noise_next (M, N), noise_prob (M, N))`` when the table is a move then a noise
     step; they must compose to the table (checked), and the game then carries them (:class:`Stages`).
     """
     next_state = np.asarray(next_state)
@@ -311,7 +314,7 @@ def fan_out_fields(next_state, transition_prob, stages: tuple | None = None) -> 
             raise ValueError("stages do not compose to the transition table")
         fields["stages"] = Stages(
             move=jnp.asarray(move, dtype=jnp.int32),
-            move_incoming=jnp.asarray(incoming_table(move[:, :, None], n_states)),
+            move_incoming=jnp.asarray(incoming_table(move[:, :, None], noise_next.shape[0])),
             noise_next=jnp.asarray(noise_next, dtype=jnp.int32),
             noise_prob=float_array(noise_prob),
             noise_incoming=jnp.asarray(incoming_table(noise_next[:, None, :], n_states)),

@@ -173,14 +173,20 @@ EPS = number(0.0, 1.0, low_open=True)  # the check of log_eps
 
 def _table_from_moves(moves: np.ndarray, probs: np.ndarray, n_states: int):
     """``next_state`` / ``transition_prob`` ``(S, A, K)`` from successor lists,
-    merging repeated successors (as MFGLib's ``+=`` does) so the rows stay short."""
+    merging repeated successors (as MFGLib's ``+=`` does) so the rows stay short.
+
+    Each row lists its possible successors in increasing order; a row with fewer than ``K`` repeats its first
+    successor with probability 0 in the spare slots (not some impossible state, which would give that state
+    a long, padded column in the inverse table)."""
     n_s, n_a, n_k = moves.shape
     dense = np.zeros((n_s, n_a, n_states))
     np.add.at(dense, (np.arange(n_s)[:, None, None], np.arange(n_a)[None, :, None], moves), probs)
     possible = dense > 0
     fan_out = max(1, int(possible.sum(axis=-1).max()))
     next_state = np.argsort(~possible, axis=-1, kind="stable")[..., :fan_out]
-    return next_state, np.take_along_axis(dense, next_state, axis=-1)
+    prob = np.take_along_axis(dense, next_state, axis=-1)
+    next_state = np.where(prob > 0, next_state, next_state[..., :1])
+    return next_state, prob
 
 
 def _game(
@@ -197,6 +203,7 @@ def _game(
     action_shape,
     action_labels=None,
     interaction=None,
+    stages=None,
     **fields,
 ):
     n_states, n_actions, fan_out = next_state.shape
@@ -206,7 +213,7 @@ def _game(
     linear = interaction is not None
     return cls(
         initial_distribution=float_array(mu0),
-        **fan_out_fields(next_state, prob),
+        **fan_out_fields(next_state, prob, stages),
         action_mask=jnp.ones((n_states, n_actions), bool),
         horizon=horizon,
         discount=1.0,
@@ -354,6 +361,15 @@ def make_crowd_motion(T, torus_l, torus_w, loc_change_freq, c, log_eps, p_still,
     x = (1 - p_still) / 4
     probs = np.broadcast_to([x, x, x, x, p_still], row_next.shape)
     next_state, prob = _table_from_moves(row_next * cols + col_next, probs, rows * cols)
+    # the same table as a move onto the grid with a border of one cell (no clipping yet), then the noise,
+    # clipped: the kernels then gather S x A + M x N values per step instead of S x A x N (kernels._staged)
+    landing = (r[:, None] + step[None, :, 0] + 1) * (cols + 2) + (w[:, None] + step[None, :, 1] + 1)  # (S, A)
+    cells, move = np.unique(landing, return_inverse=True)  # the M cells a move lands on
+    cell_r, cell_w = np.divmod(cells, cols + 2)
+    noise_row = np.clip(cell_r[:, None] - 1 + step[None, :, 0], 0, rows - 1)
+    noise_col = np.clip(cell_w[:, None] - 1 + step[None, :, 1], 0, cols - 1)
+    noise_probs = np.broadcast_to([x, x, x, x, p_still], noise_row.shape)[:, None, :]
+    noise_next, noise_prob = _table_from_moves((noise_row * cols + noise_col)[:, None, :], noise_probs, rows * cols)
     params = dict(
         T=T,
         torus_l=rows,
@@ -380,6 +396,7 @@ def make_crowd_motion(T, torus_l, torus_w, loc_change_freq, c, log_eps, p_still,
         crowd_weight=1.0,
         log_eps=log_eps,
         crowd_rule="shift",
+        stages=(move.reshape(landing.shape), noise_next[:, 0], noise_prob[:, 0]),
     )
 
 

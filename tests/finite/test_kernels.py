@@ -296,10 +296,18 @@ def test_forward_paths_agree_with_the_dense_equation(x64, to_sink, path):
         np.testing.assert_allclose(flow[t + 1], mu, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name, params", [("crowd_modelling_2d", dict(size=5, horizon=4)), ("crowd_modelling", {})])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("crowd_modelling_2d", dict(size=5, horizon=4)),
+        ("crowd_modelling", {}),
+        ("mfglib/crowd_motion", dict(torus_l=4, torus_w=3, T=2)),  # moves land on a grid with a border
+    ],
+)
 def test_staged_transitions_agree_with_the_table(x64, name, params):
-    """OpenSpiel's crowd games carry their transition as a move then a noise step (``game.stages``): the
-    kernels' two small gathers give the flows, values and exploitability of the full ``(S, A, K)`` table."""
+    """OpenSpiel's crowd games and MFGLib's crowd motion carry their transition as a move then a noise step
+    (``game.stages``): the kernels' two small gathers give the flows, values and exploitability of the full
+    ``(S, A, K)`` table."""
     staged = mfgtools.make_game(name, **params)
     assert staged.stages is not None
     flat = staged.replace(stages=None)
