@@ -829,8 +829,12 @@ class MFGLibRandomLinear(MFGLibGame):
 
     def transition(self, t, mu, joint):
         del t, mu
-        logits = kernels.small_matmul(self.p1, joint) + self.p2  # (s', s, a)
-        return jnp.moveaxis(jax.nn.softmax(logits, axis=0), 0, -1)
+        logits = jnp.moveaxis(kernels.small_matmul(self.p1, joint) + self.p2, 0, -1)  # (s, a, s')
+        if logits.shape[-1] > 16:
+            return jax.nn.softmax(logits, axis=-1)
+        # over a short last axis: unrolled maximum and sum, which fuse (a reduction is a call of its own on CPU)
+        e = jnp.exp(logits - kernels.max_last(logits)[..., None])
+        return e / kernels.sum_last(e)[..., None]
 
 
 @register_game(
