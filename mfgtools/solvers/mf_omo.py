@@ -40,7 +40,9 @@ with ``y`` permuted and negated, so the iterates' values and the scores agree. D
 weight the rewards ``gamma^t`` and a terminal reward enters the last decision's cost (the hat
 values follow: ``y_t = -gamma^t V*_t``); action masks keep ``L`` and ``z`` at zero on illegal
 actions. Games that declare no ``r_max`` (and no ``r_max`` setting) use the largest ``|c_L|`` at
-the start (1 if all are zero).
+the start (1 if all are zero). The parameterised hat start clips ``y / c_w`` to ``[-1, 1]`` before
+``arcsin`` (where MFGLib would start from NaN) and keeps MFGLib's extra slack entry
+``sum(z / c_z)``.
 """
 
 from __future__ import annotations
