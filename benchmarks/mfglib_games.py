@@ -13,7 +13,10 @@ at MFGLib's defaults, MFGLib's and mfgtools' exploitability of the uniform
 policy and after 10 OMD (``alpha = 1``) and 10 fictitious-play iterations,
 in float64, with their relative differences; ``--omi`` prints the same for
 MF-OMI-FBS (MFGLib's ``OccupationMeasureInclusion`` against our ``mf-omi-fbs``):
-MFGLib as shipped, then with its projection kept in float64 and OSQP at 1e-12.
+MFGLib as shipped, then with its projection kept in float64 and OSQP at 1e-12;
+``--omo`` prints MFGLib's ``MFOMO`` against our ``mf-omo`` on the test suite's
+cases (``MF_OMO`` in tests/games/test_mfglib_games.py: its recorded figures come
+from here).
 """
 
 from __future__ import annotations
@@ -92,6 +95,18 @@ def omi_run(env, iterations: int = 10, alpha: float = 1e-3, osqp_tol=None, float
         _, scores, _ = solver.solve(env, max_iter=iterations, atol=None, rtol=None)
     finally:
         omi.osqp_proj = shipped
+    return [float(x) for x in scores]
+
+
+def omo_run(env, iterations: int = 10, **settings) -> list[float]:
+    """MFGLib's ``MFOMO`` scores (entry ``k``: after ``k`` iterations), with ``settings`` named as
+    ``mf-omo``'s: ``optimizer`` (``"adam"``/``"sgd"``) and ``lr`` become MFGLib's optimizer dict."""
+    from mfglib.alg import MFOMO
+
+    kwargs = dict(settings)
+    name = {"adam": "Adam", "sgd": "SGD"}[kwargs.pop("optimizer", "adam")]
+    kwargs["optimizer"] = {"name": name, "config": {"lr": kwargs.pop("lr", 0.1)}}
+    _, scores, _ = MFOMO(**kwargs).solve(env, max_iter=iterations, atol=None, rtol=None)
     return [float(x) for x in scores]
 
 
@@ -175,10 +190,42 @@ def omi_agreement(alpha: float = 1e-3, iterations: int = 10):
         print(f"{_label(name, game)}: " + "; ".join(cells), flush=True)
 
 
+def omo_agreement(iterations: int = 10):
+    """Print MFGLib's MFOMO scores after ``iterations`` against ``mf-omo``'s, with the worst relative gap over
+    the run: the test suite's cases (``MF_OMO`` in tests/games/test_mfglib_games.py), then every game at its
+    CI size (``REFERENCE``) with MFGLib's defaults and with SGD (``lr = 0.01``)."""
+    import sys
+
+    import jax
+
+    import mfgtools
+
+    sys.path.insert(0, "tests/games")
+    from test_mfglib_games import MF_OMO, REFERENCE
+
+    jax.config.update("jax_enable_x64", True)
+    torch.set_default_dtype(torch.float64)
+    every = [(name, settings) for name, *_ in REFERENCE for settings in ({}, {"optimizer": "sgd", "lr": 0.01})]
+    for name, settings in [case[:2] for case in MF_OMO] + every:
+        params = next(case[1] for case in REFERENCE if case[0] == name)
+        env, game = pair(name, **params)
+        theirs = omo_run(env, iterations, **settings)
+        ours = mfgtools.solve(game, "mf-omo", iterations=iterations, progress=False, **settings)
+        scores = [float(x) for x in ours.metrics["exploitability"]]
+        worst = max(abs(o - t) / max(abs(t), 1e-12) for o, t in zip(scores, theirs))
+        print(
+            f"{_label(name, game)} {settings}: {theirs[-1]!r} / {scores[-1]!r} (worst of {iterations + 1}: "
+            f"{worst:.1e})",
+            flush=True,
+        )
+
+
 if __name__ == "__main__":
     import sys
 
-    if "--omi" in sys.argv:
+    if "--omo" in sys.argv:
+        omo_agreement()
+    elif "--omi" in sys.argv:
         omi_agreement(float(sys.argv[-1]) if sys.argv[-1] != "--omi" else 1e-3)
     else:
         agreement()

@@ -61,6 +61,8 @@ class MFGLibGame(FiniteGame):
       log_eps: ``eps`` of the crowd-aversion term.
       crowd_rule: ``"shift"`` or ``"clamp"`` (how ``eps`` floors ``mu``).
       state_shape, action_shape: MFGLib's ``S`` and ``A`` (flattened row-major here).
+      r_max: MFGLib's ``r_max``, the bound on ``|r|`` it declares for the environment (read by
+        ``mf-omo``, MFGLib's MFOMO, for the radii of its constraints).
     """
 
     base_reward: jax.Array
@@ -71,6 +73,7 @@ class MFGLibGame(FiniteGame):
     linear: bool = struct.field(pytree_node=False, default=False)
     state_shape: tuple = struct.field(pytree_node=False, default=())
     action_shape: tuple = struct.field(pytree_node=False, default=())
+    r_max: float | None = struct.field(pytree_node=False, default=None)
 
     def reward(self, t, mu):
         reward = self.base_reward[t]
@@ -277,6 +280,7 @@ def make_beach_bar(T, n, bar_loc, log_eps, p_still, mu0) -> MFGLibGame:
         state_shape=(n,),
         action_shape=(3,),
         action_labels=("left", "stay", "right"),
+        r_max=float(n),
         crowd_weight=1.0,
         log_eps=log_eps,
         crowd_rule="shift",
@@ -393,6 +397,7 @@ def make_crowd_motion(T, torus_l, torus_w, loc_change_freq, c, log_eps, p_still,
         state_shape=(rows, cols),
         action_shape=(5,),
         action_labels=("row+1", "row-1", "col+1", "col-1", "stay"),
+        r_max=c - math.log(log_eps),
         crowd_weight=1.0,
         log_eps=log_eps,
         crowd_rule="shift",
@@ -461,6 +466,7 @@ def make_building_evacuation(T, n_floor, floor_l, floor_w, log_eps, eta, evac_r,
         state_shape=shape,
         action_shape=(6,),
         action_labels=("right", "left", "up", "down", "downstairs", "upstairs"),
+        r_max=-eta * math.log(log_eps) + evac_r,
         crowd_weight=eta,
         log_eps=log_eps,
         crowd_rule="clamp",
@@ -500,6 +506,7 @@ def make_left_right(mu0) -> MFGLibGame:
         action_shape=(2,),
         action_labels=("left", "right"),
         interaction=interaction,
+        r_max=2.0,
     )
 
 
@@ -532,6 +539,7 @@ def make_rock_paper_scissors(T, mu0) -> MFGLibGame:
         action_shape=(3,),
         action_labels=("rock", "paper", "scissors"),
         interaction=interaction,
+        r_max=6.0,
     )
 
 
@@ -572,6 +580,7 @@ def make_susceptible_infected(T, mu0) -> MFGLibAffineTransitionGame:
         state_shape=(2,),
         action_shape=(2,),
         action_labels=("go out", "distance"),
+        r_max=1.5,
         transition_slope=float_array(slope),
         source=1,
     )
@@ -630,6 +639,7 @@ def make_linear_quadratic(T, el, m, sigma, delta, k, q, kappa, c_term, mu0) -> M
         q=q,
         kappa=kappa,
         c_term=c_term,
+        r_max=(0.5 * m**2 + 2 * q * m * el + 2 * kappa * el**2) * delta,
     )
     # the static table holds the transition at mu0 (what the tables show; the kernels call transition())
     return game.replace(transition_prob=game.transition(0, game.initial_distribution))
@@ -720,6 +730,7 @@ def make_conservative_treasure_hunting(T, n, r, c, mu0) -> MFGLibTreasureHunting
         action_shape=(n,),
         treasure=float_array(r),
         cost=float_array(np.concatenate([[0.0], c])),
+        r_max=float(r.max()),
     )
     return game
 
@@ -809,6 +820,12 @@ def make_equilibrium_price(T, s_inv, Q, H, d, e0, sigma, c, mu0) -> MFGLibEquili
         e0=e0,
         sigma=sigma,
         costs=costs,
+        r_max=(d / e0) ** (1 / sigma) * Q
+        + costs[0] * Q
+        + costs[1] * Q**2
+        + costs[2] * H
+        + (costs[2] + costs[3]) * Q
+        + costs[4] * s_inv,
     )
 
 
@@ -881,4 +898,5 @@ def make_random_linear(T, n, m, seed, mu0) -> MFGLibRandomLinear:
         r2=float_array(draw[1]),
         p1=float_array(draw[2]),
         p2=float_array(draw[3]),
+        r_max=2 * m,
     )

@@ -54,7 +54,8 @@ def frozen_model(game, d):
         t, mu_t, d_t = xs
         extra = (d_t,) if game.joint else ()
         prob = game.transition(t, mu_t, *extra)
-        return game.reward(t, mu_t, *extra), jnp.broadcast_to(prob, game.next_state.shape).astype(d.dtype)
+        reward = jnp.broadcast_to(game.reward(t, mu_t, *extra), d_t.shape)  # some games return (S, 1)
+        return reward, jnp.broadcast_to(prob, game.next_state.shape).astype(d.dtype)
 
     times = jnp.arange(game.horizon)
     rewards, probs = lax.map(at, (times, mu, d))
@@ -71,20 +72,22 @@ def linear_cost(game, rewards, probs, tables, last):
     return cost.at[-1].add(-(game.discount**game.horizon) * terminal)
 
 
+def flows(probs, tables, d):
+    """``A d`` ``(T, S)``, the flow constraints applied to ``d`` ``(T, S, A)`` (``A d = b``, ``b = (mu0, 0, ...,
+    0)``): entry ``(0, s)`` sums ``d_0(s, .)``, entry ``(t + 1, s')`` is ``sum_a d_{t+1}(s', a) - sum_{s,a}
+    P_t(s'|s,a) d_t(s, a)``, with the transitions ``probs`` and successors ``tables`` ``(T, S, A, K)``."""
+    n_states = d.shape[1]
+    pushed = jax.vmap(
+        lambda d_t, p_t, n_t: jax.ops.segment_sum((d_t[..., None] * p_t).reshape(-1), n_t.reshape(-1), n_states)
+    )(d[:-1], probs[:-1], tables[:-1])
+    return d.sum(-1).at[1:].add(-pushed)
+
+
 def flow_matrix(game, probs, tables):
-    """The flow constraints ``A`` ``(T S, T S A)`` (``b = (mu0, 0, ..., 0)``): row ``(0, s)`` sums
-    ``d_0(s, .)``, row ``(t + 1, s')`` is ``sum_a d_{t+1}(s', a) - sum_{s,a} P_t(s'|s,a) d_t(s, a)``."""
+    """The matrix ``A`` ``(T S, T S A)`` of :func:`flows`."""
     horizon, n_states, n_actions, _ = probs.shape
-
-    def apply(d):
-        pushed = jax.vmap(
-            lambda d_t, p_t, n_t: jax.ops.segment_sum((d_t[..., None] * p_t).reshape(-1), n_t.reshape(-1), n_states)
-        )(d[:-1], probs[:-1], tables[:-1])
-        out = d.sum(-1)
-        return out.at[1:].add(-pushed)
-
     zero = jnp.zeros((horizon, n_states, n_actions), probs.dtype)
-    return jax.jacfwd(apply)(zero).reshape(horizon * n_states, -1)
+    return jax.jacfwd(lambda d: flows(probs, tables, d))(zero).reshape(horizon * n_states, -1)
 
 
 def project_flows(matrix, rhs, mask, y, lam, tolerance, max_steps):

@@ -142,3 +142,22 @@ def test_mf_omi_fbs_matches_mfglib(name, params):
     tight = mfgtools.solve(game, "mf-omi-fbs", iterations=10, alpha=0.1, threshold=1e-11, progress=False)
     theirs = omi_run(env, alpha=0.1, osqp_tol=1e-12, float64=True)
     np.testing.assert_allclose(tight.metrics["exploitability"], theirs, rtol=1e-9, atol=1e-12)
+
+
+# MF-OMO: MFGLib's MFOMO against mf-omo on the recorded cases (MF_OMO in test_mfglib_games.py), every iteration
+def test_mf_omo_matches_mfglib():
+    import sys
+    from pathlib import Path
+
+    from test_mfglib_games import MF_OMO, REFERENCE
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    from mfglib_games import omo_run
+
+    for name, settings, recorded in MF_OMO:
+        params = next(case[1] for case in REFERENCE if case[0] == name)
+        theirs = omo_run(_environment(name, params), **settings)
+        assert theirs[10] == pytest.approx(recorded, rel=1e-12), (name, settings)  # the recorded figure is MFGLib's
+        game = mfgtools.make_game("mfglib/" + name, **params)
+        ours = mfgtools.solve(game, "mf-omo", iterations=10, progress=False, **settings)
+        np.testing.assert_allclose(ours.metrics["exploitability"], theirs, rtol=1e-6, err_msg=f"{name} {settings}")
