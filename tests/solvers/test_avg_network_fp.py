@@ -88,12 +88,18 @@ def test_the_buffer_samples_uniformly_from_the_samples_it_holds():
     np.testing.assert_allclose(counts[:5], 10_000, rtol=0.04)
 
 
+def _ignore(done, metrics):
+    pass
+
+
 @pytest.fixture(scope="module")
 def runs():
     game = mfgtools.make_game("crowd_modelling")
-    first = mfgtools.solve(game, "avg-network-fp", iterations=ITERATIONS, seed=0, progress=False, **SMALL)
-    again = mfgtools.solve(game, "avg-network-fp", iterations=ITERATIONS, seed=0, progress=False, **SMALL)
-    other = mfgtools.solve(game, "avg-network-fp", iterations=ITERATIONS, seed=1, progress=False, **SMALL)
+    # a callback makes the engine run chunk by chunk, as a checkpointed run does: one compiled program for all
+    chunked = dict(iterations=ITERATIONS, progress=False, callback=_ignore, **SMALL)
+    first = mfgtools.solve(game, "avg-network-fp", seed=0, **chunked)
+    again = mfgtools.solve(game, "avg-network-fp", seed=0, **chunked)
+    other = mfgtools.solve(game, "avg-network-fp", seed=1, **chunked)
     exact = mfgtools.solve(game, "fp", iterations=ITERATIONS, progress=False)
     return game, first, again, other, exact
 
@@ -109,7 +115,7 @@ def test_the_policy_is_a_distribution_over_the_legal_actions(runs):
     # policy puts no mass on them
     routing = mfgtools.make_game("dynamic_routing", max_num_time_step=4)
     solver = make_solver("avg-network-fp", hidden="8")
-    policy = np.asarray(solver.policy(routing, solver.init(routing, jax.random.PRNGKey(0))))
+    policy = np.asarray(jax.jit(lambda key: solver.policy(routing, solver.init(routing, key)))(jax.random.PRNGKey(0)))
     mask = np.broadcast_to(np.asarray(routing.action_mask), policy.shape)
     assert not mask.all() and (policy[~mask] == 0).all() and (policy[mask] > 0).all()
     np.testing.assert_allclose(policy.sum(-1), 1.0, atol=1e-6)
@@ -121,6 +127,27 @@ def test_a_seed_fixes_the_run(runs):
     np.testing.assert_array_equal(first.metrics["exploitability"], again.metrics["exploitability"])
     np.testing.assert_array_equal(first.metrics["loss"], again.metrics["loss"])
     assert not np.array_equal(first.policy, other.policy)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_to_the_same_result(runs, tmp_path):
+    """The reservoir, the optimiser's state and the keys travel in the checkpoint."""
+    game, first, *_ = runs
+    path = tmp_path / "run.ckpt"
+
+    def kill(done, _):
+        if done >= 3:
+            raise Stop
+
+    common = dict(iterations=ITERATIONS, seed=0, progress=False, checkpoint=path, **SMALL)
+    with pytest.raises(Stop):
+        mfgtools.solve(game, "avg-network-fp", checkpoint_every=1, callback=kill, **common)
+    resumed = mfgtools.solve(game, "avg-network-fp", resume=True, **common)
+    np.testing.assert_array_equal(resumed.policy, first.policy)
+    np.testing.assert_array_equal(resumed.metrics["exploitability"], first.metrics["exploitability"])
 
 
 def test_metrics_count_the_buffer_and_the_loss(runs):
