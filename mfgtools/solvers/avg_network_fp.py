@@ -40,7 +40,7 @@ and, for what it leaves to the caller, its example script's
 (``mfg_average_network_fp_jax.py``: 2 hidden layers of 128, 100 episodes and
 2,000 training steps per iteration); the script overrides some of the
 class's (reservoir 10^8, learning from 100 samples, clipping 100, ``tau = 10``).
-What differs from OpenSpiel (docs/peers.md): exact best responses only (the
+What differs from OpenSpiel (docs/algorithms.md): exact best responses only (the
 script trains DQN agents); mini-batches drawn with replacement (OpenSpiel:
 without); the cross-entropy over the legal actions only (OpenSpiel's softmax
 spans every action and is renormalised over the legal ones when acting); the
