@@ -142,6 +142,10 @@ TINY_SAMPLED = dict(n_agents=8, mixing_steps=2, td_steps=4)
 TINY_PPO = dict(n_envs=2, width=8, epochs=1, minibatches=1)
 
 
+# average-network fictitious play at a tiny budget (its defaults are OpenSpiel's)
+TINY_AVERAGE_NETWORK = dict(steps=3, batch_size=8, hidden="8", episodes=4, buffer_capacity=64, min_buffer_size=8)
+
+
 def tiny_instances(every: bool = False):
     """Every registered game in every mode it declares, at a tiny size (those in COVERED_ELSEWHERE only with
     ``every``, at their defaults unless TINY_GAMES sizes them)."""
@@ -168,4 +172,6 @@ def tiny_solver_params(solver_name: str, game) -> dict:
         return dict(TINY_PPO, policy_agents=8, policy_rollouts=2)
     if solver_name == "ippo":
         return dict(TINY_PPO)
+    if solver_name == "avg-network-fp":
+        return dict(TINY_AVERAGE_NETWORK)
     return {}

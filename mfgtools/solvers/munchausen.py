@@ -97,7 +97,10 @@ class Transitions:
 
 class QNetwork(nn.Module):
     """``Q(t, s, .)``: an MLP on ``[onehot(row), onehot(col), t/T]`` (or ``[onehot(s), t/T]``), plus
-    ``onehot(population)`` on multi-population grid games (``populations`` grids of ``grid_shape``)."""
+    ``onehot(population)`` on multi-population grid games (``populations`` grids of ``grid_shape``).
+
+    ``time_input="onehot"`` reads the time as ``onehot(t)`` instead of ``t/T`` (OpenSpiel's observation
+    of a time step, which the average network of ``avg-network-fp`` reads)."""
 
     n_actions: int
     hidden: Sequence[int]
@@ -105,13 +108,15 @@ class QNetwork(nn.Module):
     n_states: int
     grid_shape: tuple | None = None
     populations: int = 1
+    time_input: str = "fraction"  # "fraction" (t/T) or "onehot" (onehot(t))
 
     @nn.compact
     def __call__(self, t, s):
         width = self.hidden[0]
+        time_features = self.horizon if self.time_input == "onehot" else 1
         if self.grid_shape is not None:
             height, grid_width = self.grid_shape
-            fan_in = height + grid_width + 1 + (self.populations if self.populations > 1 else 0)
+            fan_in = height + grid_width + time_features + (self.populations if self.populations > 1 else 0)
             init = nn.initializers.normal(stddev=fan_in**-0.5)
             population, cell = jnp.divmod(s, height * grid_width)
             row, col = jnp.divmod(cell, grid_width)
@@ -120,14 +125,27 @@ class QNetwork(nn.Module):
             if self.populations > 1:
                 x = x + nn.Embed(self.populations, width, embedding_init=init, name="population")(population)
         else:
-            fan_in = self.n_states + 1
+            fan_in = self.n_states + time_features
             init = nn.initializers.normal(stddev=fan_in**-0.5)
             x = nn.Embed(self.n_states, width, embedding_init=init, name="state")(s)
-        time = (t / self.horizon).astype(x.dtype)[..., None]
-        x = nn.relu(x + nn.Dense(width, kernel_init=init, name="time")(time))
+        if self.time_input == "onehot":
+            # one row per time step: also the first layer's bias of a dense layer on the one-hot input
+            x = nn.relu(x + nn.Embed(self.horizon, width, embedding_init=init, name="time_step")(t))
+        else:
+            time = (t / self.horizon).astype(x.dtype)[..., None]
+            x = nn.relu(x + nn.Dense(width, kernel_init=init, name="time")(time))
         for size in self.hidden[1:]:
             x = nn.relu(nn.Dense(size)(x))
         return nn.Dense(self.n_actions)(x)
+
+
+def network_table(game, network: nn.Module, params) -> jax.Array:
+    """A network of ``(t, s)`` (:class:`QNetwork`) evaluated on every ``(t, s)`` of ``game``: ``(T, S, A)``
+    in the game's dtype."""
+    times = jnp.repeat(jnp.arange(game.horizon, dtype=jnp.int32), game.n_states)
+    states = jnp.tile(jnp.arange(game.n_states, dtype=jnp.int32), game.horizon)
+    out = network.apply(params, times, states)
+    return out.reshape(game.horizon, game.n_states, game.n_actions).astype(game.initial_distribution.dtype)
 
 
 def layer_widths(value, name: str) -> tuple:
@@ -182,10 +200,7 @@ class MunchausenLearner:
         """``Q(t, s, a)`` on every ``(t, s)``: ``(T, S, A)``."""
         if self.model == "tabular":
             return state["q"]
-        times = jnp.repeat(jnp.arange(game.horizon, dtype=jnp.int32), game.n_states)
-        states = jnp.tile(jnp.arange(game.n_states, dtype=jnp.int32), game.horizon)
-        q = self.network(game).apply(state["params"], times, states)
-        return q.reshape(game.horizon, game.n_states, game.n_actions).astype(game.initial_distribution.dtype)
+        return network_table(game, self.network(game), state["params"])
 
     def policy(self, game, q) -> jax.Array:
         """``softmax(Q / tau)`` over legal actions, ``(T, S, A)``."""
