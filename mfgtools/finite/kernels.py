@@ -204,12 +204,26 @@ def propagate(game: FiniteGame, t, mu: jax.Array, policy_t: jax.Array) -> jax.Ar
     return _propagate(game, t, mu, policy_t, game.incoming)
 
 
-def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
-    """:func:`propagate` through the given inverse table ``(S, J)``."""
+def reads_flow(game: FiniteGame) -> bool:
+    """Whether the game's successors or their probabilities depend on the population (then
+    :func:`step_model` differs from step to step and from iteration to iteration)."""
+    return game.dynamic_successors or type(game).transition is not FiniteGame.transition
+
+
+def step_model(game: FiniteGame, t, mu_t: jax.Array, policy_t=None):
+    """The transition of step ``t`` under ``mu_t``: ``(successors, probabilities)`` ``(S, A, K)`` each, the
+    successors ``None`` when static. A solver that runs a forward and a backward pass over one flow computes it
+    once in the forward pass (:func:`flow_into` with ``keep_model``) and hands it to :func:`continuations`."""
+    table = successors_at(game, t, mu_t) if game.dynamic_successors else None
+    return table, transition_at(game, t, mu_t, policy_t)
+
+
+def _propagate(game: FiniteGame, t, mu, policy_t, incoming, model=None):
+    """:func:`propagate` through the given inverse table ``(S, J)``; ``model``: :func:`step_model`'s, if known."""
     if _deterministic(game):
         mass = (mu[:, None] * policy_t).reshape(-1)
     else:
-        prob = transition_at(game, t, mu, policy_t)
+        prob = transition_at(game, t, mu, policy_t) if model is None else model[1]
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
     if _staged(game):  # move, then noise: two small gathers instead of one over S x J slots
         stages = game.stages
@@ -217,7 +231,8 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming):
         spread = (moved[:, None] * stages.noise_prob).reshape(-1)
         return _gather_sum(spread, stages.noise_incoming.astype(jnp.uint32))
     if game.dynamic_successors:  # no static inverse table: add each mass into its successor of this step
-        return jax.ops.segment_sum(mass, successors_at(game, t, mu).reshape(-1), num_segments=mu.shape[0])
+        table = successors_at(game, t, mu) if model is None else model[0]
+        return jax.ops.segment_sum(mass, table.reshape(-1), num_segments=mu.shape[0])
     slots = incoming.shape[1]
     if slots * mu.shape[0] > _SCATTER_PADDING * mass.shape[0]:
         # a few states with many predecessors (a sink, a crowded exit): the inverse table is mostly
@@ -238,20 +253,27 @@ def _gather_sum(mass: jax.Array, incoming: jax.Array) -> jax.Array:
     return total
 
 
-def flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array):
+def flow_into(game: FiniteGame, policy: jax.Array, buffer: jax.Array, keep_model: bool = False):
     """Mean field of ``policy`` as ``(mu_0 .. mu_{T-1})`` written in place into
-    ``buffer`` ``(T, S)``, and ``mu_T`` ``(S,)`` (solvers reuse one buffer)."""
+    ``buffer`` ``(T, S)``, and ``mu_T`` ``(S,)`` (solvers reuse one buffer).
+
+    ``keep_model``: also return every step's :func:`step_model` (stacked over time; ``None`` when the
+    transition does not read the population), for the backward pass over the same flow: games whose
+    transition reads ``mu_t`` (``random_linear``'s softmax, ``dynamic_routing``'s travel times) then compute
+    it once per step and iteration instead of in each pass."""
     incoming = game.incoming.astype(jnp.uint32)
+    keep = keep_model and reads_flow(game)
 
     def step(carry, xs):
         mu, rows = carry
         t, policy_t = xs
         rows = lax.dynamic_update_index_in_dim(rows, mu, t, 0)
-        return (_propagate(game, t, mu, policy_t, incoming), rows), None
+        model = step_model(game, t, mu, policy_t) if keep else None
+        return (_propagate(game, t, mu, policy_t, incoming, model), rows), model
 
     times = jnp.arange(game.horizon)
-    (last, flow), _ = lax.scan(step, (game.initial_distribution, buffer), (times, policy))
-    return flow, last
+    (last, flow), models = lax.scan(step, (game.initial_distribution, buffer), (times, policy))
+    return (flow, last, models) if keep_model else (flow, last)
 
 
 def mean_field(game: FiniteGame, policy: jax.Array) -> jax.Array:
@@ -273,12 +295,16 @@ def continuation(game: FiniteGame, t, mu_t: jax.Array, v_next: jax.Array, policy
     return continuations(game, t, mu_t, (v_next,), policy_t)[0]
 
 
-def continuations(game: FiniteGame, t, mu_t, values, policy_t=None):
-    """:func:`continuation` of several value vectors, sharing the table reads."""
+def continuations(game: FiniteGame, t, mu_t, values, policy_t=None, model=None):
+    """:func:`continuation` of several value vectors, sharing the table reads; ``model``: the step's
+    :func:`step_model` when the caller has it (None: computed here)."""
     if _staged(game):  # E[v] after the noise step, read at the cell each action moves to
         stages = game.stages
         move = stages.move.astype(jnp.uint32)
         return [_take(sum_last(stages.noise_prob * _take(v, stages.noise_next)), move) for v in values]
+    if model is not None:
+        table = game.next_state if model[0] is None else model[0]
+        return [sum_last(model[1] * _take(v, table)) for v in values]
     table = successors_at(game, t, mu_t)
     if _deterministic(game):
         successor = table[:, :, 0]

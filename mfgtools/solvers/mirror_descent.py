@@ -85,13 +85,15 @@ class OnlineMirrorDescent(FiniteSolver):
         lr = self.learning_rate
         openspiel = self.follows_openspiel(game)
         started = state.iteration > 0
-        flow, last = kernels.flow_into(game, state.policy, state.flow)
+        flow, last, models = kernels.flow_into(game, state.policy, state.flow, keep_model=True)
 
         def backward(carry, xs):
             v_pi, v_br, v_update, ys, pis, y_t, pi_t = carry
-            t, mu_t = xs
+            t, mu_t, model = xs
             # pi_t is still the policy of this iteration's flow (row t is rewritten below)
-            q_pi, q_br, later, v_update = self._backward_step(game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started)
+            q_pi, q_br, later, v_update = self._backward_step(
+                game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started, model
+            )
             y_new = y_t + lr * (later if openspiel else q_pi)
             # write row t in place, then read row t - 1 from the updated arrays (see above)
             # Re-centre each row on its best legal action: the softmax is unchanged and the
@@ -116,12 +118,13 @@ class OnlineMirrorDescent(FiniteSolver):
         ys, pis = state.cumulative, state.policy
         top = game.horizon - 1
         carry = (terminal, terminal, terminal, ys, pis, ys[top], pis[top])
-        (v_pi, v_br, _, ys, pis, _, _), _ = lax.scan(backward, carry, (jnp.arange(game.horizon), flow), reverse=True)
+        times = jnp.arange(game.horizon)
+        (v_pi, v_br, _, ys, pis, _, _), _ = lax.scan(backward, carry, (times, flow, models), reverse=True)
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
         new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics
 
-    def _backward_step(self, game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started):
+    def _backward_step(self, game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started, model=None):
         """What both orders of :meth:`step` compute at time ``t`` from the values at ``t + 1``:
         ``(Q^pi_t, Q*_t, later, V^update_t)`` ``(S, A), (S, A), (S, A) or None, (S,)``.
 
@@ -132,7 +135,7 @@ class OnlineMirrorDescent(FiniteSolver):
         reward = kernels.reward_at(game, t, mu_t, pi_t)
         openspiel = self.follows_openspiel(game)
         values = (v_pi, v_br, v_update) if openspiel else (v_pi, v_br)
-        c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t)
+        c_pi, c_br, *c_update = kernels.continuations(game, t, mu_t, values, pi_t, model)
         q_pi = reward + game.discount * c_pi
         q_br = reward + game.discount * c_br
         if not openspiel:
@@ -150,27 +153,32 @@ class OnlineMirrorDescent(FiniteSolver):
         openspiel = self.follows_openspiel(game)
         started = state.iteration > 0
         pis, ys = state.policy, state.cumulative
-        flow, last = kernels.flow_into(game, pis, state.flow)
+        flow, last, models = kernels.flow_into(game, pis, state.flow, keep_model=True)
         times = jnp.arange(game.horizon)
 
         def backward(carry, xs):
             v_pi, v_br, v_update = carry
-            t, mu_t, pi_t, y_t = xs
+            t, mu_t, pi_t, y_t, model = xs
             kept = v_update if openspiel else v_pi  # V_{t+1}, which the update of row t reads
-            q_pi, q_br, _, v_update = self._backward_step(game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started)
+            q_pi, q_br, _, v_update = self._backward_step(
+                game, t, mu_t, pi_t, y_t, v_pi, v_br, v_update, started, model
+            )
             return (kernels.sum_last(pi_t * q_pi), kernels.masked_max(game, q_br), v_update), kept
 
         terminal = game.terminal_reward(last)
         (v_pi, v_br, _), kept = lax.scan(
-            backward, (terminal, terminal, terminal), (times, flow, pis, ys if openspiel else times), reverse=True
+            backward,
+            (terminal, terminal, terminal),
+            (times, flow, pis, ys if openspiel else times, models),
+            reverse=True,
         )
 
-        def row(t, mu_t, pi_t, y_t, v_next):
-            later = game.discount * kernels.continuations(game, t, mu_t, (v_next,), pi_t)[0]
+        def row(t, mu_t, pi_t, y_t, v_next, model):
+            later = game.discount * kernels.continuations(game, t, mu_t, (v_next,), pi_t, model)[0]
             y_new = y_t + lr * (later if openspiel else kernels.reward_at(game, t, mu_t, pi_t) + later)
             return y_new
 
-        ys, pis = jax.vmap(lambda y: _softmax(game, y))(jax.vmap(row)(times, flow, pis, ys, kept))
+        ys, pis = jax.vmap(lambda y: _softmax(game, y))(jax.vmap(row)(times, flow, pis, ys, kept, models))
         metrics = {"exploitability": kernels.gap_at_start(game, v_br, v_pi)}
         new_state = MirrorDescentState(cumulative=ys, flow=flow, iteration=state.iteration + 1, policy=pis)
         return new_state, metrics
