@@ -33,6 +33,20 @@ netCDF and a PNG figure.
     range of the last ten iterations of every curve.
 
     python benchmarks/evaluate_offline.py --convergence --iterations 100 --out docs/offline
+
+``--mixtures``
+    The paper's dataset study (issue 15): ``--count`` random mixtures of the
+    task's random, intermediate and expert datasets drawn as the official
+    ``mix_datasets`` draws them (from each base dataset a uniformly random
+    fraction of its episodes, without replacement; then a size drawn from
+    200 ... 50,000 episodes, capped at what was drawn, again without
+    replacement), each learned with every CQL weight of ``--cql`` (one
+    vmapped program per mixture: :func:`mfgtools.sweep`). Writes
+    ``mixtures.{md,csv,nc,png}``: per mixture its counts, coverage and
+    trajectory quality, per CQL weight the final and best exploitability,
+    and the CQL weight x coverage figure.
+
+    python benchmarks/evaluate_offline.py --mixtures --tasks navigation --count 100 --cql 0,1,3,10 --iterations 100
 """
 
 from __future__ import annotations
@@ -93,6 +107,9 @@ def main(argv=None) -> int:
     mode.add_argument("--shipped", action="store_true", help="the shipped datasets (default)")
     mode.add_argument("--sweep", action="store_true", help="collected datasets of several sizes")
     mode.add_argument("--convergence", action="store_true", help="last iterate against averages (issue 15)")
+    mode.add_argument("--mixtures", action="store_true", help="random mixtures x CQL weight (the paper's study)")
+    parser.add_argument("--count", type=int, default=100, help="mixtures: how many to draw")
+    parser.add_argument("--cql", default="0,1,3,10", help="mixtures: CQL weights (official scale)")
     parser.add_argument("--models", default="mlp,tabular", help="convergence: learners to compare")
     parser.add_argument("--sizes", default="200,1000,5000", help="sweep: episodes per dataset")
     parser.add_argument("--tasks", default="exploration,navigation")
@@ -121,6 +138,8 @@ def main(argv=None) -> int:
     iterations = 2 if args.quick else args.iterations
     if args.convergence:
         return convergence(args, params, iterations)
+    if args.mixtures:
+        return mixtures(args, params, iterations)
     tasks = [t for t in args.tasks.split(",") if t]
     qualities = [q for q in args.qualities.split(",") if q]
     study = "sweep" if args.sweep else "shipped"
@@ -247,6 +266,27 @@ def plot(path, rows, curves, online, study):
     plt.close(figure)
 
 
+def style_axis(axis, title: str, xlabel: str, ylabel: str, legend_size: int) -> None:
+    """Log-scale exploitability axis with a grid and a legend (the studies' figures)."""
+    axis.set_yscale("log")
+    axis.set_title(title, fontsize=10)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=legend_size)
+
+
+def save_figure(figure, path) -> None:
+    """Write the figure as PNG atomically and close it."""
+    import matplotlib.pyplot as plt
+
+    from mfgtools.results import atomic_write
+
+    figure.tight_layout()
+    atomic_write(str(path), lambda p: figure.savefig(p, dpi=110, format="png"))
+    plt.close(figure)
+
+
 CONVERGENCE_CASES = (("exploration", "expert"), ("navigation", "intermediate"))
 CONVERGENCE_VARIANTS = {  # label: Off-MMD parameters
     "last iterate (paper)": {"average": "none"},
@@ -331,16 +371,143 @@ def convergence(args, params, iterations) -> int:
             if label.startswith(f"{task}/{quality}/{model}/"):
                 variant = label.rsplit("/", 1)[1]
                 axis.plot(curve, lw=2.0 if "average" in variant else 1.2, label=f"{variant}: final {curve[-1]:.3g}")
-        axis.set_yscale("log")
-        axis.set_title(f"{task}, {quality} data, {model}", fontsize=10)
-        axis.set_xlabel("Off-MMD iteration")
-        axis.set_ylabel("exact exploitability (clean)")
-        axis.grid(alpha=0.3, which="both")
-        axis.legend(fontsize=7)
-    figure.tight_layout()
-    atomic_write(str(out / "convergence.png"), lambda p: figure.savefig(p, dpi=110, format="png"))
-    plt.close(figure)
+        style_axis(axis, f"{task}, {quality} data, {model}", "Off-MMD iteration", "exact exploitability (clean)", 7)
+    save_figure(figure, out / "convergence.png")
     print(text + f"wrote {out}/convergence.{{md,nc,png}}")
+    return 0
+
+
+MIXTURE_SIZES = (200, 400, 500, 750, 1000, 2000, 3000, 5000, 10000, 20000, 50000)  # the official draw's sizes
+
+
+def draw_mixtures(bases, count: int, seed: int):
+    """``count`` mixtures of the ``bases`` as the official ``mix_datasets`` draws them.
+
+    Each takes from every base dataset ``floor(u * n)`` of its ``n`` episodes (``u`` uniform on [0, 1),
+    without replacement), then keeps ``min(size, drawn)`` of them, ``size`` uniform among
+    :data:`MIXTURE_SIZES`. Returns ``[(counts per base, episodes kept, OfflineDataset), ...]``; the episodes kept
+    come from each base in proportion to its count (a draw without replacement from the pool).
+    """
+    from mfgtools.offline import mix_datasets
+
+    rng = np.random.default_rng(seed)
+    drawn = []
+    for index in range(count):
+        counts = [int(rng.uniform() * base.n_episodes) for base in bases]
+        if sum(counts) == 0:  # the official draw would give an empty dataset; keep one episode of the first
+            counts[0] = 1
+        pool = mix_datasets(bases, counts, seed=int(rng.integers(2**31)))
+        size = min(int(rng.choice(MIXTURE_SIZES)), pool.n_episodes)
+        text = f"mixture {index}: " + " + ".join(f"{c} x {b.description}" for c, b in zip(counts, bases))
+        mixture = mix_datasets([pool], [size], seed=int(rng.integers(2**31)), description=f"{text}; {size} kept")
+        drawn.append((counts, size, mixture))
+    return drawn
+
+
+def mixtures(args, params, iterations) -> int:
+    """The mixture study: every drawn mixture learned with every CQL weight (one sweep per mixture)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    import mfgtools
+    from mfgtools.offline import dataset_metrics, reference_values, shipped_dataset
+    from mfgtools.results import atomic_write, save_dataset
+
+    out = Path(_common.output_folder(args))
+    weights = [float(w) for w in args.cql.split(",") if w]
+    count = 2 if args.quick else args.count
+    qualities = ("random", "intermediate", "expert")
+    print(f"# Off-MMD mixture study: {count} mixtures, CQL {weights}, {iterations} iterations, params {params}")
+    print(f"# machine: {_common.machine()}")
+    rows, curves = [], []
+    for task in [t for t in args.tasks.split(",") if t]:
+        game = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        bases = [shipped_dataset(game, quality) for quality in qualities]
+        references = reference_values(game, expert_policy=np.asarray(bases[-1].behaviour_policy))
+        for index, (counts, size, dataset) in enumerate(draw_mixtures(bases, count, args.seed)):
+            metrics = dataset_metrics(dataset, references=references)
+            started = time.perf_counter()
+            swept = mfgtools.sweep(
+                game,
+                "off-mmd",
+                grid={"cql": weights},
+                seeds=args.seed,
+                iterations=iterations,
+                progress=False,
+                solver_params={**params, "dataset": dataset},
+            )
+            seconds = time.perf_counter() - started
+            curve = np.asarray(swept["exploitability"]).reshape(len(weights), iterations + 1)
+            paper = np.asarray(swept["paper_exploitability"]).reshape(len(weights), iterations + 1)
+            for weight, run, score in zip(weights, curve, paper):
+                rows.append(
+                    {
+                        "task": task,
+                        "mixture": index,
+                        "random": counts[0],
+                        "intermediate": counts[1],
+                        "expert": counts[2],
+                        "episodes": size,
+                        "state_coverage": metrics["state_coverage"],
+                        "state_action_coverage": metrics["state_action_coverage"],
+                        "trajectory_quality": metrics["trajectory_quality"],
+                        "cql": weight,
+                        "final_exploitability": float(run[-1]),
+                        "final_paper_score": float(score[-1]),
+                        "best_exploitability": float(np.nanmin(run)),
+                    }
+                )
+                curves.append(run)
+            finals = ", ".join(f"cql {w:g}: {r[-1]:.4g}" for w, r in zip(weights, curve))
+            print(
+                f"{task} mixture {index:3d} counts {counts} kept {size:5d} coverage "
+                f"{metrics['state_action_coverage']:.3f} quality {metrics['trajectory_quality']:.2f} | {finals} "
+                f"[{seconds:.0f} s]",
+                flush=True,
+            )
+    columns = list(rows[0])
+
+    def cell(value):
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    table = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    table += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
+    text = "\n".join(table) + "\n"
+    atomic_write(out / "mixtures.md", lambda p: Path(p).write_text(text))
+    csv = ",".join(columns) + "\n" + "".join(",".join(cell(r[c]) for c in columns) + "\n" for r in rows)
+    atomic_write(out / "mixtures.csv", lambda p: Path(p).write_text(csv))
+    data = xr.Dataset(
+        {"exploitability": (("run", "iteration"), np.stack(curves))},
+        coords={
+            "run": np.arange(len(rows)),
+            "iteration": np.arange(iterations + 1),
+            **{c: ("run", np.asarray([row[c] for row in rows])) for c in columns},
+        },
+        attrs={"study": "mixtures", "params": repr(params)},
+    )
+    save_dataset(data, str(out / "mixtures.nc"))
+    tasks = list(dict.fromkeys(row["task"] for row in rows))
+    figure, axes = plt.subplots(1, len(tasks), figsize=(6.5 * len(tasks), 4.5), squeeze=False)
+    for axis, task in zip(axes[0], tasks):
+        for weight in weights:
+            chosen = sorted(
+                (row["state_action_coverage"], row["final_exploitability"])
+                for row in rows
+                if row["task"] == task and row["cql"] == weight
+            )
+            axis.plot(*zip(*chosen), "o-", ms=4, label=f"CQL weight {weight:g}")
+        style_axis(
+            axis,
+            f"four rooms {task}: {count} random mixtures",
+            "state-action coverage of the mixture",
+            f"exploitability after {iterations} iterations",
+            8,
+        )
+    save_figure(figure, out / "mixtures.png")
+    print(text + f"wrote {out}/mixtures.{{md,csv,nc,png}}")
     return 0
 
 

@@ -86,3 +86,23 @@ def test_device_suite_script_is_valid_bash_and_names_existing_benchmarks():
         "bench_latency.py",
     }
     assert all((REPO / "benchmarks" / name).is_file() for name in benchmarks)
+
+
+def test_mixtures_are_drawn_as_the_official_study_draws_them(common):
+    """Counts are fractions of each base, the size one of the official sizes capped at the pool, episodes exact."""
+    import evaluate_offline
+
+    import mfgtools
+    from mfgtools.offline import shipped_dataset
+
+    game = mfgtools.make_game("crowd", map="four_rooms", task="exploration")
+    bases = [shipped_dataset(game, quality) for quality in ("random", "intermediate", "expert")]
+    drawn = evaluate_offline.draw_mixtures(bases, 6, seed=3)
+    assert len(drawn) == 6
+    for counts, size, mixture in drawn:
+        assert all(0 <= c < base.n_episodes for c, base in zip(counts, bases)) and sum(counts) > 0
+        assert size == min(size, sum(counts)) and (size in evaluate_offline.MIXTURE_SIZES or size == sum(counts))
+        assert mixture.n_episodes == size and mixture.game == game.name
+    again = evaluate_offline.draw_mixtures(bases, 6, seed=3)
+    assert [(c, s) for c, s, _ in again] == [(c, s) for c, s, _ in drawn]
+    assert [(c, s) for c, s, _ in evaluate_offline.draw_mixtures(bases, 6, seed=4)] != [(c, s) for c, s, _ in drawn]
