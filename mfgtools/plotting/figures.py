@@ -85,7 +85,10 @@ def run_title(data) -> str:
     if "iterations" in attrs:
         parts.append(f"{int(attrs['iterations'])} iterations")
     if "exploitability" in dataset and dataset["exploitability"].size:
-        parts.append(f"final exploitability {float(dataset['exploitability'].values[-1]):.3g}")
+        final = f"final exploitability {float(dataset['exploitability'].values[-1]):.3g}"
+        if "paper_exploitability" in dataset and dataset["paper_exploitability"].size:
+            final += f" (paper's score {float(dataset['paper_exploitability'].values[-1]):.3g})"
+        parts.append(final)
     elif "return" in dataset and dataset["return"].size:
         parts.append(f"final return {float(dataset['return'].values[-1]):.3g} ({int(attrs.get('n_agents', 0))} agents)")
     return game_line + "\n" + "  |  ".join(parts)
@@ -248,6 +251,9 @@ def _describe_run(ax, dataset) -> None:
         best = best_iteration(dataset)
         if best is not None:
             lines.append(f"lowest {values[best]:.3g} at iteration {best}")
+    if "paper_exploitability" in dataset and dataset["paper_exploitability"].size:
+        paper = np.asarray(dataset["paper_exploitability"].values, dtype=np.float64)
+        lines.append(f"paper's score {paper[0]:.3g} -> {paper[-1]:.3g}")
     if "wall_time_s" in attrs:
         lines.append(f"solve time {float(attrs['wall_time_s']):.1f} s, seed {attrs.get('seed', '?')}")
     params = dataset_params(dataset, "game_params")

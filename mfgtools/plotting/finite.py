@@ -276,6 +276,7 @@ def plot_exploitability(
     annotate: bool | None = None,
     references: bool = True,
     mark_best: bool = True,
+    paper_score: bool = True,
     **line_kwargs,
 ):
     """Exploitability of the policy after each iteration (entry 0: the initial policy).
@@ -290,7 +291,9 @@ def plot_exploitability(
     know it), and the equilibrium's 0 (on a linear axis; a log axis cannot show
     it). ``mark_best``: a star on the iterate of lowest exploitability (attribute
     ``best_iteration`` when the run kept it, else the curve's minimum), when it
-    is not the last one.
+    is not the last one. ``paper_score``: Off-MMD and D-MOMD runs also carry the official code's score
+    (``paper_exploitability``: discount 0.99, greedy value at ``t = 0``); it is drawn dashed in the
+    curve's colour.
 
     Args:
       data: Result, Dataset or path; needs the ``exploitability`` ``(iteration,)`` variable.
@@ -321,6 +324,18 @@ def plot_exploitability(
         final = f"final {values[-1]:.3g}" if np.isfinite(values[-1]) else "final: not finite"
         label = final if label is None else f"{label} ({final})"
     (curve,) = ax.plot(iterations, values, label=label, **line_kwargs)
+    if paper_score and "paper_exploitability" in dataset:
+        paper = np.asarray(dataset["paper_exploitability"].values, dtype=np.float64)
+        final = f"final {paper[-1]:.3g}" if np.isfinite(paper[-1]) else "final: not finite"
+        ax.plot(
+            iterations,
+            paper,
+            "--",
+            color=curve.get_color(),
+            linewidth=1.0,
+            label=f"paper's score, discount 0.99, greedy V(t = 0) ({final})",
+        )
+        label = label or "exploitability"
     best = best_iteration(dataset)
     if mark_best and best is not None and best != len(values) - 1:
         ax.plot(

@@ -204,6 +204,20 @@ def test_exploitability_best_iteration_attribute_and_linear_references():
     assert not any(label.startswith("lowest") for label in labels)  # the last iterate is the best
 
 
+def test_offline_runs_show_the_papers_score_beside_the_clean_one(tmp_path):
+    """An Off-MMD run's paper score (discount 0.99, greedy V at t = 0) is drawn dashed in the curve's colour,
+    its final value in the legend, and the run's figure names it in the title and the facts."""
+    result = _curve_result([300.0, 80.0, 60.0], solver="off-mmd")
+    result.metrics["paper_exploitability"] = np.asarray([250.0, 70.0, 44.0])
+    ax = plotting.plot_exploitability(result)
+    clean, paper = _curves(ax)
+    np.testing.assert_allclose(paper.get_ydata(), [250.0, 70.0, 44.0])
+    assert paper.get_linestyle() == "--" and paper.get_color() == clean.get_color()
+    assert "paper's score" in paper.get_label() and "final 44" in paper.get_label()
+    assert len(_curves(plotting.plot_exploitability(result, paper_score=False))) == 1
+    assert "paper's score 44" in plotting.figures.run_title(result)
+
+
 def test_exploitability_axis_is_linear_with_nonpositive_values(grid_result):
     dataset = grid_result.to_xarray()
     dataset["exploitability"][-1] = 0.0
