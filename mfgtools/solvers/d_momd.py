@@ -96,7 +96,8 @@ class ReplayBuffer:
 @struct.dataclass
 class OfficialPlay:
     """The carry of one official iteration: the trained network and its Adam state, the target network,
-    the buffer, the environments' states ``(n_envs,)`` and the sums of the losses over the updates made."""
+    the buffer, the environments' states ``(n_envs,)``, the sums of the losses over the updates made and the
+    counts of updates and target refreshes."""
 
     params: dict
     opt_state: tuple
@@ -106,6 +107,7 @@ class OfficialPlay:
     td_sum: jax.Array
     cql_sum: jax.Array
     updates: jax.Array
+    refreshes: jax.Array
 
 
 def linear_epsilon(env_steps, start: float, end: float, anneal_steps: int):
@@ -167,6 +169,18 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
         }
         mode = {"episodes": self.episodes} if self.collection == "episodes" else official
         return {"collection": self.collection, **mode, **self.learner_settings()}
+
+    def schedule(self, env_steps, buffered):
+        """What the round of play starting after ``env_steps`` environment steps (counted across iterations)
+        does, with ``buffered`` transitions in the buffer once it has played: ``(epsilon, update, refresh)``
+        (as ``online_mirror_descent.update``: the update and the refresh test the count before the round)."""
+        epsilon = linear_epsilon(env_steps, self.epsilon_start, self.epsilon_end, self.epsilon_steps)
+        update = (
+            (buffered >= self.learner.batch_size)
+            & (env_steps >= self.training_starts)
+            & (env_steps % self.update_interval == 0)
+        )
+        return epsilon, update, env_steps % self.target_interval == 0
 
     @property
     def rounds(self) -> int:
@@ -257,24 +271,20 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
             act_key, sample_key, reset_key = jax.random.split(round_key, 3)
             env_steps = steps_before + index * n_envs
             t = index % horizon  # the environments are reset together and episodes all last T steps
-            epsilon = linear_epsilon(env_steps, self.epsilon_start, self.epsilon_end, self.epsilon_steps)
+            epsilon, _, _ = self.schedule(env_steps, 0)
             times = jnp.full((n_envs,), t, jnp.int32)
             probs = epsilon_greedy(network.apply(play.params, times, play.env_states), legal[play.env_states], epsilon)
             actions, _, successors, _ = agents_step(game, t, play.env_states, probs, flow[t], act_key)
             done = (t == horizon - 1).astype(jnp.result_type(float))
             rows = Transitions(times, play.env_states, actions, successors, jnp.full((n_envs,), done))
             play = play.replace(buffer=play.buffer.add(rows))
-            ready = (
-                (play.buffer.count >= batch_size)
-                & (env_steps >= self.training_starts)
-                & (env_steps % self.update_interval == 0)
-            )
+            _, ready, refresh = self.schedule(env_steps, play.buffer.count)
             play = lax.cond(ready, update, lambda p, _: p, play, sample_key)
-            refresh = env_steps % self.target_interval == 0
             target = jax.tree.map(lambda new, old: jnp.where(refresh, new, old), play.params, play.target_params)
             restart = reset(reset_key)
             env_states = jnp.where(t == horizon - 1, restart, successors)
-            return play.replace(target_params=target, env_states=env_states), epsilon
+            play = play.replace(target_params=target, env_states=env_states, refreshes=play.refreshes + refresh)
+            return play, epsilon
 
         def reset(reset_key):
             return jax.random.categorical(reset_key, jnp.log(game.initial_distribution), shape=(n_envs,)).astype(
@@ -293,6 +303,7 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
             td_sum=zero,
             cql_sum=zero,
             updates=jnp.zeros((), jnp.int32),
+            refreshes=jnp.zeros((), jnp.int32),
         )
         indices = jnp.arange(self.rounds, dtype=jnp.int32)
         play, epsilons = lax.scan(round_of_play, play, (indices, jax.random.split(play_key, self.rounds)))
@@ -301,8 +312,11 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
             "exploitability": kernels.exploitability(game, policy, flow=flow),
             "td_loss": play.td_sum / made,
             "cql_loss": play.cql_sum / made,
-            "updates": play.updates,
+            # counts as floats: the metrics' rows are floats (NaN where undefined)
+            "updates": play.updates.astype(jnp.float32),
+            "target_refreshes": play.refreshes.astype(jnp.float32),
             "epsilon": epsilons[-1],
+            "buffered": play.buffer.count.astype(jnp.float32),
         }
         fitted = {"params": play.params, "opt_state": play.opt_state}
         return MunchausenState(iteration=state.iteration + 1, learner=fitted), metrics
