@@ -146,3 +146,12 @@ def test_official_parameters_are_validated(game):
     ]:
         with pytest.raises(MFGError, match=message):
             mfgtools.solve(game, "d-momd", iterations=1, **params)
+
+
+def test_official_iterations_never_retrace(game, run):
+    count = solvers.TRACE_COUNT["OnlineMunchausenMirrorDescent"]
+    again = mfgtools.solve(game, "d-momd", iterations=4, tau=1.0, **TINY)
+    assert solvers.TRACE_COUNT["OnlineMunchausenMirrorDescent"] == count
+    # the same seed gives the same run
+    np.testing.assert_array_equal(np.asarray(again.metrics["updates"]), np.asarray(run.metrics["updates"]))
+    np.testing.assert_allclose(np.asarray(again.policy), np.asarray(run.policy), rtol=1e-6)
