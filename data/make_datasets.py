@@ -9,6 +9,22 @@ conventions), at three behaviour qualities:
   exploitability about 0.07), our own equilibrium;
 - ``intermediate``: the mixture 0.5 * expert + 0.5 * uniform.
 
+``--recipe paper`` follows the Off-MMD paper instead (issue 15): our D-MOMD
+trained as the official online learner (``d-momd -p collection=official``,
+official settings, ``PAPER_ITERATIONS`` iterations from seed ``SEED``), the
+exact exploitability of every checkpoint's policy ``softmax(Q_k / 20)``
+recorded, and
+
+- ``expert`` / ``intermediate``: the checkpoint whose exploitability is nearest
+  the paper's behaviour checkpoints (``PAPER_EXPLOITABILITY``: 19.6 and 90.8 on
+  exploration, 311 and 1133 on navigation; the official repository ships those
+  checkpoints but states no rule for picking them), played at temperature 20;
+- ``random``: the uniform policy.
+
+It writes, besides the datasets, ``paper-<task>-checkpoints.npz`` (every
+checkpoint's policy table and exploitability) and ``paper-<task>.json`` (the
+curve, the choice and the training time) to ``--out``, which it requires.
+
 Each file holds 1000 episodes of one population of 1000 agents playing the
 behaviour policy (the N-agent simulator), seed ``SEED + index`` in the order
 above. The behaviour table is stored in the file as metadata. The same
@@ -17,6 +33,7 @@ arrays with the files instead of writing them.
 
     python data/make_datasets.py            # writes mfgtools/offline/data/crowd-four_rooms-*.nc
     python data/make_datasets.py --check    # regenerates and compares
+    python data/make_datasets.py --recipe paper --out /work/exp/datasets   # the paper's recipe
 """
 
 from __future__ import annotations
@@ -33,6 +50,14 @@ TASKS = ("exploration", "navigation")
 QUALITIES = ("random", "intermediate", "expert")
 EXPERT_ITERATIONS = 1000
 MIXTURE = 0.5
+RECIPES = ("omd", "paper")
+PAPER_ITERATIONS = 100  # the official train.yaml's num_iterations
+PAPER_TEMPERATURE = 20.0  # collect_dataset.py's POLICY_TEMPERATURE (and the learner's tau)
+# exact exploitability (our scale) of the official behaviour checkpoints (issue 15)
+PAPER_EXPLOITABILITY = {
+    "exploration": {"expert": 19.6, "intermediate": 90.8},
+    "navigation": {"expert": 311.0, "intermediate": 1133.0},
+}
 # the package-data folder of mfgtools.offline (what a wheel ships), in this source tree
 FOLDER = Path(__file__).resolve().parents[1] / "mfgtools" / "offline" / "data"
 
@@ -49,19 +74,24 @@ def behaviour_policy(game, quality: str, expert=None) -> np.ndarray:
     return expert if quality == "expert" else mixed_policy(game, expert, MIXTURE)
 
 
-def build(task: str, quality: str, seed: int = SEED, episodes: int = EPISODES, expert=None):
-    """The dataset of ``task`` at ``quality`` (an :class:`~mfgtools.offline.OfflineDataset`)."""
+def build(task: str, quality: str, seed: int = SEED, episodes: int = EPISODES, expert=None, behaviour=None):
+    """The dataset of ``task`` at ``quality`` (an :class:`~mfgtools.offline.OfflineDataset`).
+
+    ``behaviour``: ``(policy, text)`` to play instead of the OMD recipe's policy (the paper recipe)."""
     import mfgtools
     from mfgtools.offline import collect_dataset
 
     game = mfgtools.make_game("crowd", map="four_rooms", task=task)
     index = TASKS.index(task) * len(QUALITIES) + QUALITIES.index(quality)
-    policy = behaviour_policy(game, quality, expert)
-    text = {
-        "random": "uniform policy",
-        "expert": f"OMD, {EXPERT_ITERATIONS} iterations",
-        "intermediate": f"{MIXTURE} * OMD {EXPERT_ITERATIONS} + {1 - MIXTURE} * uniform",
-    }[quality]
+    if behaviour is not None:
+        policy, text = behaviour
+    else:
+        policy = behaviour_policy(game, quality, expert)
+        text = {
+            "random": "uniform policy",
+            "expert": f"OMD, {EXPERT_ITERATIONS} iterations",
+            "intermediate": f"{MIXTURE} * OMD {EXPERT_ITERATIONS} + {1 - MIXTURE} * uniform",
+        }[quality]
     return game, collect_dataset(
         game,
         policy,
@@ -72,19 +102,114 @@ def build(task: str, quality: str, seed: int = SEED, episodes: int = EPISODES, e
     )
 
 
+def train_checkpoints(game, iterations: int = PAPER_ITERATIONS, seed: int = SEED):
+    """Official D-MOMD on ``game``: the policies ``softmax(Q_k / 20)`` of the checkpoints ``k = 0..iterations``
+    ``(K+1, T, S, A)``, their exact exploitabilities ``(K+1,)`` and the training time in seconds (one
+    compiled iteration, checkpoint ``k`` is the network after ``k`` iterations, as the official
+    ``checkpoints/00k.pkl``)."""
+    import time
+
+    import jax
+
+    import mfgtools
+    from mfgtools import solvers
+
+    solver = solvers.make_solver("d-momd", collection="official", tau=PAPER_TEMPERATURE)
+    solver.check(game)
+    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    state = solver.init(game, init_key)
+    iterate = jax.jit(lambda state, key: solver.step(game, state, key))
+    policies = [np.asarray(solver.policy(game, state))]
+    start = time.perf_counter()
+    for k in range(iterations):
+        state, _ = iterate(state, jax.random.fold_in(run_key, k))
+        policies.append(np.asarray(solver.policy(game, state)))
+        print(f"  iteration {k + 1}/{iterations} ({time.perf_counter() - start:.0f} s)", flush=True)
+    seconds = time.perf_counter() - start
+    exploitability = np.array([float(mfgtools.exploitability(game, policy)) for policy in policies])
+    return np.stack(policies), exploitability, seconds
+
+
+def nearest_checkpoint(exploitability: np.ndarray, reference: float) -> int:
+    """The checkpoint whose exploitability is nearest ``reference`` (the first of ties)."""
+    return int(np.argmin(np.abs(exploitability - reference)))
+
+
+def paper_recipe(args) -> int:
+    """The paper's recipe (module docstring): train, pick the checkpoints, collect, summarise."""
+    import json
+
+    import mfgtools
+    from mfgtools.offline import coverage, shipped_name
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for task in args.tasks:
+        game = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        print(f"{task}: training official D-MOMD for {args.iterations} iterations", flush=True)
+        policies, exploitability, seconds = train_checkpoints(game, args.iterations, args.seed)
+        np.savez_compressed(out / f"paper-{task}-checkpoints.npz", policy=policies, exploitability=exploitability)
+        chosen = {
+            q: nearest_checkpoint(exploitability, PAPER_EXPLOITABILITY[task][q]) for q in ("expert", "intermediate")
+        }
+        summary = {
+            "task": task,
+            "iterations": args.iterations,
+            "seed": args.seed,
+            "training_seconds": round(seconds, 1),
+            "exploitability": [round(float(x), 3) for x in exploitability],
+            "final": float(exploitability[-1]),
+            "best": {"checkpoint": int(np.argmin(exploitability)), "exploitability": float(exploitability.min())},
+            "chosen": {},
+        }
+        for quality in QUALITIES:
+            if quality == "random":
+                behaviour = (mfgtools.uniform_policy(game), "uniform policy")
+            else:
+                k = chosen[quality]
+                behaviour = (
+                    policies[k],
+                    f"official D-MOMD checkpoint {k} of seed {args.seed} at temperature {PAPER_TEMPERATURE:g}, "
+                    f"exploitability {exploitability[k]:.1f} (paper: {PAPER_EXPLOITABILITY[task][quality]:g})",
+                )
+            _, dataset = build(task, quality, args.seed, args.episodes, behaviour=behaviour)
+            path = out / shipped_name(game, quality)
+            dataset.save(path)
+            cover = coverage(dataset)
+            entry = {key: round(float(value), 4) for key, value in cover.items()}
+            if quality != "random":
+                entry.update(checkpoint=chosen[quality], exploitability=float(exploitability[chosen[quality]]))
+            summary["chosen"][quality] = entry
+            print(f"  wrote {path}: {entry}", flush=True)
+        (out / f"paper-{task}.json").write_text(json.dumps(summary, indent=1))
+        print(
+            f"{task}: {args.iterations} iterations in {seconds:.0f} s; exploitability {exploitability[0]:.1f} -> "
+            f"{exploitability[-1]:.1f} (best {exploitability.min():.1f} at {int(np.argmin(exploitability))})",
+            flush=True,
+        )
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--episodes", type=int, default=EPISODES)
     parser.add_argument("--out", default=str(FOLDER), help="folder (default: mfgtools/offline/data/)")
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing")
+    parser.add_argument("--recipe", choices=RECIPES, default="omd", help="omd (default) or paper (issue 15)")
+    parser.add_argument("--iterations", type=int, default=PAPER_ITERATIONS, help="paper recipe: D-MOMD iterations")
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     args = parser.parse_args(argv)
+    if args.recipe == "paper":
+        if args.check or args.out == str(FOLDER):
+            parser.error("--recipe paper writes candidate files: give --out (not the shipped folder), no --check")
+        return paper_recipe(args)
 
     import mfgtools
     from mfgtools.offline import FIELDS, load_dataset, shipped_name
 
     status = 0
-    for task in TASKS:
+    for task in args.tasks:
         game = mfgtools.make_game("crowd", map="four_rooms", task=task)
         expert = behaviour_policy(game, "expert")
         for quality in QUALITIES:

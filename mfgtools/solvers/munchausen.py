@@ -208,18 +208,30 @@ class MunchausenLearner:
 
     # ----- one iteration ----------------------------------------------------------
     def targets(self, game, q, flow, data: Transitions) -> jax.Array:
-        """Munchausen targets ``y`` of every transition, ``(n,)``, from the frozen table ``q``.
+        """Munchausen targets ``y`` of every transition, ``(n,)``, from the frozen table ``q``
+        (``theta_prev = theta_target``).
 
         ``flow``: the ``(T+1, S)`` mean field the rewards are computed with.
         """
+        immediate, terminal, _ = self.target_tables(game, q, flow)
+        soft = kernels.soft_value(game, q, self.tau)  # (T, S): sum_a pi (Q - tau log pi)
+        later = jnp.concatenate([soft[1:], terminal[None]], axis=0)  # value of s' at t + 1
+        return self.combine_targets(immediate, terminal, data, later[data.time, data.next_state])
+
+    def target_tables(self, game, q, flow):
+        """What the targets of one iteration read from ``pi_k = softmax(Q_k / tau)`` and the mean field:
+        ``(immediate, terminal, log_pi)``, with ``immediate = r(t, s, a, flow_t) + alpha * tau * log pi_k``
+        ``(T, S, A)``, ``terminal`` the terminal reward ``(S,)`` and ``log pi_k`` ``(T, S, A)`` (``-inf`` on
+        illegal actions)."""
         rewards = jax.vmap(game.reward)(jnp.arange(game.horizon), flow[:-1])  # (T, S, A)
         log_pi = jax.nn.log_softmax(jnp.where(game.action_mask, q / self.tau, -jnp.inf), axis=-1)
-        soft = kernels.soft_value(game, q, self.tau)  # (T, S): sum_a pi (Q - tau log pi)
-        terminal = game.terminal_reward(flow[-1])  # (S,)
-        later = jnp.concatenate([soft[1:], terminal[None]], axis=0)  # value of s' at t + 1
-        t, s, a, s_next = data.time, data.state, data.action, data.next_state
-        continuation = jnp.where(data.done > 0, terminal[s_next], later[t, s_next])
-        return rewards[t, s, a] + self.alpha * self.tau * log_pi[t, s, a] + self.gamma * continuation
+        return rewards + self.alpha * self.tau * log_pi, game.terminal_reward(flow[-1]), log_pi
+
+    def combine_targets(self, immediate, terminal, data: Transitions, next_value) -> jax.Array:
+        """``y = immediate(t, s, a) + gamma * (terminal(s') if done else next_value)``, ``(n,)``;
+        ``next_value`` ``(n,)``: the soft value of ``s'`` at ``t + 1`` (:func:`soft_value_under`)."""
+        continuation = jnp.where(data.done > 0, terminal[data.next_state], next_value)
+        return immediate[data.time, data.state, data.action] + self.gamma * continuation
 
     def fit(self, game, state, data: Transitions, y, key):
         """Fit the model to the targets; returns ``(state, {"td_loss", "cql_loss"})``: the two
@@ -272,6 +284,16 @@ class MunchausenLearner:
         legal_q = jnp.where(game.action_mask[data.state], q[data.time, data.state], -jnp.inf)
         _, (td, penalty) = munchausen_loss(legal_q, data.action, y, self.td_weight, self.cql)
         return {"q": q}, {"td_loss": td, "cql_loss": penalty}
+
+
+def soft_value_under(log_pi, q, tau):
+    """``sum_a pi(a) (Q(a) - tau log pi(a))`` over the last axis, ``(..., A) -> (...)``: the soft value of
+    ``Q`` under ``pi`` (illegal actions, ``log pi = -inf``, count 0). With ``pi = softmax(Q / tau)`` it is
+    ``tau * logsumexp(Q / tau)``; the official online learner reads the target network's ``Q`` under the
+    frozen ``pi_k``."""
+    legal = log_pi > -jnp.inf
+    terms = jnp.exp(log_pi) * (q - tau * jnp.where(legal, log_pi, 0.0))
+    return jnp.sum(jnp.where(legal, terms, 0.0), axis=-1)
 
 
 def munchausen_loss(q_all, action, y, td_weight: float, cql: float):
