@@ -68,9 +68,9 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         None, "clip MIS weights at this value (none: no clipping)", optional(positive()), traced=False
     )
     pairing: str = setting(
-        "all",
-        "training transitions: all steps (the last with done = 1) or consecutive "
-        "(the official code's: pairs of steps within an episode, the last step dropped)",
+        "consecutive",
+        "training transitions: consecutive (the official code's: pairs of steps within an episode, "
+        "the last step dropped) or all steps (the last with done = 1)",
         choice(*PAIRINGS),
     )
     average: str = setting(
