@@ -291,6 +291,8 @@ CONVERGENCE_CASES = (("exploration", "expert"), ("navigation", "intermediate"))
 CONVERGENCE_VARIANTS = {  # label: Off-MMD parameters
     "last iterate (paper)": {"average": "none"},
     "average, linear weights (default)": {"average": "linear"},
+    "average, pairing=all": {"average": "linear", "pairing": "all"},
+    "average, cql 6": {"average": "linear", "cql": 6.0},
     "average, uniform weights": {"average": "uniform"},
     "last iterate, alpha 0.9": {"average": "none", "alpha": 0.9},
     "last iterate, tau 40": {"average": "none", "tau": 40.0},
