@@ -44,7 +44,10 @@ def main(argv=None) -> int:
     print(f"# machine: {machine()}; load average {load_average()}")
     runner = SolverRunner(game, "off-mmd", dataset=args.dataset, **params)
     solver = runner.solver
-    print(f"# {solver.data.n_transitions} transitions; compile of the iteration program {runner.compile_time:.2f} s")
+    print(
+        f"# {solver.data.n_transitions} transitions in the dataset, {solver.transitions.time.shape[0]} trained on "
+        f"(pairing={solver.pairing}); compile of the iteration program {runner.compile_time:.2f} s"
+    )
 
     runner.step()  # warm-up
     per_iteration, times = median_time(runner.step, args.iterations)
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
 
     # the parts alone, each compiled on its own
     learner = solver.learner
-    q = block(jax.jit(lambda g, state: learner.q_table(g, state))(game, runner.state))
+    learner_state = runner.state.learner  # the network's parameters and Adam state
+    q = block(jax.jit(lambda g, state: learner.q_table(g, state))(game, learner_state))
     policy = block(learner.policy(game, q))
     mis = jax.jit(lambda solver, g, policy: solver.mean_field_estimate(g, policy))
     estimate = lambda g, policy: mis(solver, g, policy)
@@ -63,7 +67,7 @@ def main(argv=None) -> int:
     y = block(targets(game, q, mu, solver.transitions))
     target_time, _ = median_time(lambda: block(targets(game, q, mu, solver.transitions)), 5)
     fit = jax.jit(lambda g, state, data, y, key: learner.fit(g, state, data, y, key))
-    state = {k: v for k, v in runner.state.items() if k != "iteration"}
+    state = learner_state
     start = time.perf_counter()
     block(fit(game, state, solver.transitions, y, runner.key))
     fit_compile = time.perf_counter() - start

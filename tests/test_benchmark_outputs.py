@@ -106,3 +106,23 @@ def test_mixtures_are_drawn_as_the_official_study_draws_them(common):
     again = evaluate_offline.draw_mixtures(bases, 6, seed=3)
     assert [(c, s) for c, s, _ in again] == [(c, s) for c, s, _ in drawn]
     assert [(c, s) for c, s, _ in evaluate_offline.draw_mixtures(bases, 6, seed=4)] != [(c, s) for c, s, _ in drawn]
+
+
+def test_bench_off_mmd_runs_at_a_tiny_budget():
+    """The Off-MMD timing script runs end to end (it once broke silently when the solver state changed)."""
+    process = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "bench_off_mmd.py"),
+            "--iterations",
+            "1",
+            *("-p", "steps=5", "-p", "hidden=16", "-p", "batch_size=32"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
+    assert process.returncode == 0, process.stderr
+    assert "39000 trained on (pairing=consecutive)" in process.stdout
+    assert "whole iteration (one program)" in process.stdout and "5 Adam steps, batch 32" in process.stdout
