@@ -12,14 +12,14 @@ Two ways of collecting the data of iteration ``k`` (parameter ``collection``):
   axelbr/offline-mmd, driven as its ``train.py`` drives it). At the start of
   the iteration the previous network and the target network are set to ``Q_k``,
   the replay buffer (``buffer_size`` transitions) is emptied and ``n_envs``
-  environments are reset. Then ``steps * update_interval / n_envs`` rounds of
+  environments are reset. Then ``num_updates * update_interval / n_envs`` rounds of
   play: each environment takes an epsilon-greedy action of the network being
   trained (``epsilon`` decays linearly from ``epsilon_start`` to ``epsilon_end``
   over ``epsilon_steps`` environment steps, counted across iterations, ties of
   the greedy action split evenly), the transitions go to the buffer, and when
   the count of environment steps so far is a multiple of ``update_interval``,
   at least ``training_starts`` and the buffer holds ``batch_size`` transitions,
-  one Adam step on a uniform batch (defaults 4000 updates of 256); the target
+  one Adam step on a uniform batch (``num_updates`` of ``buffer_batch_size``, defaults 4000 updates of 256); the target
   network is copied from the trained one whenever the step count is a multiple
   of ``target_interval``. The environment's rewards and moves read the exact
   mean field of ``pi_k`` (the official ``train.py`` sets the environment's mean
@@ -45,7 +45,7 @@ from jax import lax
 from mfgtools.errors import MFGError
 from mfgtools.finite import kernels
 from mfgtools.finite.simulate import agents_step, simulate_agents
-from mfgtools.registry import choice, integer, number, optional, parameters_of
+from mfgtools.registry import choice, integer, number, parameters_of
 from mfgtools.solvers.base import setting
 from mfgtools.solvers.munchausen import (
     MunchausenLearner,
@@ -60,8 +60,9 @@ from mfgtools.solvers.registry import register_solver
 
 MAX_TRANSITIONS = 2**31 - 1  # the learner draws transition indices as int32
 COLLECTIONS = ("episodes", "official")
-# steps and batch_size of the learner when not given, by collection (official: num_updates, buffer_batch_size)
-LEARNER_DEFAULTS = {"episodes": {"steps": 2000, "batch_size": 512}, "official": {"steps": 4000, "batch_size": 256}}
+# the official learner's updates per iteration and batch (its omd.yaml: num_updates, buffer_batch_size): declared
+# apart from the episodes mode's steps and batch_size (2000 x 512) so that every parameter has one default
+OFFICIAL_UPDATES, OFFICIAL_BATCH = 4000, 256
 
 
 @struct.dataclass
@@ -204,16 +205,16 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
             raise MFGError("collection=official trains the network (model=mlp); use collection=episodes for tabular")
         if self.rounds < 1:
             raise MFGError(
-                f"collection=official: steps={self.learner.steps} x update_interval={self.update_interval} "
-                f"< n_envs={self.n_envs} gives no round of play; raise steps or lower n_envs"
+                f"collection=official: num_updates={self.learner.steps} x update_interval={self.update_interval} "
+                f"< n_envs={self.n_envs} gives no round of play; raise num_updates or lower n_envs"
             )
         if self.buffer_size < self.learner.batch_size:
             raise MFGError(
-                f"collection=official: buffer_size={self.buffer_size:,} is below batch_size="
+                f"collection=official: buffer_size={self.buffer_size:,} is below buffer_batch_size="
                 f"{self.learner.batch_size:,}, no batch could ever be drawn; raise buffer_size"
             )
         if (self.buffer_size + self.rounds * self.n_envs) > MAX_TRANSITIONS:
-            raise MFGError("collection=official: buffer_size or steps too large for 32-bit counters; lower them")
+            raise MFGError("collection=official: buffer_size or num_updates too large for 32-bit counters; lower them")
 
     def step(self, game, state, key):
         if self.collection == "official":
@@ -323,18 +324,22 @@ class OnlineMunchausenMirrorDescent(MunchausenSolver):
 
 
 def _d_momd_parameters() -> dict:
-    """D-MOMD's parameters: its own, the learner's (online loss ``td_weight=0.5``, no CQL), with ``steps`` and
-    ``batch_size`` defaulting by ``collection`` (:data:`LEARNER_DEFAULTS`)."""
+    """D-MOMD's parameters: its own, the learner's (online loss ``td_weight=0.5``, no CQL), and the official
+    mode's updates and batch under the official names (the learner's ``steps`` and ``batch_size`` then)."""
     learner = learner_parameters(cql=0.0, td_weight=0.5)
-    for name in ("steps", "batch_size"):
-        by_mode = ", ".join(f"{LEARNER_DEFAULTS[mode][name]} ({mode})" for mode in COLLECTIONS)
-        learner[name] = dataclasses.replace(
-            learner[name],
-            default=None,
-            help=f"{learner[name].help}; default by collection: {by_mode}",
-            check=optional(learner[name].check),
-        )
-    return {**parameters_of(OnlineMunchausenMirrorDescent), **learner}
+    official = {
+        "num_updates": dataclasses.replace(
+            learner["steps"],
+            default=OFFICIAL_UPDATES,
+            help="collection=official: Adam updates per iteration (official num_updates; episodes: steps)",
+        ),
+        "buffer_batch_size": dataclasses.replace(
+            learner["batch_size"],
+            default=OFFICIAL_BATCH,
+            help="collection=official: transitions per update, drawn from the buffer (episodes: batch_size)",
+        ),
+    }
+    return {**parameters_of(OnlineMunchausenMirrorDescent), **learner, **official}
 
 
 @register_solver(
@@ -353,16 +358,23 @@ def make_d_momd(
     target_interval,
     training_starts,
     update_interval,
-    steps=None,
-    batch_size=None,
+    num_updates,
+    buffer_batch_size,
     **learner,
 ):
-    defaults = LEARNER_DEFAULTS[collection]
-    learner = MunchausenLearner(
-        steps=defaults["steps"] if steps is None else steps,
-        batch_size=defaults["batch_size"] if batch_size is None else batch_size,
-        **learner,
-    )
+    declared = _d_momd_parameters()
+    other = ("steps", "batch_size") if collection == "official" else ("num_updates", "buffer_batch_size")
+    given = {"num_updates": num_updates, "buffer_batch_size": buffer_batch_size, **learner}
+    ignored = [name for name in other if given[name] != declared[name].default]
+    if ignored:
+        use = "num_updates and buffer_batch_size" if collection == "official" else "steps and batch_size"
+        raise MFGError(
+            f"{', '.join(ignored)} do not act with collection={collection}: give {use} instead "
+            "(official: updates from the replay buffer; episodes: Adam steps on the fresh episodes)"
+        )
+    if collection == "official":
+        learner.update(steps=num_updates, batch_size=buffer_batch_size)
+    learner = MunchausenLearner(**learner)
     return OnlineMunchausenMirrorDescent(
         learner=learner,
         episodes=episodes,

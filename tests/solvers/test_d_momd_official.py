@@ -17,8 +17,8 @@ from mfgtools.solvers.munchausen import Transitions, soft_value_under
 # 400 environment steps per iteration
 TINY = dict(
     collection="official",
-    steps=40,
-    batch_size=16,
+    num_updates=40,
+    buffer_batch_size=16,
     hidden="16",
     buffer_size=64,
     training_starts=50,
@@ -118,7 +118,15 @@ def test_official_learner_returns_a_proper_simplex(game, run):
 
 def test_official_learner_beats_the_uniform_policy_on_tiny_navigation():
     game = mfgtools.make_game("crowd", map="empty:5", horizon=5, mu0=(0, 0), task="navigation")
-    params = dict(TINY, steps=100, batch_size=32, hidden="32", buffer_size=1000, epsilon_steps=2000, target_interval=20)
+    params = dict(
+        TINY,
+        num_updates=100,
+        buffer_batch_size=32,
+        hidden="32",
+        buffer_size=1000,
+        epsilon_steps=2000,
+        target_interval=20,
+    )
     result = mfgtools.solve(game, "d-momd", iterations=5, tau=1.0, **params)
     uniform = float(mfgtools.exploitability(game, mfgtools.uniform_policy(game)))  # 1.97
     curve = np.asarray(result.metrics["exploitability"])  # 1.59 (initial network) ... 0.99
@@ -137,12 +145,15 @@ def test_soft_value_under_its_own_softmax_is_tau_logsumexp(game):
 def test_official_parameters_are_validated(game):
     for params, message in [
         (dict(collection="replay"), "collection"),
-        (dict(TINY, buffer_size=8), "buffer_size=8 is below batch_size=16"),
+        (dict(TINY, buffer_size=8), "buffer_size=8 is below buffer_batch_size=16"),
         (dict(TINY, model="tabular"), "model=mlp"),
         (dict(TINY, epsilon_start=2), "epsilon_start"),
         (dict(TINY, target_interval=0), "target_interval"),
-        (dict(TINY, steps=1, update_interval=1, n_envs=5), "no round of play"),
-        (dict(TINY, steps=0), "steps"),
+        (dict(TINY, num_updates=1, update_interval=1, n_envs=5), "no round of play"),
+        (dict(TINY, num_updates=0), "num_updates"),
+        # each mode's own count and batch: the other mode's would be silently ignored
+        (dict(TINY, steps=100), "steps do not act with collection=official: give num_updates and buffer_batch"),
+        (dict(num_updates=100), "num_updates do not act with collection=episodes: give steps and batch_size"),
     ]:
         with pytest.raises(MFGError, match=message):
             mfgtools.solve(game, "d-momd", iterations=1, **params)
