@@ -342,10 +342,13 @@ def _d_momd_parameters() -> dict:
     return {**parameters_of(OnlineMunchausenMirrorDescent), **learner, **official}
 
 
+D_MOMD_PARAMETERS = _d_momd_parameters()
+
+
 @register_solver(
     "d-momd",
     "online deep Munchausen OMD: the Off-MMD learner trained on simulated play in the true mean field",
-    _d_momd_parameters(),
+    D_MOMD_PARAMETERS,
 )
 def make_d_momd(
     episodes,
@@ -362,10 +365,9 @@ def make_d_momd(
     buffer_batch_size,
     **learner,
 ):
-    declared = _d_momd_parameters()
     other = ("steps", "batch_size") if collection == "official" else ("num_updates", "buffer_batch_size")
     given = {"num_updates": num_updates, "buffer_batch_size": buffer_batch_size, **learner}
-    ignored = [name for name in other if given[name] != declared[name].default]
+    ignored = [name for name in other if given[name] != D_MOMD_PARAMETERS[name].default]
     if ignored:
         use = "num_updates and buffer_batch_size" if collection == "official" else "steps and batch_size"
         raise MFGError(
