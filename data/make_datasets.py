@@ -2,18 +2,11 @@
 """Regenerate the offline datasets shipped in mfgtools/offline/data/ (bit for bit, from a seed).
 
 For crowd exploration and navigation on the four-rooms map (Off-MMD
-conventions), at three behaviour qualities:
-
-- ``random``: the uniform policy;
-- ``expert``: online mirror descent run for 1000 iterations (lr 0.03;
-  exploitability about 0.07), our own equilibrium;
-- ``intermediate``: the mixture 0.5 * expert + 0.5 * uniform.
-
-``--recipe paper`` follows the Off-MMD paper instead (issue 15): our D-MOMD
-trained as the official online learner (``d-momd -p collection=official``,
-official settings, ``PAPER_ITERATIONS`` iterations from seed ``SEED``), the
-exact exploitability of every checkpoint's policy ``softmax(Q_k / 20)``
-recorded, and
+conventions), at three behaviour qualities, by the Off-MMD paper's recipe
+(the default, ``--recipe paper``; issue 15): our D-MOMD trained as the
+official online learner (``d-momd -p collection=official``, official settings,
+``PAPER_ITERATIONS`` iterations from seed ``SEED``), the exact exploitability
+of every checkpoint's policy ``softmax(Q_k / 20)`` recorded, and
 
 - ``expert`` / ``intermediate``: the checkpoint whose exploitability is nearest
   the paper's behaviour checkpoints (``PAPER_EXPLOITABILITY``: 19.6 and 90.8 on
@@ -21,19 +14,27 @@ recorded, and
   checkpoints but states no rule for picking them), played at temperature 20;
 - ``random``: the uniform policy.
 
-It writes, besides the datasets, ``paper-<task>-checkpoints.npz`` (every
-checkpoint's policy table and exploitability) and ``paper-<task>.json`` (the
-curve, the choice and the training time) to ``--out``, which it requires.
+Navigation is trained on the reward variant of ``PAPER_TRAINING_REWARD`` and
+scored on the paper's reward (see there). ``--summary DIR`` also writes
+``paper-<task>-checkpoints.npz`` (every checkpoint's policy table and
+exploitability) and ``paper-<task>.json`` (the curve, the choice, the
+training time).
+
+``--recipe omd`` is the earlier recipe (``--out`` required): ``expert`` online
+mirror descent run for 1000 iterations (lr 0.03; exploitability about 0.07),
+``intermediate`` the mixture 0.5 * expert + 0.5 * uniform.
 
 Each file holds 1000 episodes of one population of 1000 agents playing the
 behaviour policy (the N-agent simulator), seed ``SEED + index`` in the order
 above. The behaviour table is stored in the file as metadata. The same
-software stack reproduces the files exactly; ``--check`` compares regenerated
+software stack (and the same number of CPU threads: XLA splits reductions
+over them) reproduces the files exactly; ``--check`` compares regenerated
 arrays with the files instead of writing them.
 
-    python data/make_datasets.py            # writes mfgtools/offline/data/crowd-four_rooms-*.nc
+    python data/make_datasets.py            # writes mfgtools/offline/data/crowd-four_rooms-*.nc (~17 min, 2 cores)
     python data/make_datasets.py --check    # regenerates and compares
-    python data/make_datasets.py --recipe paper --out /work/exp/datasets   # the paper's recipe
+    python data/make_datasets.py --summary results/paper   # also the checkpoints and curves
+    python data/make_datasets.py --recipe omd --out results/omd-datasets   # the earlier recipe
 """
 
 from __future__ import annotations
@@ -50,9 +51,14 @@ TASKS = ("exploration", "navigation")
 QUALITIES = ("random", "intermediate", "expert")
 EXPERT_ITERATIONS = 1000
 MIXTURE = 0.5
-RECIPES = ("omd", "paper")
+RECIPES = ("paper", "omd")
 PAPER_ITERATIONS = 100  # the official train.yaml's num_iterations
 PAPER_TEMPERATURE = 20.0  # collect_dataset.py's POLICY_TEMPERATURE (and the learner's tau)
+# the reward the official navigation checkpoints were trained on: the variant ``reward - dist - 10 * congestion``
+# left commented in the official envs.py, not its active ``- 5 * dist - congestion`` (docs/offline.md: trained on the
+# active reward our checkpoints cover 2.2% of the (t, s) pairs at the paper's exploitability, the official expert
+# 21.7%; on this variant 19.4%); checkpoints are still scored and chosen on the paper's (active) reward
+PAPER_TRAINING_REWARD = {"exploration": {}, "navigation": {"distance_weight": 1.0, "move_weight": 10.0}}
 # exact exploitability (our scale) of the official behaviour checkpoints (issue 15)
 PAPER_EXPLOITABILITY = {
     "exploration": {"expert": 19.6, "intermediate": 90.8},
@@ -102,11 +108,11 @@ def build(task: str, quality: str, seed: int = SEED, episodes: int = EPISODES, e
     )
 
 
-def train_checkpoints(game, iterations: int = PAPER_ITERATIONS, seed: int = SEED):
+def train_checkpoints(game, iterations: int = PAPER_ITERATIONS, seed: int = SEED, scored=None):
     """Official D-MOMD on ``game``: the policies ``softmax(Q_k / 20)`` of the checkpoints ``k = 0..iterations``
-    ``(K+1, T, S, A)``, their exact exploitabilities ``(K+1,)`` and the training time in seconds (one
-    compiled iteration, checkpoint ``k`` is the network after ``k`` iterations, as the official
-    ``checkpoints/00k.pkl``)."""
+    ``(K+1, T, S, A)``, their exact exploitabilities ``(K+1,)`` in ``scored`` (default: ``game``) and the
+    training time in seconds (one compiled iteration, checkpoint ``k`` is the network after ``k`` iterations,
+    as the official ``checkpoints/00k.pkl``)."""
     import time
 
     import jax
@@ -126,7 +132,8 @@ def train_checkpoints(game, iterations: int = PAPER_ITERATIONS, seed: int = SEED
         policies.append(np.asarray(solver.policy(game, state)))
         print(f"  iteration {k + 1}/{iterations} ({time.perf_counter() - start:.0f} s)", flush=True)
     seconds = time.perf_counter() - start
-    exploitability = np.array([float(mfgtools.exploitability(game, policy)) for policy in policies])
+    scored = game if scored is None else scored
+    exploitability = np.array([float(mfgtools.exploitability(scored, policy)) for policy in policies])
     return np.stack(policies), exploitability, seconds
 
 
@@ -136,19 +143,19 @@ def nearest_checkpoint(exploitability: np.ndarray, reference: float) -> int:
 
 
 def paper_recipe(args) -> int:
-    """The paper's recipe (module docstring): train, pick the checkpoints, collect, summarise."""
+    """The paper's recipe (module docstring): train, pick the checkpoints, collect; write or ``--check``."""
     import json
 
     import mfgtools
     from mfgtools.offline import coverage, shipped_name
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    status = 0
     for task in args.tasks:
         game = mfgtools.make_game("crowd", map="four_rooms", task=task)
+        trained_on = mfgtools.make_game("crowd", map="four_rooms", task=task, **PAPER_TRAINING_REWARD[task])
         print(f"{task}: training official D-MOMD for {args.iterations} iterations", flush=True)
-        policies, exploitability, seconds = train_checkpoints(game, args.iterations, args.seed)
-        np.savez_compressed(out / f"paper-{task}-checkpoints.npz", policy=policies, exploitability=exploitability)
+        policies, exploitability, seconds = train_checkpoints(trained_on, args.iterations, args.seed, scored=game)
         chosen = {
             q: nearest_checkpoint(exploitability, PAPER_EXPLOITABILITY[task][q]) for q in ("expert", "intermediate")
         }
@@ -156,6 +163,7 @@ def paper_recipe(args) -> int:
             "task": task,
             "iterations": args.iterations,
             "seed": args.seed,
+            "training_reward": PAPER_TRAINING_REWARD[task],
             "training_seconds": round(seconds, 1),
             "exploitability": [round(float(x), 3) for x in exploitability],
             "final": float(exploitability[-1]),
@@ -174,20 +182,40 @@ def paper_recipe(args) -> int:
                 )
             _, dataset = build(task, quality, args.seed, args.episodes, behaviour=behaviour)
             path = out / shipped_name(game, quality)
-            dataset.save(path)
-            cover = coverage(dataset)
-            entry = {key: round(float(value), 4) for key, value in cover.items()}
+            entry = {key: round(float(value), 4) for key, value in coverage(dataset).items()}
             if quality != "random":
                 entry.update(checkpoint=chosen[quality], exploitability=float(exploitability[chosen[quality]]))
             summary["chosen"][quality] = entry
-            print(f"  wrote {path}: {entry}", flush=True)
-        (out / f"paper-{task}.json").write_text(json.dumps(summary, indent=1))
+            status |= _write_or_check(dataset, path, game, args.check)
+            print(f"  {entry}", flush=True)
+        if args.summary:
+            folder = Path(args.summary)
+            folder.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(
+                folder / f"paper-{task}-checkpoints.npz", policy=policies, exploitability=exploitability
+            )
+            (folder / f"paper-{task}.json").write_text(json.dumps(summary, indent=1))
         print(
             f"{task}: {args.iterations} iterations in {seconds:.0f} s; exploitability {exploitability[0]:.1f} -> "
             f"{exploitability[-1]:.1f} (best {exploitability.min():.1f} at {int(np.argmin(exploitability))})",
             flush=True,
         )
-    return 0
+    return status
+
+
+def _write_or_check(dataset, path: Path, game, check: bool) -> int:
+    """Write ``dataset`` to ``path``, or with ``check`` compare it with the file there; 1 if they differ."""
+    from mfgtools.offline import FIELDS, load_dataset
+
+    if not check:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        dataset.save(path)
+        print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)", flush=True)
+        return 0
+    stored = load_dataset(path, game)
+    same = all(np.array_equal(np.asarray(getattr(stored, f)), np.asarray(getattr(dataset, f))) for f in FIELDS)
+    print(f"{path.name}: {'identical' if same else 'DIFFERENT'}", flush=True)
+    return int(not same)
 
 
 def main(argv=None) -> int:
@@ -196,17 +224,18 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=EPISODES)
     parser.add_argument("--out", default=str(FOLDER), help="folder (default: mfgtools/offline/data/)")
     parser.add_argument("--check", action="store_true", help="compare with the files instead of writing")
-    parser.add_argument("--recipe", choices=RECIPES, default="omd", help="omd (default) or paper (issue 15)")
+    parser.add_argument("--recipe", choices=RECIPES, default="paper", help="paper (default, issue 15) or omd")
     parser.add_argument("--iterations", type=int, default=PAPER_ITERATIONS, help="paper recipe: D-MOMD iterations")
+    parser.add_argument("--summary", help="paper recipe: also write the checkpoints and curves to this folder")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     args = parser.parse_args(argv)
     if args.recipe == "paper":
-        if args.check or args.out == str(FOLDER):
-            parser.error("--recipe paper writes candidate files: give --out (not the shipped folder), no --check")
         return paper_recipe(args)
+    if args.out == str(FOLDER) and not args.check:
+        parser.error("--recipe omd writes files that are not shipped: give --out (not the shipped folder)")
 
     import mfgtools
-    from mfgtools.offline import FIELDS, load_dataset, shipped_name
+    from mfgtools.offline import shipped_name
 
     status = 0
     for task in args.tasks:
@@ -214,17 +243,7 @@ def main(argv=None) -> int:
         expert = behaviour_policy(game, "expert")
         for quality in QUALITIES:
             _, dataset = build(task, quality, args.seed, args.episodes, expert)
-            path = Path(args.out) / shipped_name(game, quality)
-            if args.check:
-                stored = load_dataset(path, game)
-                same = all(
-                    np.array_equal(np.asarray(getattr(stored, f)), np.asarray(getattr(dataset, f))) for f in FIELDS
-                )
-                print(f"{path.name}: {'identical' if same else 'DIFFERENT'}")
-                status |= not same
-            else:
-                dataset.save(path)
-                print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+            status |= _write_or_check(dataset, Path(args.out) / shipped_name(game, quality), game, args.check)
     return status
 
 
