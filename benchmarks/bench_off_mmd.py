@@ -3,7 +3,7 @@
 
 Four-rooms exploration, the shipped 1000-episode expert dataset (40,000
 transitions), the paper's learner: 3 x 128 ReLU MLP, 2000 Adam steps of 512
-transitions, tau 20, CQL 3. An iteration is one compiled program
+transitions, CQL 3 (tau and alpha do not change the cost). An iteration is one compiled program
 (``mfgtools.engine.PROGRAMS.advance`` with one iteration per call, as ``solve``
 runs it): the MIS estimate, the frozen network's table and every target, the
 2000 gradient steps, and the exact exploitability of the policy in the true

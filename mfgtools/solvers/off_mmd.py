@@ -18,6 +18,17 @@ data only, no dynamics; fictitious play's average with estimated flows);
 ``average=none`` returns the last iterate as the paper does. The learning
 iteration itself always continues from the last iterate.
 
+Two learner defaults differ from the official ``off_omd.yaml`` (``alpha``
+0.99, ``tau`` 20): ``alpha = 0.9`` and ``tau = 10`` (:data:`OFFLINE_DEFAULTS`).
+With ``alpha = 0.99`` the Munchausen term accumulates the advantages of about
+100 iterations, the network's Q-values and the CQL penalty grow with every
+iteration and on navigation the iterates degrade after about 45 iterations
+(exploitability 43 -> 500); ``alpha = 0.9`` keeps about 10 iterations, so the
+Q-values stay bounded and the run settles, and ``tau = 10`` halves the
+entropy regularisation ``tau * (1 - alpha)`` that this adds (2 -> 1).
+Measured in docs/offline.md ("Convergence"); ``-p alpha=0.99 -p tau=20``
+gives the official settings.
+
 The learner never reads the game's dynamics; for evaluation only, after every
 iteration it logs the exact exploitability of the returned policy, the
 paper's score of it (``paper_exploitability``, :func:`paper_score`), the
@@ -175,6 +186,8 @@ class OfflineMunchausenMirrorDescent(MunchausenSolver):
         return {"exploitability": kernels.exploitability(game, policy), PAPER_METRIC: paper_score(game, policy)}
 
 
+# the learner defaults of off-mmd that differ from the official off_omd.yaml (module docstring)
+OFFLINE_DEFAULTS = {"alpha": 0.9, "tau": 10.0}
 PAPER_DISCOUNT = 0.99
 PAPER_METRIC = "paper_exploitability"
 
@@ -218,7 +231,7 @@ def dataset_source(value, name: str):
         "dataset": Parameter(
             "expert", "random, intermediate, expert (shipped, four rooms) or a dataset file", dataset_source
         ),
-        **learner_parameters(),
+        **learner_parameters(**OFFLINE_DEFAULTS),
         **parameters_of(OfflineMunchausenMirrorDescent),
     },
 )
