@@ -275,3 +275,23 @@ def test_paper_score_reproduces_the_official_uniform_numbers():
         np.testing.assert_allclose(float(paper_score(crowd, uniform)), expected, rtol=2e-5)
         np.testing.assert_allclose(mfgtools.exploitability(crowd, uniform), clean, rtol=2e-5)
         assert crowd.discount == 1.0  # the score does not change the game
+
+
+def test_off_mmd_learner_defaults_differ_from_the_official_only_where_documented():
+    # off-mmd: alpha 0.9, tau 10 (docs/offline.md, "Convergence"); the official learner on request;
+    # d-momd keeps the official memory and temperature
+    from mfgtools.solvers.off_mmd import OFFLINE_DEFAULTS
+
+    offline = solvers.make_solver("off-mmd").learner
+    assert (offline.alpha, offline.tau) == (OFFLINE_DEFAULTS["alpha"], OFFLINE_DEFAULTS["tau"]) == (0.9, 10.0)
+    assert (offline.gamma, offline.cql, offline.td_weight, offline.steps, offline.batch_size) == (
+        0.99,
+        3.0,
+        0.25,
+        2000,
+        512,
+    )
+    official = solvers.make_solver("off-mmd", alpha=0.99, tau=20.0).learner
+    assert (official.alpha, official.tau) == (0.99, 20.0)
+    online = solvers.make_solver("d-momd").learner
+    assert (online.alpha, online.tau) == (0.99, 20.0)
