@@ -27,9 +27,9 @@ mirror descent run for 1000 iterations (lr 0.03; exploitability about 0.07),
 Each file holds 1000 episodes of one population of 1000 agents playing the
 behaviour policy (the N-agent simulator), seed ``SEED + index`` in the order
 above. The behaviour table is stored in the file as metadata. The same
-software stack (and the same number of CPU threads: XLA splits reductions
-over them) reproduces the files exactly; ``--check`` compares regenerated
-arrays with the files instead of writing them.
+software stack reproduces the files exactly (the shipped ones came out the
+same on one and on two CPU threads); ``--check`` compares regenerated arrays
+with the files instead of writing them.
 
     python data/make_datasets.py            # writes mfgtools/offline/data/crowd-four_rooms-*.nc (~17 min, 2 cores)
     python data/make_datasets.py --check    # regenerates and compares
@@ -231,8 +231,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.recipe == "paper":
         return paper_recipe(args)
-    if args.out == str(FOLDER) and not args.check:
-        parser.error("--recipe omd writes files that are not shipped: give --out (not the shipped folder)")
+    if args.out == str(FOLDER):
+        parser.error("--recipe omd makes files that are not shipped: give --out (a folder of them to write or check)")
 
     import mfgtools
     from mfgtools.offline import shipped_name
