@@ -17,9 +17,15 @@ import time
 from pathlib import Path
 
 import mfgtools
+from mfgtools.registry import satisfies
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def with_xla_flag(flag: str) -> str:
+    """This process's XLA_FLAGS (the suite's compile settings, see conftest.py) with ``flag`` added."""
+    return f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
 
 
 def cli_env() -> dict:
@@ -175,3 +181,86 @@ def tiny_solver_params(solver_name: str, game) -> dict:
     if solver_name == "avg-network-fp":
         return dict(TINY_AVERAGE_NETWORK)
     return {}
+
+
+# ----- the covering set of (game, solver) runs --------------------------------------------------
+# a game instance runs the first of these that fits it (each run compiles; these compile fastest)
+CHEAP_SOLVERS = ("omd", "fixed-point", "boltzmann")
+# swarm games whose end-to-end solve (a policy-gradient compile of about 20 s each) another test already does
+SOLVED_ELSEWHERE = {
+    "kuramoto": "test_swarm_results.py::test_cli_solves_a_swarm_game_with_dec_pomfc_by_default",
+    "vicsek": "test_swarm_results.py (the results fixture)",
+}
+
+
+def covering_runs(instances, solver_specs, game_kinds):
+    """The (game, solver) runs that cover every game in every mode and every solver on every kind of game in
+    every mode it declares: each game instance runs the first of CHEAP_SOLVERS that fits it (else the first by
+    name), each solver runs on the first instance of each (kind, mode) it fits. Returns
+    ``{(game index, solver name)}`` and the refused pairs."""
+    fits, refused = {}, []
+    for index, (name, mode, _) in enumerate(instances):
+        for solver_name, spec in solver_specs.items():
+            if satisfies(game_kinds[name], spec.requires) and mode in spec.modes:
+                fits.setdefault(index, []).append(solver_name)
+            else:
+                refused.append((index, solver_name))
+
+    def preference(solver_name):
+        return (CHEAP_SOLVERS.index(solver_name) if solver_name in CHEAP_SOLVERS else len(CHEAP_SOLVERS), solver_name)
+
+    runs = {(index, min(solvers_, key=preference)) for index, solvers_ in fits.items()}
+    for solver_name in solver_specs:
+        seen = set()
+        for index, (name, mode, _) in enumerate(instances):
+            if solver_name in fits.get(index, ()) and (game_kinds[name], mode) not in seen:
+                seen.add((game_kinds[name], mode))
+                runs.add((index, solver_name))
+    return runs, refused
+
+
+def covering_selection():
+    """Every tiny game instance, the covering runs among them (games solved elsewhere left out) and the refused
+    pairs; asserts that the selection leaves no game, mode or solver out."""
+    games, specs = mfgtools.list_games(), mfgtools.list_solvers()
+    assert set(TINY_GAMES) | COVERED_ELSEWHERE == set(games)
+    instances = list(tiny_instances())
+    runs, refused = covering_runs(instances, specs, {name: spec.kind for name, spec in games.items()})
+    runs = {(index, solver) for index, solver in runs if instances[index][0] not in SOLVED_ELSEWHERE}
+    # every game in every mode runs (here, or in the test named in SOLVED_ELSEWHERE)
+    assert {index for index, _ in runs} | {
+        index for index, (name, _, _) in enumerate(instances) if name in SOLVED_ELSEWHERE
+    } == set(range(len(instances)))
+    # every solver runs in every mode it declares
+    assert {(solver, instances[index][1]) for index, solver in runs} == {
+        (name, mode) for name, spec in specs.items() for mode in spec.modes
+    }
+    return instances, runs, refused
+
+
+def run_covering_half(instances, runs, half: int) -> None:
+    """Solve every other run of the sorted covering set (``half`` 0 or 1) for 2 iterations and check the result:
+    a policy on the simplex, a normalised mean field, finite metrics (exploitability >= 0 where it applies)."""
+    import numpy as np
+
+    for index, solver_name in sorted(runs)[half::2]:
+        name, mode, game = instances[index]
+        assert game.mode == mode
+        result = mfgtools.solve(
+            game, solver_name, iterations=2, progress=False, **tiny_solver_params(solver_name, game)
+        )
+        if game.kind == "swarm":  # mean-field control: returns, a decentralised policy, a histogram flow
+            grid = game.observation_grid()
+            assert result.policy.shape == (game.horizon, len(grid), game.n_actions)
+            np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
+            assert result.mean_field.shape == (game.horizon + 1, *game.histogram_shape)
+            np.testing.assert_allclose(result.mean_field.reshape(game.horizon + 1, -1).sum(-1), 1.0, atol=1e-5)
+            assert len(result.metrics["return"]) == 3 and np.isfinite(result.metrics["return"]).all()
+            assert result.swarm_policy is not None
+            continue
+        assert result.policy.shape == game.policy_shape, (name, solver_name)
+        np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
+        assert (result.policy >= 0).all()
+        np.testing.assert_allclose(result.mean_field.sum(-1), 1.0, atol=1e-5)
+        assert len(result.metrics["exploitability"]) == 3
+        assert (result.metrics["exploitability"] >= -1e-4).all(), (name, solver_name)

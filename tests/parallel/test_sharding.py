@@ -14,7 +14,7 @@ import textwrap
 import jax
 import numpy as np
 import pytest
-from helpers import cli_env
+from helpers import cli_env, with_xla_flag
 
 import mfgtools
 from mfgtools.errors import MFGError
@@ -91,7 +91,7 @@ SPLIT = textwrap.dedent("""
 
 
 def test_one_run_split_over_8_devices_matches_one_device(tmp_path):
-    env = dict(cli_env(), XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    env = dict(cli_env(), XLA_FLAGS=with_xla_flag("--xla_force_host_platform_device_count=8"), JAX_PLATFORMS="cpu")
     process = subprocess.run(
         [sys.executable, "-c", SPLIT], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
@@ -152,7 +152,7 @@ def test_one_device_gives_the_unsplit_run():
 
 def test_cli_solve_splits_over_devices(tmp_path):
     # `mfgtools solve --devices 4` on 4 simulated devices writes the result of the one-device run
-    env = dict(cli_env(), XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    env = dict(cli_env(), XLA_FLAGS=with_xla_flag("--xla_force_host_platform_device_count=4"), JAX_PLATFORMS="cpu")
     flags = ["-m", "mfgtools", "solve", "--map", "empty:5", "--horizon", "4", "--iterations", "3", "-q"]
     for name, extra in (("split.nc", ["--devices", "4"]), ("one.nc", [])):
         process = subprocess.run(

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import COVERED_ELSEWHERE, TINY_GAMES, tiny_instances, tiny_solver_params
+from helpers import covering_runs, covering_selection, run_covering_half
 
 import mfgtools
 from mfgtools import solvers
@@ -23,43 +23,13 @@ def test_default_iterations_are_the_solvers():
         mfgtools.solve(game, "nope")
 
 
-# swarm games whose end-to-end solve (a policy-gradient compile of about 20 s each) another test already does
-SOLVED_ELSEWHERE = {
-    "kuramoto": "test_swarm_results.py::test_cli_solves_a_swarm_game_with_dec_pomfc_by_default",
-    "vicsek": "test_swarm_results.py (the results fixture)",
-}
-
-
-def covering_runs(instances, solver_specs, game_kinds):
-    """The (game, solver) runs that cover every game in every mode and every solver on every kind of game in
-    every mode it declares: each game instance runs the first solver that fits it, each solver runs on the
-    first instance of each (kind, mode) it fits. Returns ``{(game index, solver name)}`` and the refused pairs."""
-    fits, refused = {}, []
-    for index, (name, mode, _) in enumerate(instances):
-        for solver_name, spec in solver_specs.items():
-            if satisfies(game_kinds[name], spec.requires) and mode in spec.modes:
-                fits.setdefault(index, []).append(solver_name)
-            else:
-                refused.append((index, solver_name))
-    runs = {(index, solvers_[0]) for index, solvers_ in fits.items()}
-    for solver_name in solver_specs:
-        seen = set()
-        for index, (name, mode, _) in enumerate(instances):
-            if solver_name in fits.get(index, ()) and (game_kinds[name], mode) not in seen:
-                seen.add((game_kinds[name], mode))
-                runs.add((index, solver_name))
-    return runs, refused
-
-
 def test_every_game_and_every_solver_runs_and_incompatible_pairs_are_refused():
     """Every game in every mode runs a solver; every solver runs on each kind of game in each mode it declares
-    (a covering set, not the whole product: each run compiles); every incompatible pair is refused in one line."""
-    games = mfgtools.list_games()
-    assert set(TINY_GAMES) | COVERED_ELSEWHERE == set(games)
-    instances = list(tiny_instances())
-    specs = mfgtools.list_solvers()
-    runs, refused = covering_runs(instances, specs, {name: spec.kind for name, spec in games.items()})
-    runs = {(index, solver) for index, solver in runs if instances[index][0] not in SOLVED_ELSEWHERE}
+    (a covering set, not the whole product: each run compiles); every incompatible pair is refused in one line.
+    The runs are split over this module and test_solvers_covering_second_half.py, so that pytest's two workers
+    share them; each half checks that the whole selection covers everything."""
+    instances, runs, refused = covering_selection()
+    games, specs = mfgtools.list_games(), mfgtools.list_solvers()
     for index, solver_name in refused:
         name, mode, game = instances[index]
         spec = specs[solver_name]
@@ -71,35 +41,7 @@ def test_every_game_and_every_solver_runs_and_incompatible_pairs_are_refused():
         )
         with pytest.raises(MFGError, match=expected):
             mfgtools.solve(game, solver_name, iterations=2)
-    pairs = set()
-    for index, solver_name in sorted(runs):
-        name, mode, game = instances[index]
-        assert game.mode == mode
-        pairs.add((solver_name, mode))
-        result = mfgtools.solve(
-            game, solver_name, iterations=2, progress=False, **tiny_solver_params(solver_name, game)
-        )
-        if game.kind == "swarm":  # mean-field control: returns, a decentralised policy, a histogram flow
-            grid = game.observation_grid()
-            assert result.policy.shape == (game.horizon, len(grid), game.n_actions)
-            np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
-            assert result.mean_field.shape == (game.horizon + 1, *game.histogram_shape)
-            np.testing.assert_allclose(result.mean_field.reshape(game.horizon + 1, -1).sum(-1), 1.0, atol=1e-5)
-            assert len(result.metrics["return"]) == 3 and np.isfinite(result.metrics["return"]).all()
-            assert result.swarm_policy is not None
-            continue
-        assert result.policy.shape == game.policy_shape
-        np.testing.assert_allclose(result.policy.sum(-1), 1.0, atol=1e-5)
-        assert (result.policy >= 0).all()
-        np.testing.assert_allclose(result.mean_field.sum(-1), 1.0, atol=1e-5)
-        assert len(result.metrics["exploitability"]) == 3
-        assert (result.metrics["exploitability"] >= -1e-4).all()
-    # every game in every mode ran (here, or in the test named in SOLVED_ELSEWHERE)
-    assert {index for index, _ in runs} | {
-        index for index, (name, _, _) in enumerate(instances) if name in SOLVED_ELSEWHERE
-    } == set(range(len(instances)))
-    # every solver ran in every mode it declares
-    assert pairs == {(name, mode) for name, spec in specs.items() for mode in spec.modes}
+    run_covering_half(instances, runs, half=0)
 
 
 def test_the_covering_set_covers_games_solvers_kinds_and_modes():
