@@ -54,6 +54,12 @@ _UNROLL_PREDECESSORS = 64
 # slots per (s, a, k) entry (a sink, a crowded exit: MFGLib's crowd_motion padded its table with state 0 and
 # had J = 380 slots for 10,000 entries, 959 -> 376 us per OMD iteration by the scatter)
 _SCATTER_PADDING = 4
+# A staged forward step (move, then noise) adds the masses into their cells and then their successors (two
+# scatters) when both stages have at most this many entries, and gathers through the inverse tables above it:
+# the gathers are several XLA thunks per stage (a padded copy, a fusion per predecessor slot), a scatter one
+# serial loop (float64, 2-core CPU, OMD iteration: four rooms 987 -> 894 us, the maze 5.8 -> 5.4 ms, MFGLib's
+# crowd_motion 143 -> 131 us; a 200 x 200 torus, 2 x 10^5 entries, 51.0 -> 52.0 ms)
+_STAGED_SCATTER_ENTRIES = 1 << 16
 
 
 def _fold_last(x: jax.Array, combine, reduce) -> jax.Array:
@@ -225,9 +231,15 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming, model=None):
     else:
         prob = transition_at(game, t, mu, policy_t) if model is None else model[1]
         mass = (mu[:, None, None] * policy_t[:, :, None] * prob).reshape(-1)
-    if _staged(game):  # move, then noise: two small gathers instead of one over S x J slots
+    if _staged(game):  # move, then noise: two small passes instead of one over S x J slots
         stages = game.stages
-        moved = _gather_sum((mu[:, None] * policy_t).reshape(-1), stages.move_incoming.astype(jnp.uint32))
+        moving = (mu[:, None] * policy_t).reshape(-1)
+        cells = stages.noise_next.shape[0]
+        if max(moving.shape[0], stages.noise_next.size) <= _STAGED_SCATTER_ENTRIES:
+            moved = jax.ops.segment_sum(moving, stages.move.reshape(-1), num_segments=cells)
+            spread = (moved[:, None] * stages.noise_prob).reshape(-1)
+            return jax.ops.segment_sum(spread, stages.noise_next.reshape(-1), num_segments=mu.shape[0])
+        moved = _gather_sum(moving, stages.move_incoming.astype(jnp.uint32))
         spread = (moved[:, None] * stages.noise_prob).reshape(-1)
         return _gather_sum(spread, stages.noise_incoming.astype(jnp.uint32))
     if game.dynamic_successors:  # no static inverse table: add each mass into its successor of this step

@@ -304,10 +304,15 @@ def test_forward_paths_agree_with_the_dense_equation(x64, to_sink, path):
         ("mfglib/crowd_motion", dict(torus_l=4, torus_w=3, T=2)),  # moves land on a grid with a border
     ],
 )
-def test_staged_transitions_agree_with_the_table(x64, name, params):
+@pytest.mark.parametrize("forward", ["scatter", "gather"])
+def test_staged_transitions_agree_with_the_table(x64, name, params, forward, monkeypatch, request):
     """OpenSpiel's crowd games and MFGLib's crowd motion carry their transition as a move then a noise step
-    (``game.stages``): the kernels' two small gathers give the flows, values and exploitability of the full
-    ``(S, A, K)`` table."""
+    (``game.stages``): the kernels' two small stages (scattered forward on small games, gathered through the
+    inverse tables on large ones) give the flows, values and exploitability of the full ``(S, A, K)`` table."""
+    if forward == "gather":  # compiled afresh, and not left in the caches for the tests after it
+        monkeypatch.setattr(kernels, "_STAGED_SCATTER_ENTRIES", 0)
+        jax.clear_caches()
+        request.addfinalizer(jax.clear_caches)
     staged = mfgtools.make_game(name, **params)
     assert staged.stages is not None
     flat = staged.replace(stages=None)
