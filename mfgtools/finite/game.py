@@ -284,7 +284,8 @@ class Stages:
     ``noise_next`` and ``noise_prob`` ``(M, N)``, and the inverse tables of both stages, ``move_incoming``
     ``(M, J1)`` over the ``S * A`` moves and ``noise_incoming`` ``(S, J2)`` over the ``M * N`` noise steps
     (:func:`incoming_table`). A backward step then gathers ``M * N + S * A`` values instead of ``S * A * N``,
-    a forward step ``M * J1 + S * J2`` instead of ``S * J``.
+    a forward step ``M * J1 + S * J2`` instead of ``S * J`` (on small games it adds the ``S * A + M * N``
+    masses into their cells and successors instead: ``kernels._STAGED_SCATTER_ENTRIES``).
     """
 
     move: jax.Array
