@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 import mfgtools
 from mfgtools.registry import satisfies
 
@@ -241,8 +243,6 @@ def covering_selection():
 def run_covering_half(instances, runs, half: int) -> None:
     """Solve every other run of the sorted covering set (``half`` 0 or 1) for 2 iterations and check the result:
     a policy on the simplex, a normalised mean field, finite metrics (exploitability >= 0 where it applies)."""
-    import numpy as np
-
     for index, solver_name in sorted(runs)[half::2]:
         name, mode, game = instances[index]
         assert game.mode == mode

@@ -234,13 +234,14 @@ def _propagate(game: FiniteGame, t, mu, policy_t, incoming, model=None):
     if _staged(game):  # move, then noise: two small passes instead of one over S x J slots
         stages = game.stages
         moving = (mu[:, None] * policy_t).reshape(-1)
-        cells = stages.noise_next.shape[0]
-        if max(moving.shape[0], stages.noise_next.size) <= _STAGED_SCATTER_ENTRIES:
-            moved = jax.ops.segment_sum(moving, stages.move.reshape(-1), num_segments=cells)
-            spread = (moved[:, None] * stages.noise_prob).reshape(-1)
-            return jax.ops.segment_sum(spread, stages.noise_next.reshape(-1), num_segments=mu.shape[0])
-        moved = _gather_sum(moving, stages.move_incoming.astype(jnp.uint32))
+        scatter = max(moving.shape[0], stages.noise_next.size) <= _STAGED_SCATTER_ENTRIES
+        if scatter:
+            moved = jax.ops.segment_sum(moving, stages.move.reshape(-1), num_segments=stages.noise_next.shape[0])
+        else:
+            moved = _gather_sum(moving, stages.move_incoming.astype(jnp.uint32))
         spread = (moved[:, None] * stages.noise_prob).reshape(-1)
+        if scatter:
+            return jax.ops.segment_sum(spread, stages.noise_next.reshape(-1), num_segments=mu.shape[0])
         return _gather_sum(spread, stages.noise_incoming.astype(jnp.uint32))
     if game.dynamic_successors:  # no static inverse table: add each mass into its successor of this step
         table = successors_at(game, t, mu) if model is None else model[0]
